@@ -1,0 +1,232 @@
+"""Tracker events: the closed vocabulary that rules match on.
+
+Every event is a frozen, slotted dataclass with a `name` (what rules write after `event:`).
+Every field except `frame`, `ts_ns`, `sender` and `receiver` can be used in a rule predicate;
+the rule schema's list of event names and fields is generated from this module (see
+`EVENT_TYPES` and `event_fields`), so the two cannot drift apart.
+
+Contract: `frame` is the 1-based Wireshark frame number that proves the event; `ts_ns` is the
+capture time of that frame. `sender` is the endpoint that sent the packet ("client"/"server"),
+or None for packets from a third party (an ICMP error from a router). `receiver` is the
+endpoint whose state the packet acts on. States are the receiver's and sender's TCP states
+*before* the packet was processed, because that is what decides the errno (Linux tcp_reset()).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar, Final
+
+
+class Side(StrEnum):
+    CLIENT = "client"
+    SERVER = "server"
+
+    @property
+    def peer(self) -> Side:
+        return Side.SERVER if self is Side.CLIENT else Side.CLIENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    name: ClassVar[str] = "event"
+    doc: ClassVar[str] = ""
+    frame: int
+    ts_ns: int
+    sender: Side | None
+    receiver: Side | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Syn(Event):
+    name: ClassVar[str] = "syn"
+    doc: ClassVar[str] = "First SYN of a connection (retransmitted SYNs are `retransmission`)."
+    receiver_state: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SynAck(Event):
+    name: ClassVar[str] = "synack"
+    doc: ClassVar[str] = "First SYN-ACK answering the client's SYN."
+    receiver_state: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Handshake(Event):
+    name: ClassVar[str] = "handshake"
+    doc: ClassVar[str] = (
+        "The ACK that completes the three-way handshake (server enters ESTABLISHED)."
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Data(Event):
+    name: ClassVar[str] = "data"
+    doc: ClassVar[str] = "A segment carrying new payload bytes (first transmission)."
+    length: int
+    receiver_state: str
+    sender_state: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Retransmission(Event):
+    name: ClassVar[str] = "retransmission"
+    doc: ClassVar[str] = (
+        "A segment that resends sequence space already sent: kind is syn, synack, data or fin. "
+        "streak counts retransmissions since the peer last acknowledged new data."
+    )
+    kind: str
+    length: int
+    streak: int
+    since_original_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recovered(Event):
+    name: ClassVar[str] = "recovered"
+    doc: ClassVar[str] = "The receiver acknowledged data that its peer had retransmitted."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fin(Event):
+    name: ClassVar[str] = "fin"
+    doc: ClassVar[str] = "First FIN from a side."
+    receiver_state: str
+    sender_state: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rst(Event):
+    name: ClassVar[str] = "rst"
+    doc: ClassVar[str] = (
+        "A RST. accepted says whether the receiver's kernel would honour it (Linux "
+        "tcp_validate_incoming, RFC 5961); disposition says why or why not: reset, "
+        "challenge-ack, out-of-window, no-ack-in-syn-sent, bad-ack-in-syn-sent, no-socket, "
+        "unjudged (nothing seen from the receiver to judge by)."
+    )
+    accepted: bool
+    disposition: str
+    receiver_state: str
+    sender_state: str
+    has_ack: bool
+    sender_sent_data: bool
+    sender_received_data: bool
+    sender_sent_fin: bool
+    receiver_sent_fin: bool
+    after_unanswered_keepalives: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Keepalive(Event):
+    name: ClassVar[str] = "keepalive"
+    doc: ClassVar[str] = "A keepalive probe (seq = snd.una - 1, 0 or 1 byte; RFC 9293 3.8.4)."
+    length: int
+    number: int  # 1 for the first probe since the peer last answered
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeepaliveAck(Event):
+    name: ClassVar[str] = "keepalive_ack"
+    doc: ClassVar[str] = "The peer answered a keepalive probe."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZeroWindow(Event):
+    name: ClassVar[str] = "zero_window"
+    doc: ClassVar[str] = "The sender advertised a zero receive window (it stopped reading)."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WindowOpen(Event):
+    name: ClassVar[str] = "window_open"
+    doc: ClassVar[str] = "The sender's receive window opened again after a zero window."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZeroWindowProbe(Event):
+    name: ClassVar[str] = "zero_window_probe"
+    doc: ClassVar[str] = "A probe sent into the peer's zero window."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IcmpErrorEvent(Event):
+    name: ClassVar[str] = "icmp_error"
+    doc: ClassVar[str] = (
+        "An ICMP/ICMPv6 error quoting a packet of this flow; receiver is the side that sent the "
+        "quoted packet. kind is a stable name such as v4:host-prohibited (see icmp.py). "
+        "accepted is false when the kernel would ignore it (quoted TCP seq outside "
+        "[snd.una, snd.nxt], or the socket is in TIME_WAIT/CLOSED)."
+    )
+    kind: str
+    icmp_type: int
+    icmp_code: int
+    reporter: str  # address that sent the ICMP error
+    from_peer: bool  # the error came from the peer host itself, not a router
+    accepted: bool
+    receiver_state: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Datagram(Event):
+    name: ClassVar[str] = "datagram"
+    doc: ClassVar[str] = "A UDP datagram."
+    length: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Anomaly(Event):
+    name: ClassVar[str] = "anomaly"
+    doc: ClassVar[str] = (
+        "Something a correct endpoint would not do, or a capture artefact: kind is e.g. "
+        "syn-on-open-connection, ack-of-unseen-data, data-after-close."
+    )
+    kind: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class End(Event):
+    name: ClassVar[str] = "end"
+    doc: ClassVar[str] = (
+        "The last event of every flow. reason: capture-end (still open when the capture "
+        "ended), closed, reset, replaced (a new connection reused the ports), expired (idle)."
+    )
+    reason: str
+    client_state: str
+    server_state: str
+
+
+EVENT_TYPES: Final[dict[str, type[Event]]] = {
+    cls.name: cls
+    for cls in (
+        Syn,
+        SynAck,
+        Handshake,
+        Data,
+        Retransmission,
+        Recovered,
+        Fin,
+        Rst,
+        Keepalive,
+        KeepaliveAck,
+        ZeroWindow,
+        WindowOpen,
+        ZeroWindowProbe,
+        IcmpErrorEvent,
+        Datagram,
+        Anomaly,
+        End,
+    )
+}
+
+_BASE_FIELDS: Final = ("frame", "ts_ns", "sender", "receiver")
+
+
+def event_fields(name: str) -> tuple[str, ...]:
+    """Fields of event `name` that rules may test (the base fields included)."""
+    return tuple(f.name for f in dataclasses.fields(EVENT_TYPES[name]))
+
+
+def predicate_fields(name: str) -> tuple[str, ...]:
+    return tuple(f for f in event_fields(name) if f not in _BASE_FIELDS)

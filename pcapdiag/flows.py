@@ -1,0 +1,314 @@
+"""Flow table: demultiplexes decoded packets into TCP connections and UDP flows (sans-IO).
+
+A TCP connection is the 4-tuple plus an instance number: a SYN with a new initial sequence
+number after the previous connection on the same ports has finished (or was still only
+connecting) starts the next instance, as Wireshark's "reused ports" does. ICMP errors are
+routed to the flow named by the datagram they quote.
+
+Memory is held per open flow. A flow that has ended is handed back to the caller as a
+`FlowRecord` (with its events) and forgotten: when a new connection replaces it, `linger_ns`
+after both ends closed, after `idle_ns` without a packet, or at the end of the capture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .events import Datagram as DatagramEvent
+from .events import End, Event, IcmpErrorEvent, Side
+from .icmp import icmp_kind
+from .packets import ACK, SYN, Datagram, IcmpError, Segment, format_addr, format_endpoint
+from .tracker import Connection
+
+# TIME_WAIT lasts 60 s on Linux (TCP_TIMEWAIT_LEN); late segments within twice that still
+# belong to the connection that just closed.
+DEFAULT_LINGER_NS = 120 * 1_000_000_000
+# Longer than Linux's default keepalive idle time (tcp_keepalive_time = 7200 s) plus a few
+# probe intervals, so that a connection kept alive by default keepalives is never split.
+DEFAULT_IDLE_NS = 7800 * 1_000_000_000
+UDP_IDLE_NS = 300 * 1_000_000_000
+# UDP flows keep at most this many datagram events (DNS floods); the count stays exact.
+MAX_UDP_EVENTS = 64
+_SWEEP_EVERY = 4096
+
+Key = tuple[tuple[bytes, int], tuple[bytes, int]]
+
+
+def flow_key(src: bytes, sport: int, dst: bytes, dport: int) -> Key:
+    a, b = (src, sport), (dst, dport)
+    return (a, b) if a <= b else (b, a)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRecord:
+    """A finished flow: what the rule engine and the report see."""
+
+    proto: str  # "tcp" | "udp"
+    client: str  # "ip:port" ("[ip]:port" for IPv6)
+    server: str
+    instance: int
+    roles: str  # "known" | "guessed"
+    roles_reason: str
+    handshake: str  # "complete" | "partial" | "none" (always "none" for UDP)
+    first_frame: int
+    first_ts_ns: int
+    last_ts_ns: int
+    client_packets: int
+    server_packets: int
+    client_bytes: int
+    server_bytes: int
+    client_state: str
+    server_state: str
+    history: str
+    end_reason: str
+    events: tuple[Event, ...]
+    frames: tuple[int, ...]
+
+    @property
+    def packets(self) -> int:
+        return self.client_packets + self.server_packets
+
+
+@dataclass(slots=True)
+class _Tcp:
+    conn: Connection
+    events: list[Event] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)
+    last_frame: int = 0
+
+
+@dataclass(slots=True)
+class _Udp:
+    client: tuple[bytes, int]
+    server: tuple[bytes, int]
+    first_frame: int
+    first_ts_ns: int
+    last_ts_ns: int
+    events: list[Event] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)
+    client_packets: int = 0
+    server_packets: int = 0
+    client_bytes: int = 0
+    server_bytes: int = 0
+    last_frame: int = 0
+
+
+@dataclass(slots=True)
+class FlowStats:
+    tcp_connections: int = 0
+    udp_flows: int = 0
+    orphan_icmp: int = 0  # ICMP errors quoting a packet of no known flow
+
+
+class FlowTable:
+    def __init__(self, *, linger_ns: int = DEFAULT_LINGER_NS, idle_ns: int = DEFAULT_IDLE_NS):
+        self.linger_ns = linger_ns
+        self.idle_ns = idle_ns
+        self.tcp: dict[Key, _Tcp] = {}
+        self.udp: dict[Key, _Udp] = {}
+        self.instances: dict[Key, int] = {}
+        self.stats = FlowStats()
+        self._since_sweep = 0
+
+    # -- input --------------------------------------------------------------------------------
+
+    def add_segment(self, seg: Segment) -> list[FlowRecord]:
+        done: list[FlowRecord] = self._maybe_sweep(seg.ts_ns)
+        key = flow_key(seg.src, seg.sport, seg.dst, seg.dport)
+        t = self.tcp.get(key)
+        if t is not None and self._starts_new_connection(t.conn, seg):
+            done.append(self._close_tcp(key, t, "replaced"))
+            t = None
+        if t is None:
+            instance = self.instances.get(key, 0) + 1
+            self.instances[key] = instance
+            conn, sender = Connection.from_first_segment(seg, instance)
+            t = _Tcp(conn)
+            self.tcp[key] = t
+            self.stats.tcp_connections += 1
+        else:
+            side = t.conn.side_of(seg.src, seg.sport)
+            assert side is not None
+            sender = side
+        t.events.extend(t.conn.receive(seg, sender))
+        t.frames.append(seg.frame)
+        t.last_frame = seg.frame
+        return done
+
+    def add_datagram(self, dg: Datagram) -> list[FlowRecord]:
+        done: list[FlowRecord] = self._maybe_sweep(dg.ts_ns)
+        key = flow_key(dg.src, dg.sport, dg.dst, dg.dport)
+        u = self.udp.get(key)
+        if u is None:
+            u = _Udp((dg.src, dg.sport), (dg.dst, dg.dport), dg.frame, dg.ts_ns, dg.ts_ns)
+            self.udp[key] = u
+            self.stats.udp_flows += 1
+        side = Side.CLIENT if (dg.src, dg.sport) == u.client else Side.SERVER
+        if side is Side.CLIENT:
+            u.client_packets += 1
+            u.client_bytes += dg.payload_len
+        else:
+            u.server_packets += 1
+            u.server_bytes += dg.payload_len
+        u.last_ts_ns = dg.ts_ns
+        u.last_frame = dg.frame
+        u.frames.append(dg.frame)
+        if len(u.events) < MAX_UDP_EVENTS:
+            u.events.append(
+                DatagramEvent(
+                    frame=dg.frame,
+                    ts_ns=dg.ts_ns,
+                    sender=side,
+                    receiver=side.peer,
+                    length=dg.payload_len,
+                )
+            )
+        return done
+
+    def add_icmp(self, err: IcmpError) -> list[FlowRecord]:
+        done: list[FlowRecord] = self._maybe_sweep(err.ts_ns)
+        q = err.quoted
+        if q.sport is None or q.dport is None:
+            self.stats.orphan_icmp += 1
+            return done
+        key = flow_key(q.src, q.sport, q.dst, q.dport)
+        if q.proto == 6 and (t := self.tcp.get(key)) is not None:
+            side = t.conn.side_of(q.src, q.sport)
+            assert side is not None
+            t.events.extend(t.conn.icmp(err, side))
+            t.frames.append(err.frame)
+            t.last_frame = err.frame
+            return done
+        if q.proto == 17 and (u := self.udp.get(key)) is not None:
+            side = Side.CLIENT if (q.src, q.sport) == u.client else Side.SERVER
+            u.last_ts_ns = err.ts_ns
+            u.last_frame = err.frame
+            u.frames.append(err.frame)
+            peer = u.server if side is Side.CLIENT else u.client
+            u.events.append(
+                IcmpErrorEvent(
+                    frame=err.frame,
+                    ts_ns=err.ts_ns,
+                    sender=None,
+                    receiver=side,
+                    kind=icmp_kind(err.family, err.type, err.code),
+                    icmp_type=err.type,
+                    icmp_code=err.code,
+                    reporter=format_addr(err.src),
+                    from_peer=err.src == peer[0],
+                    accepted=True,
+                    receiver_state="UDP",
+                )
+            )
+            return done
+        self.stats.orphan_icmp += 1
+        return done
+
+    def finish(self) -> list[FlowRecord]:
+        """The capture ended: every flow still held ends here."""
+        done = [self._close_tcp(k, t, "capture-end") for k, t in list(self.tcp.items())]
+        done += [self._close_udp(k, u, "capture-end") for k, u in list(self.udp.items())]
+        return done
+
+    # -- internals ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _starts_new_connection(conn: Connection, seg: Segment) -> bool:
+        if not seg.flags & SYN or seg.flags & ACK:
+            return False
+        side = conn.side_of(seg.src, seg.sport)
+        if side is Side.CLIENT and conn.client.isn is not None:
+            if (conn.client.isn - seg.seq) % (1 << 32) == 0:
+                return False  # a retransmission of the same SYN
+        if conn.finished:
+            return True
+        # A new connect() from the same port while the previous attempt never got an answer.
+        return (
+            side is Side.CLIENT
+            and conn.server.isn is None
+            and conn.client.bytes_sent == 0
+            and conn.server.packets == 0
+        )
+
+    def _maybe_sweep(self, now_ns: int) -> list[FlowRecord]:
+        self._since_sweep += 1
+        if self._since_sweep < _SWEEP_EVERY:
+            return []
+        self._since_sweep = 0
+        done: list[FlowRecord] = []
+        for key, t in list(self.tcp.items()):
+            c = t.conn
+            if c.finished_ts_ns is not None and now_ns - c.finished_ts_ns > self.linger_ns:
+                done.append(self._close_tcp(key, t, "closed"))
+            elif now_ns - c.last_ts_ns > self.idle_ns:
+                done.append(self._close_tcp(key, t, "expired"))
+        for key, u in list(self.udp.items()):
+            if now_ns - u.last_ts_ns > UDP_IDLE_NS:
+                done.append(self._close_udp(key, u, "expired"))
+        return done
+
+    def _close_tcp(self, key: Key, t: _Tcp, reason: str) -> FlowRecord:
+        del self.tcp[key]
+        c = t.conn
+        if reason == "capture-end" and c.finished:
+            reason = "closed"
+        end = c.end(reason, c.last_ts_ns, t.last_frame)
+        t.events.append(end)
+        return FlowRecord(
+            proto="tcp",
+            client=format_endpoint(c.client.addr, c.client.port),
+            server=format_endpoint(c.server.addr, c.server.port),
+            instance=c.instance,
+            roles=c.roles,
+            roles_reason=c.roles_reason,
+            handshake=c.handshake,
+            first_frame=c.first_frame,
+            first_ts_ns=c.first_ts_ns,
+            last_ts_ns=c.last_ts_ns,
+            client_packets=c.client.packets,
+            server_packets=c.server.packets,
+            client_bytes=c.client.bytes_sent,
+            server_bytes=c.server.bytes_sent,
+            client_state=c.client.state.value,
+            server_state=c.server.state.value,
+            history=c.history(),
+            end_reason=reason,
+            events=tuple(t.events),
+            frames=tuple(t.frames),
+        )
+
+    def _close_udp(self, key: Key, u: _Udp, reason: str) -> FlowRecord:
+        del self.udp[key]
+        u.events.append(
+            End(
+                frame=u.last_frame,
+                ts_ns=u.last_ts_ns,
+                sender=None,
+                receiver=None,
+                reason=reason,
+                client_state="UDP",
+                server_state="UDP",
+            )
+        )
+        return FlowRecord(
+            proto="udp",
+            client=format_endpoint(*u.client),
+            server=format_endpoint(*u.server),
+            instance=1,
+            roles="guessed",
+            roles_reason="UDP: the first sender is taken as the client",
+            handshake="none",
+            first_frame=u.first_frame,
+            first_ts_ns=u.first_ts_ns,
+            last_ts_ns=u.last_ts_ns,
+            client_packets=u.client_packets,
+            server_packets=u.server_packets,
+            client_bytes=u.client_bytes,
+            server_bytes=u.server_bytes,
+            client_state="UDP",
+            server_state="UDP",
+            history="",
+            end_reason=reason,
+            events=tuple(u.events),
+            frames=tuple(u.frames),
+        )

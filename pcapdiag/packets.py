@@ -1,0 +1,131 @@
+"""Decoded packets: what the decoder hands to the tracker. Frozen, slotted, no behaviour.
+
+Addresses are raw bytes (4 bytes for IPv4, 16 for IPv6): they are hashed per packet, and turned
+into text only when a report is written (see `format_addr`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+# TCP header flag bits (RFC 9293 section 3.1, RFC 3168 for ECE/CWR).
+FIN = 0x01
+SYN = 0x02
+RST = 0x04
+PSH = 0x08
+ACK = 0x10
+URG = 0x20
+ECE = 0x40
+CWR = 0x80
+
+
+@dataclass(frozen=True, slots=True)
+class TcpOptions:
+    """The TCP options the tracker needs (RFC 9293 MSS, RFC 7323 window scale and timestamps,
+    RFC 2018 SACK)."""
+
+    mss: int | None = None
+    wscale: int | None = None
+    sack_permitted: bool = False
+    ts_val: int | None = None
+    ts_ecr: int | None = None
+    sack_blocks: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A TCP segment as it appeared on the wire."""
+
+    frame: int
+    ts_ns: int
+    family: int  # 4 or 6
+    src: bytes
+    dst: bytes
+    ttl: int  # IPv4 TTL or IPv6 hop limit
+    sport: int
+    dport: int
+    seq: int
+    ack: int
+    flags: int
+    window: int  # as in the header, not yet scaled
+    payload_len: int  # from the IP length fields, not from the captured length
+    options: TcpOptions | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Datagram:
+    """A UDP datagram."""
+
+    frame: int
+    ts_ns: int
+    family: int
+    src: bytes
+    dst: bytes
+    ttl: int
+    sport: int
+    dport: int
+    payload_len: int
+
+
+@dataclass(frozen=True, slots=True)
+class Quoted:
+    """The start of the IP datagram quoted inside an ICMP or ICMPv6 error (RFC 792, RFC 4443)."""
+
+    family: int
+    src: bytes
+    dst: bytes
+    proto: int  # 6 TCP, 17 UDP, anything else
+    sport: int | None = None
+    dport: int | None = None
+    seq: int | None = None  # TCP sequence number, when the quote is long enough
+
+
+@dataclass(frozen=True, slots=True)
+class IcmpError:
+    """An ICMP (v4) or ICMPv6 error message that quotes a datagram."""
+
+    frame: int
+    ts_ns: int
+    family: int  # 4 = ICMP, 6 = ICMPv6
+    src: bytes  # who sent the error (a router or the destination host)
+    dst: bytes
+    ttl: int
+    type: int
+    code: int
+    quoted: Quoted
+    mtu: int | None = None  # next-hop MTU (ICMP frag needed) or ICMPv6 packet too big
+
+
+@dataclass(frozen=True, slots=True)
+class Other:
+    """A frame that decoded fine but is not TCP, UDP or an ICMP error (ARP, OSPF, echo, a
+    non-first IP fragment, ...). Counted, never warned about."""
+
+    frame: int
+    ts_ns: int
+    what: str  # short label, e.g. "arp", "ipv4-fragment", "icmp-echo"
+
+
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """A frame that could not be decoded. Reported as a warning naming the frame."""
+
+    frame: int
+    ts_ns: int
+    reason: str  # one line, plain words, no bytes from the capture
+
+
+Decoded = Segment | Datagram | IcmpError | Other | Undecodable
+
+
+def format_addr(addr: bytes) -> str:
+    """Text form of a raw IPv4 or IPv6 address."""
+    return str(ipaddress.ip_address(addr))
+
+
+def format_endpoint(addr: bytes, port: int) -> str:
+    """`ip:port` for IPv4, `[ip]:port` for IPv6, as the report contract says."""
+    if len(addr) == 16:
+        return f"[{format_addr(addr)}]:{port}"
+    return f"{format_addr(addr)}:{port}"

@@ -1,0 +1,408 @@
+"""Report data: findings built from rule matches, flow summaries, capture metadata.
+
+`Report.to_dict()` is the JSON contract `pcapdiag.report/v1`. The schema version changes only
+when the format does, independently of the package version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from . import __version__
+from .engine import Match, test
+from .errnos import PLATFORMS, errno_message, errno_number, is_defined
+from .events import Event
+from .flows import FlowRecord
+from .frames import Damage
+from .rules import Rule
+
+REPORT_SCHEMA = "pcapdiag.report/v1"
+SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
+
+
+def iso_time(ts_ns: int) -> str:
+    """ISO 8601 UTC with microseconds (the capture's own clock)."""
+    dt = datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC)
+    micros = (ts_ns % 1_000_000_000) // 1000
+    return dt.replace(microsecond=micros).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    call: str
+    errno: str | None
+    result: str  # error | eof | ok
+    then: str | None = None
+    note: str | None = None
+
+    def to_dict(self, platform: str) -> dict[str, Any]:
+        return {
+            "call": self.call,
+            "result": self.result,
+            "errno": errno_ref(platform, self.errno),
+            "then": self.then,
+            "note": self.note,
+        }
+
+
+def errno_ref(platform: str, name: str | None) -> dict[str, Any] | None:
+    if name is None or not is_defined(platform, name):
+        return None
+    return {
+        "name": name,
+        "number": errno_number(platform, name),
+        "message": errno_message(platform, name),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    id: str
+    rule: str
+    rev: int
+    rule_name: str
+    severity: str
+    title: str
+    flow: FlowRecord
+    side: str
+    effects: dict[str, tuple[Effect, ...]]  # platform -> what each call returns
+    frames: tuple[int, ...]
+    first_ts_ns: int
+    last_ts_ns: int
+    cause: str
+    next_steps: str | None
+    notes: tuple[str, ...]
+
+    def primary(self, platform: str) -> Effect | None:
+        """The first call that fails (or the first effect, when none fails)."""
+        effects = self.effects.get(platform, ())
+        for eff in effects:
+            if eff.errno is not None:
+                return eff
+        return effects[0] if effects else None
+
+    @property
+    def flow_filter(self) -> str:
+        return wireshark_flow_filter(self.flow)
+
+    @property
+    def evidence_filter(self) -> str:
+        return "frame.number in {" + " ".join(str(f) for f in self.frames) + "}"
+
+    def to_dict(self, platform: str) -> dict[str, Any]:
+        prim = self.primary(platform)
+        return {
+            "id": self.id,
+            "rule": self.rule,
+            "rev": self.rev,
+            "rule_name": self.rule_name,
+            "severity": self.severity,
+            "title": self.title,
+            "flow": {
+                "proto": self.flow.proto,
+                "client": self.flow.client,
+                "server": self.flow.server,
+                "instance": self.flow.instance,
+                "roles": self.flow.roles,
+            },
+            "side": self.side,
+            "call": prim.call if prim else None,
+            "errno": errno_ref(platform, prim.errno if prim else None),
+            "errno_by_platform": {
+                p: (
+                    {**(errno_ref(p, e.errno) or {}), "call": e.call}
+                    if (e := self.primary(p)) is not None and e.errno is not None
+                    else None
+                )
+                for p in PLATFORMS
+            },
+            "effects": [e.to_dict(platform) for e in self.effects.get(platform, ())],
+            "frames": list(self.frames),
+            "first_time": iso_time(self.first_ts_ns),
+            "last_time": iso_time(self.last_ts_ns),
+            "cause": self.cause,
+            "next_steps": self.next_steps,
+            "notes": list(self.notes),
+            "wireshark_filter": self.flow_filter,
+            "evidence_filter": self.evidence_filter,
+        }
+
+
+def wireshark_flow_filter(flow: FlowRecord) -> str:
+    """A display filter showing the flow (and ICMP errors quoting it, whose inner headers
+    Wireshark also matches)."""
+    caddr, cport = _split(flow.client)
+    saddr, sport = _split(flow.server)
+    ipf = "ipv6.addr" if ":" in caddr else "ip.addr"
+    proto = flow.proto
+    return (
+        f"{ipf}=={caddr} && {ipf}=={saddr} && {proto}.port=={cport} && {proto}.port=={sport}"
+    )
+
+
+def _split(endpoint: str) -> tuple[str, str]:
+    addr, _, port = endpoint.rpartition(":")
+    return addr.strip("[]"), port
+
+
+def build_finding(rule: Rule, flow: FlowRecord, match: Match) -> Finding:
+    outcome = rule.data["outcome"]
+    ctx = _context(rule, flow, match)
+    effects: dict[str, tuple[Effect, ...]] = {}
+    for platform, items in outcome["effects"].items():
+        effects[platform] = tuple(_effect(item, match) for item in items)
+    evidence: list[Event] = []
+    for name in outcome["evidence"]:
+        if name in match.bindings:
+            evidence.append(match.bindings[name])
+        else:
+            evidence.extend(match.counts.get(name, ()))
+    frames = tuple(sorted({ev.frame for ev in evidence}))
+    times = [ev.ts_ns for ev in evidence] or [flow.first_ts_ns]
+    notes = tuple(
+        render_template(n["text"], ctx)
+        for n in outcome.get("notes", ())
+        if "when" not in n or test(n["when"], lambda f: ctx[f], rule.params)
+    )
+    if flow.roles == "guessed":
+        notes += (f"Client and server roles are guessed: {flow.roles_reason}.",)
+    key = f"{rule.id}|{flow.proto}|{flow.client}|{flow.server}|{flow.instance}|{match.side}"
+    key += f"|{frames[0] if frames else 0}"
+    fid = "F-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+    return Finding(
+        id=fid,
+        rule=rule.id,
+        rev=rule.rev,
+        rule_name=rule.name,
+        severity=rule.severity,
+        title=rule.title,
+        flow=flow,
+        side=match.side.value,
+        effects=effects,
+        frames=frames,
+        first_ts_ns=min(times),
+        last_ts_ns=max(times),
+        cause=render_template(outcome["cause"], ctx),
+        next_steps=render_template(outcome["next_steps"], ctx) if "next_steps" in outcome else None,
+        notes=notes,
+    )
+
+
+def _effect(item: dict[str, Any], match: Match) -> Effect:
+    name = item.get("errno")
+    if "errno_from" in item:
+        src = item["errno_from"]
+        value = getattr(match.bindings[src["binding"]], src["field"])
+        name = src["map"].get(str(value))
+    result = item.get("result", "error" if name else "ok")
+    return Effect(call=item["call"], errno=name, result=result, then=item.get("then"),
+                  note=item.get("note"))
+
+
+def _context(rule: Rule, flow: FlowRecord, match: Match) -> dict[str, Any]:
+    """Values a cause/note template may use: {client}, {server}, {side}, {peer},
+    {b.frame}, {b.t} (seconds since the flow's first packet), {b.<field>} for each binding b,
+    {c.count}, {c.frames}, {c.gaps} for each count c, {elapsed.a.b} (seconds from binding a
+    to binding b) and {params.name}."""
+    ctx: dict[str, Any] = {
+        "client": flow.client,
+        "server": flow.server,
+        "side": match.side.value,
+        "peer": match.side.peer.value,
+        "proto": flow.proto.upper(),
+    }
+    for name, value in rule.params.items():
+        ctx[f"params.{name}"] = value
+    t0 = flow.first_ts_ns
+    for name, ev in match.bindings.items():
+        ctx[f"{name}.frame"] = ev.frame
+        ctx[f"{name}.t"] = round((ev.ts_ns - t0) / 1e9, 3)
+        for f in ev.__dataclass_fields__:
+            if f not in ("frame", "ts_ns"):
+                v = getattr(ev, f)
+                ctx[f"{name}.{f}"] = v.value if hasattr(v, "value") else v
+    for name, evs in match.counts.items():
+        ctx[f"{name}.count"] = len(evs)
+        ctx[f"{name}.frames"] = ", ".join(str(e.frame) for e in evs[:12]) + (
+            ", ..." if len(evs) > 12 else ""
+        )
+        gaps = [(b.ts_ns - a.ts_ns) / 1e9 for a, b in zip(evs, evs[1:], strict=False)]
+        ctx[f"{name}.gaps"] = ", ".join(f"{g:.1f} s" for g in gaps[:12]) or "none"
+    names = list(match.bindings)
+    for a in names:
+        for b in names:
+            ctx[f"elapsed.{a}.{b}"] = round(
+                (match.bindings[b].ts_ns - match.bindings[a].ts_ns) / 1e9, 3
+            )
+    return ctx
+
+
+def render_template(template: str, ctx: dict[str, Any]) -> str:
+    """Fill `{name}` placeholders from `ctx` only: no attribute access, no indexing, no
+    format specs beyond what str.format does with a plain value. Unknown names stay as
+    written, so a typo shows in the output instead of crashing."""
+    out: list[str] = []
+    for literal, fname, spec, _conv in string.Formatter().parse(template):
+        out.append(literal)
+        if fname is None:
+            continue
+        if fname in ctx:
+            value = ctx[fname]
+            try:
+                out.append(format(value, spec or ""))
+            except (ValueError, TypeError):
+                out.append(str(value))
+        else:
+            out.append("{" + fname + "}")
+    return "".join(out)
+
+
+@dataclass(slots=True)
+class CaptureInfo:
+    path: str
+    size: int | None
+    sha256: str | None
+    format: str
+    compressed: bool
+    linktypes: list[int]
+    frames: int = 0
+    first_ts_ns: int | None = None
+    last_ts_ns: int | None = None
+    damage: Damage | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "size": self.size,
+            "sha256": self.sha256,
+            "format": self.format,
+            "compressed": self.compressed,
+            "linktypes": self.linktypes,
+            "frames": self.frames,
+            "first_time": iso_time(self.first_ts_ns) if self.first_ts_ns is not None else None,
+            "last_time": iso_time(self.last_ts_ns) if self.last_ts_ns is not None else None,
+            "damage": (
+                {"offset": self.damage.offset, "frame": self.damage.frame,
+                 "message": self.damage.message}
+                if self.damage
+                else None
+            ),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSummary:
+    proto: str
+    client: str
+    server: str
+    instance: int
+    roles: str
+    first_frame: int
+    first_ts_ns: int
+    last_ts_ns: int
+    packets: int
+    client_bytes: int
+    server_bytes: int
+    client_state: str
+    server_state: str
+    history: str
+    end_reason: str
+    failed: bool
+
+    @classmethod
+    def of(cls, flow: FlowRecord, failed: bool) -> FlowSummary:
+        return cls(flow.proto, flow.client, flow.server, flow.instance, flow.roles,
+                   flow.first_frame, flow.first_ts_ns, flow.last_ts_ns, flow.packets,
+                   flow.client_bytes, flow.server_bytes, flow.client_state, flow.server_state,
+                   flow.history, flow.end_reason, failed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "proto": self.proto,
+            "client": self.client,
+            "server": self.server,
+            "instance": self.instance,
+            "roles": self.roles,
+            "first_frame": self.first_frame,
+            "first_time": iso_time(self.first_ts_ns),
+            "duration_s": round((self.last_ts_ns - self.first_ts_ns) / 1e9, 6),
+            "packets": self.packets,
+            "client_bytes": self.client_bytes,
+            "server_bytes": self.server_bytes,
+            "client_state": self.client_state,
+            "server_state": self.server_state,
+            "history": self.history,
+            "end_reason": self.end_reason,
+            "failed": self.failed,
+        }
+
+
+@dataclass(slots=True)
+class ReportWarning:
+    frame: int | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"frame": self.frame, "message": self.message}
+
+
+@dataclass(slots=True)
+class Report:
+    platform: str
+    captures: list[CaptureInfo] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    flows: list[FlowSummary] = field(default_factory=list)
+    warnings: list[ReportWarning] = field(default_factory=list)
+    undecodable: int = 0
+    other_frames: int = 0
+    tcp_connections: int = 0
+    udp_flows: int = 0
+    orphan_icmp: int = 0
+
+    @property
+    def frames(self) -> int:
+        return sum(c.frames for c in self.captures)
+
+    @property
+    def damaged(self) -> bool:
+        return any(c.damage is not None for c in self.captures)
+
+    def counts_by_rule(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.findings:
+            out[f.rule] = out.get(f.rule, 0) + 1
+        return dict(sorted(out.items()))
+
+    def counts_by_errno(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.findings:
+            prim = f.primary(self.platform)
+            name = prim.errno if prim and prim.errno else "none"
+            out[name] = out.get(name, 0) + 1
+        return dict(sorted(out.items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": REPORT_SCHEMA,
+            "tool": {"name": "pcapdiag", "version": __version__},
+            "platform": self.platform,
+            "captures": [c.to_dict() for c in self.captures],
+            "summary": {
+                "frames": self.frames,
+                "tcp_connections": self.tcp_connections,
+                "udp_flows": self.udp_flows,
+                "undecodable_frames": self.undecodable,
+                "other_frames": self.other_frames,
+                "orphan_icmp_errors": self.orphan_icmp,
+                "findings": len(self.findings),
+                "by_rule": self.counts_by_rule(),
+                "by_errno": self.counts_by_errno(),
+            },
+            "warnings": [w.to_dict() for w in self.warnings],
+            "findings": [f.to_dict(self.platform) for f in self.findings],
+            "flows": [s.to_dict() for s in self.flows],
+        }

@@ -1,0 +1,632 @@
+"""Two-sided TCP connection tracker: segments in, events out (sans-IO).
+
+Invariants:
+- Nothing here reads a file, a clock or a rule. Time is the capture timestamp of the segment.
+- One `Connection` holds two `Endpoint`s. Each endpoint's state only changes through
+  `tcpstate.next_state` (the transition table); this module decides *what happened* to the
+  endpoint: it sent a FIN, it accepted a RST, its FIN was acknowledged.
+- The capture point is assumed to see what both endpoints saw. Where that matters (a RST seen
+  at the client tap may never reach the server), reports say "as seen at the capture point".
+- Sequence numbers are unwrapped to unbounded integers per endpoint (32-bit serial arithmetic,
+  RFC 1982), so comparisons stay correct across a 2^32 wraparound.
+
+Theory of operation: for a segment from endpoint S to endpoint R the tracker (1) judges a RST
+against R's receive state as Linux would (tcp_validate_incoming, RFC 5961 section 3.2), (2)
+processes the ACK (R's data acknowledged, handshake completion, FIN acknowledged), (3) the
+window, (4) the payload and FIN (new data, retransmission, keepalive, zero-window probe), and
+emits one event for each thing a rule may care about.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from .events import (
+    Anomaly,
+    Data,
+    End,
+    Event,
+    Fin,
+    Handshake,
+    IcmpErrorEvent,
+    Keepalive,
+    KeepaliveAck,
+    Recovered,
+    Retransmission,
+    Rst,
+    Side,
+    Syn,
+    SynAck,
+    WindowOpen,
+    ZeroWindow,
+    ZeroWindowProbe,
+)
+from .icmp import icmp_kind
+from .packets import ACK, FIN, RST, SYN, IcmpError, Segment, format_addr
+from .tcpstate import SYNCHRONIZED, Input, TcpState, next_state
+
+_MOD = 1 << 32
+_HALF = 1 << 31
+# Receive window assumed when the window scale is unknown (connection seen mid-stream): large,
+# so that a RST is judged "challenge-ack" rather than "out-of-window" when in doubt.
+_UNKNOWN_WINDOW = 1 << 30
+
+# ICMP kinds Linux TCP does not turn into an error (tcp_v4_err / tcp_v6_err): fragmentation
+# needed / packet too big only lower the MSS; source quench and redirect are ignored; unknown
+# codes (> NR_ICMP_UNREACH) are ignored.
+_LINUX_TCP_IGNORED_KINDS = frozenset(
+    {
+        "v4:fragmentation-needed",
+        "v4:source-quench",
+        "v4:redirect",
+        "v4:unreachable-other",
+        "v4:other",
+        "v6:packet-too-big",
+        "v6:other",
+    }
+)
+
+
+def unwrap(raw: int, ref: int) -> int:
+    """The unbounded sequence number closest to `ref` whose low 32 bits are `raw`."""
+    delta = (raw - ref) % _MOD
+    if delta >= _HALF:
+        delta -= _MOD
+    return ref + delta
+
+
+@dataclass(slots=True)
+class Endpoint:
+    """What one side of a connection has sent and received, as seen on the wire."""
+
+    side: Side
+    addr: bytes
+    port: int
+    state: TcpState
+    isn: int | None = None  # unwrapped initial sequence number, once a SYN was seen
+    snd_una: int | None = None  # oldest byte this endpoint sent that is not yet acknowledged
+    snd_nxt: int | None = None  # one past the highest sequence number sent
+    fin_seq: int | None = None  # sequence number of this endpoint's FIN
+    rcv_nxt: int | None = None  # next sequence number expected from the peer (peer's space)
+    last_ack_sent: int | None = None  # last ACK value sent (peer's space): Linux rcv_wup
+    window: int = _UNKNOWN_WINDOW  # last receive window advertised, scaled
+    wscale: int | None = None  # window scale offered in this endpoint's SYN
+    scale_known: bool = False  # both SYNs seen, so the scale in use is known
+    bytes_sent: int = 0  # new payload bytes (retransmissions not counted)
+    bytes_received: int = 0  # new payload bytes from the peer seen reaching this endpoint
+    packets: int = 0
+    retx_streak: int = 0  # retransmissions since the peer last acknowledged new data
+    keepalive_unanswered: int = 0
+    zero_window: bool = False
+    ttl: int | None = None
+    history: list[str] = field(default_factory=list)
+    # The connection's history string, shared by both endpoints (see Connection.history).
+    order: list[str] = field(default_factory=list)
+    # (start, end, first transmission time) of segments in flight, oldest first: used to say
+    # how long after the original a retransmission came (Wireshark tcp.analysis.rto).
+    in_flight: deque[tuple[int, int, int]] = field(default_factory=deque)
+
+    def seq(self, raw: int) -> int:
+        """Unwrap a raw sequence number of this endpoint's sequence space."""
+        ref = self.snd_nxt if self.snd_nxt is not None else raw
+        return unwrap(raw, ref)
+
+    def note(self, letter: str) -> None:
+        """Zeek-style history letter, recorded the first time it happens on this side."""
+        if letter not in self.history:
+            self.history.append(letter)
+            self.order.append(letter.upper() if self.side is Side.CLIENT else letter)
+
+
+@dataclass(slots=True)
+class Connection:
+    """One TCP connection instance: a 4-tuple plus an instance number (port reuse)."""
+
+    client: Endpoint
+    server: Endpoint
+    instance: int = 1
+    roles: str = "known"  # known | guessed
+    roles_reason: str = "the client sent the first SYN"
+    first_frame: int = 0
+    first_ts_ns: int = 0
+    last_ts_ns: int = 0
+    handshake: str = "none"  # none | partial | complete
+    finished_ts_ns: int | None = None  # set once both endpoints are closed
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_first_segment(cls, seg: Segment, instance: int = 1) -> tuple[Connection, Side]:
+        """Start tracking at `seg`; returns the connection and the side that sent `seg`."""
+        a = (seg.src, seg.sport)
+        b = (seg.dst, seg.dport)
+        syn, ack = bool(seg.flags & SYN), bool(seg.flags & ACK)
+        if syn and not ack:
+            client, server, sender = a, b, Side.CLIENT
+            roles, reason = "known", "the client sent the first SYN"
+            cstate, sstate = TcpState.CLOSED, TcpState.LISTEN
+        elif syn and ack:
+            client, server, sender = b, a, Side.SERVER
+            roles, reason = "known", "the server's SYN-ACK was seen (the SYN was not captured)"
+            cstate, sstate = TcpState.SYN_SENT, TcpState.LISTEN
+        else:
+            sender_is_server = _looks_like_server_port(seg.sport, seg.dport)
+            if sender_is_server:
+                client, server, sender = b, a, Side.SERVER
+            else:
+                client, server, sender = a, b, Side.CLIENT
+            roles = "guessed"
+            reason = "no SYN was captured (the connection started before the capture); " + (
+                "the server is the side with the lower, well-known port"
+                if seg.sport != seg.dport
+                else "the first sender is taken as the client"
+            )
+            cstate = sstate = TcpState.ESTABLISHED
+        order: list[str] = []
+        conn = cls(
+            client=Endpoint(Side.CLIENT, client[0], client[1], cstate, order=order),
+            server=Endpoint(Side.SERVER, server[0], server[1], sstate, order=order),
+            instance=instance,
+            roles=roles,
+            roles_reason=reason,
+            first_frame=seg.frame,
+            first_ts_ns=seg.ts_ns,
+            last_ts_ns=seg.ts_ns,
+        )
+        if roles == "guessed":
+            conn.handshake = "none"
+        return conn, sender
+
+    def endpoint(self, side: Side) -> Endpoint:
+        return self.client if side is Side.CLIENT else self.server
+
+    def side_of(self, addr: bytes, port: int) -> Side | None:
+        if addr == self.client.addr and port == self.client.port:
+            return Side.CLIENT
+        if addr == self.server.addr and port == self.server.port:
+            return Side.SERVER
+        return None
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_ts_ns is not None
+
+    # -- segments -----------------------------------------------------------------------------
+
+    def receive(self, seg: Segment, sender: Side) -> list[Event]:
+        """Process one segment sent by `sender`; return the events it produced."""
+        s = self.endpoint(sender)
+        r = self.endpoint(sender.peer)
+        s.packets += 1
+        if s.ttl is None:
+            s.ttl = seg.ttl
+        self.last_ts_ns = seg.ts_ns
+        out: list[Event] = []
+        flags = seg.flags
+        if flags & RST:
+            s.note("r")
+            self._on_rst(seg, s, r, out)
+        elif flags & SYN:
+            self._on_syn(seg, s, r, out)
+        else:
+            self._on_segment(seg, s, r, out)
+        self._check_finished(seg.ts_ns)
+        return out
+
+    def _on_rst(self, seg: Segment, s: Endpoint, r: Endpoint, out: list[Event]) -> None:
+        has_ack = bool(seg.flags & ACK)
+        if s.snd_nxt is None:
+            s.snd_una = s.snd_nxt = seg.seq
+        seq = s.seq(seg.seq)
+        accepted, disposition = self._judge_rst(seq, has_ack, seg.ack, r)
+        out.append(
+            Rst(
+                frame=seg.frame,
+                ts_ns=seg.ts_ns,
+                sender=s.side,
+                receiver=r.side,
+                accepted=accepted,
+                disposition=disposition,
+                receiver_state=r.state.value,
+                sender_state=s.state.value,
+                has_ack=has_ack,
+                sender_sent_data=s.bytes_sent > 0,
+                sender_received_data=s.bytes_received > 0,
+                sender_sent_fin=s.fin_seq is not None,
+                receiver_sent_fin=r.fin_seq is not None,
+                after_unanswered_keepalives=s.keepalive_unanswered > 0,
+            )
+        )
+        s.state = next_state(s.state, Input.SEND_RST)
+        if accepted:
+            r.state = next_state(r.state, Input.RECV_RST)
+
+    @staticmethod
+    def _judge_rst(seq: int, has_ack: bool, raw_ack: int, r: Endpoint) -> tuple[bool, str]:
+        """Would the receiver's kernel honour this RST? (Linux semantics.)"""
+        state = r.state
+        if state is TcpState.SYN_SENT:
+            # tcp_rcv_synsent_state_process(): RFC 9293 3.10.7.3 - a RST is acceptable only if
+            # its ACK acknowledges the SYN; without an ACK it is ignored.
+            if not has_ack:
+                return False, "no-ack-in-syn-sent"
+            if r.snd_nxt is not None and r.seq(raw_ack) == r.snd_nxt:
+                return True, "reset"
+            return False, "bad-ack-in-syn-sent"
+        if state in (TcpState.CLOSED, TcpState.LISTEN):
+            return False, "no-socket"
+        if r.rcv_nxt is None:
+            return True, "unjudged"
+        if seq == r.rcv_nxt:
+            return True, "reset"
+        # tcp_reset_check(): in CLOSE_WAIT, LAST_ACK and CLOSING a RST at rcv_nxt - 1 is
+        # accepted too (a peer that sends FIN then RST with the FIN's sequence number).
+        if seq == r.rcv_nxt - 1 and state in (
+            TcpState.CLOSE_WAIT,
+            TcpState.LAST_ACK,
+            TcpState.CLOSING,
+        ):
+            return True, "reset"
+        if state is TcpState.SYN_RECEIVED:
+            # tcp_check_req(): a RST inside the window drops the request socket.
+            if r.rcv_nxt <= seq <= r.rcv_nxt + max(r.window, 1):
+                return True, "reset"
+            return False, "out-of-window"
+        if state is TcpState.TIME_WAIT:
+            # tcp_timewait_state_process(): a RST kills a TIME_WAIT socket (tcp_rfc1337 = 0).
+            return True, "reset"
+        # tcp_validate_incoming(): tcp_sequence() drops segments outside
+        # [rcv_wup, rcv_nxt + window] silently; a RST inside it but not at rcv_nxt draws a
+        # challenge ACK (RFC 5961 section 3.2) and is discarded.
+        low = r.last_ack_sent if r.last_ack_sent is not None else r.rcv_nxt
+        high = r.rcv_nxt + max(r.window, 1)
+        if min(low, r.rcv_nxt) <= seq <= high:
+            return False, "challenge-ack"
+        return False, "out-of-window"
+
+    def _on_syn(self, seg: Segment, s: Endpoint, r: Endpoint, out: list[Event]) -> None:
+        opts = seg.options
+        if seg.flags & ACK:
+            s.note("h")
+            self._on_synack(seg, s, r, out)
+            return
+        s.note("s")
+        if s.isn is None:
+            s.isn = s.snd_una = seg.seq
+            s.snd_nxt = seg.seq + 1
+            s.wscale = opts.wscale if opts else None
+            s.window = seg.window
+            r_state_before = r.state
+            s.state = next_state(s.state, Input.SEND_SYN)
+            r.state = next_state(r.state, Input.RECV_SYN)
+            r.rcv_nxt = s.isn + 1
+            s.in_flight.append((seg.seq, seg.seq + 1, seg.ts_ns))
+            out.append(
+                Syn(
+                    frame=seg.frame,
+                    ts_ns=seg.ts_ns,
+                    sender=s.side,
+                    receiver=r.side,
+                    receiver_state=r_state_before.value,
+                )
+            )
+            return
+        if s.seq(seg.seq) == s.isn:
+            self._retransmission(seg, s, "syn", 0, out)
+            return
+        out.append(
+            Anomaly(
+                frame=seg.frame,
+                ts_ns=seg.ts_ns,
+                sender=s.side,
+                receiver=r.side,
+                kind="syn-on-open-connection",
+            )
+        )
+
+    def _on_synack(self, seg: Segment, s: Endpoint, r: Endpoint, out: list[Event]) -> None:
+        opts = seg.options
+        if s.isn is None:
+            s.isn = s.snd_una = seg.seq
+            s.snd_nxt = seg.seq + 1
+            s.wscale = opts.wscale if opts else None
+            s.window = seg.window  # the window in a SYN-ACK is never scaled (RFC 7323 2.2)
+            if r.isn is None:  # the SYN was not captured: the SYN-ACK tells its ISN
+                r.isn = r.snd_una = seg.ack - 1
+                r.snd_nxt = seg.ack
+            if s.state is TcpState.LISTEN:
+                s.state = TcpState.SYN_RECEIVED
+            scale_ok = s.wscale is not None and r.wscale is not None
+            s.scale_known = r.scale_known = True
+            if not scale_ok:
+                s.wscale = r.wscale = 0
+            r_state_before = r.state
+            if r.state is TcpState.SYN_SENT and r.seq(seg.ack) == r.snd_nxt:
+                r.state = next_state(r.state, Input.RECV_SYN_ACK)
+                r.snd_una = r.snd_nxt
+                r.rcv_nxt = s.isn + 1
+                r.last_ack_sent = None
+                self.handshake = "partial"
+                r.retx_streak = 0
+                r.in_flight.clear()
+            s.in_flight.append((seg.seq, seg.seq + 1, seg.ts_ns))
+            s.last_ack_sent = r.snd_nxt
+            out.append(
+                SynAck(
+                    frame=seg.frame,
+                    ts_ns=seg.ts_ns,
+                    sender=s.side,
+                    receiver=r.side,
+                    receiver_state=r_state_before.value,
+                )
+            )
+            return
+        if s.seq(seg.seq) == s.isn:
+            self._retransmission(seg, s, "synack", 0, out)
+            return
+        out.append(
+            Anomaly(
+                frame=seg.frame,
+                ts_ns=seg.ts_ns,
+                sender=s.side,
+                receiver=r.side,
+                kind="synack-with-new-isn",
+            )
+        )
+
+    def _on_segment(self, seg: Segment, s: Endpoint, r: Endpoint, out: list[Event]) -> None:
+        flags = seg.flags
+        if s.snd_nxt is None:  # first segment from this side of a mid-stream connection
+            s.snd_una = s.snd_nxt = seg.seq
+        if flags & ACK:
+            self._on_ack(seg, s, r, out)
+        self._on_window(seg, s, out)
+        payload = seg.payload_len
+        fin = bool(flags & FIN)
+        if payload == 0 and not fin:
+            if s.bytes_sent == 0 and r.bytes_sent == 0 and "a" not in s.history:
+                s.note("a")
+            return
+        seq = s.seq(seg.seq)
+        assert s.snd_nxt is not None
+        # Keepalive probe: one byte or none, at snd.una - 1 (RFC 9293 3.8.4; Linux
+        # tcp_write_wakeup -> tcp_xmit_probe_skb). Linux's zero-window probe has the same shape:
+        # it is told apart by the peer's zero window.
+        if not fin and payload <= 1 and seq == s.snd_nxt - 1 and s.state in SYNCHRONIZED:
+            if r.zero_window:
+                out.append(
+                    ZeroWindowProbe(
+                        frame=seg.frame, ts_ns=seg.ts_ns, sender=s.side, receiver=r.side
+                    )
+                )
+            else:
+                s.keepalive_unanswered += 1
+                out.append(
+                    Keepalive(
+                        frame=seg.frame,
+                        ts_ns=seg.ts_ns,
+                        sender=s.side,
+                        receiver=r.side,
+                        length=payload,
+                        number=s.keepalive_unanswered,
+                    )
+                )
+            return
+        end = seq + payload + (1 if fin else 0)
+        new_bytes = 0
+        if end <= s.snd_nxt:
+            kind = "fin" if fin and payload == 0 else "data"
+            self._retransmission(seg, s, kind, payload, out)
+        else:
+            if seq < s.snd_nxt:
+                self._retransmission(seg, s, "data", payload, out)
+                new_bytes = end - s.snd_nxt - (1 if fin else 0)
+            else:
+                if seq > s.snd_nxt and s.bytes_sent > 0:
+                    out.append(
+                        Anomaly(
+                            frame=seg.frame,
+                            ts_ns=seg.ts_ns,
+                            sender=s.side,
+                            receiver=r.side,
+                            kind="previous-segment-not-captured",
+                        )
+                    )
+                new_bytes = payload
+            s.in_flight.append((max(seq, s.snd_nxt), end, seg.ts_ns))
+            s.snd_nxt = end
+        if new_bytes > 0:
+            s.bytes_sent += new_bytes
+            r.bytes_received += new_bytes
+            s.note("d")
+            out.append(
+                Data(
+                    frame=seg.frame,
+                    ts_ns=seg.ts_ns,
+                    sender=s.side,
+                    receiver=r.side,
+                    length=new_bytes,
+                    receiver_state=r.state.value,
+                    sender_state=s.state.value,
+                )
+            )
+        # The receiver takes in what arrives in order (the capture point stands in for it).
+        if r.rcv_nxt is None or seq <= r.rcv_nxt < end:
+            r.rcv_nxt = end
+        if fin and s.fin_seq is None:
+            s.fin_seq = seq + payload
+            s.note("f")
+            r_before, s_before = r.state, s.state
+            s.state = next_state(s.state, Input.SEND_FIN)
+            r.state = next_state(r.state, Input.RECV_FIN)
+            out.append(
+                Fin(
+                    frame=seg.frame,
+                    ts_ns=seg.ts_ns,
+                    sender=s.side,
+                    receiver=r.side,
+                    receiver_state=r_before.value,
+                    sender_state=s_before.value,
+                )
+            )
+
+    def _on_ack(self, seg: Segment, s: Endpoint, r: Endpoint, out: list[Event]) -> None:
+        """`s` acknowledges `r`'s data."""
+        if r.snd_nxt is None:  # mid-stream: the ACK tells where r's sequence space is
+            r.snd_una = r.snd_nxt = seg.ack
+        ack = r.seq(seg.ack)
+        assert r.snd_una is not None and r.snd_nxt is not None
+        s.last_ack_sent = ack
+        if s.rcv_nxt is None or ack > s.rcv_nxt:
+            s.rcv_nxt = ack
+        if ack > r.snd_nxt:
+            # ACK for data the capture never saw (capture loss, or capture started late).
+            out.append(
+                Anomaly(
+                    frame=seg.frame,
+                    ts_ns=seg.ts_ns,
+                    sender=s.side,
+                    receiver=r.side,
+                    kind="ack-of-unseen-data",
+                )
+            )
+            r.snd_nxt = ack
+        if ack > r.snd_una:
+            r.snd_una = ack
+            while r.in_flight and r.in_flight[0][1] <= ack:
+                r.in_flight.popleft()
+            if r.retx_streak > 0:
+                out.append(
+                    Recovered(frame=seg.frame, ts_ns=seg.ts_ns, sender=s.side, receiver=r.side)
+                )
+                r.retx_streak = 0
+            if r.state is TcpState.SYN_RECEIVED and r.isn is not None and ack > r.isn:
+                r.state = next_state(r.state, Input.RECV_ACK_OF_SYN)
+                self.handshake = "complete"
+                out.append(
+                    Handshake(frame=seg.frame, ts_ns=seg.ts_ns, sender=s.side, receiver=r.side)
+                )
+            if r.fin_seq is not None and ack > r.fin_seq:
+                r.state = next_state(r.state, Input.RECV_ACK_OF_FIN)
+        if r.keepalive_unanswered > 0:
+            out.append(
+                KeepaliveAck(frame=seg.frame, ts_ns=seg.ts_ns, sender=s.side, receiver=r.side)
+            )
+            r.keepalive_unanswered = 0
+
+    def _on_window(self, seg: Segment, s: Endpoint, out: list[Event]) -> None:
+        shift = s.wscale if s.scale_known and s.wscale is not None else None
+        if shift is None:
+            s.window = seg.window if seg.window == 0 else max(seg.window, _UNKNOWN_WINDOW)
+        else:
+            s.window = seg.window << shift
+        if seg.window == 0 and not s.zero_window and not seg.flags & FIN:
+            s.zero_window = True
+            s.note("w")
+            out.append(
+                ZeroWindow(frame=seg.frame, ts_ns=seg.ts_ns, sender=s.side, receiver=s.side.peer)
+            )
+        elif seg.window > 0 and s.zero_window:
+            s.zero_window = False
+            out.append(
+                WindowOpen(frame=seg.frame, ts_ns=seg.ts_ns, sender=s.side, receiver=s.side.peer)
+            )
+
+    def _retransmission(
+        self, seg: Segment, s: Endpoint, kind: str, length: int, out: list[Event]
+    ) -> None:
+        s.retx_streak += 1
+        s.note("t")
+        seq = s.seq(seg.seq)
+        original = next((ts for start, end, ts in s.in_flight if start <= seq < end), None)
+        since = (seg.ts_ns - original) // 1_000_000 if original is not None else 0
+        out.append(
+            Retransmission(
+                frame=seg.frame,
+                ts_ns=seg.ts_ns,
+                sender=s.side,
+                receiver=s.side.peer,
+                kind=kind,
+                length=length,
+                streak=s.retx_streak,
+                since_original_ms=since,
+            )
+        )
+
+    # -- ICMP ---------------------------------------------------------------------------------
+
+    def icmp(self, err: IcmpError, quoted_side: Side) -> list[Event]:
+        """An ICMP error quoting a segment sent by `quoted_side`."""
+        r = self.endpoint(quoted_side)
+        peer = self.endpoint(quoted_side.peer)
+        self.last_ts_ns = err.ts_ns
+        kind = icmp_kind(err.family, err.type, err.code)
+        qseq = err.quoted.seq
+        accepted = False
+        if r.state not in (TcpState.TIME_WAIT, TcpState.CLOSED, TcpState.LISTEN) and (
+            qseq is not None and r.snd_una is not None and r.snd_nxt is not None
+        ):
+            # tcp_v4_err(): the quoted sequence number must lie in [snd_una, snd_nxt], else
+            # the error is counted as OutOfWindowIcmps and ignored.
+            seq = r.seq(qseq)
+            accepted = r.snd_una <= seq <= r.snd_nxt
+        state_before = r.state
+        if accepted and kind not in _LINUX_TCP_IGNORED_KINDS:
+            # In SYN_SENT every remaining error aborts the connect at once (tcp_v4_err ->
+            # tcp_done); in synchronized states it is only remembered as a soft error.
+            r.state = next_state(r.state, Input.CONNECT_ABORTED)
+            if r.state is TcpState.CLOSED and peer.isn is None:
+                peer.state = TcpState.LISTEN  # the error proves the SYN never reached the peer
+        r.note("i")
+        ev = IcmpErrorEvent(
+            frame=err.frame,
+            ts_ns=err.ts_ns,
+            sender=None,
+            receiver=r.side,
+            kind=kind,
+            icmp_type=err.type,
+            icmp_code=err.code,
+            reporter=format_addr(err.src),
+            from_peer=err.src == peer.addr,
+            accepted=accepted,
+            receiver_state=state_before.value,
+        )
+        self._check_finished(err.ts_ns)
+        return [ev]
+
+    # -- end ----------------------------------------------------------------------------------
+
+    def _check_finished(self, ts_ns: int) -> None:
+        if self.finished_ts_ns is None and _done(self.client.state) and _done(self.server.state):
+            self.finished_ts_ns = ts_ns
+
+    def end(self, reason: str, ts_ns: int, frame: int) -> End:
+        """The closing event: `reason` says why tracking stops."""
+        return End(
+            frame=frame,
+            ts_ns=ts_ns,
+            sender=None,
+            receiver=None,
+            reason=reason,
+            client_state=self.client.state.value,
+            server_state=self.server.state.value,
+        )
+
+    def history(self) -> str:
+        """Zeek-style history (conn.log): each letter the first time it happens, upper case
+        for the client: s SYN, h SYN-ACK, a pure ACK, d data, f FIN, r RST, t retransmission,
+        w zero window, i ICMP error."""
+        return "".join(self.client.order)
+
+
+def _done(state: TcpState) -> bool:
+    return state in (TcpState.CLOSED, TcpState.TIME_WAIT, TcpState.LISTEN)
+
+
+def _looks_like_server_port(sport: int, dport: int) -> bool:
+    """Mid-stream role guess: the lower port is the server's when it is below the usual
+    ephemeral ranges (Linux 32768-60999, IANA 49152-65535)."""
+    if sport == dport:
+        return False
+    return sport < dport and sport < 32768
