@@ -103,7 +103,7 @@ def _analyze_one(
         close = getattr(reader, "close", None)
         if close is not None:
             close()
-    finished(table.finish())
+    finished(table.finish(last_ts))
     info.frames = frames
     info.first_ts_ns = first_ts
     info.last_ts_ns = last_ts
@@ -111,14 +111,19 @@ def _analyze_one(
     if reader.damage is not None:
         d = reader.damage
         report.warnings.append(
-            ReportWarning(d.frame, f"{source}: damaged at byte offset {d.offset} (where frame "
-                                   f"{d.frame} would start): {d.message}; the {frames} frames "
-                                   "before it were analysed")
+            ReportWarning(
+                d.frame,
+                f"{source}: damaged at byte offset {d.offset} (where frame "
+                f"{d.frame} would start): {d.message}; the {frames} frames "
+                "before it were analysed",
+            )
         )
     if report.undecodable > MAX_LISTED_WARNINGS:
         report.warnings.append(
-            ReportWarning(None, f"{report.undecodable - MAX_LISTED_WARNINGS} more undecodable "
-                                "frames not listed")
+            ReportWarning(
+                None,
+                f"{report.undecodable - MAX_LISTED_WARNINGS} more undecodable frames not listed",
+            )
         )
     report.tcp_connections += table.stats.tcp_connections
     report.udp_flows += table.stats.udp_flows

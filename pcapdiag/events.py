@@ -113,6 +113,7 @@ class Rst(Event):
     has_ack: bool
     sender_sent_data: bool
     sender_received_data: bool
+    sender_received_since_send: int  # bytes the RST's sender received after it last sent data
     sender_sent_fin: bool
     receiver_sent_fin: bool
     after_unanswered_keepalives: bool

@@ -204,10 +204,11 @@ class FlowTable:
         self.stats.orphan_icmp += 1
         return done
 
-    def finish(self) -> list[FlowRecord]:
-        """The capture ended: every flow still held ends here."""
-        done = [self._close_tcp(k, t, "capture-end") for k, t in list(self.tcp.items())]
-        done += [self._close_udp(k, u, "capture-end") for k, u in list(self.udp.items())]
+    def finish(self, end_ts_ns: int | None = None) -> list[FlowRecord]:
+        """The capture ended (its last frame at `end_ts_ns`): every flow still held ends
+        here, and its `end` event carries the capture's end time."""
+        done = [self._close_tcp(k, t, "capture-end", end_ts_ns) for k, t in list(self.tcp.items())]
+        done += [self._close_udp(k, u, "capture-end", end_ts_ns) for k, u in list(self.udp.items())]
         return done
 
     # -- internals ----------------------------------------------------------------------------
@@ -217,9 +218,9 @@ class FlowTable:
         if not seg.flags & SYN or seg.flags & ACK:
             return False
         side = conn.side_of(seg.src, seg.sport)
-        if side is Side.CLIENT and conn.client.isn is not None:
-            if (conn.client.isn - seg.seq) % (1 << 32) == 0:
-                return False  # a retransmission of the same SYN
+        isn = conn.client.isn
+        if side is Side.CLIENT and isn is not None and (isn - seg.seq) % (1 << 32) == 0:
+            return False  # a retransmission of the same SYN
         if conn.finished:
             return True
         # A new connect() from the same port while the previous attempt never got an answer.
@@ -247,12 +248,14 @@ class FlowTable:
                 done.append(self._close_udp(key, u, "expired"))
         return done
 
-    def _close_tcp(self, key: Key, t: _Tcp, reason: str) -> FlowRecord:
+    def _close_tcp(
+        self, key: Key, t: _Tcp, reason: str, end_ts_ns: int | None = None
+    ) -> FlowRecord:
         del self.tcp[key]
         c = t.conn
         if reason == "capture-end" and c.finished:
             reason = "closed"
-        end = c.end(reason, c.last_ts_ns, t.last_frame)
+        end = c.end(reason, max(end_ts_ns or 0, c.last_ts_ns), t.last_frame)
         t.events.append(end)
         return FlowRecord(
             proto="tcp",
@@ -277,12 +280,14 @@ class FlowTable:
             frames=tuple(t.frames),
         )
 
-    def _close_udp(self, key: Key, u: _Udp, reason: str) -> FlowRecord:
+    def _close_udp(
+        self, key: Key, u: _Udp, reason: str, end_ts_ns: int | None = None
+    ) -> FlowRecord:
         del self.udp[key]
         u.events.append(
             End(
                 frame=u.last_frame,
-                ts_ns=u.last_ts_ns,
+                ts_ns=max(end_ts_ns or 0, u.last_ts_ns),
                 sender=None,
                 receiver=None,
                 reason=reason,

@@ -7,6 +7,7 @@ when the format does, independently of the package version.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import string
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -139,9 +140,7 @@ def wireshark_flow_filter(flow: FlowRecord) -> str:
     saddr, sport = _split(flow.server)
     ipf = "ipv6.addr" if ":" in caddr else "ip.addr"
     proto = flow.proto
-    return (
-        f"{ipf}=={caddr} && {ipf}=={saddr} && {proto}.port=={cport} && {proto}.port=={sport}"
-    )
+    return f"{ipf}=={caddr} && {ipf}=={saddr} && {proto}.port=={cport} && {proto}.port=={sport}"
 
 
 def _split(endpoint: str) -> tuple[str, str]:
@@ -199,8 +198,9 @@ def _effect(item: dict[str, Any], match: Match) -> Effect:
         value = getattr(match.bindings[src["binding"]], src["field"])
         name = src["map"].get(str(value))
     result = item.get("result", "error" if name else "ok")
-    return Effect(call=item["call"], errno=name, result=result, then=item.get("then"),
-                  note=item.get("note"))
+    return Effect(
+        call=item["call"], errno=name, result=result, then=item.get("then"), note=item.get("note")
+    )
 
 
 def _context(rule: Rule, flow: FlowRecord, match: Match) -> dict[str, Any]:
@@ -230,7 +230,7 @@ def _context(rule: Rule, flow: FlowRecord, match: Match) -> dict[str, Any]:
         ctx[f"{name}.frames"] = ", ".join(str(e.frame) for e in evs[:12]) + (
             ", ..." if len(evs) > 12 else ""
         )
-        gaps = [(b.ts_ns - a.ts_ns) / 1e9 for a, b in zip(evs, evs[1:], strict=False)]
+        gaps = [(b.ts_ns - a.ts_ns) / 1e9 for a, b in itertools.pairwise(evs)]
         ctx[f"{name}.gaps"] = ", ".join(f"{g:.1f} s" for g in gaps[:12]) or "none"
     names = list(match.bindings)
     for a in names:
@@ -286,8 +286,11 @@ class CaptureInfo:
             "first_time": iso_time(self.first_ts_ns) if self.first_ts_ns is not None else None,
             "last_time": iso_time(self.last_ts_ns) if self.last_ts_ns is not None else None,
             "damage": (
-                {"offset": self.damage.offset, "frame": self.damage.frame,
-                 "message": self.damage.message}
+                {
+                    "offset": self.damage.offset,
+                    "frame": self.damage.frame,
+                    "message": self.damage.message,
+                }
                 if self.damage
                 else None
             ),
@@ -315,10 +318,24 @@ class FlowSummary:
 
     @classmethod
     def of(cls, flow: FlowRecord, failed: bool) -> FlowSummary:
-        return cls(flow.proto, flow.client, flow.server, flow.instance, flow.roles,
-                   flow.first_frame, flow.first_ts_ns, flow.last_ts_ns, flow.packets,
-                   flow.client_bytes, flow.server_bytes, flow.client_state, flow.server_state,
-                   flow.history, flow.end_reason, failed)
+        return cls(
+            flow.proto,
+            flow.client,
+            flow.server,
+            flow.instance,
+            flow.roles,
+            flow.first_frame,
+            flow.first_ts_ns,
+            flow.last_ts_ns,
+            flow.packets,
+            flow.client_bytes,
+            flow.server_bytes,
+            flow.client_state,
+            flow.server_state,
+            flow.history,
+            flow.end_reason,
+            failed,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -152,7 +152,7 @@ def load_rule_file(path: Path) -> tuple[Rule | None, list[str]]:
     except (OSError, UnicodeDecodeError) as exc:
         return None, [f"{path}:1: cannot read rule file: {exc}"]
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -300,7 +300,8 @@ def _semantic_problems(path: Path, data: LineDict) -> Iterator[str]:
                 if src["binding"] not in bound:
                     yield f"{at(eff)}: errno_from refers to unbound {src['binding']!r}"
                 elif src["field"] not in event_fields(bound[src["binding"]]):
-                    yield f"{at(eff)}: event {bound[src['binding']]!r} has no field {src['field']!r}"
+                    ev_name = bound[src["binding"]]
+                    yield f"{at(eff)}: event {ev_name!r} has no field {src['field']!r}"
                 names += list(src["map"].values())
             for n in names:
                 if n not in ERRNO[platform]:
@@ -336,4 +337,4 @@ def _cross_rule_problems(rules: list[Rule]) -> list[str]:
     return problems
 
 
-__all__ = ["PLATFORMS", "EVENT_TYPES", "Rule", "RuleError", "builtin_rules_dir", "load_rules"]
+__all__ = ["EVENT_TYPES", "PLATFORMS", "Rule", "RuleError", "builtin_rules_dir", "load_rules"]

@@ -95,6 +95,7 @@ class Endpoint:
     scale_known: bool = False  # both SYNs seen, so the scale in use is known
     bytes_sent: int = 0  # new payload bytes (retransmissions not counted)
     bytes_received: int = 0  # new payload bytes from the peer seen reaching this endpoint
+    received_since_send: int = 0  # bytes received since this endpoint last sent new data
     packets: int = 0
     retx_streak: int = 0  # retransmissions since the peer last acknowledged new data
     keepalive_unanswered: int = 0
@@ -233,6 +234,7 @@ class Connection:
                 has_ack=has_ack,
                 sender_sent_data=s.bytes_sent > 0,
                 sender_received_data=s.bytes_received > 0,
+                sender_received_since_send=s.received_since_send,
                 sender_sent_fin=s.fin_seq is not None,
                 receiver_sent_fin=r.fin_seq is not None,
                 after_unanswered_keepalives=s.keepalive_unanswered > 0,
@@ -384,16 +386,18 @@ class Connection:
         self._on_window(seg, s, out)
         payload = seg.payload_len
         fin = bool(flags & FIN)
-        if payload == 0 and not fin:
-            if s.bytes_sent == 0 and r.bytes_sent == 0 and "a" not in s.history:
-                s.note("a")
-            return
         seq = s.seq(seg.seq)
         assert s.snd_nxt is not None
         # Keepalive probe: one byte or none, at snd.una - 1 (RFC 9293 3.8.4; Linux
         # tcp_write_wakeup -> tcp_xmit_probe_skb). Linux's zero-window probe has the same shape:
         # it is told apart by the peer's zero window.
-        if not fin and payload <= 1 and seq == s.snd_nxt - 1 and s.state in SYNCHRONIZED:
+        if (
+            not fin
+            and payload <= 1
+            and seq == s.snd_nxt - 1
+            and s.snd_una == s.snd_nxt
+            and s.state in SYNCHRONIZED
+        ):
             if r.zero_window:
                 out.append(
                     ZeroWindowProbe(
@@ -412,6 +416,10 @@ class Connection:
                         number=s.keepalive_unanswered,
                     )
                 )
+            return
+        if payload == 0 and not fin:
+            if s.bytes_sent == 0 and r.bytes_sent == 0:
+                s.note("a")
             return
         end = seq + payload + (1 if fin else 0)
         new_bytes = 0
@@ -438,7 +446,9 @@ class Connection:
             s.snd_nxt = end
         if new_bytes > 0:
             s.bytes_sent += new_bytes
+            s.received_since_send = 0
             r.bytes_received += new_bytes
+            r.received_since_send += new_bytes
             s.note("d")
             out.append(
                 Data(
