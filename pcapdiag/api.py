@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from .capture import open_capture
@@ -66,7 +67,7 @@ def _analyze_one(
 
     def finished(records: Iterable[FlowRecord]) -> None:
         for rec in records:
-            findings = _diagnose(rec, by_proto.get(rec.proto, []), params)
+            findings = _diagnose(rec, by_proto.get(rec.proto, []), params, source)
             report.findings.extend(findings)
             if keep_flows:
                 report.flows.append(FlowSummary.of(rec, failed=bool(findings)))
@@ -104,6 +105,9 @@ def _analyze_one(
         if close is not None:
             close()
     finished(table.finish(last_ts))
+    # pcapng custom blocks take a frame number in Wireshark without being packets: the reader
+    # says how many numbers were used, which is Wireshark's frame count.
+    frames = max(frames, getattr(reader, "numbered", frames))
     info.frames = frames
     info.first_ts_ns = first_ts
     info.last_ts_ns = last_ts
@@ -131,14 +135,14 @@ def _analyze_one(
 
 
 def _diagnose(
-    flow: FlowRecord, rules: Sequence[Rule], params: dict[str, dict[str, Any]]
+    flow: FlowRecord, rules: Sequence[Rule], params: dict[str, dict[str, Any]], capture: str
 ) -> list[Finding]:
     """All findings for one flow, minus those another finding on the same side overrides."""
     matched: list[tuple[Rule, Finding]] = []
     for rule in rules:
         m = evaluate(rule, flow, params.get(rule.id))
         if m is not None:
-            matched.append((rule, build_finding(rule, flow, m)))
+            matched.append((rule, replace(build_finding(rule, flow, m), capture=capture)))
     if len(matched) < 2:
         return [f for _, f in matched]
     overridden = {(o, f.side) for rule, f in matched for o in rule.overrides}

@@ -77,6 +77,7 @@ class Finding:
     cause: str
     next_steps: str | None
     notes: tuple[str, ...]
+    capture: str = ""  # the capture file the frame numbers refer to
 
     def primary(self, platform: str) -> Effect | None:
         """The first call that fails (or the first effect, when none fails)."""
@@ -98,6 +99,7 @@ class Finding:
         prim = self.primary(platform)
         return {
             "id": self.id,
+            "capture": self.capture,
             "rule": self.rule,
             "rev": self.rev,
             "rule_name": self.rule_name,
@@ -163,7 +165,7 @@ def build_finding(rule: Rule, flow: FlowRecord, match: Match) -> Finding:
     frames = tuple(sorted({ev.frame for ev in evidence}))
     times = [ev.ts_ns for ev in evidence] or [flow.first_ts_ns]
     notes = tuple(
-        render_template(n["text"], ctx)
+        render_template(n["text"], ctx).strip()
         for n in outcome.get("notes", ())
         if "when" not in n or test(n["when"], lambda f: ctx[f], rule.params)
     )
@@ -185,8 +187,10 @@ def build_finding(rule: Rule, flow: FlowRecord, match: Match) -> Finding:
         frames=frames,
         first_ts_ns=min(times),
         last_ts_ns=max(times),
-        cause=render_template(outcome["cause"], ctx),
-        next_steps=render_template(outcome["next_steps"], ctx) if "next_steps" in outcome else None,
+        cause=render_template(outcome["cause"], ctx).strip(),
+        next_steps=(
+            render_template(outcome["next_steps"], ctx).strip() if "next_steps" in outcome else None
+        ),
         notes=notes,
     )
 

@@ -1,0 +1,296 @@
+"""Command line: parse arguments, call the library, render, map errors to exit codes.
+
+Exit codes (also in `pcapdiag --help` and the README):
+  0  analysed; no --fail-on condition met
+  1  analysed; a finding met a --fail-on condition (or a rule test failed)
+  2  usage error (bad option or argument)
+  3  unreadable input: not a capture, missing file, empty file
+  4  damaged input: the capture is truncated or corrupt part-way; the frames before the
+     damage were analysed and reported
+  5  invalid rules (schema or semantic errors, listed with file:line)
+ 70  internal error (a bug: please report it)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .api import analyze
+from .errnos import ALL_NAMES, PLATFORMS
+from .errors import CaptureError, RuleError
+from .render import clean, flows_table, to_json, to_text
+from .report import SEVERITY_ORDER, Report
+from .rules import Rule, load_rules
+from .ruletest import run_rule_tests
+
+EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_UNREADABLE, EXIT_DAMAGED, EXIT_RULES = 0, 1, 2, 3, 4, 5
+EXIT_INTERNAL = 70
+
+EPILOG = """\b
+Exit codes: 0 analysed, 1 a --fail-on condition met, 2 usage error,
+3 unreadable input, 4 damaged input (analysed up to the damage),
+5 invalid rules, 70 internal error.
+
+\b
+Examples:
+  pcapdiag analyze capture.pcap
+  tcpdump -w - -i eth0 port 443 | pcapdiag analyze -
+  pcapdiag analyze --format json --platform macos capture.pcapng.gz
+  pcapdiag analyze --fail-on high --fail-on ECONNRESET ci-sample.pcap
+"""
+
+
+class _Exit(Exception):
+    def __init__(self, code: int, message: str | None = None) -> None:
+        self.code = code
+        self.message = message
+
+
+def _load(rule_dirs: tuple[Path, ...], builtin: bool) -> list[Rule]:
+    try:
+        return load_rules(rule_dirs, builtin=builtin)
+    except RuleError as exc:
+        problems = "\n".join(f"  {p}" for p in exc.problems)
+        raise _Exit(EXIT_RULES, "invalid rules:\n" + problems) from exc
+
+
+rules_option = click.option(
+    "--rules",
+    "rule_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Extra rule file or directory (repeatable); added to the built-in rules.",
+)
+no_builtin_option = click.option(
+    "--no-builtin-rules", is_flag=True, help="Use only the rules given with --rules."
+)
+platform_option = click.option(
+    "--platform",
+    type=click.Choice(PLATFORMS),
+    default="linux",
+    show_default=True,
+    help="Whose errno names and numbers to report.",
+)
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pcapdiag")
+def cli() -> None:
+    """Which call of which application failed with which errno, from a packet capture."""
+
+
+@cli.command("analyze", epilog=EPILOG)
+@click.argument("captures", nargs=-1, required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
+@platform_option
+@rules_option
+@no_builtin_option
+@click.option(
+    "--fail-on",
+    "fail_on",
+    multiple=True,
+    metavar="SEVERITY|ERRNO|any",
+    help="Exit 1 when a finding has this severity or higher, or this errno name (repeatable).",
+)
+@click.option("--all", "show_all", is_flag=True, help="Also list every flow (text format).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to this file instead of standard output.",
+)
+def analyze_cmd(
+    captures: tuple[str, ...],
+    fmt: str,
+    platform: str,
+    rule_dirs: tuple[Path, ...],
+    no_builtin_rules: bool,
+    fail_on: tuple[str, ...],
+    show_all: bool,
+    output: Path | None,
+) -> None:
+    """Analyse CAPTURES (pcap or pcapng, optionally .gz; "-" for standard input)."""
+    _check_fail_on(fail_on)
+    rules = _load(rule_dirs, not no_builtin_rules)
+    report = _analyze(captures, rules, platform)
+    text = to_json(report) if fmt == "json" else to_text(report, show_flows=show_all)
+    _emit(text, output)
+    _finish(report, fail_on)
+
+
+@cli.command("flows")
+@click.argument("captures", nargs=-1, required=True)
+@platform_option
+@rules_option
+@no_builtin_option
+def flows_cmd(
+    captures: tuple[str, ...], platform: str, rule_dirs: tuple[Path, ...], no_builtin_rules: bool
+) -> None:
+    """List every flow with its final TCP states and Zeek-style history."""
+    rules = _load(rule_dirs, not no_builtin_rules)
+    report = _analyze(captures, rules, platform)
+    _emit("\n".join(flows_table(report)) + "\n", None)
+    _finish(report, ())
+
+
+@cli.group("rules")
+def rules_group() -> None:
+    """List, show, check and test rules."""
+
+
+@rules_group.command("list")
+@rules_option
+@no_builtin_option
+def rules_list(rule_dirs: tuple[Path, ...], no_builtin_rules: bool) -> None:
+    """One line per rule: id, severity, name, title."""
+    for r in sorted(_load(rule_dirs, not no_builtin_rules), key=lambda r: r.id):
+        click.echo(f"{r.id:<11} {r.severity:<8} {r.name:<26} {clean(r.title)}")
+
+
+@rules_group.command("show")
+@click.argument("rule_id")
+@rules_option
+@no_builtin_option
+def rules_show(rule_id: str, rule_dirs: tuple[Path, ...], no_builtin_rules: bool) -> None:
+    """Print one rule file (by id or name)."""
+    for r in _load(rule_dirs, not no_builtin_rules):
+        if rule_id in (r.id, r.name):
+            click.echo(f"# {r.path}")
+            click.echo(clean(r.path.read_text(encoding="utf-8")), nl=False)
+            return
+    raise _Exit(EXIT_USAGE, f"no rule with id or name {rule_id!r} (see: pcapdiag rules list)")
+
+
+@rules_group.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@no_builtin_option
+def rules_check(paths: tuple[Path, ...], no_builtin_rules: bool) -> None:
+    """Validate rule files (schema and semantics); every problem with file:line."""
+    rules = _load(paths, not no_builtin_rules)
+    click.echo(f"{len(rules)} rules OK")
+
+
+@rules_group.command("test")
+@click.argument("rule_id", required=False)
+@rules_option
+@no_builtin_option
+def rules_test(rule_id: str | None, rule_dirs: tuple[Path, ...], no_builtin_rules: bool) -> None:
+    """Run the test cases written in the rules (all, or one rule by id or name)."""
+    rules = _load(rule_dirs, not no_builtin_rules)
+    try:
+        results = run_rule_tests(rules, rule_id)
+    except CaptureError as exc:
+        raise _Exit(EXIT_UNREADABLE, f"rule test capture: {exc}") from exc
+    if not results:
+        raise _Exit(EXIT_USAGE, f"no test cases for {rule_id!r}")
+    for res in results:
+        click.echo(f"{'PASS' if res.ok else 'FAIL'}  {res.rule}  {clean(res.name)}")
+        for problem in res.problems:
+            click.echo(f"      {clean(problem)}")
+    failed = sum(not r.ok for r in results)
+    click.echo(f"{len(results) - failed} passed, {failed} failed")
+    if failed:
+        raise _Exit(EXIT_FAIL_ON)
+
+
+def _analyze(captures: tuple[str, ...], rules: list[Rule], platform: str) -> Report:
+    try:
+        return analyze(list(captures), rules, platform=platform)
+    except CaptureError as exc:
+        raise _Exit(EXIT_UNREADABLE, str(exc)) from exc
+
+
+def _check_fail_on(values: tuple[str, ...]) -> None:
+    for v in values:
+        if v != "any" and v.lower() not in SEVERITY_ORDER and v.upper() not in ALL_NAMES:
+            raise click.BadParameter(
+                f"{v!r} is neither a severity ({', '.join(SEVERITY_ORDER)}), 'any', nor a known "
+                "errno name",
+                param_hint="--fail-on",
+            )
+
+
+def _fails(report: Report, fail_on: tuple[str, ...]) -> bool:
+    for f in report.findings:
+        prim = f.primary(report.platform)
+        errno = prim.errno if prim else None
+        for v in fail_on:
+            if v == "any":
+                return True
+            if v.lower() in SEVERITY_ORDER and (
+                SEVERITY_ORDER.index(f.severity) >= SEVERITY_ORDER.index(v.lower())
+            ):
+                return True
+            if errno is not None and v.upper() == errno:
+                return True
+    return False
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+def _finish(report: Report, fail_on: tuple[str, ...]) -> None:
+    if report.damaged:
+        for cap in report.captures:
+            if cap.damage is not None:
+                d = cap.damage
+                click.echo(
+                    f"pcapdiag: {clean(cap.path)}: damaged at byte {d.offset} (frame "
+                    f"{d.frame}): {clean(d.message)}",
+                    err=True,
+                )
+        raise _Exit(EXIT_DAMAGED)
+    if fail_on and _fails(report, fail_on):
+        raise _Exit(EXIT_FAIL_ON)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: no traceback reaches the user; every outcome is an exit code."""
+    try:
+        cli.main(args=argv, prog_name="pcapdiag", standalone_mode=False)
+    except _Exit as exc:
+        if exc.message:
+            click.echo(f"pcapdiag: {clean(exc.message)}", err=True)
+        sys.exit(exc.code)
+    except click.exceptions.Abort:
+        click.echo("pcapdiag: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
+    except BrokenPipeError:
+        # The reader went away (| head): not an error of ours; silence the flush at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_OK)
+    except KeyboardInterrupt:
+        click.echo("pcapdiag: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence against tracebacks
+        if os.environ.get("PCAPDIAG_DEBUG"):
+            traceback.print_exc()
+        click.echo(
+            f"pcapdiag: internal error: {type(exc).__name__}: {clean(str(exc))} (a bug; "
+            "set PCAPDIAG_DEBUG=1 to see the traceback)",
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(EXIT_OK)

@@ -1,0 +1,166 @@
+"""Renderers: a Report to text or JSON. They return strings; the CLI does the writing.
+
+Nothing from the capture is printed raw: addresses are formatted from parsed bytes, and every
+other string that could come from a file (paths, rule text) goes through `clean` so that
+control characters cannot drive the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .errnos import errno_message, is_defined
+from .report import Finding, Report, iso_time
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F] if c != 0x0A}
+_CONTROL.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})
+
+
+def clean(text: str) -> str:
+    """Escape C0/C1 control characters (ESC sequences, carriage returns) in text for a
+    terminal; newlines are kept."""
+    return text.translate(_CONTROL)
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=True) + "\n"
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _errno_text(platform: str, name: str | None) -> str:
+    if name is None:
+        return "no error"
+    if is_defined(platform, name):
+        return f'{name} ("{errno_message(platform, name)}")'
+    return name
+
+
+def headline(f: Finding, platform: str) -> str:
+    """One line: whose application saw what."""
+    endpoint = f.flow.client if f.side == "client" else f.flow.server
+    prim = f.primary(platform)
+    if prim is None or prim.errno is None:
+        return f"{f.side} {endpoint}: no errno ({f.title})"
+    return f"{f.side} {endpoint}: {prim.call}() -> {_errno_text(platform, prim.errno)}"
+
+
+def to_text(report: Report, *, show_flows: bool = False) -> str:
+    p = report.platform
+    out: list[str] = []
+    for cap in report.captures:
+        span = ""
+        if cap.first_ts_ns is not None and cap.last_ts_ns is not None:
+            span = f", {iso_time(cap.first_ts_ns)} to {iso_time(cap.last_ts_ns)}"
+        out.append(f"{clean(cap.path)}: {cap.format}, {cap.frames} frames{span}")
+        if cap.damage is not None:
+            d = cap.damage
+            out.append(
+                f"  DAMAGED at byte {d.offset} (frame {d.frame} would start there): "
+                f"{clean(d.message)}; the {cap.frames} frames before it were analysed"
+            )
+    failures = [f for f in report.findings if (pr := f.primary(p)) and pr.errno]
+    others = [f for f in report.findings if f not in failures]
+    out.append(
+        f"{_n(report.tcp_connections, 'TCP connection')}, {_n(report.udp_flows, 'UDP flow')}; "
+        f"{_n(len(failures), 'failed call')}, {_n(len(others), 'other finding')} "
+        f"(errnos for {p})"
+    )
+    if failures:
+        counts = report.counts_by_errno()
+        out.append(
+            "  by errno: " + ", ".join(f"{k} x{v}" for k, v in counts.items() if k != "none")
+        )
+    if report.undecodable:
+        out.append(f"  {report.undecodable} frames could not be decoded (see warnings)")
+    if not report.findings:
+        out.append("No failure found: every connection either worked or ended cleanly.")
+    else:
+        out.append("")
+        for i, f in enumerate(report.findings, 1):
+            out.append(f"  [{i}] {headline(f, p)}")
+    for i, f in enumerate(report.findings, 1):
+        out.append("")
+        out += _finding_block(i, f, p)
+    if report.warnings:
+        out.append("")
+        out.append("Warnings:")
+        out += [f"  - {clean(w.message)}" for w in report.warnings]
+    if show_flows and report.flows:
+        out.append("")
+        out += flows_table(report)
+    return "\n".join(out) + "\n"
+
+
+def _finding_block(i: int, f: Finding, p: str) -> list[str]:
+    where = f" in {clean(f.capture)}" if f.capture else ""
+    lines = [
+        f"[{i}] {f.severity.upper()}  {f.title}  ({f.rule} {f.rule_name}, finding {f.id})",
+        f"    connection: {f.flow.proto.upper()} client {f.flow.client} -> server "
+        f"{f.flow.server}" + (f" (instance {f.flow.instance})" if f.flow.instance > 1 else ""),
+    ]
+    effects = f.effects.get(p, ())
+    label = f"    {f.side} application:"
+    if not effects:
+        lines.append(f"{label} no error from this (nothing on {p} to report)")
+    for eff in effects:
+        if eff.result == "eof":
+            what = f"{eff.call}() returns 0 (end of file)"
+        elif eff.result == "ok" or eff.errno is None:
+            what = f"{eff.call}() succeeds"
+        else:
+            what = f"{eff.call}() fails with {_errno_text(p, eff.errno)}"
+        if eff.then:
+            what += f"; then {eff.then}"
+        if eff.note:
+            what += f" [{eff.note}]"
+        lines.append(f"{label} {what}")
+        label = " " * len(label)
+    lines.append(f"    cause: {clean(f.cause)}")
+    frames = ", ".join(str(n) for n in f.frames)
+    lines.append(
+        f"    evidence: frame{'s' if len(f.frames) > 1 else ''} {frames}{where} "
+        f"({iso_time(f.first_ts_ns)})"
+    )
+    if f.next_steps:
+        lines.append(f"    next: {clean(f.next_steps)}")
+    for note in f.notes:
+        lines.append(f"    note: {clean(note)}")
+    lines.append(f"    wireshark: {f.flow_filter}")
+    lines.append(f"               {f.evidence_filter}")
+    return lines
+
+
+def flows_table(report: Report) -> list[str]:
+    """Every flow with its final states and Zeek-style history."""
+    rows = [
+        (
+            "proto",
+            "client",
+            "server",
+            "pkts",
+            "client state",
+            "server state",
+            "history",
+            "end",
+            "failed",
+        )
+    ]
+    for s in report.flows:
+        rows.append(
+            (
+                s.proto,
+                s.client,
+                s.server,
+                str(s.packets),
+                s.client_state,
+                s.server_state,
+                s.history or "-",
+                s.end_reason,
+                "yes" if s.failed else "",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]

@@ -1,0 +1,77 @@
+"""Run the test cases written inside rule files (`tests:`), as `pcapdiag rules test` does.
+
+A case names a capture beside the rule, the platform (default linux) and the findings *of
+that rule* it expects, each by side, call, errno and evidence frames. An empty `expect` means
+the rule must not fire. All rules given are run, so that overrides apply exactly as a user of
+`pcapdiag analyze` would see them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .api import analyze
+from .report import Finding
+from .rules import Rule
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    rule: str
+    name: str
+    ok: bool
+    problems: tuple[str, ...]
+
+
+def run_rule_tests(rules: Sequence[Rule], only: str | None = None) -> list[CaseResult]:
+    results: list[CaseResult] = []
+    for rule in rules:
+        if only is not None and only not in (rule.id, rule.name):
+            continue
+        for case in rule.data["tests"]:
+            results.append(run_case(rule, rules, case))
+    return results
+
+
+def run_case(rule: Rule, rules: Sequence[Rule], case: dict[str, Any]) -> CaseResult:
+    platform = case.get("platform", "linux")
+    capture = rule.path.parent / case["capture"]
+    report = analyze([str(capture)], rules, platform=platform, keep_flows=False)
+    got = [f for f in report.findings if f.rule == rule.id]
+    problems: list[str] = []
+    expected = case["expect"]
+    if len(got) != len(expected):
+        problems.append(
+            f"expected {len(expected)} finding(s) of {rule.id}, got {len(got)}"
+            + "".join(f"\n    got: {describe(f, platform)}" for f in got)
+        )
+    for exp, finding in zip(expected, got, strict=False):
+        problems += _compare(exp, finding, platform)
+    if report.damaged:
+        problems.append("the test capture is damaged")
+    return CaseResult(rule.id, case["name"], not problems, tuple(problems))
+
+
+def _compare(exp: dict[str, Any], f: Finding, platform: str) -> list[str]:
+    prim = f.primary(platform)
+    actual = {
+        "side": f.side,
+        "call": prim.call if prim else None,
+        "errno": prim.errno if prim else None,
+        "frames": list(f.frames),
+        "client": f.flow.client,
+        "server": f.flow.server,
+    }
+    return [
+        f"{key}: expected {value!r}, got {actual[key]!r}"
+        for key, value in exp.items()
+        if actual[key] != value
+    ]
+
+
+def describe(f: Finding, platform: str) -> str:
+    prim = f.primary(platform)
+    call = f"{prim.call} {prim.errno}" if prim else "no errno"
+    return f"{f.rule} {f.side} {call} frames {list(f.frames)}"
