@@ -13,7 +13,8 @@ from build_captures import CAPTURES, ROOT
 def test_committed_capture_matches_builder(rel: str, tmp_path: Path) -> None:
     out = tmp_path / "c.pcap"
     CAPTURES[rel]().write(out)
-    assert out.read_bytes() == (ROOT / rel).read_bytes(), f"rebuild {rel}: python tests/build_captures.py"
+    hint = f"rebuild {rel}: python tests/build_captures.py"
+    assert out.read_bytes() == (ROOT / rel).read_bytes(), hint
 
 
 @pytest.mark.parametrize("rel", sorted(CAPTURES))
