@@ -87,3 +87,9 @@ def icmp_kind(family: int, icmp_type: int, code: int) -> str:
     if icmp_type == 4:
         return "v6:parameter-problem"
     return "v6:other"
+
+
+def describe_kind(kind: str) -> str:
+    """Plain words for a kind: "v6:admin-prohibited" -> "ICMPv6 admin prohibited"."""
+    family, _, name = kind.partition(":")
+    return ("ICMPv6 " if family == "v6" else "ICMP ") + name.replace("-", " ")

@@ -16,9 +16,10 @@ from typing import Any
 from . import __version__
 from .engine import Match, test
 from .errnos import PLATFORMS, errno_message, errno_number, is_defined
-from .events import Event
+from .events import Event, IcmpErrorEvent
 from .flows import FlowRecord
 from .frames import Damage
+from .icmp import describe_kind
 from .rules import Rule
 
 REPORT_SCHEMA = "pcapdiag.report/v1"
@@ -229,6 +230,8 @@ def _context(rule: Rule, flow: FlowRecord, match: Match) -> dict[str, Any]:
             if f not in ("frame", "ts_ns"):
                 v = getattr(ev, f)
                 ctx[f"{name}.{f}"] = v.value if hasattr(v, "value") else v
+        if isinstance(ev, IcmpErrorEvent):
+            ctx[f"{name}.description"] = describe_kind(ev.kind)
     for name, evs in match.counts.items():
         ctx[f"{name}.count"] = len(evs)
         ctx[f"{name}.frames"] = ", ".join(str(e.frame) for e in evs[:12]) + (

@@ -418,8 +418,7 @@ class Connection:
                 )
             return
         if payload == 0 and not fin:
-            if s.bytes_sent == 0 and r.bytes_sent == 0:
-                s.note("a")
+            s.note("a")
             return
         end = seq + payload + (1 if fin else 0)
         new_bytes = 0
@@ -468,6 +467,16 @@ class Connection:
             s.fin_seq = seq + payload
             s.note("f")
             r_before, s_before = r.state, s.state
+            if (
+                s.state is TcpState.CLOSE_WAIT
+                and r.fin_seq is not None
+                and flags & ACK
+                and r.seq(seg.ack) <= r.fin_seq
+            ):
+                # The FIN does not acknowledge the peer's FIN: the two FINs crossed, and this
+                # side sent its FIN before it saw the peer's (simultaneous close, RFC 9293
+                # figure 13). The capture order alone would say CLOSE_WAIT.
+                s.state = TcpState.CLOSING
             s.state = next_state(s.state, Input.SEND_FIN)
             r.state = next_state(r.state, Input.RECV_FIN)
             out.append(

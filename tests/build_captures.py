@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scenario import Talk
+from scenario import T0, Talk
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUTER4 = "10.0.1.254"
@@ -496,6 +496,51 @@ def ipv6_wraparound() -> Talk:
     t.tcp("s", "FA")
     t.tcp("c", "A")
     return t
+
+
+@capture("samples/demo.pcap")
+def demo() -> Talk:
+    """The README's sample: six flows from one client host interleaved in time, five of them
+    failing in different ways. Ports tell them apart: 40001 refused (ECONNREFUSED), 40002
+    healthy request/response and close, 40003 server closes and the client keeps writing
+    (EPIPE), 40004 server resets right after the handshake (ECONNRESET), 40005 a firewall
+    rejects the SYN with ICMP host prohibited (EHOSTUNREACH), and UDP 50000 -> 53 answered by
+    port unreachable (ECONNREFUSED on a connected socket). Frame numbers in samples/README.md."""
+    talks = []
+    a = Talk(cport=40001, sport=8080, t=T0)
+    a.tcp("c", "S")
+    a.tcp("s", "RA", seq=0, ack=a.cisn + 1)
+    talks.append(a)
+    b = Talk(cport=40002, t=T0 + 0.0105)
+    b.handshake()
+    _request_response(b)
+    b.tcp("s", "FA")
+    b.tcp("c", "FA")
+    b.tcp("s", "A")
+    talks.append(b)
+    c = Talk(cport=40003, cisn=70_000, sisn=90_000, t=T0 + 0.0203)
+    c.handshake()
+    _request_response(c)
+    c.tcp("s", "FA", dt=0.05)
+    c.tcp("c", "A")
+    c.tcp("c", "PA", b"GET /again HTTP/1.1\r\n\r\n", dt=0.2)
+    c.tcp("s", "R", seq=c.acked["c"], ack=0)
+    talks.append(c)
+    d = Talk(cport=40004, sport=443, t=T0 + 0.0307)
+    d.handshake()
+    d.tcp("s", "RA", dt=0.004)
+    talks.append(d)
+    e = Talk(cport=40005, server="10.0.7.7", sport=5432, t=T0 + 0.0402)
+    syn = e.tcp("c", "S")
+    e.icmp_error(syn, router=ROUTER4, icmp_type=3, code=10)
+    talks.append(e)
+    u = Talk(cport=50000, sport=53, server="10.0.0.53", t=T0 + 0.0501)
+    dg = u.udp("c", b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00")
+    u.icmp_error(dg, router=u.server, icmp_type=3, code=3)
+    talks.append(u)
+    merged = Talk()
+    merged.packets = sorted((p for t in talks for p in t.packets), key=lambda p: float(p.time))
+    return merged
 
 
 def build_all(root: Path = ROOT) -> list[Path]:
