@@ -25,9 +25,10 @@ from . import __version__
 from .api import analyze
 from .errnos import ALL_NAMES, PLATFORMS
 from .errors import CaptureError, RuleError
+from .events import EVENT_TYPES, predicate_fields
 from .render import clean, flows_table, to_json, to_text
 from .report import SEVERITY_ORDER, Report
-from .rules import Rule, load_rules
+from .rules import FLOW_FIELDS, Rule, load_rules
 from .ruletest import run_rule_tests
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_UNREADABLE, EXIT_DAMAGED, EXIT_RULES = 0, 1, 2, 3, 4, 5
@@ -173,6 +174,16 @@ def rules_show(rule_id: str, rule_dirs: tuple[Path, ...], no_builtin_rules: bool
             click.echo(clean(r.path.read_text(encoding="utf-8")), nl=False)
             return
     raise _Exit(EXIT_USAGE, f"no rule with id or name {rule_id!r} (see: pcapdiag rules list)")
+
+
+@rules_group.command("events")
+def rules_events() -> None:
+    """The pattern vocabulary: every tracker event and the fields a rule may test."""
+    for name, cls in sorted(EVENT_TYPES.items()):
+        click.echo(f"{name}: {cls.doc}")
+        fields = predicate_fields(name)
+        click.echo(f"    fields: {', '.join(('sender', 'receiver', *fields))}")
+    click.echo("flow (match.flow): " + ", ".join(FLOW_FIELDS))
 
 
 @rules_group.command("check")

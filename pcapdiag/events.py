@@ -180,8 +180,9 @@ class Datagram(Event):
 class Anomaly(Event):
     name: ClassVar[str] = "anomaly"
     doc: ClassVar[str] = (
-        "Something a correct endpoint would not do, or a capture artefact: kind is e.g. "
-        "syn-on-open-connection, ack-of-unseen-data, data-after-close."
+        "Something a correct endpoint would not do, or a capture artefact: kind is "
+        "syn-on-open-connection, synack-with-new-isn, ack-of-unseen-data or "
+        "previous-segment-not-captured."
     )
     kind: str
 
@@ -191,7 +192,8 @@ class End(Event):
     name: ClassVar[str] = "end"
     doc: ClassVar[str] = (
         "The last event of every flow. reason: capture-end (still open when the capture "
-        "ended), closed, reset, replaced (a new connection reused the ports), expired (idle)."
+        "ended), closed (both sides closed or reset), replaced (a new connection reused the "
+        "ports), expired (idle longer than the idle timeout)."
     )
     reason: str
     client_state: str
