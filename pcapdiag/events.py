@@ -104,7 +104,8 @@ class Rst(Event):
         "A RST. accepted says whether the receiver's kernel would honour it (Linux "
         "tcp_validate_incoming, RFC 5961); disposition says why or why not: reset, "
         "challenge-ack, out-of-window, no-ack-in-syn-sent, bad-ack-in-syn-sent, no-socket, "
-        "unjudged (nothing seen from the receiver to judge by)."
+        "answers-stale-ack (the connecting side clearing the peer's old state on reused "
+        "ports), unjudged (nothing seen from the receiver to judge by)."
     )
     accepted: bool
     disposition: str
@@ -181,8 +182,8 @@ class Anomaly(Event):
     name: ClassVar[str] = "anomaly"
     doc: ClassVar[str] = (
         "Something a correct endpoint would not do, or a capture artefact: kind is "
-        "syn-on-open-connection, synack-with-new-isn, ack-of-unseen-data or "
-        "previous-segment-not-captured."
+        "syn-on-open-connection, synack-with-new-isn, ack-of-unseen-data, "
+        "unacceptable-ack-in-syn-sent or previous-segment-not-captured."
     )
     kind: str
 

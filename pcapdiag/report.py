@@ -24,6 +24,7 @@ from .rules import Rule
 
 REPORT_SCHEMA = "pcapdiag.report/v1"
 SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
+MAX_EVIDENCE_PER_COUNT = 12
 
 
 def iso_time(ts_ns: int) -> str:
@@ -158,11 +159,21 @@ def build_finding(rule: Rule, flow: FlowRecord, match: Match) -> Finding:
     for platform, items in outcome["effects"].items():
         effects[platform] = tuple(_effect(item, match) for item in items)
     evidence: list[Event] = []
-    for name in outcome["evidence"]:
+    for ref in outcome["evidence"]:
+        name, _, pick = ref.partition(".")
         if name in match.bindings:
             evidence.append(match.bindings[name])
-        else:
-            evidence.extend(match.counts.get(name, ()))
+            continue
+        hits = match.counts.get(name, ())
+        if pick == "first":
+            hits = hits[:1]
+        elif pick == "last":
+            hits = hits[-1:]
+        elif len(hits) > MAX_EVIDENCE_PER_COUNT:
+            # A long run (a million retransmissions) is cited by its two ends.
+            half = MAX_EVIDENCE_PER_COUNT // 2
+            hits = hits[:half] + hits[-half:]
+        evidence.extend(hits)
     frames = tuple(sorted({ev.frame for ev in evidence}))
     times = [ev.ts_ns for ev in evidence] or [flow.first_ts_ns]
     notes = tuple(

@@ -289,9 +289,12 @@ def _semantic_problems(path: Path, data: LineDict) -> Iterator[str]:
             yield f"{at(outcome, 'side')}: side refers to {ref!r}, which is not bound"
     if side == "any":
         yield f"{at(outcome, 'side')}: the outcome must name one side, not 'any'"
-    for name in outcome["evidence"]:
+    for ref in outcome["evidence"]:
+        name, _, pick = ref.partition(".")
         if name not in bound and name not in counts and name != "end":
             yield f"{at(outcome, 'evidence')}: evidence {name!r} is neither a binding nor a count"
+        elif pick and name not in counts:
+            yield f"{at(outcome, 'evidence')}: {ref!r}: .first/.last apply to counts only"
     for platform, effects in outcome["effects"].items():
         for eff in effects:
             names = [eff["errno"]] if eff.get("errno") else []

@@ -68,6 +68,9 @@ _LINUX_TCP_IGNORED_KINDS = frozenset(
 )
 
 
+_MAY_SEND_FIN = frozenset({TcpState.ESTABLISHED, TcpState.CLOSE_WAIT, TcpState.SYN_RECEIVED})
+
+
 def unwrap(raw: int, ref: int) -> int:
     """The unbounded sequence number closest to `ref` whose low 32 bits are `raw`."""
     delta = (raw - ref) % _MOD
@@ -99,6 +102,10 @@ class Endpoint:
     packets: int = 0
     retx_streak: int = 0  # retransmissions since the peer last acknowledged new data
     keepalive_unanswered: int = 0
+    # An ACK this endpoint got in SYN_SENT that did not acknowledge its SYN (the peer still holds
+    # an older connection on the same ports): RFC 9293 3.10.7.3 answers it with a RST whose seq
+    # is that ACK, which resets the peer's stale state and leaves our connect() going.
+    stale_ack: int | None = None
     zero_window: bool = False
     ttl: int | None = None
     history: list[str] = field(default_factory=list)
@@ -220,7 +227,13 @@ class Connection:
         if s.snd_nxt is None:
             s.snd_una = s.snd_nxt = seg.seq
         seq = s.seq(seg.seq)
-        accepted, disposition = self._judge_rst(seq, has_ack, seg.ack, r)
+        answers_stale = s.state is TcpState.SYN_SENT and seg.seq == s.stale_ack
+        if answers_stale:
+            # Not an abort of this connection: the connecting side clears the peer's stale
+            # state (4-tuple reuse) and will send its SYN again.
+            accepted, disposition = False, "answers-stale-ack"
+        else:
+            accepted, disposition = self._judge_rst(seq, has_ack, seg.ack, r)
         out.append(
             Rst(
                 frame=seg.frame,
@@ -240,6 +253,10 @@ class Connection:
                 after_unanswered_keepalives=s.keepalive_unanswered > 0,
             )
         )
+        if answers_stale:
+            s.stale_ack = None
+            r.state = TcpState.LISTEN  # its stale connection is gone; a new SYN will be heard
+            return
         s.state = next_state(s.state, Input.SEND_RST)
         if accepted:
             r.state = next_state(r.state, Input.RECV_RST)
@@ -379,6 +396,27 @@ class Connection:
 
     def _on_segment(self, seg: Segment, s: Endpoint, r: Endpoint, out: list[Event]) -> None:
         flags = seg.flags
+        if (
+            r.state is TcpState.SYN_SENT
+            and flags & ACK
+            and r.snd_nxt is not None
+            and r.seq(seg.ack) != r.snd_nxt
+        ):
+            # An ACK that does not acknowledge the SYN: the peer answers for an older
+            # connection (TIME_WAIT or a lost established one). The connecting side replies
+            # with a RST and keeps waiting (tcp_rcv_synsent_state_process).
+            r.stale_ack = seg.ack
+            s.note("a")
+            out.append(
+                Anomaly(
+                    frame=seg.frame,
+                    ts_ns=seg.ts_ns,
+                    sender=s.side,
+                    receiver=r.side,
+                    kind="unacceptable-ack-in-syn-sent",
+                )
+            )
+            return
         if s.snd_nxt is None:  # first segment from this side of a mid-stream connection
             s.snd_una = s.snd_nxt = seg.seq
         if flags & ACK:
@@ -463,6 +501,10 @@ class Connection:
         # The receiver takes in what arrives in order (the capture point stands in for it).
         if r.rcv_nxt is None or seq <= r.rcv_nxt < end:
             r.rcv_nxt = end
+        if fin and s.fin_seq is not None and s.state in _MAY_SEND_FIN:
+            # The FIN was first sent before the handshake completed (macOS abandons a connect
+            # this way): it takes effect once the endpoint is synchronized.
+            s.state = next_state(s.state, Input.SEND_FIN)
         if fin and s.fin_seq is None:
             s.fin_seq = seq + payload
             s.note("f")
