@@ -498,6 +498,27 @@ def ipv6_wraparound() -> Talk:
     return t
 
 
+@capture("tests/captures/stale-ack-reuse.pcap")
+def stale_ack_reuse() -> Talk:
+    """The server still holds an older connection on the same ports and answers the SYN with
+    a plain ACK for it; the client answers that with a RST (seq = that ACK, RFC 9293 3.10.7.3),
+    which clears the stale state, and its SYN retransmitted 1 s later succeeds. A 1 s connect
+    stall, not a failure: no errno. Frames: 1 SYN, 2 stale ACK, 3 RST, 4 SYN again, 5 SYN-ACK,
+    6 ACK, 7-10 request/response, 11-13 close."""
+    t = Talk()
+    t.tcp("c", "S")
+    t.tcp("s", "A", seq=777_000, ack=3_000_000)
+    t.tcp("c", "R", seq=3_000_000, ack=0)
+    t.tcp("c", "S", seq=t.cisn, dt=1.0, advance=False)
+    t.tcp("s", "SA")
+    t.tcp("c", "A", options=[])
+    _request_response(t)
+    t.tcp("c", "FA")
+    t.tcp("s", "FA")
+    t.tcp("c", "A")
+    return t
+
+
 @capture("samples/demo.pcap")
 def demo() -> Talk:
     """The README's sample: six flows from one client host interleaved in time, five of them
