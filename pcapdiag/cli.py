@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,14 @@ def flows_cmd(
     report = _analyze(captures, rules, platform)
     _emit("\n".join(flows_table(report)) + "\n", None)
     _finish(report, ())
+
+
+@cli.command("schema")
+@click.option("--rule", "rule_schema", is_flag=True, help="Print the rule file schema instead.")
+def schema_cmd(rule_schema: bool) -> None:
+    """Print the JSON Schema of the JSON report (pcapdiag.report/v1) or of rule files."""
+    name = "rule-v1.schema.json" if rule_schema else "report-v1.schema.json"
+    click.echo(resources.files("pcapdiag").joinpath("schemas", name).read_text(), nl=False)
 
 
 @cli.group("rules")
