@@ -27,6 +27,7 @@ from .api import analyze
 from .errnos import ALL_NAMES, PLATFORMS
 from .errors import CaptureError, RuleError
 from .events import EVENT_TYPES, predicate_fields
+from .expect import ExpectationError, check, load_expectation
 from .render import clean, flows_table, to_json, to_text
 from .report import SEVERITY_ORDER, Report
 from .rules import FLOW_FIELDS, Rule, load_rules
@@ -147,6 +148,46 @@ def flows_cmd(
     report = _analyze(captures, rules, platform)
     _emit("\n".join(flows_table(report)) + "\n", None)
     _finish(report, ())
+
+
+@cli.command("check", epilog=EPILOG)
+@click.argument("captures", nargs=-1)
+@click.option(
+    "--expect",
+    "expect_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Expectation file (YAML): the findings that must be present.",
+)
+@rules_option
+@no_builtin_option
+def check_cmd(
+    captures: tuple[str, ...],
+    expect_file: Path,
+    rule_dirs: tuple[Path, ...],
+    no_builtin_rules: bool,
+) -> None:
+    """Check that CAPTURES produce the findings an expectation file lists (exit 0), or print
+    what is missing or unexpected (exit 1). Without CAPTURES, the file's `capture` is used."""
+    try:
+        spec = load_expectation(expect_file)
+    except ExpectationError as exc:
+        raise _Exit(EXIT_USAGE, str(exc)) from exc
+    if not captures:
+        if "capture" not in spec:
+            raise _Exit(EXIT_USAGE, f"{expect_file}: no capture given and none named in the file")
+        captures = (str(expect_file.parent / spec["capture"]),)
+    rules = _load(rule_dirs, not no_builtin_rules)
+    report = _analyze(captures, rules, spec.get("platform", "linux"))
+    problems = check(report, spec)
+    if report.damaged:
+        problems.append("! the capture is damaged (see the warning above)")
+    for line in problems:
+        click.echo(clean(line))
+    if problems:
+        click.echo(f"FAIL: {len(problems)} difference(s) from {clean(str(expect_file))}")
+        raise _Exit(EXIT_FAIL_ON)
+    click.echo(f"OK: {len(report.findings)} findings as expected ({clean(str(expect_file))})")
 
 
 @cli.command("schema")

@@ -1,0 +1,77 @@
+"""Expectation files for CI: which findings a capture must (and must not) produce.
+
+An entry matches a finding when every key it gives equals the finding's value (rule, errno and
+call for the report's platform, side, client, server, proto, severity, frames). Each entry
+claims `count` distinct findings (default 1). With `exclusive: true` any finding left over is
+a failure too. The result is a list of readable lines, empty when the expectation holds.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .errors import PcapdiagError
+from .report import Finding, Report
+
+
+class ExpectationError(PcapdiagError):
+    """The expectation file is unreadable or invalid."""
+
+
+def load_expectation(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ExpectationError(f"{path}: {str(exc).splitlines()[0]}") from exc
+    schema = json.loads(
+        resources.files("pcapdiag").joinpath("schemas/expect-v1.schema.json").read_text()
+    )
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(data))
+    if errors:
+        where = ".".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+        raise ExpectationError(f"{path}: {where}: {errors[0].message}")
+    return data  # type: ignore[no-any-return]
+
+
+def finding_facts(f: Finding, platform: str) -> dict[str, Any]:
+    prim = f.primary(platform)
+    return {
+        "rule": f.rule,
+        "errno": prim.errno if prim else None,
+        "call": prim.call if prim else None,
+        "side": f.side,
+        "client": f.flow.client,
+        "server": f.flow.server,
+        "proto": f.flow.proto,
+        "severity": f.severity,
+        "frames": list(f.frames),
+    }
+
+
+def describe(facts: dict[str, Any]) -> str:
+    keys = ("rule", "side", "call", "errno", "client", "server", "frames")
+    return " ".join(f"{k}={facts[k]}" for k in keys if k in facts)
+
+
+def check(report: Report, spec: dict[str, Any]) -> list[str]:
+    """Problems, one readable line each ("- missing ...", "+ unexpected ..."); [] if it holds."""
+    facts = [finding_facts(f, report.platform) for f in report.findings]
+    unclaimed = list(range(len(facts)))
+    problems: list[str] = []
+    for entry in spec["findings"]:
+        want = {k: v for k, v in entry.items() if k != "count"}
+        need = entry.get("count", 1)
+        hits = [i for i in unclaimed if all(facts[i].get(k) == v for k, v in want.items())]
+        for i in hits[:need]:
+            unclaimed.remove(i)
+        if len(hits) < need:
+            problems.append(f"- missing ({len(hits)} of {need} found): {describe(want)}")
+    if spec.get("exclusive"):
+        problems += [f"+ unexpected: {describe(facts[i])}" for i in unclaimed]
+    return problems
