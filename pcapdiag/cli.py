@@ -28,7 +28,11 @@ from .errnos import ALL_NAMES, PLATFORMS
 from .errors import CaptureError, RuleError
 from .events import EVENT_TYPES, predicate_fields
 from .expect import ExpectationError, check, load_expectation
+from .export import export_findings
 from .render import clean, flows_table, to_json, to_text
+from .render_junit import to_junit
+from .render_md import to_markdown
+from .replay import LadderRow, ladder_rows
 from .report import SEVERITY_ORDER, Report
 from .rules import FLOW_FIELDS, Rule, load_rules
 from .ruletest import run_rule_tests
@@ -94,7 +98,7 @@ def cli() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "markdown", "junit"]),
     default="text",
     show_default=True,
     help="Report format.",
@@ -116,6 +120,12 @@ def cli() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the report to this file instead of standard output.",
 )
+@click.option(
+    "--export",
+    "export_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the packets of each failed flow to DIR/<finding id>.pcap.",
+)
 def analyze_cmd(
     captures: tuple[str, ...],
     fmt: str,
@@ -125,14 +135,40 @@ def analyze_cmd(
     fail_on: tuple[str, ...],
     show_all: bool,
     output: Path | None,
+    export_dir: Path | None,
 ) -> None:
     """Analyse CAPTURES (pcap or pcapng, optionally .gz; "-" for standard input)."""
     _check_fail_on(fail_on)
     rules = _load(rule_dirs, not no_builtin_rules)
     report = _analyze(captures, rules, platform)
-    text = to_json(report) if fmt == "json" else to_text(report, show_flows=show_all)
+    if fmt == "json":
+        text = to_json(report)
+    elif fmt == "markdown":
+        text = to_markdown(report, _ladders(report))
+    elif fmt == "junit":
+        text = to_junit(report)
+    else:
+        text = to_text(report, show_flows=show_all)
     _emit(text, output)
+    if export_dir is not None:
+        try:
+            written = export_findings(report, export_dir)
+        except CaptureError as exc:
+            raise _Exit(EXIT_UNREADABLE, f"--export: {exc}") from exc
+        click.echo(
+            f"pcapdiag: wrote {len(written)} capture(s) to {clean(str(export_dir))}", err=True
+        )
     _finish(report, fail_on)
+
+
+def _ladders(report: Report) -> dict[str, list[LadderRow]]:
+    """The packets of each finding's flow, read again from its capture (not possible for
+    standard input: then the report goes without them)."""
+    out: dict[str, list[LadderRow]] = {}
+    for f in report.findings:
+        if f.capture != "-":
+            out[f.id] = ladder_rows(f.capture, f.flow.frames)
+    return out
 
 
 @cli.command("flows")

@@ -1,0 +1,111 @@
+"""Markdown report, to paste into a ticket: a summary table, then one section per finding with
+its evidence frames as a small table. Every string that may come from a capture or a rule is
+escaped so that it cannot break the table or inject markup."""
+
+from __future__ import annotations
+
+import html
+
+from .render import headline
+from .replay import LadderRow
+from .report import Finding, Report, iso_time
+
+# Characters with a meaning inside a Markdown paragraph or table cell (GitHub flavour).
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|~"})
+
+
+def md(text: str) -> str:
+    """Escape text for Markdown: HTML special characters, Markdown punctuation, control
+    characters and line breaks (a table cell must stay on one line)."""
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return html.escape(text, quote=False).translate(_MD_SPECIAL)
+
+
+def code(text: str) -> str:
+    """An inline code span: shown literally, so only backticks, table pipes and control
+    characters need care."""
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
+
+
+def to_markdown(report: Report, ladders: dict[str, list[LadderRow]] | None = None) -> str:
+    p = report.platform
+    out = ["# pcapdiag report", ""]
+    for cap in report.captures:
+        span = ""
+        if cap.first_ts_ns is not None and cap.last_ts_ns is not None:
+            span = f", {iso_time(cap.first_ts_ns)} to {iso_time(cap.last_ts_ns)}"
+        out.append(f"- Capture {code(cap.path)}: {cap.format}, {cap.frames} frames{span}")
+        if cap.damage is not None:
+            d = cap.damage
+            out.append(f"  - **Damaged** at byte {d.offset} (frame {d.frame}): {md(d.message)}")
+    out.append(
+        f"- {report.tcp_connections} TCP connections, {report.udp_flows} UDP flows, "
+        f"{len(report.findings)} findings; errnos for **{p}**"
+    )
+    out.append("")
+    if not report.findings:
+        out.append("No failure found.")
+        return "\n".join(out) + "\n"
+    out += [
+        "| # | severity | who saw what | rule | frames |",
+        "|---|---|---|---|---|",
+    ]
+    for i, f in enumerate(report.findings, 1):
+        frames = ", ".join(str(n) for n in f.frames[:8]) + (" …" if len(f.frames) > 8 else "")
+        out.append(
+            f"| {i} | {f.severity} | {md(headline(f, p))} | {f.rule} {md(f.rule_name)} | {frames} |"
+        )
+    for i, f in enumerate(report.findings, 1):
+        out += ["", *_section(i, f, p, (ladders or {}).get(f.id))]
+    return "\n".join(out) + "\n"
+
+
+def _section(i: int, f: Finding, p: str, rows: list[LadderRow] | None) -> list[str]:
+    lines = [
+        f"## {i}. {md(f.title)}",
+        "",
+        f"- **Rule:** {f.rule} {code(f.rule_name)} (rev {f.rev}), severity {f.severity}, "
+        f"finding {code(f.id)}",
+        f"- **Connection:** {f.flow.proto.upper()} client {code(f.flow.client)} → server "
+        f"{code(f.flow.server)}",
+    ]
+    for eff in f.effects.get(p, ()):
+        if eff.result == "eof":
+            what = "returns 0 (end of file)"
+        elif eff.errno is None:
+            what = "succeeds"
+        else:
+            what = f"fails with **{eff.errno}**"
+        extra = f"; then {md(eff.then)}" if eff.then else ""
+        note = f" ({md(eff.note)})" if eff.note else ""
+        lines.append(f"- **{f.side} `{eff.call}()`** {what}{extra}{note}")
+    lines.append(f"- **Cause:** {md(f.cause)}")
+    if f.next_steps:
+        lines.append(f"- **Next:** {md(f.next_steps)}")
+    lines += [f"- **Note:** {md(n)}" for n in f.notes]
+    lines.append(f"- **Wireshark:** {code(f.flow_filter)} — evidence: {code(f.evidence_filter)}")
+    if rows:
+        evidence = set(f.frames)
+        lines += [
+            "",
+            "| frame | time | direction | packet | seq | ack | len | client | server |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        t0 = rows[0].ts_ns
+        arrow = {
+            "c2s": "client → server",
+            "s2c": "server → client",
+            "net2c": "network → client",
+            "net2s": "network → server",
+        }
+        for r in rows:
+            if r.frame not in evidence:
+                continue
+            lines.append(
+                f"| {r.frame} | {(r.ts_ns - t0) / 1e9:.6f} | {arrow.get(r.direction, '?')} | "
+                f"{md(r.label)} | {'' if r.seq is None else r.seq} | "
+                f"{'' if r.ack is None else r.ack} | {r.length} | {r.client_state} | "
+                f"{r.server_state} |"
+            )
+    return lines
