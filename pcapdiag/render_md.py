@@ -25,6 +25,9 @@ def code(text: str) -> str:
     """An inline code span: shown literally, so only backticks, table pipes and control
     characters need care."""
     text = "".join(ch if ch.isprintable() else " " for ch in text)
+    if "<" in text or ">" in text:
+        # Some ticket systems render HTML even inside code spans: use escaped plain text.
+        return md(text)
     return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
 
 
