@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .capture import open_capture
 from .decode import decode
 from .engine import evaluate
 from .errnos import PLATFORMS
@@ -16,6 +15,7 @@ from .flows import FlowRecord, FlowTable
 from .packets import Datagram, IcmpError, Other, Segment, Undecodable
 from .report import CaptureInfo, Finding, FlowSummary, Report, ReportWarning, build_finding
 from .rules import Rule
+from .sources import expand_sources, merged_frames, order_by_start
 
 # Warnings listed one by one before they are only counted (a flood of broken frames must not
 # flood the report).
@@ -29,8 +29,14 @@ def analyze(
     platform: str = "linux",
     params: dict[str, dict[str, Any]] | None = None,
     keep_flows: bool = True,
+    merge: bool = False,
 ) -> Report:
-    """Analyse one or more captures (paths, or "-" for standard input) into one report.
+    """Analyse captures (paths, directories, or "-" for standard input) into one report.
+
+    Each capture is analysed on its own unless `merge` is set: then the files are taken as
+    consecutive pieces of one capture (tcpdump -C / -G rotation), ordered by their first
+    timestamp, so that connections spanning files are tracked as one; frame numbers then run
+    on across files, as in `mergecap -a` of the files in that order.
 
     Raises CaptureError when a source cannot be read as a capture at all. A capture damaged
     part-way is analysed up to the damage, which is recorded in `report.captures[i].damage`.
@@ -38,90 +44,10 @@ def analyze(
     if platform not in PLATFORMS:
         raise ValueError(f"unknown platform {platform!r}")
     report = Report(platform=platform)
-    for source in sources:
-        _analyze_one(source, rules, report, params or {}, keep_flows)
-    report.findings.sort(key=lambda f: (f.first_ts_ns, f.frames, f.rule))
-    report.flows.sort(key=lambda s: (s.first_ts_ns, s.first_frame))
-    return report
-
-
-def _analyze_one(
-    source: str,
-    rules: Sequence[Rule],
-    report: Report,
-    params: dict[str, dict[str, Any]],
-    keep_flows: bool,
-) -> None:
-    reader = open_capture(source)
-    info = CaptureInfo(
-        path=source,
-        size=reader.size,
-        sha256=_sha256(source),
-        format=reader.format,
-        compressed=reader.compressed,
-        linktypes=list(reader.linktypes),
-    )
-    report.captures.append(info)
-    table = FlowTable()
-    by_proto = {proto: [r for r in rules if r.proto == proto] for proto in ("tcp", "udp")}
-
-    def finished(records: Iterable[FlowRecord]) -> None:
-        for rec in records:
-            findings = _diagnose(rec, by_proto.get(rec.proto, []), params, source)
-            report.findings.extend(findings)
-            if keep_flows:
-                report.flows.append(FlowSummary.of(rec, failed=bool(findings)))
-
-    frames = 0
-    first_ts = last_ts = None
-    try:
-        for frame in reader:
-            frames += 1
-            if first_ts is None:
-                first_ts = frame.ts_ns
-            last_ts = frame.ts_ns
-            pkt = decode(frame)
-            if isinstance(pkt, Segment):
-                done = table.add_segment(pkt)
-            elif isinstance(pkt, Datagram):
-                done = table.add_datagram(pkt)
-            elif isinstance(pkt, IcmpError):
-                done = table.add_icmp(pkt)
-            elif isinstance(pkt, Undecodable):
-                report.undecodable += 1
-                if report.undecodable <= MAX_LISTED_WARNINGS:
-                    report.warnings.append(
-                        ReportWarning(pkt.frame, f"frame {pkt.frame}: {pkt.reason}")
-                    )
-                continue
-            else:
-                assert isinstance(pkt, Other)
-                report.other_frames += 1
-                continue
-            if done:
-                finished(done)
-    finally:
-        close = getattr(reader, "close", None)
-        if close is not None:
-            close()
-    finished(table.finish(last_ts))
-    # pcapng custom blocks take a frame number in Wireshark without being packets: the reader
-    # says how many numbers were used, which is Wireshark's frame count.
-    frames = max(frames, getattr(reader, "numbered", frames))
-    info.frames = frames
-    info.first_ts_ns = first_ts
-    info.last_ts_ns = last_ts
-    info.damage = reader.damage
-    if reader.damage is not None:
-        d = reader.damage
-        report.warnings.append(
-            ReportWarning(
-                d.frame,
-                f"{source}: damaged at byte offset {d.offset} (where frame "
-                f"{d.frame} would start): {d.message}; the {frames} frames "
-                "before it were analysed",
-            )
-        )
+    files = expand_sources(sources)
+    groups = [order_by_start(files)] if merge and len(files) > 1 else [[f] for f in files]
+    for group in groups:
+        _Session(tuple(group), rules, report, params or {}, keep_flows).run()
     if report.undecodable > MAX_LISTED_WARNINGS:
         report.warnings.append(
             ReportWarning(
@@ -129,20 +55,120 @@ def _analyze_one(
                 f"{report.undecodable - MAX_LISTED_WARNINGS} more undecodable frames not listed",
             )
         )
-    report.tcp_connections += table.stats.tcp_connections
-    report.udp_flows += table.stats.udp_flows
-    report.orphan_icmp += table.stats.orphan_icmp
+    report.findings.sort(key=lambda f: (f.first_ts_ns, f.frames, f.rule))
+    report.flows.sort(key=lambda s: (s.first_ts_ns, s.first_frame))
+    return report
+
+
+@dataclass
+class _Session:
+    """One capture (or one merged group of files) through one flow table."""
+
+    sources: tuple[str, ...]
+    rules: Sequence[Rule]
+    report: Report
+    params: dict[str, dict[str, Any]]
+    keep_flows: bool
+    table: FlowTable = field(default_factory=FlowTable)
+
+    @property
+    def label(self) -> str:
+        return " + ".join(self.sources)
+
+    def run(self) -> None:
+        by_proto = {p: [r for r in self.rules if r.proto == p] for p in ("tcp", "udp")}
+        readers: list[Any] = []
+        infos: list[CaptureInfo] = []
+        last_ts: int | None = None
+        table = self.table
+        report = self.report
+        try:
+            for frame in merged_frames(self.sources, readers):
+                if len(infos) < len(readers):
+                    infos.append(self._info(readers[-1], self.sources[len(infos)]))
+                info = infos[-1]
+                if info.first_ts_ns is None:
+                    info.first_ts_ns = frame.ts_ns
+                info.last_ts_ns = last_ts = frame.ts_ns
+                pkt = decode(frame)
+                if isinstance(pkt, Segment):
+                    done = table.add_segment(pkt)
+                elif isinstance(pkt, Datagram):
+                    done = table.add_datagram(pkt)
+                elif isinstance(pkt, IcmpError):
+                    done = table.add_icmp(pkt)
+                elif isinstance(pkt, Undecodable):
+                    report.undecodable += 1
+                    if report.undecodable <= MAX_LISTED_WARNINGS:
+                        report.warnings.append(
+                            ReportWarning(pkt.frame, f"frame {pkt.frame}: {pkt.reason}")
+                        )
+                    continue
+                else:
+                    assert isinstance(pkt, Other)
+                    report.other_frames += 1
+                    continue
+                if done:
+                    self._finished(done, by_proto)
+        finally:
+            while len(infos) < len(readers):
+                infos.append(self._info(readers[len(infos)], self.sources[len(infos)]))
+            for reader, info in zip(readers, infos, strict=True):
+                self._close_info(reader, info)
+        self._finished(table.finish(last_ts), by_proto)
+        report.captures += infos
+        report.tcp_connections += table.stats.tcp_connections
+        report.udp_flows += table.stats.udp_flows
+        report.orphan_icmp += table.stats.orphan_icmp
+
+    def _info(self, reader: Any, source: str) -> CaptureInfo:
+        return CaptureInfo(
+            path=source,
+            size=reader.size,
+            sha256=_sha256(source),
+            format=reader.format,
+            compressed=reader.compressed,
+            linktypes=[],
+        )
+
+    def _close_info(self, reader: Any, info: CaptureInfo) -> None:
+        """Fill what is known only once a reader has been read to its end."""
+        info.linktypes = list(reader.linktypes)
+        info.frames = reader.numbered
+        info.damage = reader.damage
+        if reader.damage is not None:
+            d = reader.damage
+            self.report.warnings.append(
+                ReportWarning(
+                    d.frame,
+                    f"{info.path}: damaged at byte offset {d.offset} (where frame {d.frame} "
+                    f"would start): {d.message}; the {info.frames} frames before it were "
+                    "analysed",
+                )
+            )
+
+    def _finished(self, records: Iterable[FlowRecord], by_proto: dict[str, list[Rule]]) -> None:
+        for rec in records:
+            findings = _diagnose(rec, by_proto.get(rec.proto, []), self.params, self.sources)
+            self.report.findings.extend(findings)
+            if self.keep_flows:
+                self.report.flows.append(FlowSummary.of(rec, failed=bool(findings)))
 
 
 def _diagnose(
-    flow: FlowRecord, rules: Sequence[Rule], params: dict[str, dict[str, Any]], capture: str
+    flow: FlowRecord,
+    rules: Sequence[Rule],
+    params: dict[str, dict[str, Any]],
+    sources: tuple[str, ...],
 ) -> list[Finding]:
     """All findings for one flow, minus those another finding on the same side overrides."""
     matched: list[tuple[Rule, Finding]] = []
+    label = " + ".join(sources)
     for rule in rules:
         m = evaluate(rule, flow, params.get(rule.id))
         if m is not None:
-            matched.append((rule, replace(build_finding(rule, flow, m), capture=capture)))
+            finding = replace(build_finding(rule, flow, m), capture=label, sources=sources)
+            matched.append((rule, finding))
     if len(matched) < 2:
         return [f for _, f in matched]
     overridden = {(o, f.side) for rule, f in matched for o in rule.overrides}

@@ -121,6 +121,12 @@ def cli() -> None:
     help="Write the report to this file instead of standard output.",
 )
 @click.option(
+    "--merge",
+    is_flag=True,
+    help="Treat the captures as consecutive pieces of one (tcpdump -C/-G rotation): one flow "
+    "table across files, frame numbers running on as in `mergecap -a`.",
+)
+@click.option(
     "--export",
     "export_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -135,12 +141,14 @@ def analyze_cmd(
     fail_on: tuple[str, ...],
     show_all: bool,
     output: Path | None,
+    merge: bool,
     export_dir: Path | None,
 ) -> None:
-    """Analyse CAPTURES (pcap or pcapng, optionally .gz; "-" for standard input)."""
+    """Analyse CAPTURES (pcap or pcapng files, optionally .gz, or directories of them; "-"
+    for standard input)."""
     _check_fail_on(fail_on)
     rules = _load(rule_dirs, not no_builtin_rules)
-    report = _analyze(captures, rules, platform)
+    report = _analyze(captures, rules, platform, merge=merge)
     if fmt == "json":
         text = to_json(report)
     elif fmt == "markdown":
@@ -166,8 +174,8 @@ def _ladders(report: Report) -> dict[str, list[LadderRow]]:
     standard input: then the report goes without them)."""
     out: dict[str, list[LadderRow]] = {}
     for f in report.findings:
-        if f.capture != "-":
-            out[f.id] = ladder_rows(f.capture, f.flow.frames)
+        if "-" not in f.sources:
+            out[f.id] = ladder_rows(f.sources, f.flow.frames)
     return out
 
 
@@ -304,9 +312,11 @@ def rules_test(rule_id: str | None, rule_dirs: tuple[Path, ...], no_builtin_rule
         raise _Exit(EXIT_FAIL_ON)
 
 
-def _analyze(captures: tuple[str, ...], rules: list[Rule], platform: str) -> Report:
+def _analyze(
+    captures: tuple[str, ...], rules: list[Rule], platform: str, *, merge: bool = False
+) -> Report:
     try:
-        return analyze(list(captures), rules, platform=platform)
+        return analyze(list(captures), rules, platform=platform, merge=merge)
     except CaptureError as exc:
         raise _Exit(EXIT_UNREADABLE, str(exc)) from exc
 

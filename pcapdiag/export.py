@@ -18,7 +18,7 @@ def export_findings(report: Report, directory: Path) -> list[Path]:
     written: list[Path] = []
     index = ["pcapdiag export: one capture per finding; frame numbers below are the original's."]
     for f in report.findings:
-        frames = list(read_frames(f.capture, f.flow.frames))
+        frames = list(read_frames(f.sources, f.flow.frames))
         if not frames:
             continue
         path = directory / f"{f.id}.pcap"

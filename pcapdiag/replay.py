@@ -10,26 +10,29 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from .capture import open_capture
 from .decode import decode
 from .errors import CaptureError
 from .frames import Frame
 from .icmp import describe_kind, icmp_kind
 from .packets import ACK, FIN, PSH, RST, SYN, Datagram, IcmpError, Segment
+from .sources import merged_frames
 from .tracker import Connection
 
 _FLAG_NAMES = ((SYN, "SYN"), (FIN, "FIN"), (RST, "RST"), (PSH, "PSH"), (ACK, "ACK"))
 
 
-def read_frames(source: str, wanted: Iterable[int]) -> Iterator[Frame]:
-    """The frames of `source` whose numbers are in `wanted`, in file order."""
-    if source == "-":
+def read_frames(sources: str | tuple[str, ...], wanted: Iterable[int]) -> Iterator[Frame]:
+    """The frames whose numbers are in `wanted`, in file order; several sources are read as
+    one merged capture (numbers running on across files, see api.merged_frames)."""
+    if isinstance(sources, str):
+        sources = (sources,)
+    if "-" in sources:
         raise CaptureError("standard input cannot be read twice: save the capture to a file")
     want = set(wanted)
     if not want:
         return
     last = max(want)
-    for frame in open_capture(source):
+    for frame in merged_frames(sources):
         if frame.number in want:
             yield frame
         if frame.number >= last:
@@ -51,7 +54,7 @@ class LadderRow:
     server_state: str
 
 
-def ladder_rows(source: str, frames: Iterable[int]) -> list[LadderRow]:
+def ladder_rows(source: str | tuple[str, ...], frames: Iterable[int]) -> list[LadderRow]:
     """Replay the frames of one flow (as listed in its FlowRecord) into ladder rows."""
     rows: list[LadderRow] = []
     conn: Connection | None = None

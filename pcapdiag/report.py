@@ -79,7 +79,8 @@ class Finding:
     cause: str
     next_steps: str | None
     notes: tuple[str, ...]
-    capture: str = ""  # the capture file the frame numbers refer to
+    capture: str = ""  # the capture file the frame numbers refer to ("a + b" when merged)
+    sources: tuple[str, ...] = ()  # the file(s) behind `capture`, to read the packets again
 
     def primary(self, platform: str) -> Effect | None:
         """The first call that fails (or the first effect, when none fails)."""

@@ -34,7 +34,7 @@ def _report(path: Path, rules):
 
 def test_markdown_has_summary_table_and_evidence_tables(builtin_rules) -> None:
     report = _report(DEMO, builtin_rules)
-    ladders = {f.id: ladder_rows(f.capture, f.flow.frames) for f in report.findings}
+    ladders = {f.id: ladder_rows(f.sources, f.flow.frames) for f in report.findings}
     text = to_markdown(report, ladders)
     assert text.count("\n## ") == 5
     assert "| 5 | high | client 10.0.0.1:40003: send\\(\\) -&gt; EPIPE" not in text  # no ( escape
@@ -67,7 +67,7 @@ def test_junit_healthy_capture_is_one_passing_case(builtin_rules) -> None:
 
 def test_hostile_path_is_escaped_in_every_format(hostile_capture: Path, builtin_rules) -> None:
     report = _report(hostile_capture, builtin_rules)
-    ladders = {f.id: ladder_rows(f.capture, f.flow.frames) for f in report.findings}
+    ladders = {f.id: ladder_rows(f.sources, f.flow.frames) for f in report.findings}
     plain = to_text(report)
     assert "\x1b" not in plain and "\\x1b[31m" in plain  # shown, but cannot drive a terminal
     for text in (to_markdown(report, ladders), to_junit(report)):

@@ -1,0 +1,64 @@
+"""Where frames come from: capture files, directories of them, and merged rotations."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .capture import open_capture
+from .errors import CaptureError
+from .frames import Frame
+
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".dmp", ".gz")
+
+
+def expand_sources(sources: Sequence[str]) -> list[str]:
+    """Directories stand for the capture files in them (by suffix, sorted by name)."""
+    out: list[str] = []
+    for src in sources:
+        if src != "-" and os.path.isdir(src):
+            found = sorted(
+                str(p)
+                for p in Path(src).iterdir()
+                if p.is_file() and p.name.lower().endswith(CAPTURE_SUFFIXES)
+            )
+            if not found:
+                raise CaptureError(f"{src}: directory holds no capture files")
+            out += found
+        else:
+            out.append(src)
+    return out
+
+
+def order_by_start(files: list[str]) -> list[str]:
+    if "-" in files:
+        raise CaptureError("--merge needs files: standard input cannot be merged")
+
+    def start(path: str) -> int:
+        for frame in open_capture(path):
+            return frame.ts_ns
+        return 0
+
+    return sorted(files, key=start)
+
+
+def merged_frames(sources: tuple[str, ...], readers: list[Any] | None = None) -> Iterator[Frame]:
+    """The frames of `sources` one after the other, numbered on across files."""
+    offset = 0
+    for src in sources:
+        reader = open_capture(src)
+        if readers is not None:
+            readers.append(reader)
+        try:
+            last = 0
+            for frame in reader:
+                last = frame.number
+                yield frame if offset == 0 else replace(frame, number=frame.number + offset)
+            offset += max(last, getattr(reader, "numbered", last))
+        finally:
+            close = getattr(reader, "close", None)
+            if close is not None:
+                close()
