@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
 
 from . import __version__
 from .api import analyze
@@ -32,6 +33,7 @@ from .export import export_findings
 from .render import clean, flows_table, to_json, to_text
 from .render_junit import to_junit
 from .render_md import to_markdown
+from .render_rich import print_report
 from .replay import LadderRow, ladder_rows
 from .report import SEVERITY_ORDER, Report
 from .rules import FLOW_FIELDS, Rule, load_rules
@@ -121,6 +123,13 @@ def cli() -> None:
     help="Write the report to this file instead of standard output.",
 )
 @click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Colour and tables in the text report (auto: when standard output is a terminal).",
+)
+@click.option(
     "--merge",
     is_flag=True,
     help="Treat the captures as consecutive pieces of one (tcpdump -C/-G rotation): one flow "
@@ -141,6 +150,7 @@ def analyze_cmd(
     fail_on: tuple[str, ...],
     show_all: bool,
     output: Path | None,
+    color: str,
     merge: bool,
     export_dir: Path | None,
 ) -> None:
@@ -155,9 +165,13 @@ def analyze_cmd(
         text = to_markdown(report, _ladders(report))
     elif fmt == "junit":
         text = to_junit(report)
+    elif output is None and (color == "always" or (color == "auto" and sys.stdout.isatty())):
+        print_report(report, Console(force_terminal=True, highlight=False), show_flows=show_all)
+        text = None
     else:
         text = to_text(report, show_flows=show_all)
-    _emit(text, output)
+    if text is not None:
+        _emit(text, output)
     if export_dir is not None:
         try:
             written = export_findings(report, export_dir)

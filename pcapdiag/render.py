@@ -83,7 +83,7 @@ def to_text(report: Report, *, show_flows: bool = False) -> str:
             out.append(f"  [{i}] {headline(f, p)}")
     for i, f in enumerate(report.findings, 1):
         out.append("")
-        out += _finding_block(i, f, p)
+        out += finding_block(i, f, p)
     if report.warnings:
         out.append("")
         out.append("Warnings:")
@@ -94,7 +94,7 @@ def to_text(report: Report, *, show_flows: bool = False) -> str:
     return "\n".join(out) + "\n"
 
 
-def _finding_block(i: int, f: Finding, p: str) -> list[str]:
+def finding_block(i: int, f: Finding, p: str) -> list[str]:
     where = f" in {clean(f.capture)}" if f.capture else ""
     lines = [
         f"[{i}] {f.severity.upper()}  {f.title}  ({f.rule} {f.rule_name}, finding {f.id})",

@@ -88,3 +88,23 @@ def test_export_writes_each_failed_flow(tmp_path: Path, builtin_rules) -> None:
             old = original[number]
             assert (new.data, new.ts_ns, new.orig_len) == (old.data, old.ts_ns, old.orig_len)
     assert "original frames 13, 14, 15" in (tmp_path / "out/README.txt").read_text()
+
+
+def test_terminal_report_has_colour_but_no_raw_escape(hostile_capture: Path, capsys) -> None:
+    from pcapdiag.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["analyze", "--color", "always", str(hostile_capture)])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "\x1b[1;31m" in out  # the severity "high" in bold red
+    assert "\x1b[31m|" not in out  # the escape sequence from the file name is not live
+    assert "\\x1b[31m" in out.replace("\n", "")
+
+
+def test_text_report_is_plain_when_not_a_terminal(capsys) -> None:
+    from pcapdiag.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["analyze", str(DEMO)])  # capsys: stdout is not a TTY
+    assert "\x1b" not in capsys.readouterr().out

@@ -1,0 +1,85 @@
+"""The text report for a terminal: colour and a summary table (rich), when stdout is a TTY.
+
+Same content as render.to_text. Every string is added as plain rich `Text` (never parsed as
+markup) after `clean()` has escaped control characters, so nothing from a capture can style
+or drive the terminal.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .render import clean, finding_block, flows_table, headline
+from .report import Report, iso_time
+
+SEVERITY_STYLE = {
+    "critical": "bold white on red",
+    "high": "bold red",
+    "medium": "yellow",
+    "low": "cyan",
+    "info": "dim",
+}
+
+
+def print_report(report: Report, console: Console, *, show_flows: bool = False) -> None:
+    p = report.platform
+    for cap in report.captures:
+        line = Text(clean(cap.path), style="bold")
+        line.append(f": {cap.format}, {cap.frames} frames")
+        if cap.first_ts_ns is not None and cap.last_ts_ns is not None:
+            line.append(f", {iso_time(cap.first_ts_ns)} to {iso_time(cap.last_ts_ns)}")
+        console.print(line)
+        if cap.damage is not None:
+            d = cap.damage
+            console.print(
+                Text(
+                    f"  DAMAGED at byte {d.offset} (frame {d.frame}): {clean(d.message)}",
+                    style="bold red",
+                )
+            )
+    failed = [f for f in report.findings if (e := f.primary(p)) is not None and e.errno]
+    console.print(
+        Text(
+            f"{report.tcp_connections} TCP connections, {report.udp_flows} UDP flows; "
+            f"{len(failed)} failed calls, {len(report.findings) - len(failed)} other findings "
+            f"(errnos for {p})"
+        )
+    )
+    if not report.findings:
+        console.print(
+            Text(
+                "No failure found: every connection either worked or ended cleanly.", style="green"
+            )
+        )
+    else:
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        for col in ("#", "severity", "who saw what", "rule", "frames"):
+            table.add_column(col)
+        for i, f in enumerate(report.findings, 1):
+            frames = ", ".join(map(str, f.frames[:6])) + (" ..." if len(f.frames) > 6 else "")
+            table.add_row(
+                str(i),
+                Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")),
+                Text(clean(headline(f, p))),
+                Text(f"{f.rule} {clean(f.rule_name)}"),
+                Text(frames),
+            )
+        console.print(table)
+    for i, f in enumerate(report.findings, 1):
+        console.print()
+        lines = finding_block(i, f, p)
+        console.print(Text(lines[0], style=SEVERITY_STYLE.get(f.severity, "bold")))
+        for line in lines[1:]:
+            style = "bold" if "application:" in line or line.startswith(" " * 20) else ""
+            console.print(Text(line, style=style), soft_wrap=True)
+    if report.warnings:
+        console.print()
+        console.print(Text("Warnings:", style="yellow bold"))
+        for w in report.warnings:
+            console.print(Text(f"  - {clean(w.message)}", style="yellow"))
+    if show_flows and report.flows:
+        console.print()
+        for line in flows_table(report):
+            console.print(Text(line), soft_wrap=True)
