@@ -31,10 +31,10 @@ from .events import EVENT_TYPES, predicate_fields
 from .expect import ExpectationError, check, load_expectation
 from .export import export_findings
 from .render import clean, flows_table, to_json, to_text
+from .render_html import ladders_for, to_html
 from .render_junit import to_junit
 from .render_md import to_markdown
 from .render_rich import print_report
-from .replay import LadderRow, ladder_rows
 from .report import SEVERITY_ORDER, Report
 from .rules import FLOW_FIELDS, Rule, load_rules
 from .ruletest import run_rule_tests
@@ -100,7 +100,7 @@ def cli() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "markdown", "junit"]),
+    type=click.Choice(["text", "json", "markdown", "junit", "html"]),
     default="text",
     show_default=True,
     help="Report format.",
@@ -130,6 +130,12 @@ def cli() -> None:
     help="Colour and tables in the text report (auto: when standard output is a terminal).",
 )
 @click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a self-contained HTML report with ladder diagrams to this file.",
+)
+@click.option(
     "--merge",
     is_flag=True,
     help="Treat the captures as consecutive pieces of one (tcpdump -C/-G rotation): one flow "
@@ -151,6 +157,7 @@ def analyze_cmd(
     show_all: bool,
     output: Path | None,
     color: str,
+    html_file: Path | None,
     merge: bool,
     export_dir: Path | None,
 ) -> None:
@@ -162,9 +169,11 @@ def analyze_cmd(
     if fmt == "json":
         text = to_json(report)
     elif fmt == "markdown":
-        text = to_markdown(report, _ladders(report))
+        text = to_markdown(report, ladders_for(report))
     elif fmt == "junit":
         text = to_junit(report)
+    elif fmt == "html":
+        text = to_html(report, ladders_for(report))
     elif output is None and (color == "always" or (color == "auto" and sys.stdout.isatty())):
         print_report(report, Console(force_terminal=True, highlight=False), show_flows=show_all)
         text = None
@@ -172,6 +181,8 @@ def analyze_cmd(
         text = to_text(report, show_flows=show_all)
     if text is not None:
         _emit(text, output)
+    if html_file is not None:
+        html_file.write_text(to_html(report, ladders_for(report)), encoding="utf-8")
     if export_dir is not None:
         try:
             written = export_findings(report, export_dir)
@@ -181,16 +192,6 @@ def analyze_cmd(
             f"pcapdiag: wrote {len(written)} capture(s) to {clean(str(export_dir))}", err=True
         )
     _finish(report, fail_on)
-
-
-def _ladders(report: Report) -> dict[str, list[LadderRow]]:
-    """The packets of each finding's flow, read again from its capture (not possible for
-    standard input: then the report goes without them)."""
-    out: dict[str, list[LadderRow]] = {}
-    for f in report.findings:
-        if "-" not in f.sources:
-            out[f.id] = ladder_rows(f.sources, f.flow.frames)
-    return out
 
 
 @cli.command("flows")

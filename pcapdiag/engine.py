@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .events import Event, Side
 from .flows import FlowRecord
-from .rules import Rule
+
+if TYPE_CHECKING:  # rules.py reads files; the engine only needs the type
+    from .rules import Rule
 
 # Upper bound on candidate bindings tried per rule and flow: keeps a pathological flow (a
 # million segments) linear instead of polynomial. Real rules bind rare events (syn, rst,

@@ -21,7 +21,7 @@ from .errnos import errno_message, is_defined
 from .errors import CaptureError
 from .render import clean
 from .replay import LadderRow, ladder_rows
-from .report import SEVERITY_ORDER, Effect, Finding, Report, iso_time
+from .report import SEVERITY_ORDER, CaptureInfo, Effect, Finding, Report, iso_time
 
 # Folding of long connections: the first packets, and this many rows around each evidence row.
 FOLD_HEAD = 3
@@ -53,18 +53,24 @@ def ladders_for(report: Report) -> dict[str, list[LadderRow]]:
     capture cannot be read again (standard input, a file that went away) gets none, and the
     page says so instead of drawing a diagram."""
     out: dict[str, list[LadderRow]] = {}
-    cache: dict[tuple[str, tuple[int, ...]], list[LadderRow]] = {}
+    cache: dict[tuple[tuple[str, ...], tuple[int, ...]], list[LadderRow]] = {}
     for f in report.findings:
-        if not f.capture or f.capture == "-":
+        sources = _sources(f)
+        if not sources or "-" in sources:
             continue
-        key = (f.capture, tuple(f.flow.frames))
+        key = (sources, tuple(f.flow.frames))
         if key not in cache:
             try:
-                cache[key] = ladder_rows(f.capture, f.flow.frames)
+                cache[key] = ladder_rows(sources, f.flow.frames)
             except (CaptureError, OSError):
                 continue
         out[f.id] = cache[key]
     return out
+
+
+def _sources(f: Finding) -> tuple[str, ...]:
+    """The file(s) a finding's frame numbers refer to (several when captures were merged)."""
+    return tuple(f.sources) or ((f.capture,) if f.capture else ())
 
 
 # -- page ------------------------------------------------------------------------------------
@@ -115,6 +121,8 @@ def _n(count: int, noun: str) -> str:
 
 def _duration(first_ns: int, last_ns: int) -> str:
     s = (last_ns - first_ns) / 1e9
+    if s < 0.001:
+        return f"{s * 1e6:.0f} \N{MICRO SIGN}s"
     if s < 1:
         return f"{s * 1000:.1f} ms"
     if s < 120:
@@ -131,35 +139,10 @@ def _header(report: Report) -> str:
         f'<p class="sub">Which call of which application failed, with which errno '
         f"(errno names and numbers for <b>{_e(p)}</b>)</p>",
     ]
-    for cap in report.captures:
-        rows = [("Capture", f'<span class="path">{_e(cap.path)}</span>')]
-        fmt = _e(cap.format) + (" (compressed)" if cap.compressed else "")
-        if cap.size is not None:
-            fmt += f", {cap.size:,} bytes"
-        rows.append(("Format", fmt))
-        rows.append(("Frames", f"{cap.frames:,}"))
-        if cap.first_ts_ns is not None and cap.last_ts_ns is not None:
-            rows.append(
-                (
-                    "Time span",
-                    f"{_e(iso_time(cap.first_ts_ns))} to {_e(iso_time(cap.last_ts_ns))} "
-                    f'<span class="muted">({_duration(cap.first_ts_ns, cap.last_ts_ns)})</span>',
-                )
-            )
-        if cap.sha256:
-            rows.append(("SHA-256", f'<code class="hash">{_e(cap.sha256)}</code>'))
-        if cap.damage is not None:
-            d = cap.damage
-            rows.append(
-                (
-                    "Damage",
-                    f'<span class="damage">DAMAGED at byte {d.offset:,} (frame {d.frame} would '
-                    f"start there): {_e(d.message)}; the {cap.frames:,} frames before it were "
-                    "analysed</span>",
-                )
-            )
-        cls = "capture damaged" if cap.damage is not None else "capture"
-        out.append(f'<dl class="{cls}">' + "".join(_kv(k, v) for k, v in rows) + "</dl>")
+    if len(report.captures) == 1:
+        out.append(_capture_dl(report.captures[0]))
+    elif report.captures:
+        out.append(_captures_table(report.captures))
     stats = [
         _n(report.tcp_connections, "TCP connection"),
         _n(report.udp_flows, "UDP flow"),
@@ -171,6 +154,62 @@ def _header(report: Report) -> str:
     out.append('<p class="stats">' + " \N{MIDDLE DOT} ".join(stats) + "</p>")
     out.append("</header>")
     return "\n".join(out)
+
+
+def _span(cap: CaptureInfo) -> str:
+    if cap.first_ts_ns is None or cap.last_ts_ns is None:
+        return '<span class="muted">no packets</span>'
+    return (
+        f"{_e(iso_time(cap.first_ts_ns))} to {_e(iso_time(cap.last_ts_ns))} "
+        f'<span class="muted">({_duration(cap.first_ts_ns, cap.last_ts_ns)})</span>'
+    )
+
+
+def _format(cap: CaptureInfo) -> str:
+    fmt = _e(cap.format) + (" (compressed)" if cap.compressed else "")
+    if cap.size is not None:
+        fmt += f", {cap.size:,} bytes"
+    return fmt
+
+
+def _damage(cap: CaptureInfo) -> str:
+    d = cap.damage
+    if d is None:
+        return ""
+    return (
+        f'<span class="damage">DAMAGED at byte {d.offset:,} (frame {d.frame} would start '
+        f"there): {_e(d.message)}; the {cap.frames:,} frames before it were analysed</span>"
+    )
+
+
+def _capture_dl(cap: CaptureInfo) -> str:
+    rows = [
+        ("Capture", f'<span class="path">{_e(cap.path)}</span>'),
+        ("Format", _format(cap)),
+        ("Frames", f"{cap.frames:,}"),
+        ("Time span", _span(cap)),
+    ]
+    if cap.sha256:
+        rows.append(("SHA-256", f'<code class="hash">{_e(cap.sha256)}</code>'))
+    if cap.damage is not None:
+        rows.append(("Damage", _damage(cap)))
+    cls = "capture damaged" if cap.damage is not None else "capture"
+    return f'<dl class="{cls}">' + "".join(_kv(k, v) for k, v in rows) + "</dl>"
+
+
+def _captures_table(caps: Sequence[CaptureInfo]) -> str:
+    rows = []
+    for cap in caps:
+        damage = f"<br>{_damage(cap)}" if cap.damage is not None else ""
+        rows.append(
+            f'<tr><td><span class="path">{_e(cap.path)}</span><br>'
+            f'<span class="muted">{_format(cap)}</span>{damage}</td>'
+            f'<td class="right">{cap.frames:,}</td><td>{_span(cap)}</td></tr>'
+        )
+    return (
+        '<table class="captures"><thead><tr><th>Capture</th><th class="right">Frames</th>'
+        "<th>Time span</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
 
 
 def _kv(key: str, value_html: str) -> str:
@@ -288,7 +327,7 @@ def _finding(i: int, f: Finding, p: str, rows: list[LadderRow] | None) -> str:
     if rows:
         out.append(ladder_svg(f, rows, i))
     else:
-        why = "standard input cannot be read twice" if f.capture == "-" else "not available"
+        why = "standard input cannot be read twice" if "-" in _sources(f) else "not available"
         out.append(f'<p class="no-ladder">No ladder diagram: the packets are {why}.</p>')
     out.append("</article>")
     return "\n".join(out)
@@ -313,12 +352,18 @@ def fold(
     context: int = FOLD_CONTEXT,
 ) -> list[LadderRow | Gap]:
     """The rows a ladder shows: the first `head`, and every row within `context` rows of an
-    evidence frame; each run of rows left out becomes one Gap."""
+    evidence frame; each run of rows left out becomes one Gap. A run of a single row is shown
+    instead, since its marker would take as much room."""
     ev = set(evidence)
     keep = set(range(min(head, len(rows))))
     for idx, row in enumerate(rows):
         if row.frame in ev:
             keep.update(range(max(0, idx - context), min(len(rows), idx + context + 1)))
+    for idx in range(1, len(rows) - 1):
+        if idx not in keep and idx - 1 in keep and idx + 1 in keep:
+            keep.add(idx)
+    if len(rows) - 1 not in keep and len(rows) - 2 in keep:
+        keep.add(len(rows) - 1)
     out: list[LadderRow | Gap] = []
     hidden: list[LadderRow] = []
     for idx, row in enumerate(rows):
@@ -409,16 +454,22 @@ def ladder_svg(f: Finding, rows: Sequence[LadderRow], index: int = 0) -> str:
     for it in items:
         if isinstance(it, Gap):
             mid = y + _GAP_H / 2
-            what = (
-                f"frame {it.first_frame}"
-                if it.count == 1
-                else (f"frames {it.first_frame}\N{EN DASH}{it.last_frame}")
+            what = f"frames {it.first_frame}\N{EN DASH}{it.last_frame}"
+            if it.count == 1:
+                what = f"frame {it.first_frame}"
+            text = f"\N{HORIZONTAL ELLIPSIS} {_n(it.count, 'packet')} not shown ({what}) "
+            tw = len(text) * 6.6 + 24
+            cut = "".join(
+                f'<line class="cut" x1="{x}" y1="{y}" x2="{x}" y2="{y + _GAP_H}"/>'
+                for x in ((_CX, _SX, _NX) if has_net else (_CX, _SX))
             )
             gaps.append(
-                f'<g class="gap"><rect x="0" y="{y + 4}" width="{_W}" height="{_GAP_H - 8}"/>'
-                f'<text x="{_W / 2:.0f}" y="{mid + 4:.1f}" text-anchor="middle">'
-                f"\N{HORIZONTAL ELLIPSIS} {_n(it.count, 'packet')} not shown ({what}) "
-                f"\N{HORIZONTAL ELLIPSIS}</text></g>"
+                f'<g class="gap"><rect class="erase" x="0" y="{y}" width="{_W}" '
+                f'height="{_GAP_H}"/>{cut}'
+                f'<rect class="marker" x="{(_W - tw) / 2:.1f}" y="{mid - 12:.1f}" '
+                f'width="{tw:.1f}" height="24" rx="12"/>'
+                f'<text x="{_W / 2:.0f}" y="{mid + 4.5:.1f}" text-anchor="middle">'
+                f"{_e(text)}\N{HORIZONTAL ELLIPSIS}</text></g>"
             )
             y += _GAP_H
             continue
@@ -441,7 +492,13 @@ def ladder_svg(f: Finding, rows: Sequence[LadderRow], index: int = 0) -> str:
                 ' rx="4"/>'
             )
         bold, detail = _label_parts(row)
-        mx = (x1 + x2) / 2
+        # An ICMP error's words may be wider than its short arrow: they start at the
+        # endpoint's line and may run past the network column (nothing else is on that row).
+        lx, anchor, ly = (x1 + x2) / 2, "middle", y1 + _SLANT / 2 - 9
+        if d == "net2c":
+            lx, anchor, ly = _CX + 16, "start", y1 - 5
+        elif d == "net2s":
+            lx, anchor, ly = _SX - 16, "end", y1 - 5
         label = f'<tspan class="flags">{_e(bold)}</tspan>'
         if detail:
             label += f'<tspan class="detail" dx="6">{_e(detail)}</tspan>'
@@ -456,8 +513,8 @@ def ladder_svg(f: Finding, rows: Sequence[LadderRow], index: int = 0) -> str:
             f'<g class="{cls}" data-frame="{row.frame}"><title>{_e(tip)}</title>'
             f'<line x1="{x1}" y1="{y1}" x2="{lx2:.1f}" y2="{y2}"/>'
             + _arrow_head(x2, y2, x1, y1)
-            + f'<text class="label" x="{mx:.1f}" y="{y1 + _SLANT / 2 - 9:.1f}" '
-            f'text-anchor="middle">{label}</text>'
+            + f'<text class="label" x="{lx:.1f}" y="{ly:.1f}" '
+            f'text-anchor="{anchor}">{label}</text>'
             f'<text class="frame" x="{_FRAME_X}" y="{y1 + 5}">#{row.frame}</text>'
             f'<text class="time" x="{_TIME_X}" y="{y1 + 5}" text-anchor="end">'
             f"{dt:.3f} s</text></g>"
@@ -565,6 +622,8 @@ th { text-align: left; color: var(--muted); font-weight: 600; border-bottom: 2px
 td { padding: 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
 tr:last-child td { border-bottom: none; }
 td.num { font-weight: 700; }
+.right { text-align: right; }
+table.captures td { font-size: 13px; padding: 5px 8px; }
 a { color: var(--c2s); text-decoration: none; }
 a:hover { text-decoration: underline; }
 .badge {
@@ -610,8 +669,10 @@ svg.ladder .role { font-size: 11px; font-weight: 700; letter-spacing: 0.08em;
 svg.ladder .addr { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas,
   "DejaVu Sans Mono", monospace; }
 svg.ladder .ev-band { fill: var(--ev-bg); }
-svg.ladder .gap rect { fill: #fcfcfd; }
-svg.ladder .gap text { fill: var(--muted); font-size: 13px; font-style: italic; }
+svg.ladder .gap .erase { fill: #fcfcfd; }
+svg.ladder .gap .cut { stroke: #8c959f; stroke-width: 2; stroke-dasharray: 2 4; }
+svg.ladder .gap .marker { fill: #eef1f4; stroke: #afb8c1; stroke-dasharray: 4 3; }
+svg.ladder .gap text { fill: #3d444d; font-size: 13px; font-style: italic; }
 svg.ladder .arrow line { stroke-width: 2; }
 svg.ladder .arrow.c2s line { stroke: var(--c2s); }
 svg.ladder .arrow.c2s polygon, svg.ladder .arrow.c2s .flags { fill: var(--c2s); }
@@ -662,6 +723,7 @@ footer { color: var(--muted); font-size: 13px; text-align: center; }
   header.top, section.summary, article.finding, section.warnings {
     border-radius: 0; margin-bottom: 12px; break-inside: auto;
   }
+  article.finding > header, .meta { break-after: avoid; page-break-after: avoid; }
   .ladder-scroll { overflow: visible; border: none; }
   svg.ladder { max-width: 100%; height: auto; }
   a { color: inherit; }

@@ -157,6 +157,9 @@ def load_rule_file(path: Path) -> tuple[Rule | None, list[str]]:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else 1
         what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and cmark is not None and cmark.line + 1 != line:
+            what += f" ({context} at line {cmark.line + 1})"
         return None, [f"{path}:{line}: YAML error: {what}"]
     if not isinstance(data, LineDict):
         return None, [f"{path}:1: a rule file must be a YAML mapping"]

@@ -33,6 +33,7 @@ class Input(StrEnum):
 
     SEND_SYN = "send_syn"
     RECV_SYN = "recv_syn"
+    SEND_SYN_ACK = "send_syn_ack"  # a listener answers a SYN: now it has a connection
     RECV_SYN_ACK = "recv_syn_ack"  # a SYN-ACK acknowledging our SYN
     RECV_ACK_OF_SYN = "recv_ack_of_syn"  # our SYN (or SYN-ACK) is acknowledged
     SEND_FIN = "send_fin"
@@ -49,7 +50,9 @@ I = Input  # noqa: E741 - short alias keeps the table readable
 # (state, input) -> next state. RFC 9293 figure 5, plus the aborts every state shares.
 TRANSITIONS: Final[dict[tuple[TcpState, Input], TcpState]] = {
     (S.CLOSED, I.SEND_SYN): S.SYN_SENT,
-    (S.LISTEN, I.RECV_SYN): S.SYN_RECEIVED,
+    # A listener that receives a SYN is only seen to hold a connection once it answers with a
+    # SYN-ACK (RFC 9293 splits nothing here; an observer must: a RST instead means no listener).
+    (S.LISTEN, I.SEND_SYN_ACK): S.SYN_RECEIVED,
     (S.SYN_SENT, I.RECV_SYN_ACK): S.ESTABLISHED,
     (S.SYN_SENT, I.RECV_SYN): S.SYN_RECEIVED,  # simultaneous open
     (S.SYN_RECEIVED, I.RECV_ACK_OF_SYN): S.ESTABLISHED,

@@ -354,8 +354,7 @@ class Connection:
             if r.isn is None:  # the SYN was not captured: the SYN-ACK tells its ISN
                 r.isn = r.snd_una = seg.ack - 1
                 r.snd_nxt = seg.ack
-            if s.state is TcpState.LISTEN:
-                s.state = TcpState.SYN_RECEIVED
+            s.state = next_state(s.state, Input.SEND_SYN_ACK)
             scale_ok = s.wscale is not None and r.wscale is not None
             s.scale_known = r.scale_known = True
             if not scale_ok:

@@ -11,12 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror, UDPerror
-from scapy.layers.inet6 import (
-    ICMPv6DestUnreach,
-    IPerror6,
-    IPv6,
-)
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet6 import ICMPv6DestUnreach, IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Raw
 from scapy.utils import wrpcap
@@ -128,25 +124,19 @@ class Talk:
         frm_client = inner.src == self.client
         dst = inner.src
         l4 = inner.payload
-        if isinstance(l4, TCP):
-            quoted_l4 = TCPerror(
-                sport=l4.sport, dport=l4.dport, seq=l4.seq if quote_seq is None else quote_seq
-            )
-        else:
-            quoted_l4 = UDPerror(sport=l4.sport, dport=l4.dport)
+        if quote_seq is not None:  # a quote that does not match what was sent (a stale one)
+            l4 = l4.copy()
+            l4.seq = quote_seq
+        # RFC 792 / RFC 1812 4.3.2.3: the IP header as sent plus the first 8 bytes of the
+        # transport header (ports, and for TCP the sequence number), nothing invented.
+        ip_header = bytes(inner)[: len(bytes(inner)) - len(bytes(inner.payload))]
+        quote = ip_header + bytes(l4)[:8]
         if self.v6:
-            quoted = IPerror6(src=inner.src, dst=inner.dst, hlim=inner.hlim - 1) / quoted_l4
-            pkt = IPv6(src=router, dst=dst, hlim=64) / ICMPv6DestUnreach(code=code) / quoted
             if icmp_type != 1:
                 raise ValueError("only ICMPv6 destination unreachable is built here")
+            pkt = IPv6(src=router, dst=dst, hlim=64) / ICMPv6DestUnreach(code=code) / Raw(quote)
         else:
-            quoted = (
-                IPerror(
-                    src=inner.src, dst=inner.dst, ttl=inner.ttl - 1, id=inner.id, proto=inner.proto
-                )
-                / quoted_l4
-            )
-            pkt = IP(src=router, dst=dst, ttl=64) / ICMP(type=icmp_type, code=code) / quoted
+            pkt = IP(src=router, dst=dst, ttl=64) / ICMP(type=icmp_type, code=code) / Raw(quote)
         ether = Ether(
             src=SERVER_MAC if frm_client else CLIENT_MAC,
             dst=CLIENT_MAC if frm_client else SERVER_MAC,

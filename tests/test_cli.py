@@ -143,7 +143,7 @@ def test_fail_on_errno(capsys) -> None:
 
 
 def test_fail_on_bogus_is_usage_error(capsys) -> None:
-    code, out, err = run(capsys, "analyze", "--fail-on", "bogus", HEALTHY)
+    code, _, err = run(capsys, "analyze", "--fail-on", "bogus", HEALTHY)
     assert code == 2
     assert "bogus" in err
     assert "Traceback" not in err
@@ -243,7 +243,7 @@ def test_truncated_capture_keeps_earlier_findings(capsys, tmp_path: Path) -> Non
 
 def test_damage_beats_fail_on(capsys, tmp_path: Path) -> None:
     data = REFUSED.read_bytes()
-    off, incl = pcap_records(data)[-1]
+    off, _ = pcap_records(data)[-1]
     damaged = tmp_path / "d.pcap"
     damaged.write_bytes(data + data[off : off + 20])
     assert run(capsys, "analyze", "--fail-on", "any", damaged)[0] == 4
@@ -314,35 +314,65 @@ def test_several_captures(capsys) -> None:
 # -- flows --------------------------------------------------------------------------------------
 
 
+def flows_rows(out: str) -> list[dict[str, str]]:
+    """Parse the `flows` table by the header's column positions (cells may be empty)."""
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    header = lines[0]
+    names = [
+        "proto",
+        "client",
+        "server",
+        "pkts",
+        "client state",
+        "server state",
+        "history",
+        "end",
+        "failed",
+    ]
+    starts = [header.index(n) for n in names]
+    assert starts == sorted(starts), header
+    bounds = [*starts[1:], None]
+    return [
+        {n: ln[a:b].strip() for n, a, b in zip(names, starts, bounds, strict=True)}
+        for ln in lines[1:]
+    ]
+
+
 def test_flows_command(capsys) -> None:
     code, out, err = run(capsys, "flows", FIN_DATA_RST)
     assert code == 0, err
-    lines = [ln.split() for ln in out.splitlines() if ln.strip()]
-    header, rows = lines[0], lines[1:]
-    assert "history" in header and "pkts" in header
-    assert len(rows) == 1
-    row = dict(zip(header, rows[0], strict=False))
+    (row,) = flows_rows(out)
     assert row["proto"] == "tcp"
     assert row["client"] == "10.0.0.1:40000"
     assert row["server"] == "10.0.0.2:80"
     assert row["pkts"] == "11"
-    # Zeek-style history: S (SYN) h (SYN-ACK) A (ACK) D/d (data each way) f (server FIN)
-    # r (server RST); the server never sent... its FIN is lower case, the client never closed.
+    # The server's RST (frame 11) ends the connection on both sides.
+    assert row["client state"] == "CLOSED"
+    assert row["server state"] == "CLOSED"
+    # Zeek-style history (upper case: client, lower case: server): S SYN, h SYN-ACK, A ACK,
+    # D/d data, f the server's FIN, r the server's RST; the client never sent a FIN.
     hist = row["history"]
-    assert hist.startswith("Sh")
+    assert hist.startswith("ShA")
+    assert "D" in hist and "d" in hist
     assert "f" in hist and "F" not in hist
     assert hist.endswith("r")
     assert row["failed"] == "yes"
 
 
 def test_flows_command_two_connections_on_one_tuple(capsys) -> None:
-    # port-reuse: a clean connection (frames 1-10), then a refused one (11-12)
+    # port-reuse: a clean connection (frames 1-10; the client closes first, so it ends in
+    # TIME_WAIT), then a new connection on the same 4-tuple that is refused (11-12).
     code, out, _ = run(capsys, "flows", PORT_REUSE)
     assert code == 0
-    rows = [ln.split() for ln in out.splitlines()[1:] if ln.strip()]
-    assert len(rows) == 2
-    assert [r[3] for r in rows] == ["10", "2"]
-    assert [r[-1] for r in rows] == ["no", "yes"]
+    first, second = flows_rows(out)
+    assert first["client"] == second["client"] == "10.0.0.1:40000"
+    assert (first["pkts"], second["pkts"]) == ("10", "2")
+    assert first["client state"] == "TIME_WAIT"
+    assert first["server state"] == "CLOSED"
+    assert "F" in first["history"] and "f" in first["history"]
+    assert first["failed"] == ""
+    assert second["history"] == "Sr"
+    assert second["failed"] == "yes"
 
 
 # -- rules --------------------------------------------------------------------------------------

@@ -1,0 +1,284 @@
+"""Socket program interpreter, run inside a namespace: ``python3 -m record.agent PROGRAM.json``.
+
+The program is a JSON object ``{"start": epoch, "host": ..., "sync": dir, "log": path,
+"steps": [[op, arg, ...], ...]}``.  Every socket call is executed for real and recorded with its
+result (ok / eof / error + errno name) and the time it returned (seconds since ``start``).
+The log is rewritten after every call so that it survives a SIGKILL of this process.
+Only the standard library is used: this file runs under the namespace's plain ``python3``.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import struct
+import sys
+import time
+
+TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", 18)
+
+
+def fmt_addr(family: int, addr: str, port: int) -> str:
+    if family == socket.AF_INET6:
+        return f"[{addr}]:{port}"
+    return f"{addr}:{port}"
+
+
+class Agent:
+    def __init__(self, prog: dict) -> None:
+        self.start = float(prog["start"])
+        self.host = prog["host"]
+        self.sync = prog["sync"]
+        self.log_path = prog["log"]
+        self.steps = prog["steps"]
+        self.socks: dict[str, socket.socket] = {}
+        self.recs: dict[str, dict] = {}
+        self.order: list[str] = []
+        self.events: list[dict] = []
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def now(self) -> float:
+        return round(time.time() - self.start, 6)
+
+    def flush(self) -> None:
+        data = {
+            "host": self.host,
+            "sockets": [self.recs[n] for n in self.order],
+            "events": self.events,
+        }
+        tmp = self.log_path + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, self.log_path)
+
+    def new_sock(self, name: str, sock: socket.socket, role: str, proto: str) -> dict:
+        self.socks[name] = sock
+        rec = {
+            "host": self.host,
+            "role": role,
+            "proto": proto,
+            "local": None,
+            "remote": None,
+            "calls": [],
+        }
+        self.recs[name] = rec
+        self.order.append(name)
+        return rec
+
+    def record(self, name: str, call: str, result: str, err: str | None, **extra) -> None:
+        entry = {"call": call, "result": result, "errno": err, "t": self.now()}
+        entry.update(extra)
+        self.recs[name]["calls"].append(entry)
+        self.flush()
+
+    def do(self, name: str, call: str, fn, **extra):
+        """Run fn(); record ok / error.  Returns (ok, value)."""
+        try:
+            value = fn()
+        except OSError as exc:
+            code = exc.errno
+            ename = errno.errorcode.get(code, str(code)) if code is not None else "ETIMEDOUT"
+            self.record(name, call, "error", ename, **extra)
+            return False, None
+        self.record(name, call, "ok", None, **extra)
+        return True, value
+
+    # -- operations --------------------------------------------------------------------------
+    def op_socket(self, name, proto, fam, role="client"):
+        family = socket.AF_INET6 if int(fam) == 6 else socket.AF_INET
+        kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+        self.new_sock(name, socket.socket(family, kind), role, proto)
+
+    def op_bind(self, name, addr, port):
+        s = self.socks[name]
+        self.recs[name]["local"] = fmt_addr(s.family, addr, int(port))
+        self.do(name, "bind", lambda: s.bind((addr, int(port))))
+
+    def op_opt(self, name, option, value=None):
+        s = self.socks[name]
+        if option == "SO_REUSEADDR":
+            args = [(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)]
+        elif option == "SO_LINGER":
+            args = [(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, int(value)))]
+        elif option == "SO_RCVTIMEO":
+            sec = float(value)
+            tv = struct.pack("ll", int(sec), int((sec - int(sec)) * 1e6))
+            args = [(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)]
+        elif option == "SO_KEEPALIVE":
+            idle, intvl, cnt = value
+            args = [
+                (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
+                (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, int(idle)),
+                (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, int(intvl)),
+                (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, int(cnt)),
+            ]
+        elif option == "SO_SNDBUF":
+            args = [(socket.SOL_SOCKET, socket.SO_SNDBUF, int(value))]
+        elif option == "TTL":
+            if s.family == socket.AF_INET6:
+                args = [(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, int(value))]
+            else:
+                args = [(socket.IPPROTO_IP, socket.IP_TTL, int(value))]
+        elif option == "TCP_USER_TIMEOUT":
+            args = [(socket.IPPROTO_TCP, TCP_USER_TIMEOUT, int(value))]
+        else:
+            raise ValueError(f"unknown option {option}")
+
+        def run():
+            for level, opt, val in args:
+                s.setsockopt(level, opt, val)
+
+        extra = {"option": option}
+        if value is not None:
+            extra["value"] = value
+        self.do(name, "setsockopt", run, **extra)
+
+    def op_listen(self, name, backlog=8):
+        s = self.socks[name]
+        self.recs[name]["role"] = "listener"
+        self.do(name, "listen", lambda: s.listen(int(backlog)))
+
+    def op_connect(self, name, addr, port):
+        s = self.socks[name]
+        self.recs[name]["remote"] = fmt_addr(s.family, addr, int(port))
+        ok, _ = self.do(name, "connect", lambda: s.connect((addr, int(port))))
+        if ok and self.recs[name]["local"] is None:
+            la = s.getsockname()
+            self.recs[name]["local"] = fmt_addr(s.family, la[0], la[1])
+
+    def op_accept(self, name, new):
+        s = self.socks[name]
+        lrec = self.recs[name]
+        try:
+            conn, peer = s.accept()
+        except OSError as exc:
+            self.record(name, "accept", "error", errno.errorcode.get(exc.errno, str(exc.errno)))
+            return
+        rec = self.new_sock(new, conn, "server", lrec["proto"])
+        rec["local"] = lrec["local"]
+        rec["remote"] = fmt_addr(conn.family, peer[0], peer[1])
+        # accept() is a call of the listener that yields the new socket; record it on both.
+        self.record(name, "accept", "ok", None, peer=rec["remote"])
+        self.record(new, "accept", "ok", None)
+
+    def op_send(self, name, nbytes):
+        s = self.socks[name]
+        data = b"x" * int(nbytes)
+        try:
+            n = s.send(data)
+        except OSError as exc:
+            self.record(name, "send", "error", errno.errorcode.get(exc.errno, str(exc.errno)))
+            return
+        self.record(name, "send", "ok", None, bytes=n)
+
+    def op_sendall(self, name, nbytes, chunk=1000):
+        """Send nbytes in chunks; one aggregated record (result of the last syscall)."""
+        s = self.socks[name]
+        total, calls = 0, 0
+        while total < int(nbytes):
+            calls += 1
+            try:
+                total += s.send(b"y" * min(int(chunk), int(nbytes) - total))
+            except OSError as exc:
+                self.record(
+                    name,
+                    "send",
+                    "error",
+                    errno.errorcode.get(exc.errno, str(exc.errno)),
+                    bytes=total,
+                    syscalls=calls,
+                )
+                return
+        self.record(name, "send", "ok", None, bytes=total, syscalls=calls)
+
+    def op_recv(self, name, bufsize=65536):
+        s = self.socks[name]
+        try:
+            data = s.recv(int(bufsize))
+        except OSError as exc:
+            self.record(name, "recv", "error", errno.errorcode.get(exc.errno, str(exc.errno)))
+            return
+        if not data and self.recs[name]["proto"] == "tcp":
+            self.record(name, "recv", "eof", None, bytes=0)
+        else:
+            self.record(name, "recv", "ok", None, bytes=len(data))
+
+    def op_recvall(self, name, nbytes):
+        """Receive exactly nbytes; one aggregated record (eof/error if it ended early)."""
+        s = self.socks[name]
+        total, calls = 0, 0
+        while total < int(nbytes):
+            calls += 1
+            try:
+                data = s.recv(int(nbytes) - total)
+            except OSError as exc:
+                self.record(
+                    name,
+                    "recv",
+                    "error",
+                    errno.errorcode.get(exc.errno, str(exc.errno)),
+                    bytes=total,
+                    syscalls=calls,
+                )
+                return
+            if not data:
+                self.record(name, "recv", "eof", None, bytes=total, syscalls=calls)
+                return
+            total += len(data)
+        self.record(name, "recv", "ok", None, bytes=total, syscalls=calls)
+
+    def op_shutdown(self, name, how="SHUT_WR"):
+        s = self.socks[name]
+        self.do(name, "shutdown", lambda: s.shutdown(getattr(socket, how)), how=how)
+
+    def op_close(self, name):
+        s = self.socks[name]
+        self.do(name, "close", s.close)
+
+    def op_getsockopt_error(self, name):
+        s = self.socks[name]
+        val = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        self.record(
+            name,
+            "getsockopt(SO_ERROR)",
+            "ok" if val == 0 else "error",
+            errno.errorcode.get(val) if val else None,
+        )
+
+    def op_sleep(self, seconds):
+        time.sleep(float(seconds))
+
+    def op_signal(self, event):
+        with open(os.path.join(self.sync, event), "w") as fh:
+            fh.write(str(self.now()))
+        self.events.append({"signal": event, "t": self.now()})
+        self.flush()
+
+    def op_wait(self, event, timeout=30.0):
+        path = os.path.join(self.sync, event)
+        deadline = time.monotonic() + float(timeout)
+        while not os.path.exists(path):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"agent {self.host}: timeout waiting for {event}")
+            time.sleep(0.002)
+
+    def run(self) -> None:
+        self.flush()
+        for step in self.steps:
+            op, *args = step
+            getattr(self, "op_" + op)(*args)
+        self.events.append({"exit": True, "t": self.now()})
+        self.flush()
+
+
+def main(argv: list[str]) -> int:
+    with open(argv[0]) as fh:
+        prog = json.load(fh)
+    Agent(prog).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
