@@ -41,3 +41,11 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_every_rule_is_in_the_readme_table() -> None:
     for rule in load_rules():
         assert f"| {rule.id} {rule.name} |" in README, rule.id
+
+
+def test_recorded_table_is_current() -> None:
+    sys.path.insert(0, str(ROOT / "samples"))
+    from record.table import readme_table
+
+    shown = README.split("<!-- recorded-table -->\n", 1)[1].split("<!-- /recorded-table -->")[0]
+    assert shown == readme_table(ROOT / "samples/recorded")
