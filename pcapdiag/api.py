@@ -28,7 +28,7 @@ def analyze(
     *,
     platform: str = "linux",
     params: dict[str, dict[str, Any]] | None = None,
-    keep_flows: bool = True,
+    keep_flows: bool = False,
     merge: bool = False,
 ) -> Report:
     """Analyse captures (paths, directories, or "-" for standard input) into one report.
@@ -37,6 +37,8 @@ def analyze(
     consecutive pieces of one capture (tcpdump -C / -G rotation), ordered by their first
     timestamp, so that connections spanning files are tracked as one; frame numbers then run
     on across files, as in `mergecap -a` of the files in that order.
+
+    `report.flows` lists the flows that failed, or every flow with `keep_flows`.
 
     Raises CaptureError when a source cannot be read as a capture at all. A capture damaged
     part-way is analysed up to the damage, which is recorded in `report.captures[i].damage`.
@@ -151,7 +153,9 @@ class _Session:
         for rec in records:
             findings = _diagnose(rec, by_proto.get(rec.proto, []), self.params, self.sources)
             self.report.findings.extend(findings)
-            if self.keep_flows:
+            # Failed flows are always listed; healthy ones only on request, so that memory
+            # stays bounded by the open flows and the failures, not by the capture's size.
+            if findings or self.keep_flows:
                 self.report.flows.append(FlowSummary.of(rec, failed=bool(findings)))
 
 

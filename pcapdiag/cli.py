@@ -115,7 +115,12 @@ def cli() -> None:
     metavar="SEVERITY|ERRNO|any",
     help="Exit 1 when a finding has this severity or higher, or this errno name (repeatable).",
 )
-@click.option("--all", "show_all", is_flag=True, help="Also list every flow (text format).")
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="List every flow, not only the failed ones (text and JSON).",
+)
 @click.option(
     "-o",
     "--output",
@@ -165,7 +170,7 @@ def analyze_cmd(
     for standard input)."""
     _check_fail_on(fail_on)
     rules = _load(rule_dirs, not no_builtin_rules)
-    report = _analyze(captures, rules, platform, merge=merge)
+    report = _analyze(captures, rules, platform, merge=merge, keep_flows=show_all)
     if fmt == "json":
         text = to_json(report)
     elif fmt == "markdown":
@@ -204,7 +209,7 @@ def flows_cmd(
 ) -> None:
     """List every flow with its final TCP states and Zeek-style history."""
     rules = _load(rule_dirs, not no_builtin_rules)
-    report = _analyze(captures, rules, platform)
+    report = _analyze(captures, rules, platform, keep_flows=True)
     _emit("\n".join(flows_table(report)) + "\n", None)
     _finish(report, ())
 
@@ -328,10 +333,15 @@ def rules_test(rule_id: str | None, rule_dirs: tuple[Path, ...], no_builtin_rule
 
 
 def _analyze(
-    captures: tuple[str, ...], rules: list[Rule], platform: str, *, merge: bool = False
+    captures: tuple[str, ...],
+    rules: list[Rule],
+    platform: str,
+    *,
+    merge: bool = False,
+    keep_flows: bool = False,
 ) -> Report:
     try:
-        return analyze(list(captures), rules, platform=platform, merge=merge)
+        return analyze(list(captures), rules, platform=platform, merge=merge, keep_flows=keep_flows)
     except CaptureError as exc:
         raise _Exit(EXIT_UNREADABLE, str(exc)) from exc
 

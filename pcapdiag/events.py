@@ -64,7 +64,11 @@ class Handshake(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Data(Event):
     name: ClassVar[str] = "data"
-    doc: ClassVar[str] = "A segment carrying new payload bytes (first transmission)."
+    doc: ClassVar[str] = (
+        "New payload bytes (first transmission) starting a run: the following data segments "
+        "from the same side, with no other event between them, belong to this event; length "
+        "is the first segment's."
+    )
     length: int
     receiver_state: str
     sender_state: str

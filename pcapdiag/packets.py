@@ -1,4 +1,8 @@
-"""Decoded packets: what the decoder hands to the tracker. Frozen, slotted, no behaviour.
+"""Decoded packets: what the decoder hands to the tracker. Slotted, no behaviour.
+
+They are treated as immutable but are not `frozen` dataclasses: a frozen dataclass sets each
+field through object.__setattr__, which made creating one six times slower (1.5 us against
+0.25 us for 14 fields, measured with timeit), and one is created for every frame.
 
 Addresses are raw bytes (4 bytes for IPv4, 16 for IPv6): they are hashed per packet, and turned
 into text only when a report is written (see `format_addr`).
@@ -20,7 +24,7 @@ ECE = 0x40
 CWR = 0x80
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TcpOptions:
     """The TCP options the tracker needs (RFC 9293 MSS, RFC 7323 window scale and timestamps,
     RFC 2018 SACK)."""
@@ -33,7 +37,7 @@ class TcpOptions:
     sack_blocks: tuple[tuple[int, int], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Segment:
     """A TCP segment as it appeared on the wire."""
 
@@ -53,7 +57,7 @@ class Segment:
     options: TcpOptions | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Datagram:
     """A UDP datagram."""
 
@@ -68,7 +72,7 @@ class Datagram:
     payload_len: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Quoted:
     """The start of the IP datagram quoted inside an ICMP or ICMPv6 error (RFC 792, RFC 4443)."""
 
@@ -81,7 +85,7 @@ class Quoted:
     seq: int | None = None  # TCP sequence number, when the quote is long enough
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class IcmpError:
     """An ICMP (v4) or ICMPv6 error message that quotes a datagram."""
 
@@ -97,7 +101,7 @@ class IcmpError:
     mtu: int | None = None  # next-hop MTU (ICMP frag needed) or ICMPv6 packet too big
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Other:
     """A frame that decoded fine but is not TCP, UDP or an ICMP error (ARP, OSPF, echo, a
     non-first IP fragment, ...). Counted, never warned about."""
@@ -107,7 +111,7 @@ class Other:
     what: str  # short label, e.g. "arp", "ipv4-fragment", "icmp-echo"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Undecodable:
     """A frame that could not be decoded. Reported as a warning naming the frame."""
 

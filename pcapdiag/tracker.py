@@ -141,6 +141,10 @@ class Connection:
     last_ts_ns: int = 0
     handshake: str = "none"  # none | partial | complete
     finished_ts_ns: int | None = None  # set once both endpoints are closed
+    # The side whose run of data segments is open: further data from it, with no other event
+    # in between, is folded into the run's first `data` event (memory per connection then
+    # grows with the turns of the conversation, not with its segments).
+    data_run: Side | None = None
 
     # -- construction -------------------------------------------------------------------------
 
@@ -220,6 +224,8 @@ class Connection:
         else:
             self._on_segment(seg, s, r, out)
         self._check_finished(seg.ts_ns)
+        if out and out[-1].name != "data":
+            self.data_run = None
         return out
 
     def _on_rst(self, seg: Segment, s: Endpoint, r: Endpoint, out: list[Event]) -> None:
@@ -486,6 +492,8 @@ class Connection:
             r.bytes_received += new_bytes
             r.received_since_send += new_bytes
             s.note("d")
+        if new_bytes > 0 and self.data_run is not s.side:
+            self.data_run = s.side
             out.append(
                 Data(
                     frame=seg.frame,
@@ -632,6 +640,7 @@ class Connection:
             seq = r.seq(qseq)
             accepted = r.snd_una <= seq <= r.snd_nxt
         state_before = r.state
+        self.data_run = None
         if accepted and kind not in _LINUX_TCP_IGNORED_KINDS:
             # In SYN_SENT every remaining error aborts the connect at once (tcp_v4_err ->
             # tcp_done); in synchronized states it is only remembered as a soft error.

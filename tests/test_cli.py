@@ -207,7 +207,7 @@ def test_truncated_capture_is_damaged(capsys, tmp_path: Path) -> None:
     last_off, last_len = recs[-1]
     cut = tmp_path / "cut.pcap"
     cut.write_bytes(data[: last_off + 16 + last_len // 2])
-    code, out, err = run(capsys, "analyze", "--format", "json", cut)
+    code, out, err = run(capsys, "analyze", "--format", "json", "--all", cut)
     assert code == 4
     assert str(last_off) in err and "byte" in err
     assert "frame 9" in err

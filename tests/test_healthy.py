@@ -31,7 +31,11 @@ def test_healthy_capture_has_no_finding(rel: str, builtin_rules) -> None:
 
 
 def test_orderly_close_ends_in_time_wait_and_closed(builtin_rules) -> None:
-    report = analyze([str(ROOT / "rules/close-with-unread-data/orderly-close.pcap")], builtin_rules)
+    report = analyze(
+        [str(ROOT / "rules/close-with-unread-data/orderly-close.pcap")],
+        builtin_rules,
+        keep_flows=True,
+    )
     (flow,) = report.flows
     # The server closed first (frame 8), so the server ends in TIME_WAIT (RFC 9293 figure 5).
     assert (flow.client_state, flow.server_state) == ("CLOSED", "TIME_WAIT")
@@ -39,7 +43,7 @@ def test_orderly_close_ends_in_time_wait_and_closed(builtin_rules) -> None:
 
 
 def test_port_reuse_makes_two_connections(builtin_rules) -> None:
-    report = analyze([str(ROOT / "tests/captures/port-reuse.pcap")], builtin_rules)
+    report = analyze([str(ROOT / "tests/captures/port-reuse.pcap")], builtin_rules, keep_flows=True)
     assert [(f.instance, f.packets) for f in report.flows] == [(1, 10), (2, 2)]
     (finding,) = report.findings
     assert finding.rule == "PD-TCP-001" and finding.flow.instance == 2

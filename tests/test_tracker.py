@@ -200,6 +200,20 @@ def test_syn_and_fin_retransmissions_are_named() -> None:
     assert ev.name == "retransmission" and ev.kind == "fin"
 
 
+def test_data_runs_fold_until_another_event() -> None:
+    p = Pair()
+    p.handshake()
+    p.send("c", PSH | ACK, CISN + 1, SISN + 1, length=10)
+    p.send("c", PSH | ACK, CISN + 11, SISN + 1, length=10)  # same run: no event
+    p.send("s", PSH | ACK, SISN + 1, CISN + 21, length=5)  # the other side: a new run
+    p.send("c", PSH | ACK, CISN + 21, SISN + 6, length=10)  # and back: a new run again
+    assert [(e.name, e.sender.value, e.frame) for e in p.events[3:]] == [
+        ("data", "client", 4),
+        ("data", "server", 6),
+        ("data", "client", 7),
+    ]
+
+
 def test_keepalive_probe_and_answer() -> None:
     p = Pair()
     p.handshake()
@@ -228,7 +242,9 @@ def test_sequence_wraparound_keeps_data_new() -> None:
     p.handshake()
     first = p.send("c", PSH | ACK, isn + 1, SISN + 1, length=100)  # crosses 2^32
     second = p.send("c", PSH | ACK, isn + 101, SISN + 1, length=100)  # seq now small
-    assert [e.name for e in first + second] == ["data", "data"]
+    # The second segment continues the first one's run of data: new, not a retransmission.
+    assert [e.name for e in first + second] == ["data"]
+    assert p.conn is not None and p.conn.client.bytes_sent == 200
     again = p.send("c", PSH | ACK, isn + 101, SISN + 1, length=100)
     assert [e.name for e in again] == ["retransmission"]
 

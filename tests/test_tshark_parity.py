@@ -80,7 +80,7 @@ _OURS: dict[Path, tuple[int, list[int], list[int]]] = {}
 def ours(path: Path, rules) -> tuple[int, list[int], list[int]]:
     """(frames, sorted packets per TCP connection, sorted packets per UDP flow)."""
     if path not in _OURS:
-        rep = analyze([str(path)], rules)
+        rep = analyze([str(path)], rules, keep_flows=True)
         tcp = sorted(f.packets for f in rep.flows if f.proto == "tcp")
         udp = sorted(f.packets for f in rep.flows if f.proto == "udp")
         _OURS[path] = (rep.frames, tcp, udp)
