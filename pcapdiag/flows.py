@@ -12,6 +12,7 @@ after both ends closed, after `idle_ns` without a packet, or at the end of the c
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 
 from .events import Datagram as DatagramEvent
@@ -31,7 +32,42 @@ UDP_IDLE_NS = 300 * 1_000_000_000
 MAX_UDP_EVENTS = 64
 _SWEEP_EVERY = 4096
 
+# A flow holding more events than this (a long, chatty or lossy connection) has its repetitive
+# events thinned: see `compact`.
+MAX_EVENTS_PER_FLOW = 4096
+_BULK_EVENTS = frozenset(
+    {
+        "data",
+        "retransmission",
+        "recovered",
+        "keepalive",
+        "keepalive_ack",
+        "zero_window",
+        "window_open",
+        "zero_window_probe",
+        "anomaly",
+        "datagram",
+    }
+)
+_KEEP_EACH_END = 64
+
 Key = tuple[tuple[bytes, int], tuple[bytes, int]]
+
+
+def compact(events: list[Event]) -> list[Event]:
+    """Thin a long event list: every rare event (syn, synack, handshake, fin, rst, icmp_error)
+    stays, and of each repetitive kind and sender the first and the last 64 stay. Rules look
+    at rare events, at whether a repetitive one happened between two of them, and at the
+    first and last of a run, which all survive; only counts above 64 become lower bounds."""
+    groups: dict[tuple[str, object], list[int]] = {}
+    for i, ev in enumerate(events):
+        if ev.name in _BULK_EVENTS:
+            groups.setdefault((ev.name, ev.sender), []).append(i)
+    drop: set[int] = set()
+    for idx in groups.values():
+        if len(idx) > 2 * _KEEP_EACH_END:
+            drop.update(idx[_KEEP_EACH_END:-_KEEP_EACH_END])
+    return [ev for i, ev in enumerate(events) if i not in drop]
 
 
 def flow_key(src: bytes, sport: int, dst: bytes, dport: int) -> Key:
@@ -62,18 +98,22 @@ class FlowRecord:
     history: str
     end_reason: str
     events: tuple[Event, ...]
-    frames: tuple[int, ...]
+    frames: array[int]  # frame numbers of the flow's packets (and ICMP errors about it)
 
     @property
     def packets(self) -> int:
         return self.client_packets + self.server_packets
 
 
+def _frame_list() -> array[int]:
+    return array("I")  # 4 bytes a frame, not a Python int object each
+
+
 @dataclass(slots=True)
 class _Tcp:
     conn: Connection
     events: list[Event] = field(default_factory=list)
-    frames: list[int] = field(default_factory=list)
+    frames: array[int] = field(default_factory=_frame_list)
     last_frame: int = 0
 
 
@@ -85,7 +125,7 @@ class _Udp:
     first_ts_ns: int
     last_ts_ns: int
     events: list[Event] = field(default_factory=list)
-    frames: list[int] = field(default_factory=list)
+    frames: array[int] = field(default_factory=_frame_list)
     client_packets: int = 0
     server_packets: int = 0
     client_bytes: int = 0
@@ -130,7 +170,11 @@ class FlowTable:
             side = t.conn.side_of(seg.src, seg.sport)
             assert side is not None
             sender = side
-        t.events.extend(t.conn.receive(seg, sender))
+        evs = t.conn.receive(seg, sender)
+        if evs:
+            t.events.extend(evs)
+            if len(t.events) > MAX_EVENTS_PER_FLOW:
+                t.events = compact(t.events)
         t.frames.append(seg.frame)
         t.last_frame = seg.frame
         return done
@@ -241,8 +285,10 @@ class FlowTable:
             c = t.conn
             if c.finished_ts_ns is not None and now_ns - c.finished_ts_ns > self.linger_ns:
                 done.append(self._close_tcp(key, t, "closed"))
+                del self.instances[key]  # long gone: a later reuse counts from 1 again
             elif now_ns - c.last_ts_ns > self.idle_ns:
                 done.append(self._close_tcp(key, t, "expired"))
+                del self.instances[key]
         for key, u in list(self.udp.items()):
             if now_ns - u.last_ts_ns > UDP_IDLE_NS:
                 done.append(self._close_udp(key, u, "expired"))
@@ -277,7 +323,7 @@ class FlowTable:
             history=c.history(),
             end_reason=reason,
             events=tuple(t.events),
-            frames=tuple(t.frames),
+            frames=t.frames,
         )
 
     def _close_udp(
@@ -315,5 +361,5 @@ class FlowTable:
             history="",
             end_reason=reason,
             events=tuple(u.events),
-            frames=tuple(u.frames),
+            frames=u.frames,
         )

@@ -1,0 +1,96 @@
+"""Flow table memory: finished flows are released, long flows are thinned, not kept whole."""
+
+from __future__ import annotations
+
+from pcapdiag.events import Data, Rst, Side
+from pcapdiag.flows import MAX_EVENTS_PER_FLOW, FlowTable, compact
+from pcapdiag.packets import ACK, PSH, RST, SYN, Segment
+
+C, S = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+
+
+def _seg(
+    frame: int,
+    ts_s: float,
+    src: bytes,
+    sport: int,
+    dst: bytes,
+    dport: int,
+    seq: int,
+    ack: int,
+    flags: int,
+    length: int = 0,
+) -> Segment:
+    return Segment(
+        frame, int(ts_s * 1e9), 4, src, dst, 64, sport, dport, seq, ack, flags, 1000, length, None
+    )
+
+
+def test_compact_keeps_rare_events_and_both_ends_of_each_run() -> None:
+    events = [
+        Data(
+            frame=i,
+            ts_ns=i,
+            sender=Side.CLIENT,
+            receiver=Side.SERVER,
+            length=1,
+            receiver_state="ESTABLISHED",
+            sender_state="ESTABLISHED",
+        )
+        for i in range(1, 1001)
+    ]
+    rst = Rst(
+        frame=1001,
+        ts_ns=1001,
+        sender=Side.SERVER,
+        receiver=Side.CLIENT,
+        accepted=True,
+        disposition="reset",
+        receiver_state="ESTABLISHED",
+        sender_state="ESTABLISHED",
+        has_ack=False,
+        sender_sent_data=False,
+        sender_received_data=True,
+        sender_received_since_send=1,
+        sender_sent_fin=False,
+        receiver_sent_fin=False,
+        after_unanswered_keepalives=False,
+    )
+    kept = compact([*events, rst])
+    frames = [e.frame for e in kept]
+    assert frames == list(range(1, 65)) + list(range(937, 1001)) + [1001]
+
+
+def test_a_long_chatty_connection_is_bounded() -> None:
+    table = FlowTable()
+    table.add_segment(_seg(1, 0, C, 40000, S, 80, 100, 0, SYN))
+    table.add_segment(_seg(2, 0, S, 80, C, 40000, 500, 101, SYN | ACK))
+    cseq, sseq, frame = 101, 501, 2
+    for turn in range(6000):  # 12,000 data runs: request, response, request, ...
+        frame += 1
+        table.add_segment(_seg(frame, turn, C, 40000, S, 80, cseq, sseq, PSH | ACK, 10))
+        cseq += 10
+        frame += 1
+        table.add_segment(_seg(frame, turn, S, 80, C, 40000, sseq, cseq, PSH | ACK, 10))
+        sseq += 10
+    (t,) = table.tcp.values()
+    assert len(t.events) <= MAX_EVENTS_PER_FLOW
+    assert t.conn.client.bytes_sent == 60_000  # the counters stay exact
+
+
+def test_finished_connections_are_released() -> None:
+    table = FlowTable()
+    frame = 0
+    done = []
+    for i in range(10_000):  # ten thousand refused connections, one a millisecond
+        frame += 2
+        done += table.add_segment(_seg(frame - 1, i / 1000, C, 1024 + i % 60000, S, 80, 7, 0, SYN))
+        done += table.add_segment(
+            _seg(frame, i / 1000, S, 80, C, 1024 + i % 60000, 0, 8, RST | ACK)
+        )
+    # Two minutes later (more than TIME_WAIT), one more packet: the sweep releases them all.
+    for k in range(5000):
+        done += table.add_segment(_seg(frame + 1 + k, 400, C, 9, S, 9, 1, 0, ACK))
+    assert len(table.tcp) <= 1 + 1
+    assert len(done) == 10_000
+    assert len(table.instances) <= 2
