@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .decode import decode
+from .decode_fast import decode_fast
 from .engine import evaluate
 from .errnos import PLATFORMS
 from .flows import FlowRecord, FlowTable
@@ -92,7 +92,7 @@ class _Session:
                 if info.first_ts_ns is None:
                     info.first_ts_ns = frame.ts_ns
                 info.last_ts_ns = last_ts = frame.ts_ns
-                pkt = decode(frame)
+                pkt = decode_fast(frame)
                 if isinstance(pkt, Segment):
                     done = table.add_segment(pkt)
                 elif isinstance(pkt, Datagram):

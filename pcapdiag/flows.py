@@ -112,6 +112,7 @@ def _frame_list() -> array[int]:
 @dataclass(slots=True)
 class _Tcp:
     conn: Connection
+    key: Key
     events: list[Event] = field(default_factory=list)
     frames: array[int] = field(default_factory=_frame_list)
     last_frame: int = 0
@@ -145,6 +146,9 @@ class FlowTable:
         self.linger_ns = linger_ns
         self.idle_ns = idle_ns
         self.tcp: dict[Key, _Tcp] = {}
+        # (src, sport, dst, dport) as a packet carries it -> its connection and sender side:
+        # one dictionary lookup a packet, with no canonical key to build.
+        self._by_direction: dict[tuple[bytes, int, bytes, int], tuple[_Tcp, Side]] = {}
         self.udp: dict[Key, _Udp] = {}
         self.instances: dict[Key, int] = {}
         self.stats = FlowStats()
@@ -153,23 +157,27 @@ class FlowTable:
     # -- input --------------------------------------------------------------------------------
 
     def add_segment(self, seg: Segment) -> list[FlowRecord]:
-        done: list[FlowRecord] = self._maybe_sweep(seg.ts_ns)
-        key = flow_key(seg.src, seg.sport, seg.dst, seg.dport)
-        t = self.tcp.get(key)
-        if t is not None and self._starts_new_connection(t.conn, seg):
-            done.append(self._close_tcp(key, t, "replaced"))
-            t = None
-        if t is None:
+        self._since_sweep += 1
+        done: list[FlowRecord] = (
+            self._maybe_sweep(seg.ts_ns) if self._since_sweep >= _SWEEP_EVERY else []
+        )
+        hit = self._by_direction.get((seg.src, seg.sport, seg.dst, seg.dport))
+        if hit is not None and seg.flags & SYN and self._starts_new_connection(hit[0].conn, seg):
+            done.append(self._close_tcp(hit[0].key, hit[0], "replaced"))
+            hit = None
+        if hit is None:
+            key = flow_key(seg.src, seg.sport, seg.dst, seg.dport)
             instance = self.instances.get(key, 0) + 1
             self.instances[key] = instance
             conn, sender = Connection.from_first_segment(seg, instance)
-            t = _Tcp(conn)
+            t = _Tcp(conn, key)
             self.tcp[key] = t
+            c, sv = conn.client, conn.server
+            self._by_direction[(c.addr, c.port, sv.addr, sv.port)] = (t, Side.CLIENT)
+            self._by_direction[(sv.addr, sv.port, c.addr, c.port)] = (t, Side.SERVER)
             self.stats.tcp_connections += 1
         else:
-            side = t.conn.side_of(seg.src, seg.sport)
-            assert side is not None
-            sender = side
+            t, sender = hit
         evs = t.conn.receive(seg, sender)
         if evs:
             t.events.extend(evs)
@@ -180,6 +188,7 @@ class FlowTable:
         return done
 
     def add_datagram(self, dg: Datagram) -> list[FlowRecord]:
+        self._since_sweep += 1
         done: list[FlowRecord] = self._maybe_sweep(dg.ts_ns)
         key = flow_key(dg.src, dg.sport, dg.dst, dg.dport)
         u = self.udp.get(key)
@@ -210,6 +219,7 @@ class FlowTable:
         return done
 
     def add_icmp(self, err: IcmpError) -> list[FlowRecord]:
+        self._since_sweep += 1
         done: list[FlowRecord] = self._maybe_sweep(err.ts_ns)
         q = err.quoted
         if q.sport is None or q.dport is None:
@@ -276,7 +286,7 @@ class FlowTable:
         )
 
     def _maybe_sweep(self, now_ns: int) -> list[FlowRecord]:
-        self._since_sweep += 1
+        """Every _SWEEP_EVERY packets: release flows that ended or went idle."""
         if self._since_sweep < _SWEEP_EVERY:
             return []
         self._since_sweep = 0
@@ -299,6 +309,8 @@ class FlowTable:
     ) -> FlowRecord:
         del self.tcp[key]
         c = t.conn
+        self._by_direction.pop((c.client.addr, c.client.port, c.server.addr, c.server.port), None)
+        self._by_direction.pop((c.server.addr, c.server.port, c.client.addr, c.client.port), None)
         if reason == "capture-end" and c.finished:
             reason = "closed"
         end = c.end(reason, max(end_ts_ns or 0, c.last_ts_ns), t.last_frame)

@@ -43,7 +43,7 @@ from .events import (
     ZeroWindowProbe,
 )
 from .icmp import icmp_kind
-from .packets import ACK, FIN, RST, SYN, IcmpError, Segment, format_addr
+from .packets import ACK, FIN, RST, SYN, URG, IcmpError, Segment, format_addr
 from .tcpstate import SYNCHRONIZED, Input, TcpState, next_state
 
 _MOD = 1 << 32
@@ -69,6 +69,28 @@ _LINUX_TCP_IGNORED_KINDS = frozenset(
 
 
 _MAY_SEND_FIN = frozenset({TcpState.ESTABLISHED, TcpState.CLOSE_WAIT, TcpState.SYN_RECEIVED})
+
+# Set to False to send every segment through the general path (tests compare the two).
+FAST_PATH = True
+# A plain segment has ACK set and none of these (PSH, ECE and CWR change nothing here).
+_PLAIN_MASK = SYN | FIN | RST | URG | ACK
+
+
+def _steady(s: Endpoint, r: Endpoint) -> bool:
+    """Both endpoints ESTABLISHED with nothing pending that the general path must see."""
+    return (
+        s.state is TcpState.ESTABLISHED
+        and r.state is TcpState.ESTABLISHED
+        and s.scale_known
+        and not (
+            s.retx_streak
+            or r.retx_streak
+            or s.keepalive_unanswered
+            or r.keepalive_unanswered
+            or s.zero_window
+            or r.zero_window
+        )
+    )
 
 
 def unwrap(raw: int, ref: int) -> int:
@@ -208,8 +230,14 @@ class Connection:
 
     def receive(self, seg: Segment, sender: Side) -> list[Event]:
         """Process one segment sent by `sender`; return the events it produced."""
-        s = self.endpoint(sender)
-        r = self.endpoint(sender.peer)
+        if sender is Side.CLIENT:
+            s, r = self.client, self.server
+        else:
+            s, r = self.server, self.client
+        if FAST_PATH and seg.flags & _PLAIN_MASK == ACK and seg.window and _steady(s, r):
+            out = self._steady_segment(seg, s, r)
+            if out is not None:
+                return out
         s.packets += 1
         if s.ttl is None:
             s.ttl = seg.ttl
@@ -227,6 +255,67 @@ class Connection:
         if out and out[-1].name != "data":
             self.data_run = None
         return out
+
+    def _steady_segment(self, seg: Segment, s: Endpoint, r: Endpoint) -> list[Event] | None:
+        """The common case, inline: an in-order ACK or data segment between two ESTABLISHED
+        endpoints with nothing pending (no retransmission, keepalive or zero window). Does
+        exactly what the general path (`_on_segment`) does for such a segment, or returns None
+        without touching anything so that the general path takes it."""
+        snd_nxt = s.snd_nxt
+        r_una = r.snd_una
+        r_nxt = r.snd_nxt
+        assert snd_nxt is not None and r_una is not None and r_nxt is not None
+        if (seg.seq - snd_nxt) & 0xFFFFFFFF:
+            return None  # out of order, retransmission or keepalive
+        d = (seg.ack - r_una) & 0xFFFFFFFF
+        if d >= _HALF:
+            return None  # an ACK below snd_una (old): unwrap decides in the general path
+        ack = r_una + d
+        if ack > r_nxt:
+            return None  # acknowledges data the capture never saw
+        s.packets += 1
+        self.last_ts_ns = ts = seg.ts_ns
+        s.last_ack_sent = ack
+        rcv = s.rcv_nxt
+        if rcv is None or ack > rcv:
+            s.rcv_nxt = ack
+        if ack > r_una:
+            r.snd_una = ack
+            flight = r.in_flight
+            while flight and flight[0][1] <= ack:
+                flight.popleft()
+        s.window = seg.window << s.wscale  # type: ignore[operator]
+        payload = seg.payload_len
+        if payload == 0:
+            if "a" not in s.history:
+                s.note("a")
+            return []
+        end = snd_nxt + payload
+        s.in_flight.append((snd_nxt, end, ts))
+        s.snd_nxt = end
+        s.bytes_sent += payload
+        s.received_since_send = 0
+        r.bytes_received += payload
+        r.received_since_send += payload
+        if "d" not in s.history:
+            s.note("d")
+        rr = r.rcv_nxt
+        if rr is None or snd_nxt <= rr < end:
+            r.rcv_nxt = end
+        if self.data_run is s.side:
+            return []
+        self.data_run = s.side
+        return [
+            Data(
+                frame=seg.frame,
+                ts_ns=ts,
+                sender=s.side,
+                receiver=r.side,
+                length=payload,
+                receiver_state="ESTABLISHED",
+                sender_state="ESTABLISHED",
+            )
+        ]
 
     def _on_rst(self, seg: Segment, s: Endpoint, r: Endpoint, out: list[Event]) -> None:
         has_ack = bool(seg.flags & ACK)

@@ -1,0 +1,101 @@
+"""The hot path of decoding: Ethernet + IPv4 or IPv6 + TCP without surprises, in one unpack.
+
+Most frames of a busy link are exactly that. `decode_fast` reads the header fields it needs
+with a single precompiled struct from the frame's start and builds the Segment directly; any
+frame it does not fully understand (another link type, VLAN tags, IP options, fragments,
+extension headers, SYNs whose options matter, short frames) goes to the general decoder
+`decode.decode`. Options are left out (None) of non-SYN segments: the tracker reads them only
+from SYNs. tests/test_fast_path.py checks that both paths give identical reports.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from .decode import decode
+from .frames import Frame
+from .packets import SYN, Decoded, Segment
+
+# Set to False to send every frame through the general decoder (tests compare the two).
+ENABLED = True
+
+# Ethernet (type at 12), IPv4 without options (20 bytes at 14), the TCP fields up to the window
+# (16 of its 20 bytes, at 34).
+_ETH_IP4_TCP = struct.Struct("!12xHBxHxxHBBxx4s4sHHIIHH")
+# Ethernet, IPv6 fixed header (40 bytes at 14), TCP up to the window (at 54).
+_ETH_IP6_TCP = struct.Struct("!12xHIHBB16s16sHHIIHH")
+# Frames must hold the whole 20-byte TCP header, as the general decoder requires.
+_MIN4 = 14 + 20 + 20
+_MIN6 = 14 + 40 + 20
+
+
+def decode_fast(frame: Frame) -> Decoded:
+    data = frame.data
+    if frame.linktype == 1 and ENABLED:
+        n = len(data)
+        if n >= _MIN4 and data[12] == 0x08 and data[13] == 0x00:
+            (
+                _et,
+                vihl,
+                total,
+                frag,
+                ttl,
+                proto,
+                src,
+                dst,
+                sport,
+                dport,
+                seq,
+                ack,
+                offflags,
+                window,
+            ) = _ETH_IP4_TCP.unpack_from(data, 0)
+            thl = (offflags >> 10) & 0x3C  # data offset in bytes
+            if (
+                vihl == 0x45
+                and proto == 6
+                and not frag & 0x3FFF  # neither a fragment nor the first of several
+                and total >= 40
+                and thl >= 20
+                and total - 20 >= thl
+                and not offflags & SYN
+            ):
+                return Segment(
+                    frame.number,
+                    frame.ts_ns,
+                    4,
+                    src,
+                    dst,
+                    ttl,
+                    sport,
+                    dport,
+                    seq,
+                    ack,
+                    offflags & 0xFF,
+                    window,
+                    total - 20 - thl,
+                    None,
+                )
+        elif n >= _MIN6 and data[12] == 0x86 and data[13] == 0xDD:
+            (_et, vtcfl, plen, nh, hlim, src, dst, sport, dport, seq, ack, offflags, window) = (
+                _ETH_IP6_TCP.unpack_from(data, 0)
+            )
+            thl = (offflags >> 10) & 0x3C
+            if vtcfl >> 28 == 6 and nh == 6 and plen >= thl >= 20 and not offflags & SYN:
+                return Segment(
+                    frame.number,
+                    frame.ts_ns,
+                    6,
+                    src,
+                    dst,
+                    hlim,
+                    sport,
+                    dport,
+                    seq,
+                    ack,
+                    offflags & 0xFF,
+                    window,
+                    plen - thl,
+                    None,
+                )
+    return decode(frame)
