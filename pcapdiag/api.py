@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -15,6 +17,7 @@ from .flows import FlowRecord, FlowTable
 from .packets import Datagram, IcmpError, Other, Segment, Undecodable
 from .report import CaptureInfo, Finding, FlowSummary, Report, ReportWarning, build_finding
 from .rules import Rule
+from .shard import quick_shard, shard_of
 from .sources import expand_sources, merged_frames, order_by_start
 
 # Warnings listed one by one before they are only counted (a flood of broken frames must not
@@ -30,6 +33,7 @@ def analyze(
     params: dict[str, dict[str, Any]] | None = None,
     keep_flows: bool = False,
     merge: bool = False,
+    jobs: int = 1,
 ) -> Report:
     """Analyse captures (paths, directories, or "-" for standard input) into one report.
 
@@ -40,16 +44,28 @@ def analyze(
 
     `report.flows` lists the flows that failed, or every flow with `keep_flows`.
 
+    `jobs` > 1 shards the flows over that many processes (by 4-tuple, see shard.py); the
+    report is the same as with one.
+
     Raises CaptureError when a source cannot be read as a capture at all. A capture damaged
     part-way is analysed up to the damage, which is recorded in `report.captures[i].damage`.
     """
     if platform not in PLATFORMS:
         raise ValueError(f"unknown platform {platform!r}")
-    report = Report(platform=platform)
     files = expand_sources(sources)
     groups = [order_by_start(files)] if merge and len(files) > 1 else [[f] for f in files]
-    for group in groups:
-        _Session(tuple(group), rules, report, params or {}, keep_flows).run()
+    args = (groups, rules, platform, params or {}, keep_flows)
+    if jobs > 1 and "-" not in files:
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            parts = list(pool.map(_analyze_shard, [(*args, (k, jobs)) for k in range(jobs)]))
+        report = _merge_shards(parts)
+    else:
+        report = _analyze_shard((*args, None))
+    report.findings.sort(key=lambda f: (f.first_ts_ns, f.frames, f.rule, f.id))
+    report.flows.sort(
+        key=lambda s: (s.first_ts_ns, s.first_frame, s.proto, s.client, s.server, s.instance)
+    )
     if report.undecodable > MAX_LISTED_WARNINGS:
         report.warnings.append(
             ReportWarning(
@@ -57,9 +73,38 @@ def analyze(
                 f"{report.undecodable - MAX_LISTED_WARNINGS} more undecodable frames not listed",
             )
         )
-    report.findings.sort(key=lambda f: (f.first_ts_ns, f.frames, f.rule))
-    report.flows.sort(key=lambda s: (s.first_ts_ns, s.first_frame))
     return report
+
+
+def default_jobs() -> int:
+    """A sensible --jobs default: one worker per CPU this process may use, at most 4 (past
+    that, every worker reading the whole file costs more than sharding the tracking saves)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
+def _analyze_shard(args: tuple[Any, ...]) -> Report:
+    groups, rules, platform, params, keep_flows, shard = args
+    report = Report(platform=platform)
+    for group in groups:
+        _Session(tuple(group), rules, report, params, keep_flows, shard).run()
+    return report
+
+
+def _merge_shards(parts: list[Report]) -> Report:
+    """One report from the workers'. Worker 0 alone counted the frames that belong to no flow
+    and wrote the warnings; capture metadata is the same in every worker."""
+    merged = parts[0]
+    for part in parts[1:]:
+        merged.findings += part.findings
+        merged.flows += part.flows
+        merged.tcp_connections += part.tcp_connections
+        merged.udp_flows += part.udp_flows
+        merged.orphan_icmp += part.orphan_icmp
+    return merged
 
 
 @dataclass
@@ -71,6 +116,7 @@ class _Session:
     report: Report
     params: dict[str, dict[str, Any]]
     keep_flows: bool
+    shard: tuple[int, int] | None = None  # (this worker, workers) under --jobs
     table: FlowTable = field(default_factory=FlowTable)
 
     @property
@@ -84,6 +130,7 @@ class _Session:
         last_ts: int | None = None
         table = self.table
         report = self.report
+        shard = self.shard
         try:
             for frame in merged_frames(self.sources, readers):
                 if len(infos) < len(readers):
@@ -92,7 +139,15 @@ class _Session:
                 if info.first_ts_ns is None:
                     info.first_ts_ns = frame.ts_ns
                 info.last_ts_ns = last_ts = frame.ts_ns
-                pkt = decode_fast(frame)
+                if shard is None:
+                    pkt = decode_fast(frame)
+                else:
+                    quick = quick_shard(frame, shard[1])
+                    if quick is not None and quick != shard[0]:
+                        continue  # another worker's flow: not even decoded here
+                    pkt = decode_fast(frame)
+                    if quick is None and shard_of(pkt, shard[1]) != shard[0]:
+                        continue
                 if isinstance(pkt, Segment):
                     done = table.add_segment(pkt)
                 elif isinstance(pkt, Datagram):

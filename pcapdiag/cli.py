@@ -24,7 +24,7 @@ import click
 from rich.console import Console
 
 from . import __version__
-from .api import analyze
+from .api import analyze, default_jobs
 from .errnos import ALL_NAMES, PLATFORMS
 from .errors import CaptureError, RuleError
 from .events import EVENT_TYPES, predicate_fields
@@ -141,6 +141,14 @@ def cli() -> None:
     help="Also write a self-contained HTML report with ladder diagrams to this file.",
 )
 @click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1, max=64),
+    default=None,
+    help="Worker processes; flows are shared out by 4-tuple and the report is the same "
+    "[default: one per CPU, at most 4; 1 for small captures]",
+)
+@click.option(
     "--merge",
     is_flag=True,
     help="Treat the captures as consecutive pieces of one (tcpdump -C/-G rotation): one flow "
@@ -163,6 +171,7 @@ def analyze_cmd(
     output: Path | None,
     color: str,
     html_file: Path | None,
+    jobs: int | None,
     merge: bool,
     export_dir: Path | None,
 ) -> None:
@@ -170,7 +179,9 @@ def analyze_cmd(
     for standard input)."""
     _check_fail_on(fail_on)
     rules = _load(rule_dirs, not no_builtin_rules)
-    report = _analyze(captures, rules, platform, merge=merge, keep_flows=show_all)
+    report = _analyze(
+        captures, rules, platform, merge=merge, keep_flows=show_all, jobs=_jobs(jobs, captures)
+    )
     if fmt == "json":
         text = to_json(report)
     elif fmt == "markdown":
@@ -332,6 +343,15 @@ def rules_test(rule_id: str | None, rule_dirs: tuple[Path, ...], no_builtin_rule
         raise _Exit(EXIT_FAIL_ON)
 
 
+def _jobs(asked: int | None, captures: tuple[str, ...]) -> int:
+    """--jobs, or by default one per CPU (at most 4) for captures big enough to gain: below
+    ~64 MB, starting workers costs more than it saves."""
+    if asked is not None:
+        return asked
+    size = sum(os.path.getsize(c) for c in captures if c != "-" and os.path.isfile(c))
+    return default_jobs() if size >= 64 * 1024 * 1024 else 1
+
+
 def _analyze(
     captures: tuple[str, ...],
     rules: list[Rule],
@@ -339,9 +359,17 @@ def _analyze(
     *,
     merge: bool = False,
     keep_flows: bool = False,
+    jobs: int = 1,
 ) -> Report:
     try:
-        return analyze(list(captures), rules, platform=platform, merge=merge, keep_flows=keep_flows)
+        return analyze(
+            list(captures),
+            rules,
+            platform=platform,
+            merge=merge,
+            keep_flows=keep_flows,
+            jobs=jobs,
+        )
     except CaptureError as exc:
         raise _Exit(EXIT_UNREADABLE, str(exc)) from exc
 

@@ -28,6 +28,8 @@ DEFAULT_LINGER_NS = 120 * 1_000_000_000
 # probe intervals, so that a connection kept alive by default keepalives is never split.
 DEFAULT_IDLE_NS = 7800 * 1_000_000_000
 UDP_IDLE_NS = 300 * 1_000_000_000
+# Connections on one 4-tuple that start within this of each other are numbered 1, 2, 3...
+REUSE_WINDOW_NS = 2 * DEFAULT_LINGER_NS
 # UDP flows keep at most this many datagram events (DNS floods); the count stays exact.
 MAX_UDP_EVENTS = 64
 _SWEEP_EVERY = 4096
@@ -150,7 +152,8 @@ class FlowTable:
         # one dictionary lookup a packet, with no canonical key to build.
         self._by_direction: dict[tuple[bytes, int, bytes, int], tuple[_Tcp, Side]] = {}
         self.udp: dict[Key, _Udp] = {}
-        self.instances: dict[Key, int] = {}
+        # 4-tuple -> (connections counted on it, start of the latest): instance numbers.
+        self.instances: dict[Key, tuple[int, int]] = {}
         self.stats = FlowStats()
         self._since_sweep = 0
 
@@ -162,13 +165,22 @@ class FlowTable:
             self._maybe_sweep(seg.ts_ns) if self._since_sweep >= _SWEEP_EVERY else []
         )
         hit = self._by_direction.get((seg.src, seg.sport, seg.dst, seg.dport))
-        if hit is not None and seg.flags & SYN and self._starts_new_connection(hit[0].conn, seg):
-            done.append(self._close_tcp(hit[0].key, hit[0], "replaced"))
-            hit = None
+        if hit is not None:
+            gone = self._gone(hit[0].conn, seg.ts_ns)
+            if gone:
+                done.append(self._close_tcp(hit[0].key, hit[0], gone))
+                hit = None
+            elif seg.flags & SYN and self._starts_new_connection(hit[0].conn, seg):
+                done.append(self._close_tcp(hit[0].key, hit[0], "replaced"))
+                hit = None
         if hit is None:
             key = flow_key(seg.src, seg.sport, seg.dst, seg.dport)
-            instance = self.instances.get(key, 0) + 1
-            self.instances[key] = instance
+            count, last = self.instances.get(key, (0, 0))
+            # Connections on the same ports count up while they follow each other within
+            # REUSE_WINDOW_NS; later, numbering starts again (so a table that forgets old
+            # 4-tuples gives the same numbers as one that remembers them).
+            instance = count + 1 if count and seg.ts_ns - last <= REUSE_WINDOW_NS else 1
+            self.instances[key] = (instance, seg.ts_ns)
             conn, sender = Connection.from_first_segment(seg, instance)
             t = _Tcp(conn, key)
             self.tcp[key] = t
@@ -192,6 +204,9 @@ class FlowTable:
         done: list[FlowRecord] = self._maybe_sweep(dg.ts_ns)
         key = flow_key(dg.src, dg.sport, dg.dst, dg.dport)
         u = self.udp.get(key)
+        if u is not None and dg.ts_ns - u.last_ts_ns > UDP_IDLE_NS:
+            done.append(self._close_udp(key, u, "expired"))
+            u = None
         if u is None:
             u = _Udp((dg.src, dg.sport), (dg.dst, dg.dport), dg.frame, dg.ts_ns, dg.ts_ns)
             self.udp[key] = u
@@ -226,6 +241,18 @@ class FlowTable:
             self.stats.orphan_icmp += 1
             return done
         key = flow_key(q.src, q.sport, q.dst, q.dport)
+        if (
+            q.proto == 6
+            and (t := self.tcp.get(key)) is not None
+            and (gone := self._gone(t.conn, err.ts_ns))
+        ):
+            done.append(self._close_tcp(key, t, gone))  # too old to be the one quoted
+        if (
+            q.proto == 17
+            and (u := self.udp.get(key)) is not None
+            and (err.ts_ns - u.last_ts_ns > UDP_IDLE_NS)
+        ):
+            done.append(self._close_udp(key, u, "expired"))
         if q.proto == 6 and (t := self.tcp.get(key)) is not None:
             side = t.conn.side_of(q.src, q.sport)
             assert side is not None
@@ -261,8 +288,17 @@ class FlowTable:
     def finish(self, end_ts_ns: int | None = None) -> list[FlowRecord]:
         """The capture ended (its last frame at `end_ts_ns`): every flow still held ends
         here, and its `end` event carries the capture's end time."""
-        done = [self._close_tcp(k, t, "capture-end", end_ts_ns) for k, t in list(self.tcp.items())]
-        done += [self._close_udp(k, u, "capture-end", end_ts_ns) for k, u in list(self.udp.items())]
+        now = end_ts_ns or 0
+        done = [
+            self._close_tcp(k, t, self._gone(t.conn, now) or "capture-end", end_ts_ns)
+            for k, t in list(self.tcp.items())
+        ]
+        done += [
+            self._close_udp(
+                k, u, "expired" if now - u.last_ts_ns > UDP_IDLE_NS else "capture-end", end_ts_ns
+            )
+            for k, u in list(self.udp.items())
+        ]
         return done
 
     # -- internals ----------------------------------------------------------------------------
@@ -285,6 +321,16 @@ class FlowTable:
             and conn.server.packets == 0
         )
 
+    def _gone(self, conn: Connection, now_ns: int) -> str | None:
+        """Why a tracked connection no longer takes packets at `now_ns`: "closed" (ended more
+        than linger_ns ago) or "expired" (idle longer than idle_ns); None if it still does.
+        Decided from capture time alone, so the sweep below only frees what this would."""
+        if conn.finished_ts_ns is not None and now_ns - conn.finished_ts_ns > self.linger_ns:
+            return "closed"
+        if now_ns - conn.last_ts_ns > self.idle_ns:
+            return "expired"
+        return None
+
     def _maybe_sweep(self, now_ns: int) -> list[FlowRecord]:
         """Every _SWEEP_EVERY packets: release flows that ended or went idle."""
         if self._since_sweep < _SWEEP_EVERY:
@@ -292,12 +338,11 @@ class FlowTable:
         self._since_sweep = 0
         done: list[FlowRecord] = []
         for key, t in list(self.tcp.items()):
-            c = t.conn
-            if c.finished_ts_ns is not None and now_ns - c.finished_ts_ns > self.linger_ns:
-                done.append(self._close_tcp(key, t, "closed"))
-                del self.instances[key]  # long gone: a later reuse counts from 1 again
-            elif now_ns - c.last_ts_ns > self.idle_ns:
-                done.append(self._close_tcp(key, t, "expired"))
+            gone = self._gone(t.conn, now_ns)
+            if gone:
+                done.append(self._close_tcp(key, t, gone))
+        for key, (_count, last) in list(self.instances.items()):
+            if now_ns - last > REUSE_WINDOW_NS and key not in self.tcp:
                 del self.instances[key]
         for key, u in list(self.udp.items()):
             if now_ns - u.last_ts_ns > UDP_IDLE_NS:
