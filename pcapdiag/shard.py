@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 
+from .decode_ip import VXLAN_PORT
 from .frames import Frame
 from .packets import Datagram, Decoded, IcmpError, Segment
 
@@ -30,6 +31,8 @@ def quick_shard(frame: Frame, n: int) -> int | None:
         and not (data[20] & 0x3F or data[21])  # not a fragment
     ):
         a, b, p, q = _ADDRS_PORTS.unpack_from(data, 26)
+        if data[23] == 17 and VXLAN_PORT in (p, q):
+            return None  # the decoder unwraps VXLAN: shard by the inner flow
         return (a ^ b ^ p ^ q) % n
     return None
 
