@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -34,6 +34,7 @@ def analyze(
     keep_flows: bool = False,
     merge: bool = False,
     jobs: int = 1,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> Report:
     """Analyse captures (paths, directories, or "-" for standard input) into one report.
 
@@ -45,7 +46,8 @@ def analyze(
     `report.flows` lists the flows that failed, or every flow with `keep_flows`.
 
     `jobs` > 1 shards the flows over that many processes (by 4-tuple, see shard.py); the
-    report is the same as with one.
+    report is the same as with one. `progress(frames, bytes, open_flows)`, if given, is called
+    every 16384 frames (with one job only).
 
     Raises CaptureError when a source cannot be read as a capture at all. A capture damaged
     part-way is analysed up to the damage, which is recorded in `report.captures[i].damage`.
@@ -56,12 +58,13 @@ def analyze(
     groups = [order_by_start(files)] if merge and len(files) > 1 else [[f] for f in files]
     args = (groups, rules, platform, params or {}, keep_flows)
     if jobs > 1 and "-" not in files:
+        progress = None
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
             parts = list(pool.map(_analyze_shard, [(*args, (k, jobs)) for k in range(jobs)]))
         report = _merge_shards(parts)
     else:
-        report = _analyze_shard((*args, None))
+        report = _analyze_shard((*args, None), progress)
     report.findings.sort(key=lambda f: (f.first_ts_ns, f.frames, f.rule, f.id))
     report.flows.sort(
         key=lambda s: (s.first_ts_ns, s.first_frame, s.proto, s.client, s.server, s.instance)
@@ -86,11 +89,13 @@ def default_jobs() -> int:
     return max(1, min(4, cpus))
 
 
-def _analyze_shard(args: tuple[Any, ...]) -> Report:
+def _analyze_shard(
+    args: tuple[Any, ...], progress: Callable[[int, int, int], None] | None = None
+) -> Report:
     groups, rules, platform, params, keep_flows, shard = args
     report = Report(platform=platform)
     for group in groups:
-        _Session(tuple(group), rules, report, params, keep_flows, shard).run()
+        _Session(tuple(group), rules, report, params, keep_flows, shard, progress).run()
     return report
 
 
@@ -117,6 +122,7 @@ class _Session:
     params: dict[str, dict[str, Any]]
     keep_flows: bool
     shard: tuple[int, int] | None = None  # (this worker, workers) under --jobs
+    progress: Callable[[int, int, int], None] | None = None
     table: FlowTable = field(default_factory=FlowTable)
 
     @property
@@ -131,8 +137,15 @@ class _Session:
         table = self.table
         report = self.report
         shard = self.shard
+        progress = self.progress
+        seen = nbytes = 0
         try:
             for frame in merged_frames(self.sources, readers):
+                if progress is not None:
+                    seen += 1
+                    nbytes += len(frame.data) + 16
+                    if not seen & 0x3FFF:
+                        progress(seen, nbytes, len(table.tcp) + len(table.udp))
                 if len(infos) < len(readers):
                     infos.append(self._info(readers[-1], self.sources[len(infos)]))
                 info = infos[-1]

@@ -30,6 +30,7 @@ from .errors import CaptureError, RuleError
 from .events import EVENT_TYPES, predicate_fields
 from .expect import ExpectationError, check, load_expectation
 from .export import export_findings
+from .progress import Callback, progress_display
 from .render import clean, flows_table, to_json, to_text
 from .render_html import ladders_for, to_html
 from .render_junit import to_junit
@@ -140,6 +141,7 @@ def cli() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write a self-contained HTML report with ladder diagrams to this file.",
 )
+@click.option("-q", "--quiet", is_flag=True, help="No progress display and no notes on stderr.")
 @click.option(
     "--jobs",
     "-j",
@@ -171,6 +173,7 @@ def analyze_cmd(
     output: Path | None,
     color: str,
     html_file: Path | None,
+    quiet: bool,
     jobs: int | None,
     merge: bool,
     export_dir: Path | None,
@@ -179,9 +182,18 @@ def analyze_cmd(
     for standard input)."""
     _check_fail_on(fail_on)
     rules = _load(rule_dirs, not no_builtin_rules)
-    report = _analyze(
-        captures, rules, platform, merge=merge, keep_flows=show_all, jobs=_jobs(jobs, captures)
-    )
+    n_jobs = _jobs(jobs, captures)
+    size = _total_size(captures)
+    with progress_display(size, enabled=not quiet and n_jobs == 1) as progress:
+        report = _analyze(
+            captures,
+            rules,
+            platform,
+            merge=merge,
+            keep_flows=show_all,
+            jobs=n_jobs,
+            progress=progress,
+        )
     if fmt == "json":
         text = to_json(report)
     elif fmt == "markdown":
@@ -204,9 +216,9 @@ def analyze_cmd(
             written = export_findings(report, export_dir)
         except CaptureError as exc:
             raise _Exit(EXIT_UNREADABLE, f"--export: {exc}") from exc
-        click.echo(
-            f"pcapdiag: wrote {len(written)} capture(s) to {clean(str(export_dir))}", err=True
-        )
+        if not quiet:
+            where = clean(str(export_dir))
+            click.echo(f"pcapdiag: wrote {len(written)} capture(s) to {where}", err=True)
     _finish(report, fail_on)
 
 
@@ -343,6 +355,17 @@ def rules_test(rule_id: str | None, rule_dirs: tuple[Path, ...], no_builtin_rule
         raise _Exit(EXIT_FAIL_ON)
 
 
+def _total_size(captures: tuple[str, ...]) -> int | None:
+    """Bytes to read, for the progress bar; None when unknown (standard input, gzip)."""
+    paths = [c for c in captures if c != "-"]
+    if len(paths) != len(captures) or any(c.endswith(".gz") for c in paths):
+        return None
+    try:
+        return sum(os.path.getsize(c) for c in paths)
+    except OSError:
+        return None
+
+
 def _jobs(asked: int | None, captures: tuple[str, ...]) -> int:
     """--jobs, or by default one per CPU (at most 4) for captures big enough to gain: below
     ~64 MB, starting workers costs more than it saves."""
@@ -360,6 +383,7 @@ def _analyze(
     merge: bool = False,
     keep_flows: bool = False,
     jobs: int = 1,
+    progress: Callback | None = None,
 ) -> Report:
     try:
         return analyze(
@@ -369,6 +393,7 @@ def _analyze(
             merge=merge,
             keep_flows=keep_flows,
             jobs=jobs,
+            progress=progress,
         )
     except CaptureError as exc:
         raise _Exit(EXIT_UNREADABLE, str(exc)) from exc

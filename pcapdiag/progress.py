@@ -1,0 +1,48 @@
+"""The progress line on stderr for long runs (rich), only when stderr is a terminal.
+
+The CLI owns the clock here: the core reports frames, bytes and open flows from the capture,
+and this display turns them into MB/s and a bar when the total size is known.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+
+Callback = Callable[[int, int, int], None]
+
+
+@contextmanager
+def progress_display(total_bytes: int | None, enabled: bool) -> Iterator[Callback | None]:
+    """Yields the callback to give `analyze(progress=...)`, or None when nothing is shown
+    (stderr not a terminal, --quiet, several jobs)."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    console = Console(stderr=True)
+    columns = [
+        TextColumn("{task.fields[frames]:>12,} frames"),
+        TransferSpeedColumn(),
+        TextColumn("{task.fields[open]:>9,} open flows"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("analyse", total=total_bytes, frames=0, open=0)
+
+        def update(frames: int, nbytes: int, open_flows: int) -> None:
+            bar.update(task, completed=nbytes, frames=frames, open=open_flows)
+
+        yield update

@@ -1,0 +1,32 @@
+"""Progress reporting: the core's callback, and silence when stderr is not a terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pcapdiag.api import analyze
+from pcapdiag.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_progress_callback_counts_frames(tmp_path: Path, builtin_rules) -> None:
+    # 40,000 frames: the demo's 31 frames repeated (record bodies copied as they are).
+    demo = (ROOT / "samples/demo.pcap").read_bytes()
+    header, body = demo[:24], demo[24:]
+    big = tmp_path / "big.pcap"
+    big.write_bytes(header + body * 1291)  # 1291 * 31 = 40,021 frames
+    calls: list[tuple[int, int, int]] = []
+    report = analyze([str(big)], builtin_rules, progress=lambda *a: calls.append(a))
+    assert report.frames == 40_021
+    assert [c[0] for c in calls] == [16384, 32768]
+    assert calls[1][1] > calls[0][1] > 16384 * 16  # bytes read so far grow
+    assert all(c[2] >= 0 for c in calls)
+
+
+def test_no_progress_output_when_stderr_is_not_a_terminal(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["analyze", str(ROOT / "samples/demo.pcap")])
+    assert capsys.readouterr().err == ""
