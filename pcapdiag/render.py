@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from .errnos import errno_message, is_defined
-from .report import Finding, Report, iso_time
+from .report import OUTCOME_WORDS, Finding, Report, iso_time
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F] if c != 0x0A}
 _CONTROL.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})
@@ -106,12 +106,9 @@ def finding_block(i: int, f: Finding, p: str) -> list[str]:
     if not effects:
         lines.append(f"{label} no error from this (nothing on {p} to report)")
     for eff in effects:
-        if eff.result == "eof":
-            what = f"{eff.call}() returns 0 (end of file)"
-        elif eff.result == "ok" or eff.errno is None:
-            what = f"{eff.call}() succeeds"
-        else:
-            what = f"{eff.call}() fails with {_errno_text(p, eff.errno)}"
+        what = f"{eff.call}() {OUTCOME_WORDS[eff.outcome]}"
+        if eff.outcome == "error":
+            what += f" {_errno_text(p, eff.errno)}"
         if eff.then:
             what += f"; then {eff.then}"
         if eff.note:

@@ -21,7 +21,15 @@ from .errnos import errno_message, is_defined
 from .errors import CaptureError
 from .render import clean
 from .replay import LadderRow, ladder_rows
-from .report import SEVERITY_ORDER, CaptureInfo, Effect, Finding, Report, iso_time
+from .report import (
+    OUTCOME_WORDS,
+    SEVERITY_ORDER,
+    CaptureInfo,
+    Effect,
+    Finding,
+    Report,
+    iso_time,
+)
 
 # Folding of long connections: the first packets, and this many rows around each evidence row.
 FOLD_HEAD = 3
@@ -265,12 +273,9 @@ def _summary(report: Report) -> str:
 
 def _effect_html(eff: Effect, p: str) -> str:
     call = f"<code>{_e(eff.call)}()</code>"
-    if eff.result == "eof":
-        what = f"{call} returns 0 (end of file)"
-    elif eff.result == "ok" or eff.errno is None:
-        what = f"{call} succeeds"
-    else:
-        what = f"{call} fails with {_errno_html(p, eff.errno)}"
+    what = f"{call} {OUTCOME_WORDS[eff.outcome]}"
+    if eff.outcome == "error":
+        what += f" {_errno_html(p, eff.errno)}"
     if eff.then:
         what += f"; then {_e(eff.then)}"
     if eff.note:

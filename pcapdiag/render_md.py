@@ -8,7 +8,7 @@ import html
 
 from .render import headline
 from .replay import LadderRow
-from .report import Finding, Report, iso_time
+from .report import OUTCOME_WORDS, Finding, Report, iso_time
 
 # Characters with a meaning inside a Markdown paragraph or table cell (GitHub flavour).
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|~"})
@@ -74,12 +74,9 @@ def _section(i: int, f: Finding, p: str, rows: list[LadderRow] | None) -> list[s
         f"{code(f.flow.server)}",
     ]
     for eff in f.effects.get(p, ()):
-        if eff.result == "eof":
-            what = "returns 0 (end of file)"
-        elif eff.errno is None:
-            what = "succeeds"
-        else:
-            what = f"fails with **{eff.errno}**"
+        what = OUTCOME_WORDS[eff.outcome]
+        if eff.outcome == "error":
+            what += f" **{eff.errno}**"
         extra = f"; then {md(eff.then)}" if eff.then else ""
         note = f" ({md(eff.note)})" if eff.note else ""
         lines.append(f"- **{f.side} `{eff.call}()`** {what}{extra}{note}")

@@ -25,6 +25,8 @@ from .rules import Rule
 REPORT_SCHEMA = "pcapdiag.report/v1"
 SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
 MAX_EVIDENCE_PER_COUNT = 12
+# How every report format words what a call returns; "error" is followed by the errno.
+OUTCOME_WORDS = {"error": "fails with", "eof": "returns 0 (end of file)", "ok": "succeeds"}
 
 
 def iso_time(ts_ns: int) -> str:
@@ -41,6 +43,15 @@ class Effect:
     result: str  # error | eof | ok
     then: str | None = None
     note: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        """ "error", "eof" or "ok": what the renderers put into words (OUTCOME_WORDS)."""
+        if self.result == "eof":
+            return "eof"
+        if self.result == "ok" or self.errno is None:
+            return "ok"
+        return "error"
 
     def to_dict(self, platform: str) -> dict[str, Any]:
         return {
