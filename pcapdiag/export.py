@@ -11,6 +11,8 @@ import dpkt
 from .replay import read_frames
 from .report import Report
 
+_MAX_PCAP_SECONDS = 0xFFFFFFFF
+
 
 def export_findings(report: Report, directory: Path) -> list[Path]:
     """Write one pcap per finding; returns the files written."""
@@ -22,6 +24,7 @@ def export_findings(report: Report, directory: Path) -> list[Path]:
         if not frames:
             continue
         path = directory / f"{f.id}.pcap"
+        clamped = 0
         linktype = frames[0].linktype
         with path.open("wb") as fh:
             # dpkt writes the nanosecond pcap header; records go through its header packer
@@ -31,11 +34,17 @@ def export_findings(report: Report, directory: Path) -> list[Path]:
             for fr in frames:
                 if fr.linktype == linktype:  # a pcap file has one link type
                     sec, ns = divmod(fr.ts_ns, 1_000_000_000)
+                    if not 0 <= sec <= _MAX_PCAP_SECONDS:
+                        # pcap keeps unsigned 32-bit seconds (1970 to 2106); a pcapng
+                        # timestamp outside that is clamped and said so.
+                        sec, ns = min(max(sec, 0), _MAX_PCAP_SECONDS), 0
+                        clamped += 1
                     fh.write(writer._pack_hdr(sec, ns, len(fr.data), fr.orig_len) + fr.data)
         written.append(path)
         index.append(
             f"{path.name}: {f.rule} {f.side} {f.flow.client} -> {f.flow.server}; "
             f"original frames {', '.join(map(str, f.flow.frames))} of {f.capture}"
+            + (f"; {clamped} timestamps outside 1970-2106 clamped" if clamped else "")
         )
     (directory / "README.txt").write_text("\n".join(index) + "\n", encoding="utf-8")
     return written

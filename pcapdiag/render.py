@@ -43,7 +43,7 @@ def headline(f: Finding, platform: str) -> str:
     endpoint = f.flow.client if f.side == "client" else f.flow.server
     prim = f.primary(platform)
     if prim is None or prim.errno is None:
-        return f"{f.side} {endpoint}: no errno ({f.title})"
+        return f"{f.side} {endpoint}: no errno ({clean(f.title)})"
     return f"{f.side} {endpoint}: {prim.call}() -> {_errno_text(platform, prim.errno)}"
 
 
@@ -97,7 +97,8 @@ def to_text(report: Report, *, show_flows: bool = False) -> str:
 def finding_block(i: int, f: Finding, p: str) -> list[str]:
     where = f" in {clean(f.capture)}" if f.capture else ""
     lines = [
-        f"[{i}] {f.severity.upper()}  {f.title}  ({f.rule} {f.rule_name}, finding {f.id})",
+        f"[{i}] {f.severity.upper()}  {clean(f.title)}  ({f.rule} {clean(f.rule_name)}, "
+        f"finding {f.id})",
         f"    connection: {f.flow.proto.upper()} client {f.flow.client} -> server "
         f"{f.flow.server}" + (f" (instance {f.flow.instance})" if f.flow.instance > 1 else ""),
     ]
@@ -110,9 +111,9 @@ def finding_block(i: int, f: Finding, p: str) -> list[str]:
         if eff.outcome == "error":
             what += f" {_errno_text(p, eff.errno)}"
         if eff.then:
-            what += f"; then {eff.then}"
+            what += f"; then {clean(eff.then)}"
         if eff.note:
-            what += f" [{eff.note}]"
+            what += f" [{clean(eff.note)}]"
         lines.append(f"{label} {what}")
         label = " " * len(label)
     lines.append(f"    cause: {clean(f.cause)}")

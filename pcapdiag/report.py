@@ -10,7 +10,7 @@ import hashlib
 import itertools
 import string
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import __version__
@@ -29,11 +29,18 @@ MAX_EVIDENCE_PER_COUNT = 12
 OUTCOME_WORDS = {"error": "fails with", "eof": "returns 0 (end of file)", "ok": "succeeds"}
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def iso_time(ts_ns: int) -> str:
-    """ISO 8601 UTC with microseconds (the capture's own clock)."""
-    dt = datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC)
-    micros = (ts_ns % 1_000_000_000) // 1000
-    return dt.replace(microsecond=micros).isoformat().replace("+00:00", "Z")
+    """ISO 8601 UTC with microseconds (the capture's own clock). A pcapng timestamp can lie
+    outside what a calendar date holds (years 1 to 9999): it is clamped to that range, so a
+    report is always written (the capture's odd clock shows as year 1 or 9999)."""
+    try:
+        dt = _EPOCH + timedelta(microseconds=ts_ns // 1000)
+    except OverflowError:
+        dt = datetime.min.replace(tzinfo=UTC) if ts_ns < 0 else datetime.max.replace(tzinfo=UTC)
+    return dt.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
