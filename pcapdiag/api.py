@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .decode_fast import decode_fast
-from .engine import evaluate
+from .engine import evaluate, event_index
 from .errnos import PLATFORMS
 from .flows import FlowRecord, FlowTable
 from .packets import Datagram, IcmpError, Other, Segment, Undecodable
@@ -236,8 +236,9 @@ def _diagnose(
     """All findings for one flow, minus those another finding on the same side overrides."""
     matched: list[tuple[Rule, Finding]] = []
     label = " + ".join(sources)
+    index = event_index(flow)
     for rule in rules:
-        m = evaluate(rule, flow, params.get(rule.id))
+        m = evaluate(rule, flow, params.get(rule.id), index)
         if m is not None:
             finding = replace(build_finding(rule, flow, m), capture=label, sources=sources)
             matched.append((rule, finding))

@@ -285,6 +285,7 @@ class CaptureReader:
         self._read = read
         self._fh = fh
         self._mm = mm
+        self._released = 0  # bytes at the start of the mmap given back (see _release)
         self._stream_error: str | None = None
         self._started = False
         self._linktypes: set[int] = set()
@@ -430,9 +431,22 @@ class CaptureReader:
                     orig_len,
                 )
                 pos = stop
+                if not number & 0xFFFF:
+                    self._release(buf, pos)
         finally:
             self.numbered = number
             self.close()
+
+    def _release(self, buf: bytes | mmap.mmap, pos: int) -> None:
+        """Give the pages of an mmap-ed file already read back to the kernel: they would
+        otherwise count in the resident memory, which should grow with the open connections,
+        not with the size of the file."""
+        if buf is not self._mm or self._mm is None:
+            return
+        upto = pos - pos % mmap.PAGESIZE
+        if upto > self._released:
+            self._mm.madvise(mmap.MADV_DONTNEED, self._released, upto - self._released)
+            self._released = upto
 
     def _pcapng_frames(self) -> Iterator[Frame]:
         buf = self._buf
@@ -573,6 +587,8 @@ class CaptureReader:
                 elif btype in _NUMBERED_NON_PACKETS:
                     number += 1
                 pos += blen
+                if not number & 0xFFFF:
+                    self._release(buf, pos)
         finally:
             self.numbered = number
             if damage is not None:

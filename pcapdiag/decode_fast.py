@@ -33,7 +33,10 @@ def decode_fast(frame: Frame) -> Decoded:
     data = frame.data
     if frame.linktype == 1 and ENABLED:
         n = len(data)
-        if n >= _MIN4 and data[12] == 0x08 and data[13] == 0x00:
+        # One 802.1Q tag is common on trunk captures: the same layout, 4 bytes later.
+        off = 4 if n > 18 and data[12] == 0x81 and data[13] == 0x00 else 0
+        t0, t1 = (data[12 + off], data[13 + off]) if n > 14 + off else (0, 0)
+        if t0 == 0x08 and t1 == 0x00 and n >= _MIN4 + off:
             (
                 _et,
                 vihl,
@@ -49,7 +52,7 @@ def decode_fast(frame: Frame) -> Decoded:
                 ack,
                 offflags,
                 window,
-            ) = _ETH_IP4_TCP.unpack_from(data, 0)
+            ) = _ETH_IP4_TCP.unpack_from(data, off)
             thl = (offflags >> 10) & 0x3C  # data offset in bytes
             if (
                 vihl == 0x45
@@ -76,9 +79,9 @@ def decode_fast(frame: Frame) -> Decoded:
                     total - 20 - thl,
                     None,
                 )
-        elif n >= _MIN6 and data[12] == 0x86 and data[13] == 0xDD:
+        elif t0 == 0x86 and t1 == 0xDD and n >= _MIN6 + off:
             (_et, vtcfl, plen, nh, hlim, src, dst, sport, dport, seq, ack, offflags, window) = (
-                _ETH_IP6_TCP.unpack_from(data, 0)
+                _ETH_IP6_TCP.unpack_from(data, off)
             )
             thl = (offflags >> 10) & 0x3C
             if vtcfl >> 28 == 6 and nh == 6 and plen >= thl >= 20 and not offflags & SYN:

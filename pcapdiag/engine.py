@@ -43,18 +43,33 @@ class _Budget:
         self.left = left
 
 
-def evaluate(rule: Rule, flow: FlowRecord, params: dict[str, Any] | None = None) -> Match | None:
-    """The first match of `rule` in `flow`, or None."""
+def event_index(flow: FlowRecord) -> dict[str, list[int]]:
+    """Positions of each event name in the flow: built once per flow, shared by all rules."""
+    index: dict[str, list[int]] = defaultdict(list)
+    for i, ev in enumerate(flow.events):
+        index[ev.name].append(i)
+    return index
+
+
+def evaluate(
+    rule: Rule,
+    flow: FlowRecord,
+    params: dict[str, Any] | None = None,
+    index: dict[str, list[int]] | None = None,
+) -> Match | None:
+    """The first match of `rule` in `flow`, or None. `index` (see event_index) may be given
+    when several rules are evaluated on the same flow."""
     if rule.proto != flow.proto:
         return None
-    p = {**rule.params, **(params or {})}
     match = rule.data["match"]
+    if index is None:
+        index = event_index(flow)
+    if match["sequence"][0]["event"] not in index:
+        return None  # the first step can never bind: the common case for healthy flows
+    p = {**rule.params, **params} if params else rule.params
     if "flow" in match and not test(match["flow"], lambda f: getattr(flow, f), p):
         return None
     events = flow.events
-    index: dict[str, list[int]] = defaultdict(list)
-    for i, ev in enumerate(events):
-        index[ev.name].append(i)
     positions: dict[str, int] = {"start": -1, "end": len(events) - 1}
     bound: dict[str, Event] = {"end": events[-1]}
     found = _search(

@@ -13,6 +13,7 @@ after both ends closed, after `idle_ns` without a packet, or at the end of the c
 from __future__ import annotations
 
 from array import array
+from collections import deque
 from dataclasses import dataclass, field
 
 from .events import Datagram as DatagramEvent
@@ -33,6 +34,8 @@ REUSE_WINDOW_NS = 2 * DEFAULT_LINGER_NS
 # UDP flows keep at most this many datagram events (DNS floods); the count stays exact.
 MAX_UDP_EVENTS = 64
 _SWEEP_EVERY = 4096
+# The full scan for idle flows runs at most this often, in capture time.
+IDLE_SCAN_NS = 60 * 1_000_000_000
 
 # A flow holding more events than this (a long, chatty or lossy connection) has its repetitive
 # events thinned: see `compact`.
@@ -115,6 +118,7 @@ def _frame_list() -> array[int]:
 class _Tcp:
     conn: Connection
     key: Key
+    queued: bool = False  # in FlowTable._finished
     events: list[Event] = field(default_factory=list)
     frames: array[int] = field(default_factory=_frame_list)
     last_frame: int = 0
@@ -156,6 +160,8 @@ class FlowTable:
         self.instances: dict[Key, tuple[int, int]] = {}
         self.stats = FlowStats()
         self._since_sweep = 0
+        self._finished: deque[tuple[int, _Tcp]] = deque()  # (finished at, flow), in order
+        self._next_idle_scan = 0
 
     # -- input --------------------------------------------------------------------------------
 
@@ -197,6 +203,8 @@ class FlowTable:
                 t.events = compact(t.events)
         t.frames.append(seg.frame)
         t.last_frame = seg.frame
+        if t.conn.finished_ts_ns is not None and not t.queued:
+            self._note_finished(t)
         return done
 
     def add_datagram(self, dg: Datagram) -> list[FlowRecord]:
@@ -259,6 +267,7 @@ class FlowTable:
             t.events.extend(t.conn.icmp(err, side))
             t.frames.append(err.frame)
             t.last_frame = err.frame
+            self._note_finished(t)
             return done
         if q.proto == 17 and (u := self.udp.get(key)) is not None:
             side = Side.CLIENT if (q.src, q.sport) == u.client else Side.SERVER
@@ -332,11 +341,22 @@ class FlowTable:
         return None
 
     def _maybe_sweep(self, now_ns: int) -> list[FlowRecord]:
-        """Every _SWEEP_EVERY packets: release flows that ended or went idle."""
+        """Release what ended or went idle. Called every _SWEEP_EVERY packets; finished
+        connections leave through a queue in the order they finished (cheap), while the full
+        scan for idle flows runs only every IDLE_SCAN_NS of capture time (a scan costs the
+        number of flows held, so doing it per packet count made the run superlinear)."""
         if self._since_sweep < _SWEEP_EVERY:
             return []
         self._since_sweep = 0
         done: list[FlowRecord] = []
+        queue = self._finished
+        while queue and now_ns - queue[0][0] > self.linger_ns:
+            _ts, t = queue.popleft()
+            if self.tcp.get(t.key) is t and self._gone(t.conn, now_ns) == "closed":
+                done.append(self._close_tcp(t.key, t, "closed"))
+        if now_ns < self._next_idle_scan:
+            return done
+        self._next_idle_scan = now_ns + IDLE_SCAN_NS
         for key, t in list(self.tcp.items()):
             gone = self._gone(t.conn, now_ns)
             if gone:
@@ -348,6 +368,11 @@ class FlowTable:
             if now_ns - u.last_ts_ns > UDP_IDLE_NS:
                 done.append(self._close_udp(key, u, "expired"))
         return done
+
+    def _note_finished(self, t: _Tcp) -> None:
+        if not t.queued and t.conn.finished_ts_ns is not None:
+            t.queued = True
+            self._finished.append((t.conn.finished_ts_ns, t))
 
     def _close_tcp(
         self, key: Key, t: _Tcp, reason: str, end_ts_ns: int | None = None

@@ -8,6 +8,7 @@ subclass only (no Python object tags); aliases are refused outright, which also 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -89,8 +90,9 @@ class Rule:
     path: Path
     data: dict[str, Any]
 
-    @property
+    @functools.cached_property
     def params(self) -> dict[str, Any]:
+        """Parameter defaults (computed once: read for every flow)."""
         return {k: v["default"] for k, v in self.data.get("params", {}).items()}
 
     @property
