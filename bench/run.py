@@ -1,0 +1,390 @@
+"""Benchmark pcapdiag against tshark and tcptrace on one capture, and check pcapdiag's answer.
+
+    python bench/run.py CAPTURE.pcap [--rounds K] [--json OUT]
+    python bench/run.py --frames N [--seed S] [--rounds K] [--json OUT] [--workdir DIR]
+    python bench/run.py --scaling [--workdir DIR] [--json OUT]
+
+Each tool runs as a subprocess, alternating A B C A B C ... for K rounds (default 3):
+
+- `python -m pcapdiag analyze --format json F -o REPORT` (and `--jobs 2` when
+  `pcapdiag analyze --help` lists `--jobs`),
+- `tshark -r F -q -z expert`,
+- `tcptrace -n -l F`.
+
+For each run: wall time (perf_counter around spawn and wait), CPU time (user + sys, the delta
+of getrusage(RUSAGE_CHILDREN) across the run, so it includes the tool's own children) and
+peak RSS (ru_maxrss of the rusage os.wait4 returns for that child: the largest single process
+of its tree, not the sum). The table shows medians, the ratios pcapdiag/tshark and
+pcapdiag/tcptrace, and frames/s. The JSON report of the first timed pcapdiag run is then
+compared with the generator's truth (bench/check.py) and the verdict printed with the numbers,
+so speed cannot come from skipping work. A capture without a truth file is timed only.
+
+`--scaling` generates (or reuses, in --workdir) 1M- and 5M-frame captures, runs pcapdiag once
+on each, checks both reports and prints the time ratio 5M/1M and the peak RSS of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import check  # noqa: E402
+import generate  # noqa: E402
+
+
+@dataclass
+class Sample:
+    tool: str
+    round: int
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float  # ru_maxrss from wait4: the largest single process of the tree
+    tree_rss_mb: float  # sampled sum of RSS over the process tree (workers included)
+    exit_code: int
+
+
+def _tree_rss_kb(root: int) -> int:
+    """Sum of VmRSS over `root` and its descendants (shared pages counted in each)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        parents[int(entry)] = int(stat[stat.rindex(b")") + 2 :].split()[1])
+    tree = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parents.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    total = 0
+    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as f:
+                total += int(f.read().split()[1]) * page_kb
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+class TreeSampler(threading.Thread):
+    """Polls the RSS of a process tree every `interval` seconds; keeps the peak."""
+
+    def __init__(self, pid: int, interval: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.interval = interval
+        self.peak_kb = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.interval):
+            self.peak_kb = max(self.peak_kb, _tree_rss_kb(self.pid))
+
+
+def measure(tool: str, rnd: int, cmd: list[str], stdout: IO[bytes] | int, err: Path) -> Sample:
+    """Run cmd once: wall time, CPU (the delta of this process's RUSAGE_CHILDREN, so the
+    tool's own children count), peak RSS of the largest process (wait4's ru_maxrss) and the
+    sampled peak of the sum over its process tree."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(err, "wb") as errf:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=stdout, stderr=errf, cwd=ROOT)
+        sampler = TreeSampler(proc.pid)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        sampler.done.set()
+        sampler.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    peak = usage.ru_maxrss / 1024
+    tree = max(sampler.peak_kb / 1024, peak)
+    return Sample(tool, rnd, wall, cpu, peak, tree, proc.returncode)
+
+
+def pcapdiag_has_jobs() -> bool:
+    res = subprocess.run(
+        [sys.executable, "-m", "pcapdiag", "analyze", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    return "--jobs" in res.stdout
+
+
+def git_commit() -> str:
+    def git(*args: str) -> str:
+        res = subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT, check=False)
+        return res.stdout.strip()
+
+    commit = git("log", "-1", "--format=%h") or "unknown"
+    dirty = git("status", "--porcelain", "--", "pcapdiag", "rules")
+    return commit + (" + uncommitted changes in pcapdiag/ or rules/" if dirty else "")
+
+
+def tools(capture: Path, work: Path, rnd: int, jobs: bool) -> list[tuple[str, list[str]]]:
+    """(name, command); pcapdiag variants write their report to work/<variant>-<round>.json."""
+    py = [sys.executable, "-m", "pcapdiag", "analyze", "--format", "json"]
+    variants: list[tuple[str, list[str]]] = [("pcapdiag", [])]
+    if jobs:
+        # The default worker count depends on the machine, so name both ends explicitly too.
+        variants += [("pcapdiag --jobs 1", ["--jobs", "1"]), ("pcapdiag --jobs 2", ["--jobs", "2"])]
+    out = [
+        (name, [*py, *flags, str(capture), "-o", str(work / f"{_slug(name)}-{rnd}.json")])
+        for name, flags in variants
+    ]
+    tshark = shutil.which("tshark") or "/usr/bin/tshark"
+    out.append(("tshark -z expert", [tshark, "-r", str(capture), "-q", "-z", "expert"]))
+    tcptrace = shutil.which("tcptrace")
+    if tcptrace:
+        out.append(("tcptrace -n -l", [tcptrace, "-n", "-l", str(capture)]))
+    else:
+        print("warning: tcptrace not installed; not timed", file=sys.stderr)
+    return out
+
+
+def _slug(name: str) -> str:
+    return name.replace(" --jobs ", "-j").replace(" ", "-")
+
+
+def frames_in(capture: Path) -> int:
+    tp = check.truth_path(capture)
+    if tp.exists():
+        return int(json.loads(tp.read_text())["frames"])
+    res = subprocess.run(["capinfos", "-c", "-M", str(capture)], capture_output=True, text=True)
+    for line in res.stdout.splitlines():
+        if "Number of packets" in line:
+            return int(line.split(":")[1].strip())
+    return 0
+
+
+def bench(capture: Path, rounds: int, work: Path) -> dict[str, Any]:
+    frames = frames_in(capture)
+    jobs = pcapdiag_has_jobs()
+    samples: list[Sample] = []
+    for rnd in range(1, rounds + 1):
+        for name, cmd in tools(capture, work, rnd, jobs):
+            s = measure(name, rnd, cmd, subprocess.DEVNULL, work / "stderr.txt")
+            if s.exit_code not in (0, 1) or (not name.startswith("pcapdiag") and s.exit_code):
+                err = (work / "stderr.txt").read_text(errors="replace").strip()[-500:]
+                print(f"warning: {name} exited {s.exit_code}: {err}", file=sys.stderr)
+            samples.append(s)
+            print(
+                f"  round {rnd} {name:<18} wall {s.wall_s:8.2f} s  CPU {s.cpu_s:8.2f} s  "
+                f"peak RSS {s.peak_rss_mb:8.1f} MB  tree RSS {s.tree_rss_mb:8.1f} MB",
+                file=sys.stderr,
+            )
+    medians: dict[str, dict[str, float]] = {}
+    for name in dict.fromkeys(s.tool for s in samples):
+        mine = [s for s in samples if s.tool == name]
+        m = {
+            k: statistics.median(getattr(s, k) for s in mine)
+            for k in ("wall_s", "cpu_s", "peak_rss_mb", "tree_rss_mb")
+        }
+        m["frames_per_s"] = frames / m["wall_s"]
+        medians[name] = m
+    ratios: dict[str, dict[str, float]] = {}
+    pd = medians["pcapdiag"]
+    for other in ("tshark -z expert", "tcptrace -n -l"):
+        if other in medians:
+            o = medians[other]
+            ratios[f"pcapdiag/{other.split()[0]}"] = {
+                k: pd[k] / o[k] for k in ("wall_s", "cpu_s", "tree_rss_mb") if o[k] > 0
+            }
+    # The reports of the timed runs (round 1 of every pcapdiag variant) against the truth.
+    verdicts: dict[str, Any] = {}
+    if check.truth_path(capture).exists():
+        for name in medians:
+            report = work / f"{_slug(name)}-1.json"
+            if not name.startswith("pcapdiag") or not report.exists():
+                continue
+            v = check.check(capture, json.loads(report.read_text()))
+            print(f"{name}:", file=sys.stderr)
+            check.print_verdict(v, limit=20, out=sys.stderr)
+            verdicts[name] = {
+                "ok": v.ok and not v.notes,
+                "summary": v.summary(),
+                "misses": v.misses[:100],
+                "false_errnos": v.false_errnos[:100],
+                "notes": v.notes[:100],
+            }
+    return {
+        "capture": str(capture),
+        "capture_bytes": capture.stat().st_size,
+        "frames": frames,
+        "rounds": rounds,
+        "samples": [asdict(s) for s in samples],
+        "medians": medians,
+        "ratios": ratios,
+        "correctness": verdicts,
+    }
+
+
+def print_table(res: dict[str, Any]) -> None:
+    print(
+        f"capture {res['capture']}: {res['frames']:,} frames, "
+        f"{res['capture_bytes'] / 1e6:,.0f} MB; medians of {res['rounds']} rounds"
+    )
+    print(
+        f"{'tool':<20} {'wall s':>8} {'CPU s':>8} {'peak RSS MB':>12} {'tree RSS MB':>12} "
+        f"{'frames/s':>10}"
+    )
+    for name, m in res["medians"].items():
+        print(
+            f"{name:<20} {m['wall_s']:8.2f} {m['cpu_s']:8.2f} {m['peak_rss_mb']:12.1f} "
+            f"{m['tree_rss_mb']:12.1f} {m['frames_per_s']:10,.0f}"
+        )
+    print(
+        "peak RSS: largest single process (wait4 ru_maxrss); tree RSS: sum over the process "
+        "and its workers, sampled every 0.25 s"
+    )
+    for name, r in res["ratios"].items():
+        print(
+            f"{name}: wall {r.get('wall_s', 0):.2f}x, CPU {r.get('cpu_s', 0):.2f}x, "
+            f"RSS {r.get('tree_rss_mb', 0):.2f}x"
+        )
+    if not res["correctness"]:
+        print("correctness: not checked (no truth file beside the capture)")
+    for name, c in res["correctness"].items():
+        print(f"correctness ({name}, round 1 report vs truth): {c['summary']}")
+
+
+def ensure_capture(workdir: Path, frames: int, seed: int) -> tuple[Path, dict[str, Any]]:
+    """Generate the capture into workdir, or reuse one generated there before."""
+    path = workdir / f"gen-{frames}-s{seed}.pcap"
+    tp = check.truth_path(path)
+    if path.exists() and tp.exists() and json.loads(tp.read_text()).get("frames") == frames:
+        print(f"reusing {path}", file=sys.stderr)
+        return path, {"reused": True}
+    start = time.perf_counter()
+    cpu0 = time.process_time()
+    generate.generate(path, frames, seed)
+    wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu0
+    info = {
+        "frames": frames,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "frames_per_s": frames / wall,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    print(
+        f"generated {path}: {frames:,} frames in {wall:.1f} s wall, {cpu:.1f} s CPU "
+        f"({frames / wall:,.0f} frames/s)",
+        file=sys.stderr,
+    )
+    return path, info
+
+
+def scaling(workdir: Path, seed: int, sizes: list[int]) -> dict[str, Any]:
+    out: dict[str, Any] = {"sizes": {}}
+    for n in sizes:
+        cap, gen = ensure_capture(workdir, n, seed)
+        report = workdir / f"scaling-{n}.json"
+        cmd = [sys.executable, "-m", "pcapdiag", "analyze", "--format", "json", str(cap)]
+        s = measure(
+            "pcapdiag", 1, [*cmd, "-o", str(report)], subprocess.DEVNULL, workdir / "stderr.txt"
+        )
+        v = check.check(cap, json.loads(report.read_text()))
+        out["sizes"][str(n)] = {**asdict(s), "generator": gen, "correctness": v.summary()}
+        print(
+            f"pcapdiag on {n:,} frames: wall {s.wall_s:.1f} s, CPU {s.cpu_s:.1f} s, peak RSS "
+            f"{s.peak_rss_mb:.0f} MB (tree {s.tree_rss_mb:.0f} MB), {n / s.wall_s:,.0f} frames/s; "
+            f"{v.summary()}"
+        )
+    a, b = (out["sizes"][str(n)] for n in (sizes[0], sizes[-1]))
+    out["wall_ratio"] = b["wall_s"] / a["wall_s"]
+    out["cpu_ratio"] = b["cpu_s"] / a["cpu_s"]
+    print(
+        f"scaling {sizes[-1]:,}/{sizes[0]:,} frames (x{sizes[-1] / sizes[0]:g}): wall time "
+        f"x{out['wall_ratio']:.2f}, CPU x{out['cpu_ratio']:.2f}; peak RSS "
+        f"{a['peak_rss_mb']:.0f} MB -> {b['peak_rss_mb']:.0f} MB (tree {a['tree_rss_mb']:.0f} MB "
+        f"-> {b['tree_rss_mb']:.0f} MB)"
+    )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("capture", nargs="?", type=Path)
+    ap.add_argument("--frames", type=int, help="generate a capture of N frames to benchmark")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", type=Path, help="write the numbers to this file")
+    ap.add_argument("--scaling", action="store_true", help="pcapdiag on 1M and 5M frames")
+    ap.add_argument("--scaling-sizes", default="1000000,5000000", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        help="keep generated captures and reports here (default: a temp dir)",
+    )
+    args = ap.parse_args(argv)
+    if not args.scaling and (args.capture is None) == (args.frames is None):
+        ap.error("give a CAPTURE or --frames N (or --scaling)")
+    tmp = None
+    if args.workdir:
+        work = args.workdir
+        work.mkdir(parents=True, exist_ok=True)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="pcapdiag-bench-")
+        work = Path(tmp.name)
+    doc: dict[str, Any] = {
+        "commit": git_commit(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "loadavg_start": os.getloadavg(),
+    }
+    print(f"pcapdiag at {doc['commit']}; load average {doc['loadavg_start'][0]:.2f}")
+    try:
+        ok = True
+        if args.capture or args.frames:
+            if args.capture:
+                capture = args.capture
+            else:
+                capture, doc["generator"] = ensure_capture(work, args.frames, args.seed)
+            res = bench(capture.resolve(), args.rounds, work)
+            print_table(res)
+            doc["bench"] = res
+            ok = all(c["ok"] for c in res["correctness"].values())
+        if args.scaling:
+            sizes = [int(x) for x in args.scaling_sizes.split(",")]
+            doc["scaling"] = scaling(work, args.seed, sizes)
+        doc["loadavg_end"] = os.getloadavg()
+        print(f"load average at the end {doc['loadavg_end'][0]:.2f}")
+        if args.json:
+            args.json.write_text(json.dumps(doc, indent=1) + "\n")
+        return 0 if ok else 1
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
