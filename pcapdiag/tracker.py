@@ -19,7 +19,6 @@ emits one event for each thing a rule may care about.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 from .events import (
@@ -74,6 +73,17 @@ _MAY_SEND_FIN = frozenset({TcpState.ESTABLISHED, TcpState.CLOSE_WAIT, TcpState.S
 FAST_PATH = True
 # A plain segment has ACK set and none of these (PSH, ECE and CWR change nothing here).
 _PLAIN_MASK = SYN | FIN | RST | URG | ACK
+
+
+def _drop_acked(flight: list[tuple[int, int, int]], ack: int) -> None:
+    """Forget the segments in flight that `ack` covers (they are in sequence order)."""
+    k = 0
+    for _start, end, _ts in flight:
+        if end > ack:
+            break
+        k += 1
+    if k:
+        del flight[:k]
 
 
 def _steady(s: Endpoint, r: Endpoint) -> bool:
@@ -135,7 +145,8 @@ class Endpoint:
     order: list[str] = field(default_factory=list)
     # (start, end, first transmission time) of segments in flight, oldest first: used to say
     # how long after the original a retransmission came (Wireshark tcp.analysis.rto).
-    in_flight: deque[tuple[int, int, int]] = field(default_factory=deque)
+    # A list, not a deque: an empty deque takes 600 bytes, and there are two per connection.
+    in_flight: list[tuple[int, int, int]] = field(default_factory=list)
 
     def seq(self, raw: int) -> int:
         """Unwrap a raw sequence number of this endpoint's sequence space."""
@@ -281,9 +292,7 @@ class Connection:
             s.rcv_nxt = ack
         if ack > r_una:
             r.snd_una = ack
-            flight = r.in_flight
-            while flight and flight[0][1] <= ack:
-                flight.popleft()
+            _drop_acked(r.in_flight, ack)
         s.window = seg.window << s.wscale  # type: ignore[operator]
         payload = seg.payload_len
         if payload == 0:
@@ -651,8 +660,7 @@ class Connection:
             r.snd_nxt = ack
         if ack > r.snd_una:
             r.snd_una = ack
-            while r.in_flight and r.in_flight[0][1] <= ack:
-                r.in_flight.popleft()
+            _drop_acked(r.in_flight, ack)
             if r.retx_streak > 0:
                 out.append(
                     Recovered(frame=seg.frame, ts_ns=seg.ts_ns, sender=s.side, receiver=r.side)
