@@ -6,7 +6,7 @@ import hashlib
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -139,6 +139,14 @@ class _Session:
         shard = self.shard
         progress = self.progress
         seen = nbytes = 0
+        # sha256 of each file, computed on another thread while the frames are analysed:
+        # hashlib releases the GIL on large buffers, so this uses a second core instead of
+        # adding a second pass over the file. Under --jobs, worker 0 alone hashes.
+        hashes: dict[str, Future[str | None]] = {}
+        if shard is None or shard[0] == 0:
+            pool = ThreadPoolExecutor(max_workers=1)
+            hashes = {src: pool.submit(_sha256, src) for src in self.sources}
+            pool.shutdown(wait=False)
         try:
             for frame in merged_frames(self.sources, readers):
                 if progress is not None:
@@ -185,6 +193,8 @@ class _Session:
                 infos.append(self._info(readers[len(infos)], self.sources[len(infos)]))
             for reader, info in zip(readers, infos, strict=True):
                 self._close_info(reader, info)
+                if info.path in hashes:
+                    info.sha256 = hashes[info.path].result()
         self._finished(table.finish(last_ts), by_proto)
         report.captures += infos
         report.tcp_connections += table.stats.tcp_connections
@@ -195,7 +205,7 @@ class _Session:
         return CaptureInfo(
             path=source,
             size=reader.size,
-            sha256=_sha256(source),
+            sha256=None,  # filled in by the hashing thread (see run)
             format=reader.format,
             compressed=reader.compressed,
             linktypes=[],
