@@ -25,6 +25,11 @@ from .tracker import Connection
 # TIME_WAIT lasts 60 s on Linux (TCP_TIMEWAIT_LEN); late segments within twice that still
 # belong to the connection that just closed.
 DEFAULT_LINGER_NS = 120 * 1_000_000_000
+# A connection whose both ends closed is diagnosed and released this long after (its late
+# segments usually come within a round trip or two); for the rest of the linger time only a
+# small tombstone stays, so that a later stray segment is counted as late, not taken for a
+# new connection seen mid-stream.
+DEFAULT_GRACE_NS = 10 * 1_000_000_000
 # Longer than Linux's default keepalive idle time (tcp_keepalive_time = 7200 s) plus a few
 # probe intervals, so that a connection kept alive by default keepalives is never split.
 DEFAULT_IDLE_NS = 7800 * 1_000_000_000
@@ -145,11 +150,21 @@ class FlowStats:
     tcp_connections: int = 0
     udp_flows: int = 0
     orphan_icmp: int = 0  # ICMP errors quoting a packet of no known flow
+    late_segments: int = 0  # segments of connections that had closed and been released
 
 
 class FlowTable:
-    def __init__(self, *, linger_ns: int = DEFAULT_LINGER_NS, idle_ns: int = DEFAULT_IDLE_NS):
+    def __init__(
+        self,
+        *,
+        linger_ns: int = DEFAULT_LINGER_NS,
+        idle_ns: int = DEFAULT_IDLE_NS,
+        grace_ns: int = DEFAULT_GRACE_NS,
+    ):
         self.linger_ns = linger_ns
+        self.grace_ns = grace_ns
+        # 4-tuple -> when its last connection finished (a released connection's tombstone)
+        self._tombstones: dict[Key, int] = {}
         self.idle_ns = idle_ns
         self.tcp: dict[Key, _Tcp] = {}
         # (src, sport, dst, dport) as a packet carries it -> its connection and sender side:
@@ -181,6 +196,12 @@ class FlowTable:
                 hit = None
         if hit is None:
             key = flow_key(seg.src, seg.sport, seg.dst, seg.dport)
+            ended = self._tombstones.get(key)
+            if ended is not None and not (seg.flags & SYN and not seg.flags & ACK):
+                if seg.ts_ns - ended <= self.linger_ns:
+                    self.stats.late_segments += 1  # a straggler of a connection that closed
+                    return done
+                del self._tombstones[key]
             count, last = self.instances.get(key, (0, 0))
             # Connections on the same ports count up while they follow each other within
             # REUSE_WINDOW_NS; later, numbering starts again (so a table that forgets old
@@ -334,7 +355,7 @@ class FlowTable:
         """Why a tracked connection no longer takes packets at `now_ns`: "closed" (ended more
         than linger_ns ago) or "expired" (idle longer than idle_ns); None if it still does.
         Decided from capture time alone, so the sweep below only frees what this would."""
-        if conn.finished_ts_ns is not None and now_ns - conn.finished_ts_ns > self.linger_ns:
+        if conn.finished_ts_ns is not None and now_ns - conn.finished_ts_ns > self.grace_ns:
             return "closed"
         if now_ns - conn.last_ts_ns > self.idle_ns:
             return "expired"
@@ -350,7 +371,7 @@ class FlowTable:
         self._since_sweep = 0
         done: list[FlowRecord] = []
         queue = self._finished
-        while queue and now_ns - queue[0][0] > self.linger_ns:
+        while queue and now_ns - queue[0][0] > self.grace_ns:
             _ts, t = queue.popleft()
             if self.tcp.get(t.key) is t and self._gone(t.conn, now_ns) == "closed":
                 done.append(self._close_tcp(t.key, t, "closed"))
@@ -364,6 +385,9 @@ class FlowTable:
         for key, (_count, last) in list(self.instances.items()):
             if now_ns - last > REUSE_WINDOW_NS and key not in self.tcp:
                 del self.instances[key]
+        for key, ended in list(self._tombstones.items()):
+            if now_ns - ended > self.linger_ns:
+                del self._tombstones[key]
         for key, u in list(self.udp.items()):
             if now_ns - u.last_ts_ns > UDP_IDLE_NS:
                 done.append(self._close_udp(key, u, "expired"))
@@ -383,6 +407,8 @@ class FlowTable:
         self._by_direction.pop((c.server.addr, c.server.port, c.client.addr, c.client.port), None)
         if reason == "capture-end" and c.finished:
             reason = "closed"
+        if c.finished_ts_ns is not None and reason != "replaced":
+            self._tombstones[key] = c.finished_ts_ns
         end = c.end(reason, max(end_ts_ns or 0, c.last_ts_ns), t.last_frame)
         t.events.append(end)
         return FlowRecord(

@@ -94,3 +94,25 @@ def test_finished_connections_are_released() -> None:
     assert len(table.tcp) <= 1 + 1
     assert len(done) == 10_000
     assert len(table.instances) <= 2
+
+
+def test_a_straggler_after_release_is_late_not_a_new_connection() -> None:
+    # Handshake, FIN both ways, last ACK; then, 30 s later (after the 10 s grace, within the
+    # 120 s linger), the server's stray RST. It must not start a mid-stream "connection" whose
+    # lone RST would be reported as a reset.
+    table = FlowTable()
+    segs = [
+        _seg(1, 0.0, C, 40000, S, 80, 100, 0, SYN),
+        _seg(2, 0.0, S, 80, C, 40000, 500, 101, SYN | ACK),
+        _seg(3, 0.0, C, 40000, S, 80, 101, 501, ACK),
+        _seg(4, 0.1, C, 40000, S, 80, 101, 501, ACK | 0x01),  # FIN
+        _seg(5, 0.1, S, 80, C, 40000, 501, 102, ACK | 0x01),  # FIN
+        _seg(6, 0.1, C, 40000, S, 80, 102, 502, ACK),
+        _seg(7, 30.0, S, 80, C, 40000, 502, 0, RST),
+    ]
+    done = []
+    for seg in segs:
+        done += table.add_segment(seg)
+    done += table.finish(30 * 10**9)
+    assert [(r.end_reason, r.packets) for r in done] == [("closed", 6)]
+    assert table.stats.late_segments == 1
