@@ -75,6 +75,10 @@ FAST_PATH = True
 _PLAIN_MASK = SYN | FIN | RST | URG | ACK
 
 
+def _anomaly(seg: Segment, s: Endpoint, r: Endpoint, kind: str) -> Anomaly:
+    return Anomaly(frame=seg.frame, ts_ns=seg.ts_ns, sender=s.side, receiver=r.side, kind=kind)
+
+
 def _drop_acked(flight: list[tuple[int, int, int]], ack: int) -> None:
     """Forget the segments in flight that `ack` covers (they are in sequence order)."""
     k = 0
@@ -438,15 +442,7 @@ class Connection:
         if s.seq(seg.seq) == s.isn:
             self._retransmission(seg, s, "syn", 0, out)
             return
-        out.append(
-            Anomaly(
-                frame=seg.frame,
-                ts_ns=seg.ts_ns,
-                sender=s.side,
-                receiver=r.side,
-                kind="syn-on-open-connection",
-            )
-        )
+        out.append(_anomaly(seg, s, r, "syn-on-open-connection"))
 
     def _on_synack(self, seg: Segment, s: Endpoint, r: Endpoint, out: list[Event]) -> None:
         opts = seg.options
@@ -487,15 +483,7 @@ class Connection:
         if s.seq(seg.seq) == s.isn:
             self._retransmission(seg, s, "synack", 0, out)
             return
-        out.append(
-            Anomaly(
-                frame=seg.frame,
-                ts_ns=seg.ts_ns,
-                sender=s.side,
-                receiver=r.side,
-                kind="synack-with-new-isn",
-            )
-        )
+        out.append(_anomaly(seg, s, r, "synack-with-new-isn"))
 
     def _on_segment(self, seg: Segment, s: Endpoint, r: Endpoint, out: list[Event]) -> None:
         flags = seg.flags
@@ -510,15 +498,7 @@ class Connection:
             # with a RST and keeps waiting (tcp_rcv_synsent_state_process).
             r.stale_ack = seg.ack
             s.note("a")
-            out.append(
-                Anomaly(
-                    frame=seg.frame,
-                    ts_ns=seg.ts_ns,
-                    sender=s.side,
-                    receiver=r.side,
-                    kind="unacceptable-ack-in-syn-sent",
-                )
-            )
+            out.append(_anomaly(seg, s, r, "unacceptable-ack-in-syn-sent"))
             return
         if s.snd_nxt is None:  # first segment from this side of a mid-stream connection
             s.snd_una = s.snd_nxt = seg.seq
@@ -572,15 +552,7 @@ class Connection:
                 new_bytes = end - s.snd_nxt - (1 if fin else 0)
             else:
                 if seq > s.snd_nxt and s.bytes_sent > 0:
-                    out.append(
-                        Anomaly(
-                            frame=seg.frame,
-                            ts_ns=seg.ts_ns,
-                            sender=s.side,
-                            receiver=r.side,
-                            kind="previous-segment-not-captured",
-                        )
-                    )
+                    out.append(_anomaly(seg, s, r, "previous-segment-not-captured"))
                 new_bytes = payload
             s.in_flight.append((max(seq, s.snd_nxt), end, seg.ts_ns))
             s.snd_nxt = end
@@ -648,15 +620,7 @@ class Connection:
             s.rcv_nxt = ack
         if ack > r.snd_nxt:
             # ACK for data the capture never saw (capture loss, or capture started late).
-            out.append(
-                Anomaly(
-                    frame=seg.frame,
-                    ts_ns=seg.ts_ns,
-                    sender=s.side,
-                    receiver=r.side,
-                    kind="ack-of-unseen-data",
-                )
-            )
+            out.append(_anomaly(seg, s, r, "ack-of-unseen-data"))
             r.snd_nxt = ack
         if ack > r.snd_una:
             r.snd_una = ack
