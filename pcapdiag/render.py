@@ -47,6 +47,31 @@ def headline(f: Finding, platform: str) -> str:
     return f"{f.side} {endpoint}: {prim.call}() -> {_errno_text(platform, prim.errno)}"
 
 
+# Findings alike (same rule, side, errno, client and server address: a port scan, a SYN flood)
+# beyond this many are summarised in the text report: one line, the first few in full.
+GROUP_ABOVE = 5
+SHOWN_OF_GROUP = 2
+
+
+def alike_key(f: Finding, p: str) -> tuple[object, ...]:
+    prim = f.primary(p)
+    return (
+        f.rule,
+        f.side,
+        prim.errno if prim else None,
+        f.flow.client.rpartition(":")[0],
+        f.flow.server.rpartition(":")[0],
+    )
+
+
+def group_alike(findings: list[Finding], p: str) -> dict[tuple[object, ...], list[int]]:
+    """Key -> the 1-based positions of the findings that share it, in report order."""
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for i, f in enumerate(findings, 1):
+        groups.setdefault(alike_key(f, p), []).append(i)
+    return groups
+
+
 def to_text(report: Report, *, show_flows: bool = False) -> str:
     p = report.platform
     out: list[str] = []
@@ -62,10 +87,10 @@ def to_text(report: Report, *, show_flows: bool = False) -> str:
                 f"{clean(d.message)}; the {cap.frames} frames before it were analysed"
             )
     failures = [f for f in report.findings if (pr := f.primary(p)) and pr.errno]
-    others = [f for f in report.findings if f not in failures]
+    others = len(report.findings) - len(failures)
     out.append(
         f"{_n(report.tcp_connections, 'TCP connection')}, {_n(report.udp_flows, 'UDP flow')}; "
-        f"{_n(len(failures), 'failed call')}, {_n(len(others), 'other finding')} "
+        f"{_n(len(failures), 'failed call')}, {_n(others, 'other finding')} "
         f"(errnos for {p})"
     )
     if failures:
@@ -77,11 +102,26 @@ def to_text(report: Report, *, show_flows: bool = False) -> str:
         out.append(f"  {report.undecodable} frames could not be decoded (see warnings)")
     if not report.findings:
         out.append("No failure found: every connection either worked or ended cleanly.")
+        groups: dict[tuple[object, ...], list[int]] = {}
     else:
         out.append("")
+        groups = group_alike(report.findings, p)
         for i, f in enumerate(report.findings, 1):
-            out.append(f"  [{i}] {headline(f, p)}")
+            members = groups[alike_key(f, p)]
+            if len(members) <= GROUP_ABOVE:
+                out.append(f"  [{i}] {headline(f, p)}")
+            elif members[0] == i:
+                out.append(f"  [{i}...] {len(members):,} alike: {headline(f, p)} ({f.rule})")
     for i, f in enumerate(report.findings, 1):
+        members = groups[alike_key(f, p)]
+        if len(members) > GROUP_ABOVE and i not in members[:SHOWN_OF_GROUP]:
+            if i == members[SHOWN_OF_GROUP]:
+                out.append("")
+                out.append(
+                    f"  ... and {len(members) - SHOWN_OF_GROUP:,} more findings alike (same "
+                    "rule, side, errno and hosts; each one is in --format json)"
+                )
+            continue
         out.append("")
         out += finding_block(i, f, p)
     if report.warnings:

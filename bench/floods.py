@@ -1,0 +1,112 @@
+"""Flood captures for issue 6 (written with struct, deterministic): how pcapdiag holds up
+against a SYN flood, a port scan, a million tiny connections and one connection with a great
+many out-of-order, overlapping segments.
+
+    python bench/floods.py --kind syn-flood|port-scan|tiny|reorder --count N --out F.pcap
+
+Measure with /usr/bin/time -v python -m pcapdiag analyze --format json -o /dev/null F.pcap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import struct
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+_PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+_REC = struct.Struct("<IIII")
+_ETH = bytes.fromhex("0200000000020200000000010800")
+_IP = struct.Struct("!BBHHHBBH4s4s")
+_TCP = struct.Struct("!HHIIBBHHH")
+SYN, RST, ACK, FIN, PSH = 0x02, 0x04, 0x10, 0x01, 0x08
+T0 = 1_700_000_000
+
+
+def frame(
+    src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, flags: int, payload: int = 0
+) -> bytes:
+    """Ethernet + IPv4 + TCP (no options); checksums are left 0 (offloaded, as on a host tap)."""
+    tcp = _TCP.pack(sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, flags, 64240, 0, 0)
+    ip = _IP.pack(0x45, 0, 20 + len(tcp) + payload, 0, 0x4000, 64, 6, 0, src, dst)
+    return _ETH + ip + tcp + bytes(payload)
+
+
+def records(kind: str, count: int, seed: int) -> Iterator[tuple[int, bytes]]:
+    rng = random.Random(seed)
+    server = bytes([10, 0, 0, 1])
+    if kind == "syn-flood":
+        # Spoofed sources, one SYN each, never answered (a flood, not a client: no retries).
+        for i in range(count):
+            src = bytes([172, 16 + (i >> 24) % 16, (i >> 16) & 255, (i >> 8) & 255])
+            yield i * 10_000, frame(src, server, 1024 + i % 60000, 80, rng.getrandbits(32), 0, SYN)
+    elif kind == "port-scan":
+        # One scanner, every port: SYN, answered by RST|ACK (closed) for all of them.
+        scanner = bytes([10, 0, 0, 66])
+        for i in range(count):
+            port = 1 + i % 65535
+            sport = 40000 + i // 65535
+            isn = rng.getrandbits(32)
+            yield i * 20_000, frame(scanner, server, sport, port, isn, 0, SYN)
+            yield i * 20_000 + 5_000, frame(server, scanner, port, sport, 0, isn + 1, RST | ACK)
+    elif kind == "tiny":
+        # Many complete, healthy connections: handshake, FIN both ways, last ACK.
+        for i in range(count):
+            client = bytes([10, 1, (i >> 8) & 255, i & 255])
+            sport = 1024 + (i >> 16) % 60000
+            c, s = rng.getrandbits(32), rng.getrandbits(32)
+            t = i * 50_000
+            yield t, frame(client, server, sport, 80, c, 0, SYN)
+            yield t + 1000, frame(server, client, 80, sport, s, c + 1, SYN | ACK)
+            yield t + 2000, frame(client, server, sport, 80, c + 1, s + 1, ACK)
+            yield t + 3000, frame(client, server, sport, 80, c + 1, s + 1, FIN | ACK)
+            yield t + 4000, frame(server, client, 80, sport, s + 1, c + 2, FIN | ACK)
+            yield t + 5000, frame(client, server, sport, 80, c + 2, s + 2, ACK)
+    elif kind == "reorder":
+        # One connection: count data segments of 100 bytes sent out of order, half of them
+        # overlapping the previous one, acknowledged now and then.
+        client = bytes([10, 1, 0, 1])
+        c, s = 1000, 5000
+        yield 0, frame(client, server, 40000, 80, c, 0, SYN)
+        yield 1000, frame(server, client, 80, 40000, s, c + 1, SYN | ACK)
+        yield 2000, frame(client, server, 40000, 80, c + 1, s + 1, ACK)
+        for i in range(count):
+            k = i ^ 1  # swap neighbours: every pair arrives reversed
+            seq = c + 1 + k * 100 - (50 if i % 2 else 0)
+            yield 3000 + i * 1000, frame(client, server, 40000, 80, seq, s + 1, PSH | ACK, 100)
+            if i % 10 == 9:
+                yield (
+                    3500 + i * 1000,
+                    frame(server, client, 80, 40000, s + 1, c + 1 + (i + 1) * 100, ACK),
+                )
+    else:
+        raise ValueError(kind)
+
+
+def write(path: Path, kind: str, count: int, seed: int = 1) -> int:
+    n = 0
+    with path.open("wb") as fh:
+        fh.write(_PCAP_HEADER)
+        for t_us, data in records(kind, count, seed):
+            sec, us = divmod(t_us, 1_000_000)
+            fh.write(_REC.pack(T0 + sec, us, len(data), len(data)) + data)
+            n += 1
+    return n
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--kind", required=True, choices=["syn-flood", "port-scan", "tiny", "reorder"])
+    ap.add_argument("--count", type=int, required=True)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    n = write(args.out, args.kind, args.count, args.seed)
+    print(f"{args.out}: {n:,} frames ({args.kind}, {args.count:,})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
