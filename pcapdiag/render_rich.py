@@ -11,7 +11,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .render import clean, finding_block, flows_table, headline
+from .render import (
+    GROUP_ABOVE,
+    SHOWN_OF_GROUP,
+    alike_key,
+    clean,
+    finding_block,
+    flows_table,
+    group_alike,
+    headline,
+)
 from .report import Report, iso_time
 
 SEVERITY_STYLE = {
@@ -57,23 +66,39 @@ def print_report(report: Report, console: Console, *, show_flows: bool = False) 
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
         for col in ("#", "severity", "who saw what", "rule", "frames"):
             table.add_column(col)
+        groups = group_alike(report.findings, p)
         for i, f in enumerate(report.findings, 1):
+            members = groups[alike_key(f, p)]
+            if len(members) > GROUP_ABOVE and members[0] != i:
+                continue  # summarised on its group's first row
             frames = ", ".join(map(str, f.frames[:6])) + (" ..." if len(f.frames) > 6 else "")
+            alike = f"{len(members):,} alike: " if len(members) > GROUP_ABOVE else ""
             table.add_row(
-                str(i),
+                str(i) + ("..." if alike else ""),
                 Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")),
-                Text(clean(headline(f, p))),
+                Text(alike + clean(headline(f, p))),
                 Text(f"{f.rule} {clean(f.rule_name)}"),
                 Text(frames),
             )
         console.print(table)
-    for i, f in enumerate(report.findings, 1):
-        console.print()
-        lines = finding_block(i, f, p)
-        console.print(Text(lines[0], style=SEVERITY_STYLE.get(f.severity, "bold")))
-        for line in lines[1:]:
-            style = "bold" if "application:" in line or line.startswith(" " * 20) else ""
-            console.print(Text(line, style=style), soft_wrap=True)
+        for i, f in enumerate(report.findings, 1):
+            members = groups[alike_key(f, p)]
+            if len(members) > GROUP_ABOVE and i not in members[:SHOWN_OF_GROUP]:
+                if i == members[SHOWN_OF_GROUP]:
+                    console.print()
+                    console.print(
+                        Text(
+                            f"  ... and {len(members) - SHOWN_OF_GROUP:,} more "
+                            "findings alike (each one is in --format json)"
+                        )
+                    )
+                continue
+            console.print()
+            lines = finding_block(i, f, p)
+            console.print(Text(lines[0], style=SEVERITY_STYLE.get(f.severity, "bold")))
+            for line in lines[1:]:
+                style = "bold" if "application:" in line or line.startswith(" " * 20) else ""
+                console.print(Text(line, style=style), soft_wrap=True)
     if report.warnings:
         console.print()
         console.print(Text("Warnings:", style="yellow bold"))
