@@ -35,11 +35,11 @@ SEVERITY_STYLE = {
 def print_report(report: Report, console: Console, *, show_flows: bool = False) -> None:
     p = report.platform
     for cap in report.captures:
-        line = Text(clean(cap.path), style="bold")
-        line.append(f": {cap.format}, {cap.frames} frames")
+        head = Text(clean(cap.path), style="bold")
+        head.append(f": {cap.format}, {cap.frames} frames")
         if cap.first_ts_ns is not None and cap.last_ts_ns is not None:
-            line.append(f", {iso_time(cap.first_ts_ns)} to {iso_time(cap.last_ts_ns)}")
-        console.print(line)
+            head.append(f", {iso_time(cap.first_ts_ns)} to {iso_time(cap.last_ts_ns)}")
+        console.print(head)
         if cap.damage is not None:
             d = cap.damage
             console.print(

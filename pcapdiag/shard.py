@@ -33,7 +33,7 @@ def quick_shard(frame: Frame, n: int) -> int | None:
         a, b, p, q = _ADDRS_PORTS.unpack_from(data, 26)
         if data[23] == 17 and VXLAN_PORT in (p, q):
             return None  # the decoder unwraps VXLAN: shard by the inner flow
-        return (a ^ b ^ p ^ q) % n
+        return int((a ^ b ^ p ^ q) % n)
     return None
 
 

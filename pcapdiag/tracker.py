@@ -250,9 +250,9 @@ class Connection:
         else:
             s, r = self.server, self.client
         if FAST_PATH and seg.flags & _PLAIN_MASK == ACK and seg.window and _steady(s, r):
-            out = self._steady_segment(seg, s, r)
-            if out is not None:
-                return out
+            steady = self._steady_segment(seg, s, r)
+            if steady is not None:
+                return steady
         s.packets += 1
         if s.ttl is None:
             s.ttl = seg.ttl
