@@ -64,12 +64,31 @@ def alike_key(f: Finding, p: str) -> tuple[object, ...]:
     )
 
 
-def group_alike(findings: list[Finding], p: str) -> dict[tuple[object, ...], list[int]]:
-    """Key -> the 1-based positions of the findings that share it, in report order."""
+def plan(
+    findings: list[Finding], p: str
+) -> tuple[list[tuple[int, Finding, int]], list[tuple[int, Finding] | int]]:
+    """How a human report lists findings: summary rows (number, finding, how many alike it
+    stands for) and detail entries ((number, finding) to show in full, or the count of
+    findings alike left out). Above GROUP_ABOVE findings alike (a port scan, a SYN flood), a
+    group gets one summary row and its first SHOWN_OF_GROUP findings in full."""
     groups: dict[tuple[object, ...], list[int]] = {}
     for i, f in enumerate(findings, 1):
         groups.setdefault(alike_key(f, p), []).append(i)
-    return groups
+    rows: list[tuple[int, Finding, int]] = []
+    details: list[tuple[int, Finding] | int] = []
+    for i, f in enumerate(findings, 1):
+        members = groups[alike_key(f, p)]
+        if len(members) <= GROUP_ABOVE:
+            rows.append((i, f, 1))
+            details.append((i, f))
+            continue
+        if i == members[0]:
+            rows.append((i, f, len(members)))
+        if i in members[:SHOWN_OF_GROUP]:
+            details.append((i, f))
+        elif i == members[SHOWN_OF_GROUP]:
+            details.append(len(members) - SHOWN_OF_GROUP)
+    return rows, details
 
 
 def to_text(report: Report, *, show_flows: bool = False) -> str:
@@ -102,28 +121,23 @@ def to_text(report: Report, *, show_flows: bool = False) -> str:
         out.append(f"  {report.undecodable} frames could not be decoded (see warnings)")
     if not report.findings:
         out.append("No failure found: every connection either worked or ended cleanly.")
-        groups: dict[tuple[object, ...], list[int]] = {}
-    else:
+    rows, details = plan(report.findings, p)
+    if rows:
         out.append("")
-        groups = group_alike(report.findings, p)
-        for i, f in enumerate(report.findings, 1):
-            members = groups[alike_key(f, p)]
-            if len(members) <= GROUP_ABOVE:
-                out.append(f"  [{i}] {headline(f, p)}")
-            elif members[0] == i:
-                out.append(f"  [{i}...] {len(members):,} alike: {headline(f, p)} ({f.rule})")
-    for i, f in enumerate(report.findings, 1):
-        members = groups[alike_key(f, p)]
-        if len(members) > GROUP_ABOVE and i not in members[:SHOWN_OF_GROUP]:
-            if i == members[SHOWN_OF_GROUP]:
-                out.append("")
-                out.append(
-                    f"  ... and {len(members) - SHOWN_OF_GROUP:,} more findings alike (same "
-                    "rule, side, errno and hosts; each one is in --format json)"
-                )
-            continue
+    for i, f, alike in rows:
+        if alike == 1:
+            out.append(f"  [{i}] {headline(f, p)}")
+        else:
+            out.append(f"  [{i}...] {alike:,} alike: {headline(f, p)} ({f.rule})")
+    for item in details:
         out.append("")
-        out += finding_block(i, f, p)
+        if isinstance(item, int):
+            out.append(
+                f"  ... and {item:,} more findings alike (same rule, side, errno and hosts; "
+                "each one is in --format json)"
+            )
+        else:
+            out += finding_block(item[0], item[1], p)
     if report.warnings:
         out.append("")
         out.append("Warnings:")

@@ -11,16 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .render import (
-    GROUP_ABOVE,
-    SHOWN_OF_GROUP,
-    alike_key,
-    clean,
-    finding_block,
-    flows_table,
-    group_alike,
-    headline,
-)
+from .render import clean, finding_block, flows_table, headline, plan
 from .report import Report, iso_time
 
 SEVERITY_STYLE = {
@@ -66,34 +57,26 @@ def print_report(report: Report, console: Console, *, show_flows: bool = False) 
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
         for col in ("#", "severity", "who saw what", "rule", "frames"):
             table.add_column(col)
-        groups = group_alike(report.findings, p)
-        for i, f in enumerate(report.findings, 1):
-            members = groups[alike_key(f, p)]
-            if len(members) > GROUP_ABOVE and members[0] != i:
-                continue  # summarised on its group's first row
+        rows, details = plan(report.findings, p)
+        for i, f, alike in rows:
             frames = ", ".join(map(str, f.frames[:6])) + (" ..." if len(f.frames) > 6 else "")
-            alike = f"{len(members):,} alike: " if len(members) > GROUP_ABOVE else ""
+            prefix = f"{alike:,} alike: " if alike > 1 else ""
             table.add_row(
-                str(i) + ("..." if alike else ""),
+                str(i) + ("..." if alike > 1 else ""),
                 Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")),
-                Text(alike + clean(headline(f, p))),
+                Text(prefix + clean(headline(f, p))),
                 Text(f"{f.rule} {clean(f.rule_name)}"),
                 Text(frames),
             )
         console.print(table)
-        for i, f in enumerate(report.findings, 1):
-            members = groups[alike_key(f, p)]
-            if len(members) > GROUP_ABOVE and i not in members[:SHOWN_OF_GROUP]:
-                if i == members[SHOWN_OF_GROUP]:
-                    console.print()
-                    console.print(
-                        Text(
-                            f"  ... and {len(members) - SHOWN_OF_GROUP:,} more "
-                            "findings alike (each one is in --format json)"
-                        )
-                    )
-                continue
+        for item in details:
             console.print()
+            if isinstance(item, int):
+                console.print(
+                    Text(f"  ... and {item:,} more findings alike (each one is in --format json)")
+                )
+                continue
+            i, f = item
             lines = finding_block(i, f, p)
             console.print(Text(lines[0], style=SEVERITY_STYLE.get(f.severity, "bold")))
             for line in lines[1:]:
