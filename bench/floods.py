@@ -40,7 +40,9 @@ def records(kind: str, count: int, seed: int) -> Iterator[tuple[int, bytes]]:
     if kind == "syn-flood":
         # Spoofed sources, one SYN each, never answered (a flood, not a client: no retries).
         for i in range(count):
-            src = bytes([172, 16 + (i >> 24) % 16, (i >> 16) & 255, (i >> 8) & 255])
+            # A different address each time, from 172.16.0.0/12 (2**20 of them).
+            a = 0xAC100000 | (i & 0xFFFFF)
+            src = a.to_bytes(4, "big")
             yield i * 10_000, frame(src, server, 1024 + i % 60000, 80, rng.getrandbits(32), 0, SYN)
     elif kind == "port-scan":
         # One scanner, every port: SYN, answered by RST|ACK (closed) for all of them.

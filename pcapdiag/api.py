@@ -11,12 +11,22 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from . import flows
+from .collect import DEFAULT_MAX_ALIKE, FindingCollector
 from .decode_fast import decode_fast
 from .engine import evaluate, event_index
 from .errnos import PLATFORMS
 from .flows import FlowRecord, FlowTable
 from .packets import Datagram, IcmpError, Other, Segment, Undecodable
-from .report import CaptureInfo, Finding, FlowSummary, Report, ReportWarning, build_finding
+from .report import (
+    CaptureInfo,
+    Finding,
+    FlowSummary,
+    Report,
+    ReportWarning,
+    build_finding,
+    finding_order,
+)
 from .rules import Rule
 from .shard import quick_shard, shard_of
 from .sources import expand_sources, merged_frames, order_by_start
@@ -36,6 +46,7 @@ def analyze(
     merge: bool = False,
     jobs: int = 1,
     progress: Callable[[int, int, int], None] | None = None,
+    max_alike: int | None = DEFAULT_MAX_ALIKE,
 ) -> Report:
     """Analyse captures (paths, directories, or "-" for standard input) into one report.
 
@@ -50,6 +61,9 @@ def analyze(
     report is the same as with one. `progress(frames, bytes, open_flows)`, if given, is called
     every 16384 frames (with one job only).
 
+    Findings alike (same rule, side, errno and server address: a SYN flood, a port scan)
+    beyond `max_alike` are only counted, in `report.groups` (None lists every one).
+
     Raises CaptureError when a source cannot be read as a capture at all. A capture damaged
     part-way is analysed up to the damage, which is recorded in `report.captures[i].damage`.
     """
@@ -57,7 +71,7 @@ def analyze(
         raise ValueError(f"unknown platform {platform!r}")
     files = expand_sources(sources)
     groups = [order_by_start(files)] if merge and len(files) > 1 else [[f] for f in files]
-    args = (groups, rules, platform, params or {}, keep_flows)
+    args = (groups, rules, platform, params or {}, keep_flows, max_alike)
     # The objects made per packet and per flow hold no reference cycles, so the cyclic
     # garbage collector only costs time here (a quarter of the run on a 1M-frame capture,
     # growing with the heap); reference counting frees everything.
@@ -70,13 +84,26 @@ def analyze(
             with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
                 shards = [(*args, (k, jobs)) for k in range(jobs)]
                 parts = list(pool.map(_analyze_shard, shards))
-            report = _merge_shards(parts)
+            report, collector = _merge_shards(parts)
         else:
-            report = _analyze_shard((*args, None), progress)
+            report, collector = _analyze_shard((*args, None), progress)
     finally:
         if gc_was_on:
             gc.enable()
-    report.findings.sort(key=lambda f: (f.first_ts_ns, f.frames, f.rule, f.id))
+    report.findings, report.groups = collector.result()
+    report.findings.sort(key=finding_order)
+    report.groups.sort(key=lambda g: (g.first_ts_ns, g.rule, g.side, g.server))
+    if not keep_flows:
+        report.flows = _failed_flows(report.findings)
+    if report.evicted_attempts:
+        report.warnings.append(
+            ReportWarning(
+                None,
+                f"{report.evicted_attempts} unanswered connection attempts were diagnosed "
+                f"before the capture's end: more than {flows.MAX_ATTEMPTS} were open at once "
+                "(a SYN flood or a scan?); each is judged on what was seen until it was released",
+            )
+        )
     report.flows.sort(
         key=lambda s: (s.first_ts_ns, s.first_frame, s.proto, s.client, s.server, s.instance)
     )
@@ -102,25 +129,40 @@ def default_jobs() -> int:
 
 def _analyze_shard(
     args: tuple[Any, ...], progress: Callable[[int, int, int], None] | None = None
-) -> Report:
-    groups, rules, platform, params, keep_flows, shard = args
+) -> tuple[Report, FindingCollector]:
+    groups, rules, platform, params, keep_flows, max_alike, shard = args
     report = Report(platform=platform)
+    collector = FindingCollector(platform, max_alike)
     for group in groups:
-        _Session(tuple(group), rules, report, params, keep_flows, shard, progress).run()
-    return report
+        _Session(tuple(group), rules, report, collector, params, keep_flows, shard, progress).run()
+    return report, collector
 
 
-def _merge_shards(parts: list[Report]) -> Report:
+def _failed_flows(findings: list[Finding]) -> list[FlowSummary]:
+    """The flows of the findings listed, once each."""
+    seen: dict[tuple[object, ...], FlowSummary] = {}
+    for f in findings:
+        r = f.flow
+        key = (r.proto, r.client, r.server, r.instance, r.first_frame, f.capture)
+        if key not in seen:
+            seen[key] = FlowSummary.of(r, failed=True)
+    return list(seen.values())
+
+
+def _merge_shards(
+    parts: list[tuple[Report, FindingCollector]],
+) -> tuple[Report, FindingCollector]:
     """One report from the workers'. Worker 0 alone counted the frames that belong to no flow
     and wrote the warnings; capture metadata is the same in every worker."""
-    merged = parts[0]
-    for part in parts[1:]:
-        merged.findings += part.findings
+    merged, collector = parts[0]
+    for part, theirs in parts[1:]:
+        collector.merge(theirs)
         merged.flows += part.flows
         merged.tcp_connections += part.tcp_connections
         merged.udp_flows += part.udp_flows
         merged.orphan_icmp += part.orphan_icmp
-    return merged
+        merged.evicted_attempts += part.evicted_attempts
+    return merged, collector
 
 
 @dataclass
@@ -130,6 +172,7 @@ class _Session:
     sources: tuple[str, ...]
     rules: Sequence[Rule]
     report: Report
+    collector: FindingCollector
     params: dict[str, dict[str, Any]]
     keep_flows: bool
     shard: tuple[int, int] | None = None  # (this worker, workers) under --jobs
@@ -211,6 +254,7 @@ class _Session:
         report.tcp_connections += table.stats.tcp_connections
         report.udp_flows += table.stats.udp_flows
         report.orphan_icmp += table.stats.orphan_icmp
+        report.evicted_attempts += table.stats.evicted_attempts
 
     def _info(self, reader: Any, source: str) -> CaptureInfo:
         return CaptureInfo(
@@ -241,10 +285,12 @@ class _Session:
     def _finished(self, records: Iterable[FlowRecord], by_proto: dict[str, list[Rule]]) -> None:
         for rec in records:
             findings = _diagnose(rec, by_proto.get(rec.proto, []), self.params, self.sources)
-            self.report.findings.extend(findings)
-            # Failed flows are always listed; healthy ones only on request, so that memory
-            # stays bounded by the open flows and the failures, not by the capture's size.
-            if findings or self.keep_flows:
+            for f in findings:
+                self.collector.add(f)
+            # Every flow is listed only on request; otherwise the failed flows are listed at
+            # the end, those of the findings kept, so that memory stays bounded by the open
+            # flows and the findings kept, not by the capture's size.
+            if self.keep_flows:
                 self.report.flows.append(FlowSummary.of(rec, failed=bool(findings)))
 
 

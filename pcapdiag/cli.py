@@ -25,6 +25,7 @@ from rich.console import Console
 
 from . import __version__
 from .api import analyze, default_jobs
+from .collect import DEFAULT_MAX_ALIKE
 from .errnos import ALL_NAMES, PLATFORMS
 from .errors import CaptureError, RuleError
 from .events import EVENT_TYPES, predicate_fields
@@ -162,6 +163,14 @@ def cli() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Write the packets of each failed flow to DIR/<finding id>.pcap.",
 )
+@click.option(
+    "--max-alike",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_ALIKE,
+    show_default=True,
+    help="Findings alike (same rule, side, errno and server address: a SYN flood, a port "
+    "scan) listed in full; the rest are counted. 0 lists every one.",
+)
 def analyze_cmd(
     captures: tuple[str, ...],
     fmt: str,
@@ -177,6 +186,7 @@ def analyze_cmd(
     jobs: int | None,
     merge: bool,
     export_dir: Path | None,
+    max_alike: int,
 ) -> None:
     """Analyse CAPTURES (pcap or pcapng files, optionally .gz, or directories of them; "-"
     for standard input)."""
@@ -193,6 +203,7 @@ def analyze_cmd(
             keep_flows=show_all,
             jobs=n_jobs,
             progress=progress,
+            max_alike=max_alike or None,
         )
     if fmt == "json":
         text = to_json(report)
@@ -274,7 +285,7 @@ def check_cmd(
     if problems:
         click.echo(f"FAIL: {len(problems)} difference(s) from {clean(str(expect_file))}")
         raise _Exit(EXIT_FAIL_ON)
-    click.echo(f"OK: {len(report.findings)} findings as expected ({clean(str(expect_file))})")
+    click.echo(f"OK: {report.finding_count} findings as expected ({clean(str(expect_file))})")
 
 
 @cli.command("schema")
@@ -384,6 +395,7 @@ def _analyze(
     keep_flows: bool = False,
     jobs: int = 1,
     progress: Callback | None = None,
+    max_alike: int | None = DEFAULT_MAX_ALIKE,
 ) -> Report:
     try:
         return analyze(
@@ -394,6 +406,7 @@ def _analyze(
             keep_flows=keep_flows,
             jobs=jobs,
             progress=progress,
+            max_alike=max_alike,
         )
     except CaptureError as exc:
         raise _Exit(EXIT_UNREADABLE, str(exc)) from exc

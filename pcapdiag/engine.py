@@ -116,6 +116,11 @@ def _search(
             ref = bound[within["after"]]
             if ev.ts_ns - ref.ts_ns > int(_value(within["ms"], p)) * 1_000_000:
                 continue
+        later = step.get("not_within")
+        if later is not None:
+            ref = bound[later["after"]]
+            if ev.ts_ns - ref.ts_ns < int(_value(later["ms"], p)) * 1_000_000:
+                continue
         name = step["as"]
         bound[name] = ev
         positions[name] = idx

@@ -198,7 +198,8 @@ class End(Event):
     doc: ClassVar[str] = (
         "The last event of every flow. reason: capture-end (still open when the capture "
         "ended), closed (both sides closed or reset), replaced (a new connection reused the "
-        "ports), expired (idle longer than the idle timeout)."
+        "ports), expired (idle longer than the idle timeout), evicted (an unanswered "
+        "connection attempt released early because too many were open at once: a SYN flood)."
     )
     reason: str
     client_state: str

@@ -60,8 +60,22 @@ def describe(facts: dict[str, Any]) -> str:
 
 
 def check(report: Report, spec: dict[str, Any]) -> list[str]:
-    """Problems, one readable line each ("- missing ...", "+ unexpected ..."); [] if it holds."""
+    """Problems, one readable line each ("- missing ...", "+ unexpected ..."); [] if it holds.
+
+    Findings only counted in a group (beyond --max-alike) have the group's facts: rule,
+    errno, call, side, proto and severity, but no client, server or frames of their own."""
     facts = [finding_facts(f, report.platform) for f in report.findings]
+    for g in report.groups:
+        prim = g.primary.get(report.platform)
+        group_facts = {
+            "rule": g.rule,
+            "errno": prim.errno if prim else None,
+            "call": prim.call if prim else None,
+            "side": g.side,
+            "proto": g.proto,
+            "severity": g.severity,
+        }
+        facts += [group_facts] * g.unlisted
     unclaimed = list(range(len(facts)))
     problems: list[str] = []
     for entry in spec["findings"]:

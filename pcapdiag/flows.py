@@ -42,6 +42,15 @@ _SWEEP_EVERY = 4096
 # The full scan for idle flows runs at most this often, in capture time.
 IDLE_SCAN_NS = 60 * 1_000_000_000
 
+# Connection attempts (a client's SYN seen, nothing yet from the server) held at once at most.
+# Past this the oldest attempt is diagnosed and released early (end reason "evicted"), as
+# Linux conntrack frees unreplied entries first when its table is full (early_drop in
+# net/netfilter/nf_conntrack_core.c): a SYN flood of a million spoofed sources costs this
+# many attempts' memory, not a million. A busy server's capture has far fewer unanswered
+# attempts open at any time; a real client's SYN retransmission after its attempt was evicted
+# starts a new record.
+MAX_ATTEMPTS = 20_000
+
 # A flow holding more events than this (a long, chatty or lossy connection) has its repetitive
 # events thinned: see `compact`.
 MAX_EVENTS_PER_FLOW = 4096
@@ -124,6 +133,7 @@ class _Tcp:
     conn: Connection
     key: Key
     queued: bool = False  # in FlowTable._finished
+    attempt: bool = False  # in FlowTable._attempts: a SYN and no answer yet
     events: list[Event] = field(default_factory=list)
     frames: array[int] = field(default_factory=_frame_list)
     last_frame: int = 0
@@ -151,6 +161,7 @@ class FlowStats:
     udp_flows: int = 0
     orphan_icmp: int = 0  # ICMP errors quoting a packet of no known flow
     late_segments: int = 0  # segments of connections that had closed and been released
+    evicted_attempts: int = 0  # unanswered attempts released early (see MAX_ATTEMPTS)
 
 
 class FlowTable:
@@ -160,6 +171,7 @@ class FlowTable:
         linger_ns: int = DEFAULT_LINGER_NS,
         idle_ns: int = DEFAULT_IDLE_NS,
         grace_ns: int = DEFAULT_GRACE_NS,
+        max_attempts: int | None = None,
     ):
         self.linger_ns = linger_ns
         self.grace_ns = grace_ns
@@ -176,6 +188,9 @@ class FlowTable:
         self.stats = FlowStats()
         self._since_sweep = 0
         self._finished: deque[tuple[int, _Tcp]] = deque()  # (finished at, flow), in order
+        # Unanswered connection attempts, oldest first (dicts keep insertion order).
+        self._attempts: dict[Key, _Tcp] = {}
+        self.max_attempts = MAX_ATTEMPTS if max_attempts is None else max_attempts
         self._next_idle_scan = 0
 
     # -- input --------------------------------------------------------------------------------
@@ -215,8 +230,16 @@ class FlowTable:
             self._by_direction[(c.addr, c.port, sv.addr, sv.port)] = (t, Side.CLIENT)
             self._by_direction[(sv.addr, sv.port, c.addr, c.port)] = (t, Side.SERVER)
             self.stats.tcp_connections += 1
+            if seg.flags & SYN and not seg.flags & ACK:
+                t.attempt = True
+                self._attempts[key] = t
+                if len(self._attempts) > self.max_attempts:
+                    done.append(self._evict_oldest_attempt(seg.ts_ns))
         else:
             t, sender = hit
+            if t.attempt and sender is Side.SERVER:
+                t.attempt = False
+                del self._attempts[t.key]
         evs = t.conn.receive(seg, sender)
         if evs:
             t.events.extend(evs)
@@ -393,6 +416,15 @@ class FlowTable:
                 done.append(self._close_udp(key, u, "expired"))
         return done
 
+    def _evict_oldest_attempt(self, now_ns: int) -> FlowRecord:
+        """Release the oldest unanswered attempt; its end is `now_ns` (nothing came back to
+        it until then)."""
+        key, t = next(iter(self._attempts.items()))
+        self.stats.evicted_attempts += 1
+        # Its 4-tuple's numbering is forgotten with it: a flood must not fill `instances`.
+        self.instances.pop(key, None)
+        return self._close_tcp(key, t, "evicted", now_ns)
+
     def _note_finished(self, t: _Tcp) -> None:
         if not t.queued and t.conn.finished_ts_ns is not None:
             t.queued = True
@@ -402,6 +434,9 @@ class FlowTable:
         self, key: Key, t: _Tcp, reason: str, end_ts_ns: int | None = None
     ) -> FlowRecord:
         del self.tcp[key]
+        if t.attempt:
+            t.attempt = False
+            del self._attempts[key]
         c = t.conn
         self._by_direction.pop((c.client.addr, c.client.port, c.server.addr, c.server.port), None)
         self._by_direction.pop((c.server.addr, c.server.port, c.client.addr, c.client.port), None)

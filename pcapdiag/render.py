@@ -10,7 +10,15 @@ from __future__ import annotations
 import json
 
 from .errnos import errno_message, is_defined
-from .report import OUTCOME_WORDS, Finding, Report, iso_time
+from .report import (
+    OUTCOME_WORDS,
+    Finding,
+    FindingGroup,
+    Report,
+    alike_key,
+    alike_key_of_group,
+    iso_time,
+)
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F] if c != 0x0A}
 _CONTROL.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})
@@ -47,47 +55,39 @@ def headline(f: Finding, platform: str) -> str:
     return f"{f.side} {endpoint}: {prim.call}() -> {_errno_text(platform, prim.errno)}"
 
 
-# Findings alike (same rule, side, errno, client and server address: a port scan, a SYN flood)
-# beyond this many are summarised in the text report: one line, the first few in full.
+# Findings alike (same rule, side, errno and server address: a port scan, a SYN flood) beyond
+# this many are summarised in the human reports: one line, the first few in full.
 GROUP_ABOVE = 5
 SHOWN_OF_GROUP = 2
 
 
-def alike_key(f: Finding, p: str) -> tuple[object, ...]:
-    prim = f.primary(p)
-    return (
-        f.rule,
-        f.side,
-        prim.errno if prim else None,
-        f.flow.client.rpartition(":")[0],
-        f.flow.server.rpartition(":")[0],
-    )
-
-
 def plan(
-    findings: list[Finding], p: str
-) -> tuple[list[tuple[int, Finding, int]], list[tuple[int, Finding] | int]]:
-    """How a human report lists findings: summary rows (number, finding, how many alike it
-    stands for) and detail entries ((number, finding) to show in full, or the count of
-    findings alike left out). Above GROUP_ABOVE findings alike (a port scan, a SYN flood), a
-    group gets one summary row and its first SHOWN_OF_GROUP findings in full."""
-    groups: dict[tuple[object, ...], list[int]] = {}
-    for i, f in enumerate(findings, 1):
-        groups.setdefault(alike_key(f, p), []).append(i)
-    rows: list[tuple[int, Finding, int]] = []
+    report: Report,
+) -> tuple[list[tuple[int, Finding, FindingGroup | None]], list[tuple[int, Finding] | int]]:
+    """How a human report lists findings: summary rows (number, finding, and the group it
+    stands for when it stands for many) and detail entries ((number, finding) to show in
+    full, or the count of findings alike left out). A group of more than GROUP_ABOVE gets one
+    summary row and its first SHOWN_OF_GROUP findings in full."""
+    p = report.platform
+    big = {alike_key_of_group(g, p): g for g in report.groups if g.count > GROUP_ABOVE}
+    shown: dict[tuple[object, ...], int] = {}
+    rows: list[tuple[int, Finding, FindingGroup | None]] = []
     details: list[tuple[int, Finding] | int] = []
-    for i, f in enumerate(findings, 1):
-        members = groups[alike_key(f, p)]
-        if len(members) <= GROUP_ABOVE:
-            rows.append((i, f, 1))
+    for i, f in enumerate(report.findings, 1):
+        key = alike_key(f, p)
+        group = big.get(key)
+        if group is None:
+            rows.append((i, f, None))
             details.append((i, f))
             continue
-        if i == members[0]:
-            rows.append((i, f, len(members)))
-        if i in members[:SHOWN_OF_GROUP]:
+        n = shown.get(key, 0)
+        shown[key] = n + 1
+        if n == 0:
+            rows.append((i, f, group))
+        if n < SHOWN_OF_GROUP:
             details.append((i, f))
-        elif i == members[SHOWN_OF_GROUP]:
-            details.append(len(members) - SHOWN_OF_GROUP)
+        elif n == SHOWN_OF_GROUP:
+            details.append(group.count - SHOWN_OF_GROUP)
     return rows, details
 
 
@@ -105,11 +105,11 @@ def to_text(report: Report, *, show_flows: bool = False) -> str:
                 f"  DAMAGED at byte {d.offset} (frame {d.frame} would start there): "
                 f"{clean(d.message)}; the {cap.frames} frames before it were analysed"
             )
-    failures = [f for f in report.findings if (pr := f.primary(p)) and pr.errno]
-    others = len(report.findings) - len(failures)
+    failures = report.failed_calls()
+    others = report.finding_count - failures
     out.append(
         f"{_n(report.tcp_connections, 'TCP connection')}, {_n(report.udp_flows, 'UDP flow')}; "
-        f"{_n(len(failures), 'failed call')}, {_n(others, 'other finding')} "
+        f"{_n(failures, 'failed call')}, {_n(others, 'other finding')} "
         f"(errnos for {p})"
     )
     if failures:
@@ -121,20 +121,20 @@ def to_text(report: Report, *, show_flows: bool = False) -> str:
         out.append(f"  {report.undecodable} frames could not be decoded (see warnings)")
     if not report.findings:
         out.append("No failure found: every connection either worked or ended cleanly.")
-    rows, details = plan(report.findings, p)
+    rows, details = plan(report)
     if rows:
         out.append("")
-    for i, f, alike in rows:
-        if alike == 1:
+    for i, f, group in rows:
+        if group is None:
             out.append(f"  [{i}] {headline(f, p)}")
         else:
-            out.append(f"  [{i}...] {alike:,} alike: {headline(f, p)} ({f.rule})")
+            out.append(f"  [{i}...] {group.describe(p)}")
     for item in details:
         out.append("")
         if isinstance(item, int):
             out.append(
-                f"  ... and {item:,} more findings alike (same rule, side, errno and hosts; "
-                "each one is in --format json)"
+                f"  ... and {item:,} more findings alike (same rule, side, errno and server; "
+                "counted in --format json, the first of them listed in full)"
             )
         else:
             out += finding_block(item[0], item[1], p)

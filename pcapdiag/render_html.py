@@ -140,7 +140,7 @@ def _duration(first_ns: int, last_ns: int) -> str:
 
 def _header(report: Report) -> str:
     p = report.platform
-    failures = [f for f in report.findings if (pr := f.primary(p)) and pr.errno]
+    failures = report.failed_calls()
     out = [
         '<header class="top">',
         "<h1>pcapdiag report</h1>",
@@ -154,9 +154,10 @@ def _header(report: Report) -> str:
     stats = [
         _n(report.tcp_connections, "TCP connection"),
         _n(report.udp_flows, "UDP flow"),
-        _n(len(failures), "failed call"),
-        _n(len(report.findings) - len(failures), "other finding"),
+        _n(failures, "failed call"),
+        _n(report.finding_count - failures, "other finding"),
     ]
+    stats += [f"{_e(g.describe(p))}: first {g.listed} listed" for g in report.groups if g.unlisted]
     if report.undecodable:
         stats.append(_n(report.undecodable, "undecodable frame"))
     out.append('<p class="stats">' + " \N{MIDDLE DOT} ".join(stats) + "</p>")

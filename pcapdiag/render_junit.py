@@ -53,6 +53,22 @@ def to_junit(report: Report) -> str:
                 failure.text = text
             else:
                 ET.SubElement(case, "system-out").text = text
+        for g in report.groups if len(report.captures) == 1 else ():
+            if not g.unlisted:
+                continue
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"pcapdiag.{g.rule}",
+                name=_xml_text(f"{g.unlisted:,} more findings alike to {g.server} ({g.side})"),
+            )
+            text = _xml_text(g.describe(p))
+            errno = g.errno(p)
+            if errno is not None:
+                failures += 1
+                ET.SubElement(case, "failure", message=text, type=errno).text = text
+            else:
+                ET.SubElement(case, "system-out").text = text
         if not findings and cap.damage is None:
             ET.SubElement(suite, "testcase", classname="pcapdiag.capture", name="no failures")
         suite.set("tests", str(max(1, len(suite))))

@@ -44,8 +44,11 @@ def to_markdown(report: Report, ladders: dict[str, list[LadderRow]] | None = Non
             out.append(f"  - **Damaged** at byte {d.offset} (frame {d.frame}): {md(d.message)}")
     out.append(
         f"- {report.tcp_connections} TCP connections, {report.udp_flows} UDP flows, "
-        f"{len(report.findings)} findings; errnos for **{p}**"
+        f"{report.finding_count} findings; errnos for **{p}**"
     )
+    for g in report.groups:
+        if g.unlisted:
+            out.append(f"- {md(g.describe(p))}: the first {g.listed} listed, {g.unlisted:,} more")
     out.append("")
     if not report.findings:
         out.append("No failure found.")

@@ -57,14 +57,14 @@ def print_report(report: Report, console: Console, *, show_flows: bool = False) 
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
         for col in ("#", "severity", "who saw what", "rule", "frames"):
             table.add_column(col)
-        rows, details = plan(report.findings, p)
-        for i, f, alike in rows:
+        rows, details = plan(report)
+        for i, f, group in rows:
             frames = ", ".join(map(str, f.frames[:6])) + (" ..." if len(f.frames) > 6 else "")
-            prefix = f"{alike:,} alike: " if alike > 1 else ""
+            what = headline(f, p) if group is None else group.describe(p)
             table.add_row(
-                str(i) + ("..." if alike > 1 else ""),
+                str(i) + ("..." if group is not None else ""),
                 Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")),
-                Text(prefix + clean(headline(f, p))),
+                Text(clean(what)),
                 Text(f"{f.rule} {clean(f.rule_name)}"),
                 Text(frames),
             )
@@ -73,7 +73,7 @@ def print_report(report: Report, console: Console, *, show_flows: bool = False) 
             console.print()
             if isinstance(item, int):
                 console.print(
-                    Text(f"  ... and {item:,} more findings alike (each one is in --format json)")
+                    Text(f"  ... and {item:,} more findings alike (counted in --format json)")
                 )
                 continue
             i, f = item

@@ -156,6 +156,143 @@ class Finding:
         }
 
 
+def finding_order(f: Finding) -> tuple[object, ...]:
+    """The order of findings in every report: by time, then evidence, rule and id."""
+    return (f.first_ts_ns, f.frames, f.rule, f.id)
+
+
+def alike_key(f: Finding, platform: str) -> tuple[object, ...]:
+    """Findings alike: the same rule, side, errno and server address (a port scan: one
+    client, many ports; a SYN flood: many clients, one port)."""
+    prim = f.primary(platform)
+    return (f.rule, f.side, prim.errno if prim else None, _host(f.flow.server))
+
+
+def alike_key_of_group(g: FindingGroup, platform: str) -> tuple[object, ...]:
+    return (g.rule, g.side, g.errno(platform), g.server)
+
+
+def _host(endpoint: str) -> str:
+    return endpoint.rpartition(":")[0]
+
+
+# Distinct clients of a group are counted exactly up to this many (a spoofed SYN flood has
+# one per attempt; holding them all would cost what the grouping saves).
+MAX_COUNTED_CLIENTS = 4096
+
+
+@dataclass(slots=True)
+class FindingGroup:
+    """Findings alike (see `alike_key`), counted: the report lists the first `listed` of
+    them in full and summarises the group in one line."""
+
+    rule: str
+    proto: str
+    side: str
+    severity: str
+    title: str
+    server: str  # the server's address (without port)
+    primary: dict[str, Effect | None]  # platform -> the first failing call
+    count: int
+    first_ts_ns: int
+    last_ts_ns: int
+    clients: set[str] | None  # None once more than MAX_COUNTED_CLIENTS
+    server_ports: set[int]
+    listed: int = 0
+
+    @classmethod
+    def first(cls, f: Finding, platform: str) -> FindingGroup:
+        return cls(
+            rule=f.rule,
+            proto=f.flow.proto,
+            side=f.side,
+            severity=f.severity,
+            title=f.title,
+            server=_host(f.flow.server),
+            primary={p: f.primary(p) for p in PLATFORMS},
+            count=1,
+            first_ts_ns=f.first_ts_ns,
+            last_ts_ns=f.last_ts_ns,
+            clients={_host(f.flow.client)},
+            server_ports={int(f.flow.server.rpartition(":")[2])},
+        )
+
+    def count_in(self, f: Finding) -> None:
+        self.count += 1
+        self.first_ts_ns = min(self.first_ts_ns, f.first_ts_ns)
+        self.last_ts_ns = max(self.last_ts_ns, f.last_ts_ns)
+        if self.clients is not None:
+            self.clients.add(_host(f.flow.client))
+            if len(self.clients) > MAX_COUNTED_CLIENTS:
+                self.clients = None
+        self.server_ports.add(int(f.flow.server.rpartition(":")[2]))
+
+    def merge(self, other: FindingGroup) -> None:
+        self.count += other.count
+        self.first_ts_ns = min(self.first_ts_ns, other.first_ts_ns)
+        self.last_ts_ns = max(self.last_ts_ns, other.last_ts_ns)
+        if self.clients is None or other.clients is None:
+            self.clients = None
+        else:
+            self.clients |= other.clients
+            if len(self.clients) > MAX_COUNTED_CLIENTS:
+                self.clients = None
+        self.server_ports |= other.server_ports
+
+    @property
+    def unlisted(self) -> int:
+        return self.count - self.listed
+
+    def errno(self, platform: str) -> str | None:
+        prim = self.primary.get(platform)
+        return prim.errno if prim else None
+
+    def client_count(self) -> str:
+        """How many distinct clients, in words ("12" or "more than 4096")."""
+        if self.clients is None:
+            return f"more than {MAX_COUNTED_CLIENTS:,}"
+        return f"{len(self.clients):,}"
+
+    def describe(self, platform: str) -> str:
+        """One line: "1,000,000 findings alike: ... from 1,000,000 clients to 10.0.0.1:80"."""
+        prim = self.primary.get(platform)
+        if prim is not None and prim.errno is not None:
+            what = f"{prim.call}() {OUTCOME_WORDS['error']} {prim.errno}"
+        else:
+            what = f"no errno ({self.title})"
+        n = len(self.clients) if self.clients is not None else MAX_COUNTED_CLIENTS + 1
+        clients = (
+            f"client {next(iter(self.clients))}"
+            if self.clients is not None and n == 1
+            else f"{self.client_count()} clients"
+        )
+        ports = self.server_ports
+        server = (
+            f"{self.server}:{next(iter(ports))}"
+            if len(ports) == 1
+            else f"{self.server} ({len(ports):,} ports)"
+        )
+        return f"{self.count:,} alike: {self.side} {what}, {clients} to {server} ({self.rule})"
+
+    def to_dict(self, platform: str) -> dict[str, Any]:
+        prim = self.primary.get(platform)
+        return {
+            "rule": self.rule,
+            "side": self.side,
+            "severity": self.severity,
+            "title": self.title,
+            "call": prim.call if prim else None,
+            "errno": errno_ref(platform, prim.errno if prim else None),
+            "server": self.server,
+            "server_ports": len(self.server_ports),
+            "clients": len(self.clients) if self.clients is not None else None,
+            "count": self.count,
+            "listed": self.listed,
+            "first_time": iso_time(self.first_ts_ns),
+            "last_time": iso_time(self.last_ts_ns),
+        }
+
+
 def wireshark_flow_filter(flow: FlowRecord) -> str:
     """A display filter showing the flow (and ICMP errors quoting it, whose inner headers
     Wireshark also matches)."""
@@ -408,7 +545,10 @@ class ReportWarning:
 class Report:
     platform: str
     captures: list[CaptureInfo] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # those listed in full
+    # Findings alike, counted (those with more than one member); a group's first `listed`
+    # members are in `findings`, the rest only in its count.
+    groups: list[FindingGroup] = field(default_factory=list)
     flows: list[FlowSummary] = field(default_factory=list)
     warnings: list[ReportWarning] = field(default_factory=list)
     undecodable: int = 0
@@ -416,6 +556,7 @@ class Report:
     tcp_connections: int = 0
     udp_flows: int = 0
     orphan_icmp: int = 0
+    evicted_attempts: int = 0  # unanswered connection attempts released early (a SYN flood)
 
     @property
     def frames(self) -> int:
@@ -425,10 +566,17 @@ class Report:
     def damaged(self) -> bool:
         return any(c.damage is not None for c in self.captures)
 
+    @property
+    def finding_count(self) -> int:
+        """Every finding, listed in full or only counted in a group."""
+        return len(self.findings) + sum(g.unlisted for g in self.groups)
+
     def counts_by_rule(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for f in self.findings:
             out[f.rule] = out.get(f.rule, 0) + 1
+        for g in self.groups:
+            out[g.rule] = out.get(g.rule, 0) + g.unlisted
         return dict(sorted(out.items()))
 
     def counts_by_errno(self) -> dict[str, int]:
@@ -437,7 +585,15 @@ class Report:
             prim = f.primary(self.platform)
             name = prim.errno if prim and prim.errno else "none"
             out[name] = out.get(name, 0) + 1
-        return dict(sorted(out.items()))
+        for g in self.groups:
+            name = g.errno(self.platform) or "none"
+            out[name] = out.get(name, 0) + g.unlisted
+        return {k: v for k, v in sorted(out.items()) if v}
+
+    def failed_calls(self) -> int:
+        """Findings where a call fails with an errno (the rest are other findings)."""
+        listed = sum(1 for f in self.findings if (pr := f.primary(self.platform)) and pr.errno)
+        return listed + sum(g.unlisted for g in self.groups if g.errno(self.platform))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -452,11 +608,13 @@ class Report:
                 "undecodable_frames": self.undecodable,
                 "other_frames": self.other_frames,
                 "orphan_icmp_errors": self.orphan_icmp,
-                "findings": len(self.findings),
+                "findings": self.finding_count,
+                "findings_listed": len(self.findings),
                 "by_rule": self.counts_by_rule(),
                 "by_errno": self.counts_by_errno(),
             },
             "warnings": [w.to_dict() for w in self.warnings],
             "findings": [f.to_dict(self.platform) for f in self.findings],
+            "groups": [g.to_dict(self.platform) for g in self.groups],
             "flows": [s.to_dict() for s in self.flows],
         }

@@ -270,9 +270,10 @@ def _semantic_problems(path: Path, data: LineDict) -> Iterator[str]:
             yield from check_pred(
                 step["where"], event_fields(step["event"]), f"event {step['event']!r}"
             )
-        if "within" in step:
-            yield from check_binding(step["within"], "after", step["within"]["after"])
-            yield from check_value(step["within"], step["within"]["ms"])
+        for key in ("within", "not_within"):
+            if key in step:
+                yield from check_binding(step[key], "after", step[key]["after"])
+                yield from check_value(step[key], step[key]["ms"])
         bound[name] = step["event"]
     for clause in match.get("absent", []) + match.get("counts", []):
         yield from check_side(clause, "from")

@@ -135,6 +135,54 @@ def slow_connect() -> Talk:
     return t
 
 
+# -- syn-unanswered ------
+
+
+@capture("rules/syn-unanswered/lone-syn.pcap")
+def lone_syn() -> Talk:
+    """A scanner-style probe: one SYN to a silent address, never sent again; the capture goes
+    on for 3 s (a datagram of another flow marks its end). Frame 1 is the SYN."""
+    t = Talk(server="10.0.9.10")
+    t.tcp("c", "S")
+    t.wait(3.0)
+    t.udp("c", b"end-marker")
+    return t
+
+
+@capture("rules/syn-unanswered/syn-at-the-end.pcap")
+def syn_at_the_end() -> Talk:
+    """A SYN 0.5 s before the capture ends (a datagram of another flow marks the end): too
+    soon to tell. Frame 1 is the SYN, frame 2 the datagram."""
+    t = Talk(server="10.0.9.12")
+    t.tcp("c", "S")
+    t.wait(0.5)
+    t.udp("c", b"end-marker")
+    return t
+
+
+@capture("rules/syn-unanswered/answered-syn.pcap")
+def answered_syn() -> Talk:
+    """SYN, SYN-ACK, ACK and the capture ends: the attempt was answered. Frames: 1 SYN,
+    2 SYN-ACK, 3 ACK."""
+    t = Talk()
+    t.tcp("c", "S")
+    t.tcp("s", "SA")
+    t.tcp("c", "A", options=[])
+    return t
+
+
+@capture("rules/syn-unanswered/two-syns.pcap")
+def two_syns() -> Talk:
+    """A SYN and its retransmission 1 s later (Linux's initial RTO), then 2 s of silence: a
+    connecting socket, so syn-timeout's case, not a lone probe. Frames 1 and 2 are the SYNs."""
+    t = Talk(server="10.0.9.11")
+    t.tcp("c", "S")
+    t.tcp("c", "S", seq=t.cisn, dt=1.0, advance=False)
+    t.wait(2.0)
+    t.udp("c", b"end-marker")
+    return t
+
+
 # -- rst-after-handshake (server) ------
 
 

@@ -393,7 +393,7 @@ def test_rules_list(capsys) -> None:
     assert code == 0
     listed = [ln.split()[0] for ln in out.splitlines() if ln.strip()]
     ids = builtin_ids()
-    assert len(ids) == 13
+    assert len(ids) == 14
     assert sorted(listed) == sorted(ids)
     assert "PD-TCP-001" in listed and "PD-UDP-001" in listed
 
@@ -423,7 +423,7 @@ def test_rules_check(capsys) -> None:
     code, out, _ = run(capsys, "rules", "check")
     assert code == 0
     n = len(list(RULES.glob("*/rule.yaml")))
-    assert n == 13
+    assert n == 14
     assert out.strip() == f"{n} rules OK"
 
 

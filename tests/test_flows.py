@@ -116,3 +116,44 @@ def test_a_straggler_after_release_is_late_not_a_new_connection() -> None:
     done += table.finish(30 * 10**9)
     assert [(r.end_reason, r.packets) for r in done] == [("closed", 6)]
     assert table.stats.late_segments == 1
+
+
+def test_unanswered_attempts_beyond_the_cap_are_released_oldest_first() -> None:
+    table = FlowTable(max_attempts=100)
+    done = []
+    # An answered connection first: it is not an attempt any more and is never evicted.
+    done += table.add_segment(_seg(1, 0, C, 999, S, 80, 1, 0, SYN))
+    done += table.add_segment(_seg(2, 0, S, 80, C, 999, 5, 2, SYN | ACK))
+    for i in range(250):  # a flood: one SYN each from a new port, never answered
+        done += table.add_segment(_seg(3 + i, 1 + i / 100, C, 2000 + i, S, 80, 7, 0, SYN))
+    assert table.stats.evicted_attempts == 150
+    assert [r.client for r in done] == [f"10.0.0.1:{2000 + i}" for i in range(150)]
+    assert {r.end_reason for r in done} == {"evicted"}
+    # An evicted attempt ends when it was released: nothing came back until then.
+    assert done[0].events[-1].ts_ns == int((1 + 100 / 100) * 1e9)
+    assert len(table.tcp) == 1 + 100 and len(table._attempts) == 100
+    assert "10.0.0.1:999" in {r.client for r in table.finish(int(10e9))}
+
+
+def test_a_flood_costs_the_cap_not_the_count(builtin_rules, monkeypatch) -> None:
+    # Through the whole pipeline: the report counts every attempt, warns about the early
+    # diagnosis, and claims no errno for any of them.
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from floods import write
+
+    from pcapdiag import flows
+    from pcapdiag.api import analyze
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "flood.pcap"
+        write(path, "syn-flood", 3000)
+        monkeypatch.setattr(flows, "MAX_ATTEMPTS", 500)
+        report = analyze([str(path)], builtin_rules)
+    # (the last 100 SYNs, 10 ms apart, came within the capture's last second: not judged)
+    assert report.finding_count == 2900 and report.counts_by_errno() == {"none": 2900}
+    assert report.evicted_attempts == 2500
+    assert any("2500 unanswered connection attempts" in w.message for w in report.warnings)

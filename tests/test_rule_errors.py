@@ -299,7 +299,7 @@ def test_overrides_builtin_rule_is_fine(capsys, tmp_path: Path) -> None:
         main(["rules", "check", str(tmp_path)])
     out, err = capsys.readouterr()
     assert exc.value.code == 0, err
-    assert out.strip() == "14 rules OK"
+    assert out.strip() == "15 rules OK"
 
 
 # -- hostile files ------------------------------------------------------------------------------
@@ -410,13 +410,13 @@ def test_custom_rule_is_listed_and_fires(capsys, tmp_path: Path) -> None:
     assert exc.value.code == 0
     ids = [ln.split()[0] for ln in out.splitlines() if ln.strip()]
     assert "PD-TEST-001" in ids and "PD-TCP-001" in ids
-    assert len(ids) == 14
+    assert len(ids) == 15
 
     with pytest.raises(SystemExit) as exc:
         main(["rules", "check", str(tmp_path)])
     out, _ = capsys.readouterr()
     assert exc.value.code == 0
-    assert out.strip() == "14 rules OK"
+    assert out.strip() == "15 rules OK"
 
     with pytest.raises(SystemExit) as exc:
         main(

@@ -1,0 +1,68 @@
+"""Findings held with bounded memory: a SYN flood or a port scan yields a finding per
+connection, a million of them, and a report that keeps each one costs gigabytes and reads as a
+million blocks. Findings alike (same rule, side, errno and server address: see `alike_key`)
+are counted in a `FindingGroup`; of each group only the first `max_alike` (by time) are kept
+in full.
+
+Which findings are kept depends only on the findings, not on the order they arrive in: the
+`max_alike` smallest by the report's sort key. So a report made by several workers (--jobs),
+each keeping its own smallest, merges into exactly the report one process makes.
+"""
+
+from __future__ import annotations
+
+from .report import Finding, FindingGroup, alike_key, finding_order
+
+# Findings alike kept in full per group by default; the rest are only counted.
+DEFAULT_MAX_ALIKE = 100
+
+
+class FindingCollector:
+    def __init__(self, platform: str, max_alike: int | None = DEFAULT_MAX_ALIKE) -> None:
+        """`max_alike` None keeps every finding."""
+        self.platform = platform
+        self.max_alike = max_alike
+        self._groups: dict[tuple[object, ...], FindingGroup] = {}
+        self._kept: dict[tuple[object, ...], list[Finding]] = {}
+
+    def add(self, finding: Finding) -> None:
+        key = alike_key(finding, self.platform)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = FindingGroup.first(finding, self.platform)
+            self._kept[key] = []
+        else:
+            group.count_in(finding)
+        kept = self._kept[key]
+        kept.append(finding)
+        # Trim when twice over the limit: sorting costs O(n log n) once per max_alike
+        # findings, so a million findings alike cost a few hundred short sorts.
+        if self.max_alike is not None and len(kept) >= 2 * max(self.max_alike, 1):
+            kept.sort(key=finding_order)
+            del kept[self.max_alike :]
+
+    def merge(self, other: FindingCollector) -> None:
+        """Take in another worker's findings (the same platform and limit)."""
+        for key, group in other._groups.items():
+            mine = self._groups.get(key)
+            if mine is None:
+                self._groups[key] = group
+                self._kept[key] = list(other._kept[key])
+                continue
+            mine.merge(group)
+            self._kept[key] += other._kept[key]
+
+    def result(self) -> tuple[list[Finding], list[FindingGroup]]:
+        """The findings kept (unsorted) and every group with more than one finding."""
+        findings: list[Finding] = []
+        for key, kept in self._kept.items():
+            kept.sort(key=finding_order)
+            if self.max_alike is not None:
+                del kept[self.max_alike :]
+            self._groups[key].listed = len(kept)
+            findings += kept
+        groups = [g for g in self._groups.values() if g.count > 1]
+        return findings, groups
+
+    def __len__(self) -> int:
+        return sum(g.count for g in self._groups.values())
