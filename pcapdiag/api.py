@@ -306,12 +306,13 @@ def _diagnose(
     index = event_index(flow)
     # A finding keeps its flow's identity and frame list, not its events (memory grows with
     # the number of failures, so each one should be small).
-    lean = replace(flow, events=())
+    lean: FlowRecord | None = None
     for rule in rules:
         m = evaluate(rule, flow, params.get(rule.id), index)
         if m is not None:
-            finding = replace(build_finding(rule, flow, m), capture=label, sources=sources)
-            finding = replace(finding, flow=lean)
+            if lean is None:
+                lean = replace(flow, events=())
+            finding = build_finding(rule, flow, m, capture=label, sources=sources, keep=lean)
             matched.append((rule, finding))
     if len(matched) < 2:
         return [f for _, f in matched]

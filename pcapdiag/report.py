@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import string
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -308,7 +309,17 @@ def _split(endpoint: str) -> tuple[str, str]:
     return addr.strip("[]"), port
 
 
-def build_finding(rule: Rule, flow: FlowRecord, match: Match) -> Finding:
+def build_finding(
+    rule: Rule,
+    flow: FlowRecord,
+    match: Match,
+    *,
+    capture: str = "",
+    sources: tuple[str, ...] = (),
+    keep: FlowRecord | None = None,
+) -> Finding:
+    """The finding a match makes. `keep` is the flow the finding holds (default `flow`):
+    a copy without events, so that a finding stays small."""
     outcome = rule.data["outcome"]
     ctx = _context(rule, flow, match)
     effects: dict[str, tuple[Effect, ...]] = {}
@@ -349,7 +360,7 @@ def build_finding(rule: Rule, flow: FlowRecord, match: Match) -> Finding:
         rule_name=rule.name,
         severity=rule.severity,
         title=rule.title,
-        flow=flow,
+        flow=flow if keep is None else keep,
         side=match.side.value,
         effects=effects,
         frames=frames,
@@ -360,6 +371,8 @@ def build_finding(rule: Rule, flow: FlowRecord, match: Match) -> Finding:
             render_template(outcome["next_steps"], ctx).strip() if "next_steps" in outcome else None
         ),
         notes=notes,
+        capture=capture,
+        sources=sources,
     )
 
 
@@ -375,47 +388,110 @@ def _effect(item: dict[str, Any], match: Match) -> Effect:
     )
 
 
-def _context(rule: Rule, flow: FlowRecord, match: Match) -> dict[str, Any]:
-    """Values a cause/note template may use: {client}, {server}, {side}, {peer},
+def _context(rule: Rule, flow: FlowRecord, match: Match) -> _Context:
+    return _Context(rule, flow, match)
+
+
+class _Context(Mapping[str, Any]):
+    """Values a cause/note template may use: {client}, {server}, {side}, {peer}, {proto},
     {b.frame}, {b.t} (seconds since the flow's first packet), {b.<field>} for each binding b,
-    {c.count}, {c.frames}, {c.gaps} for each count c, {elapsed.a.b} (seconds from binding a
-    to binding b) and {params.name}."""
-    ctx: dict[str, Any] = {
-        "client": flow.client,
-        "server": flow.server,
-        "side": match.side.value,
-        "peer": match.side.peer.value,
-        "proto": flow.proto.upper(),
-    }
-    for name, value in rule.params.items():
-        ctx[f"params.{name}"] = value
-    t0 = flow.first_ts_ns
-    for name, ev in match.bindings.items():
-        ctx[f"{name}.frame"] = ev.frame
-        ctx[f"{name}.t"] = round((ev.ts_ns - t0) / 1e9, 3)
-        for f in ev.__dataclass_fields__:
-            if f not in ("frame", "ts_ns"):
-                v = getattr(ev, f)
-                ctx[f"{name}.{f}"] = v.value if hasattr(v, "value") else v
-        if isinstance(ev, IcmpErrorEvent):
-            ctx[f"{name}.description"] = describe_kind(ev.kind)
-    for name, evs in match.counts.items():
-        ctx[f"{name}.count"] = len(evs)
-        ctx[f"{name}.frames"] = ", ".join(str(e.frame) for e in evs[:12]) + (
-            ", ..." if len(evs) > 12 else ""
-        )
-        gaps = [(b.ts_ns - a.ts_ns) / 1e9 for a, b in itertools.pairwise(evs)]
-        ctx[f"{name}.gaps"] = ", ".join(f"{g:.1f} s" for g in gaps[:12]) or "none"
-    names = list(match.bindings)
-    for a in names:
-        for b in names:
-            ctx[f"elapsed.{a}.{b}"] = round(
-                (match.bindings[b].ts_ns - match.bindings[a].ts_ns) / 1e9, 3
-            )
-    return ctx
+    {b.description} for an ICMP error, {c.count}, {c.frames}, {c.gaps} for each count c,
+    {elapsed.a.b} (seconds from binding a to binding b) and {params.name}.
+
+    Each value is worked out when a template asks for it: a template names a handful of the
+    hundreds of values a match offers, and a flood makes a finding per connection."""
+
+    __slots__ = ("_flow", "_match", "_rule")
+
+    def __init__(self, rule: Rule, flow: FlowRecord, match: Match) -> None:
+        self._rule = rule
+        self._flow = flow
+        self._match = match
+
+    def __getitem__(self, key: str) -> Any:
+        flow, match = self._flow, self._match
+        if key == "client":
+            return flow.client
+        if key == "server":
+            return flow.server
+        if key == "side":
+            return match.side.value
+        if key == "peer":
+            return match.side.peer.value
+        if key == "proto":
+            return flow.proto.upper()
+        head, _, rest = key.partition(".")
+        if not rest:
+            raise KeyError(key)
+        if head == "params":
+            return self._rule.params[rest]
+        if head == "elapsed":
+            a, _, b = rest.partition(".")
+            bound = match.bindings
+            if a not in bound or b not in bound:
+                raise KeyError(key)
+            return round((bound[b].ts_ns - bound[a].ts_ns) / 1e9, 3)
+        ev = match.bindings.get(head)
+        if ev is not None:
+            return _binding_value(ev, rest, flow.first_ts_ns, key)
+        evs = match.counts.get(head)
+        if evs is not None:
+            return _count_value(evs, rest, key)
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            self[key]  # type: ignore[index]
+        except KeyError:
+            return False
+        return True
+
+    def _keys(self) -> list[str]:
+        out = ["client", "server", "side", "peer", "proto"]
+        out += [f"params.{n}" for n in self._rule.params]
+        for name, ev in self._match.bindings.items():
+            out += [f"{name}.frame", f"{name}.t"]
+            out += [f"{name}.{f}" for f in ev.__dataclass_fields__ if f not in ("frame", "ts_ns")]
+            if isinstance(ev, IcmpErrorEvent):
+                out.append(f"{name}.description")
+        for name in self._match.counts:
+            out += [f"{name}.count", f"{name}.frames", f"{name}.gaps"]
+        names = list(self._match.bindings)
+        out += [f"elapsed.{a}.{b}" for a in names for b in names]
+        return out
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
 
 
-def render_template(template: str, ctx: dict[str, Any]) -> str:
+def _binding_value(ev: Event, field_name: str, t0: int, key: str) -> Any:
+    if field_name == "frame":
+        return ev.frame
+    if field_name == "t":
+        return round((ev.ts_ns - t0) / 1e9, 3)
+    if field_name == "description" and isinstance(ev, IcmpErrorEvent):
+        return describe_kind(ev.kind)
+    if field_name == "ts_ns" or field_name not in ev.__dataclass_fields__:
+        raise KeyError(key)
+    v = getattr(ev, field_name)
+    return v.value if hasattr(v, "value") else v
+
+
+def _count_value(evs: tuple[Event, ...], field_name: str, key: str) -> Any:
+    if field_name == "count":
+        return len(evs)
+    if field_name == "frames":
+        return ", ".join(str(e.frame) for e in evs[:12]) + (", ..." if len(evs) > 12 else "")
+    if field_name == "gaps":
+        gaps = [(b.ts_ns - a.ts_ns) / 1e9 for a, b in itertools.pairwise(evs[:13])]
+        return ", ".join(f"{g:.1f} s" for g in gaps) or "none"
+    raise KeyError(key)
+
+
+def render_template(template: str, ctx: Mapping[str, Any]) -> str:
     """Fill `{name}` placeholders from `ctx` only: no attribute access, no indexing, no
     format specs beyond what str.format does with a plain value. Unknown names stay as
     written, so a typo shows in the output instead of crashing."""
