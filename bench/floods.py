@@ -87,6 +87,21 @@ def records(kind: str, count: int, seed: int) -> Iterator[tuple[int, bytes]]:
         raise ValueError(kind)
 
 
+KINDS = ("syn-flood", "port-scan", "tiny", "reorder")
+
+
+def expected(kind: str, count: int) -> dict[str, dict[str, int]]:
+    """The report's summary counts a flood must give: findings by rule and by errno."""
+    if kind == "syn-flood":
+        # SYNs 10 ms apart; those in the capture's last second are too recent to judge
+        # (PD-TCP-013 needs 1 s of silence after the SYN).
+        n = max(0, count - 100)
+        return {"by_rule": {"PD-TCP-013": n} if n else {}, "by_errno": {"none": n} if n else {}}
+    if kind == "port-scan":
+        return {"by_rule": {"PD-TCP-001": count}, "by_errno": {"ECONNREFUSED": count}}
+    return {"by_rule": {}, "by_errno": {}}  # tiny, reorder: healthy
+
+
 def write(path: Path, kind: str, count: int, seed: int = 1) -> int:
     n = 0
     with path.open("wb") as fh:
@@ -100,7 +115,7 @@ def write(path: Path, kind: str, count: int, seed: int = 1) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--kind", required=True, choices=["syn-flood", "port-scan", "tiny", "reorder"])
+    ap.add_argument("--kind", required=True, choices=KINDS)
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, required=True)

@@ -21,6 +21,12 @@ so speed cannot come from skipping work. A capture without a truth file is timed
 
 `--scaling` generates (or reuses, in --workdir) 1M- and 5M-frame captures, runs pcapdiag once
 on each, checks both reports and prints the time ratio 5M/1M and the peak RSS of each.
+
+`--floods N` generates (bench/floods.py, or reuses in --workdir) a SYN flood, a port scan and
+N tiny connections of N each, and one connection of N out-of-order, overlapping segments, at N
+and at N/5; runs pcapdiag (one job) and tcptrace on each, checks each report's counts against
+what the flood must give (floods.expected) and the peak RSS against the memory bound
+(MEMORY_BOUND_MB, the same as for the 5M-frame capture), and prints the time ratio N : N/5.
 """
 
 from __future__ import annotations
@@ -46,7 +52,12 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import check  # noqa: E402
+import floods as flood_gen  # noqa: E402
 import generate  # noqa: E402
+
+# Peak RSS pcapdiag must stay under: on the 5M-frame capture (issue 5) and on every flood
+# (issue 6).
+MEMORY_BOUND_MB = 300
 
 
 @dataclass
@@ -331,6 +342,67 @@ def scaling(workdir: Path, seed: int, sizes: list[int]) -> dict[str, Any]:
     return out
 
 
+def flood_runs(workdir: Path, count: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"count": count, "bound_mb": MEMORY_BOUND_MB, "kinds": {}}
+    tcptrace = shutil.which("tcptrace")
+    ok = True
+    for kind in flood_gen.KINDS:
+        res: dict[str, Any] = {}
+        for n in (count // 5, count):
+            cap = workdir / f"flood-{kind}-{n}.pcap"
+            if not cap.exists():
+                flood_gen.write(cap, kind, n)
+            report = workdir / f"flood-{kind}-{n}.json"
+            cmd = [sys.executable, "-m", "pcapdiag", "analyze", "--jobs", "1", "--format", "json"]
+            s = measure(
+                "pcapdiag",
+                1,
+                [*cmd, str(cap), "-o", str(report)],
+                subprocess.DEVNULL,
+                workdir / "stderr.txt",
+            )
+            summary = json.loads(report.read_text())["summary"]
+            want = flood_gen.expected(kind, n)
+            right = all(summary[k] == v for k, v in want.items())
+            row: dict[str, Any] = {
+                "frames": summary["frames"],
+                "pcapdiag": asdict(s),
+                "counts_right": right,
+                "findings": summary["findings"],
+                "findings_listed": summary["findings_listed"],
+                "within_bound": s.peak_rss_mb <= MEMORY_BOUND_MB,
+            }
+            if tcptrace:
+                t = measure(
+                    "tcptrace",
+                    1,
+                    [tcptrace, "-n", "-l", str(cap)],
+                    subprocess.DEVNULL,
+                    workdir / "stderr.txt",
+                )
+                row["tcptrace"] = asdict(t)
+            res[str(n)] = row
+            ok = ok and right and row["within_bound"]
+            peer = (
+                f"; tcptrace {t.wall_s:.1f} s, {t.peak_rss_mb:.0f} MB (x{s.wall_s / t.wall_s:.2f})"
+                if tcptrace
+                else ""
+            )
+            print(
+                f"{kind:<10} {n:>9,} ({summary['frames']:>9,} frames): pcapdiag {s.wall_s:6.1f} s, "
+                f"peak RSS {s.peak_rss_mb:4.0f} MB "
+                f"({'within' if row['within_bound'] else 'OVER'} {MEMORY_BOUND_MB} MB), "
+                f"{summary['findings']:,} findings ({summary['findings_listed']} listed), "
+                f"counts {'right' if right else 'WRONG: ' + json.dumps(want)}{peer}"
+            )
+        a, b = res[str(count // 5)], res[str(count)]
+        res["wall_ratio"] = b["pcapdiag"]["wall_s"] / a["pcapdiag"]["wall_s"]
+        print(f"{kind:<10} time x{res['wall_ratio']:.2f} for x5 the size")
+        out["kinds"][kind] = res
+    out["ok"] = ok
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("capture", nargs="?", type=Path)
@@ -340,14 +412,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the numbers to this file")
     ap.add_argument("--scaling", action="store_true", help="pcapdiag on 1M and 5M frames")
     ap.add_argument("--scaling-sizes", default="1000000,5000000", help=argparse.SUPPRESS)
+    ap.add_argument("--floods", type=int, metavar="N", help="the flood captures at N and N/5")
     ap.add_argument(
         "--workdir",
         type=Path,
         help="keep generated captures and reports here (default: a temp dir)",
     )
     args = ap.parse_args(argv)
-    if not args.scaling and (args.capture is None) == (args.frames is None):
-        ap.error("give a CAPTURE or --frames N (or --scaling)")
+    if not (args.scaling or args.floods) and (args.capture is None) == (args.frames is None):
+        ap.error("give a CAPTURE or --frames N (or --scaling, --floods N)")
     tmp = None
     if args.workdir:
         work = args.workdir
@@ -376,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.scaling:
             sizes = [int(x) for x in args.scaling_sizes.split(",")]
             doc["scaling"] = scaling(work, args.seed, sizes)
+        if args.floods:
+            doc["floods"] = flood_runs(work, args.floods)
+            ok = ok and doc["floods"]["ok"]
         doc["loadavg_end"] = os.getloadavg()
         print(f"load average at the end {doc['loadavg_end'][0]:.2f}")
         if args.json:
