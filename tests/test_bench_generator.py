@@ -104,3 +104,22 @@ def test_check_catches_a_wrong_errno_and_a_false_one(small: Path) -> None:
     v = check.compare(report, bad)
     assert len(v.misses) == 1 and v.misses[0].startswith("WRONG")
     assert len(v.false_errnos) == 1 and dropped["client"] in v.false_errnos[0]
+
+
+def test_findings_only_counted_are_claimed_by_errno_side_and_server(tmp_path: Path) -> None:
+    # With one finding listed per group, some failures are found only through the groups'
+    # counts; the verdict is the same, and a count no failure claims is a false errno.
+    path = tmp_path / "medium.pcap"
+    generate.generate(path, 60_000, seed=12)
+    truth = json.loads(check.truth_path(path).read_text())
+    report = check.run_pcapdiag(path, ["--max-alike", "1"])
+    assert report["summary"]["findings_listed"] < report["summary"]["findings"]
+    v = check.compare(report, truth)
+    assert v.ok and v.found == len(truth["failures"]) and v.counted > 0
+    fewer = json.loads(json.dumps(truth))
+    listed = {(f["flow"]["client"], f["side"]) for f in report["findings"]}
+    dropped = next(f for f in fewer["failures"] if (f["client"], f["side"]) not in listed)
+    fewer["failures"].remove(dropped)
+    v = check.compare(report, fewer)
+    assert len(v.false_errnos) == 1 and "counted in a group" in v.false_errnos[0]
+    assert dropped["errno"] in v.false_errnos[0]
