@@ -13,7 +13,7 @@ after both ends closed, after `idle_ns` without a packet, or at the end of the c
 from __future__ import annotations
 
 from array import array
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from .events import Datagram as DatagramEvent
@@ -188,8 +188,10 @@ class FlowTable:
         self.stats = FlowStats()
         self._since_sweep = 0
         self._finished: deque[tuple[int, _Tcp]] = deque()  # (finished at, flow), in order
-        # Unanswered connection attempts, oldest first (dicts keep insertion order).
-        self._attempts: dict[Key, _Tcp] = {}
+        # Unanswered connection attempts, oldest first. An OrderedDict, not a dict: taking the
+        # oldest out of a dict scans the holes its earlier deletions left, which made a SYN
+        # flood quadratic; OrderedDict.popitem(last=False) is O(1).
+        self._attempts: OrderedDict[Key, _Tcp] = OrderedDict()
         self.max_attempts = MAX_ATTEMPTS if max_attempts is None else max_attempts
         self._next_idle_scan = 0
 
@@ -419,7 +421,8 @@ class FlowTable:
     def _evict_oldest_attempt(self, now_ns: int) -> FlowRecord:
         """Release the oldest unanswered attempt; its end is `now_ns` (nothing came back to
         it until then)."""
-        key, t = next(iter(self._attempts.items()))
+        key, t = self._attempts.popitem(last=False)
+        t.attempt = False
         self.stats.evicted_attempts += 1
         # Its 4-tuple's numbering is forgotten with it: a flood must not fill `instances`.
         self.instances.pop(key, None)
