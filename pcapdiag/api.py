@@ -12,12 +12,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import flows
+from .capture import open_capture
 from .collect import DEFAULT_MAX_ALIKE, FindingCollector
-from .decode_fast import decode_fast
+from .decode_fast import decode_record
 from .engine import evaluate, event_index
 from .errnos import PLATFORMS
 from .flows import FlowRecord, FlowTable
-from .packets import Datagram, IcmpError, Other, Segment, Undecodable
+from .frames import Buffer
+from .packets import Datagram, Decoded, IcmpError, Other, Segment, Undecodable
 from .report import (
     CaptureInfo,
     Finding,
@@ -28,8 +30,8 @@ from .report import (
     finding_order,
 )
 from .rules import Rule
-from .shard import quick_shard, shard_of
-from .sources import expand_sources, merged_frames, order_by_start
+from .shard import quick_shard_at, shard_of
+from .sources import expand_sources, order_by_start
 
 # Warnings listed one by one before they are only counted (a flood of broken frames must not
 # flood the report).
@@ -187,74 +189,90 @@ class _Session:
         by_proto = {p: [r for r in self.rules if r.proto == p] for p in ("tcp", "udp")}
         readers: list[Any] = []
         infos: list[CaptureInfo] = []
-        last_ts: int | None = None
         table = self.table
         report = self.report
-        shard = self.shard
         progress = self.progress
-        seen = nbytes = 0
+        seen = 0
+        done: Sequence[FlowRecord]
         # sha256 of each file, computed on another thread while the frames are analysed:
         # hashlib releases the GIL on large buffers, so this uses a second core instead of
         # adding a second pass over the file. Under --jobs, worker 0 alone hashes.
         hashes: dict[str, Future[str | None]] = {}
-        if shard is None or shard[0] == 0:
+        if self.shard is None or self.shard[0] == 0:
             pool = ThreadPoolExecutor(max_workers=1)
             hashes = {src: pool.submit(_sha256, src) for src in self.sources}
             pool.shutdown(wait=False)
+        offset = 0  # frames of the files before this one (--merge numbers them on)
         try:
-            for frame in merged_frames(self.sources, readers):
-                if progress is not None:
-                    seen += 1
-                    nbytes += len(frame.data) + 16
-                    if not seen & 0x3FFF:
-                        progress(seen, nbytes, len(table.tcp) + len(table.udp))
-                if len(infos) < len(readers):
-                    infos.append(self._info(readers[-1], self.sources[len(infos)]))
-                info = infos[-1]
-                if info.first_ts_ns is None:
-                    info.first_ts_ns = frame.ts_ns
-                info.last_ts_ns = last_ts = frame.ts_ns
-                if shard is None:
-                    pkt = decode_fast(frame)
-                else:
-                    quick = quick_shard(frame, shard[1])
-                    if quick is not None and quick != shard[0]:
-                        continue  # another worker's flow: not even decoded here
-                    pkt = decode_fast(frame)
-                    if quick is None and shard_of(pkt, shard[1]) != shard[0]:
+            for src in self.sources:
+                reader = open_capture(src)
+                readers.append(reader)
+                infos.append(self._info(reader, src))
+                for pkt in reader.records(self._decoder(offset)):
+                    if pkt is None:
+                        continue  # another worker's flow
+                    if progress is not None:
+                        seen += 1
+                        if not seen & 0x3FFF:
+                            before = sum(r.position for r in readers[:-1])
+                            progress(
+                                seen, before + reader.position, len(table.tcp) + len(table.udp)
+                            )
+                    if isinstance(pkt, Segment):
+                        done = table.add_segment(pkt)
+                    elif isinstance(pkt, Datagram):
+                        done = table.add_datagram(pkt)
+                    elif isinstance(pkt, IcmpError):
+                        done = table.add_icmp(pkt)
+                    elif isinstance(pkt, Undecodable):
+                        report.undecodable += 1
+                        if report.undecodable <= MAX_LISTED_WARNINGS:
+                            report.warnings.append(
+                                ReportWarning(pkt.frame, f"frame {pkt.frame}: {pkt.reason}")
+                            )
                         continue
-                if isinstance(pkt, Segment):
-                    done = table.add_segment(pkt)
-                elif isinstance(pkt, Datagram):
-                    done = table.add_datagram(pkt)
-                elif isinstance(pkt, IcmpError):
-                    done = table.add_icmp(pkt)
-                elif isinstance(pkt, Undecodable):
-                    report.undecodable += 1
-                    if report.undecodable <= MAX_LISTED_WARNINGS:
-                        report.warnings.append(
-                            ReportWarning(pkt.frame, f"frame {pkt.frame}: {pkt.reason}")
-                        )
-                    continue
-                else:
-                    assert isinstance(pkt, Other)
-                    report.other_frames += 1
-                    continue
-                if done:
-                    self._finished(done, by_proto)
+                    else:
+                        assert isinstance(pkt, Other)
+                        report.other_frames += 1
+                        continue
+                    if done:
+                        self._finished(done, by_proto)
+                offset += reader.numbered
         finally:
-            while len(infos) < len(readers):
-                infos.append(self._info(readers[len(infos)], self.sources[len(infos)]))
             for reader, info in zip(readers, infos, strict=True):
+                reader.close()
                 self._close_info(reader, info)
                 if info.path in hashes:
                     info.sha256 = hashes[info.path].result()
+        last_ts = next((i.last_ts_ns for i in reversed(infos) if i.last_ts_ns is not None), None)
         self._finished(table.finish(last_ts), by_proto)
         report.captures += infos
         report.tcp_connections += table.stats.tcp_connections
         report.udp_flows += table.stats.udp_flows
         report.orphan_icmp += table.stats.orphan_icmp
         report.evicted_attempts += table.stats.evicted_attempts
+
+    def _decoder(self, offset: int) -> Callable[..., Decoded | None]:
+        """What turns a record into a packet for this worker: decode_record itself in the
+        common case (one process, one file), else a wrapper that numbers frames on across
+        merged files and skips the frames of other workers' flows (None)."""
+        shard = self.shard
+        if shard is None and offset == 0:
+            return decode_record
+        k, n = shard if shard is not None else (0, 1)
+
+        def decode_for_worker(
+            buf: Buffer, start: int, stop: int, number: int, ts: int, link: int, orig: int
+        ) -> Decoded | None:
+            quick = quick_shard_at(buf, start, stop, link, n) if n > 1 else k
+            if quick is not None and quick != k:
+                return None  # another worker's flow: not even decoded here
+            pkt = decode_record(buf, start, stop, number + offset, ts, link, orig)
+            if quick is None and shard_of(pkt, n) != k:
+                return None
+            return pkt
+
+        return decode_for_worker
 
     def _info(self, reader: Any, source: str) -> CaptureInfo:
         return CaptureInfo(
@@ -268,6 +286,8 @@ class _Session:
 
     def _close_info(self, reader: Any, info: CaptureInfo) -> None:
         """Fill what is known only once a reader has been read to its end."""
+        info.first_ts_ns = reader.first_ts_ns
+        info.last_ts_ns = reader.last_ts_ns
         info.linktypes = list(reader.linktypes)
         info.frames = reader.numbered
         info.damage = reader.damage

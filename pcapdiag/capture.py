@@ -35,10 +35,12 @@ import sys
 import zlib
 from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from pcapdiag.errors import CaptureError
-from pcapdiag.frames import Damage, Frame
+from pcapdiag.frames import Buffer, Damage, Frame
+
+T = TypeVar("T")
 
 # Wireshark refuses records longer than this for ordinary link types
 # (WTAP_MAX_PACKET_SIZE_STANDARD); libpcap's own limit is the same 256 KiB.
@@ -279,6 +281,12 @@ class CaptureReader:
         self.compressed = compressed
         self.damage = None
         self.numbered = 0
+        # Timestamps of the first and the last record read, and roughly how far into the
+        # (decompressed) file reading has got: kept by the reader so that its caller does not
+        # have to look at every frame for them.
+        self.first_ts_ns: int | None = None
+        self.last_ts_ns: int | None = None
+        self.position = 0
         self.sections = 0
         self._buf = buf
         self._eof = eof
@@ -378,7 +386,40 @@ class CaptureReader:
             message = f"{message} ({self._stream_error})"
         self.damage = Damage(offset, self.numbered + 1, message)
 
+    def records(self, make: Callable[[Buffer, int, int, int, int, int, int], T]) -> Iterator[T]:
+        """What `make(buf, start, stop, number, ts_ns, linktype, orig_len)` returns for each
+        record, the record's bytes being buf[start:stop]: a decoder can read a pcap record
+        where it lies, with no Frame made and no bytes copied (the hot path, see
+        decode_fast.decode_record). pcapng records go through Frames. Damage is handled and
+        recorded as when iterating frames."""
+        if self._started:
+            raise RuntimeError("a CaptureReader can be iterated only once")
+        self._started = True
+        if self.format == "pcap":
+            return self._pcap_records(make)
+        return self._pcapng_records(make)
+
+    def _pcapng_records(
+        self, make: Callable[[Buffer, int, int, int, int, int, int], T]
+    ) -> Iterator[T]:
+        for f in self._pcapng_frames():
+            if self.first_ts_ns is None:
+                self.first_ts_ns = f.ts_ns
+            self.last_ts_ns = f.ts_ns
+            self.position += len(f.data) + 32  # about: block headers vary
+            yield make(f.data, 0, len(f.data), f.number, f.ts_ns, f.linktype, f.orig_len)
+
     def _pcap_frames(self) -> Iterator[Frame]:
+        def frame(
+            buf: Buffer, start: int, stop: int, number: int, ts: int, link: int, orig: int
+        ) -> Frame:
+            return Frame(number, ts, link, buf[start:stop], orig)
+
+        return self._pcap_records(frame)
+
+    def _pcap_records(
+        self, make: Callable[[Buffer, int, int, int, int, int, int], T]
+    ) -> Iterator[T]:
         rec = _PCAP_REC_HDR[self._pcap_order].unpack_from
         linktype = self._pcap_linktype
         # pcap draft section 5: the sub-second field is in us or ns depending on the magic.
@@ -389,6 +430,8 @@ class CaptureReader:
         end = len(buf)
         eof = self._eof
         number = 0
+        first: int | None = None
+        last: int | None = None
         try:
             while True:
                 if end - pos < 16:
@@ -423,18 +466,18 @@ class CaptureReader:
                     self._set_damage(base + pos, "file cut short inside packet data")
                     break
                 number += 1
-                yield Frame(
-                    number,
-                    sec * 1_000_000_000 + frac * frac_mul,
-                    linktype,
-                    buf[pos + 16 : stop],
-                    orig_len,
-                )
+                last = sec * 1_000_000_000 + frac * frac_mul
+                if first is None:
+                    first = last
+                yield make(buf, pos + 16, stop, number, last, linktype, orig_len)
                 pos = stop
-                if not number & 0xFFFF:
-                    self._release(buf, pos)
+                if not number & 0xFFF:
+                    self.position = base + pos
+                    if not number & 0xFFFF:
+                        self._release(buf, pos)
         finally:
             self.numbered = number
+            self.first_ts_ns, self.last_ts_ns, self.position = first, last, base + pos
             self.close()
 
     def _release(self, buf: bytes | mmap.mmap, pos: int) -> None:

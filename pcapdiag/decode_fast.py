@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 
 from .decode import decode
-from .frames import Frame
+from .frames import Buffer, Frame
 from .packets import SYN, Decoded, Segment
 
 # Set to False to send every frame through the general decoder (tests compare the two).
@@ -30,75 +30,101 @@ _MIN6 = 14 + 40 + 20
 
 
 def decode_fast(frame: Frame) -> Decoded:
-    data = frame.data
     if frame.linktype == 1 and ENABLED:
-        n = len(data)
-        # One 802.1Q tag is common on trunk captures: the same layout, 4 bytes later.
-        off = 4 if n > 18 and data[12] == 0x81 and data[13] == 0x00 else 0
-        t0, t1 = (data[12 + off], data[13 + off]) if n > 14 + off else (0, 0)
-        if t0 == 0x08 and t1 == 0x00 and n >= _MIN4 + off:
-            (
-                _et,
-                vihl,
-                total,
-                frag,
-                ttl,
-                proto,
+        data = frame.data
+        seg = ethernet_segment(data, 0, len(data), frame.number, frame.ts_ns)
+        if seg is not None:
+            return seg
+    return decode(frame)
+
+
+def decode_record(
+    buf: Buffer, start: int, stop: int, number: int, ts_ns: int, linktype: int, orig_len: int
+) -> Decoded:
+    """decode_fast for a record still in the reader's buffer (the bytes at start:stop): a
+    frame of the common kind is decoded in place, with no Frame and no copy of its bytes."""
+    if linktype == 1 and ENABLED:
+        seg = ethernet_segment(buf, start, stop, number, ts_ns)
+        if seg is not None:
+            return seg
+    return decode(Frame(number, ts_ns, linktype, bytes(buf[start:stop]), orig_len))
+
+
+def ethernet_segment(
+    data: Buffer, start: int, stop: int, number: int, ts_ns: int
+) -> Segment | None:
+    """The Segment in the Ethernet frame at data[start:stop], or None when the frame is not
+    of the common kind (the general decoder then decides what it is)."""
+    n = stop - start
+    # One 802.1Q tag is common on trunk captures: the same layout, 4 bytes later.
+    off = 4 if n > 18 and data[start + 12] == 0x81 and data[start + 13] == 0x00 else 0
+    if n <= 14 + off:
+        return None
+    t0 = data[start + 12 + off]
+    t1 = data[start + 13 + off]
+    if t0 == 0x08 and t1 == 0x00 and n >= _MIN4 + off:
+        (
+            _et,
+            vihl,
+            total,
+            frag,
+            ttl,
+            proto,
+            src,
+            dst,
+            sport,
+            dport,
+            seq,
+            ack,
+            offflags,
+            window,
+        ) = _ETH_IP4_TCP.unpack_from(data, start + off)
+        thl = (offflags >> 10) & 0x3C  # data offset in bytes
+        if (
+            vihl == 0x45
+            and proto == 6
+            and not frag & 0x3FFF  # neither a fragment nor the first of several
+            and total >= 40
+            and thl >= 20
+            and total - 20 >= thl
+            and not offflags & SYN
+        ):
+            return Segment(
+                number,
+                ts_ns,
+                4,
                 src,
                 dst,
+                ttl,
                 sport,
                 dport,
                 seq,
                 ack,
-                offflags,
+                offflags & 0xFF,
                 window,
-            ) = _ETH_IP4_TCP.unpack_from(data, off)
-            thl = (offflags >> 10) & 0x3C  # data offset in bytes
-            if (
-                vihl == 0x45
-                and proto == 6
-                and not frag & 0x3FFF  # neither a fragment nor the first of several
-                and total >= 40
-                and thl >= 20
-                and total - 20 >= thl
-                and not offflags & SYN
-            ):
-                return Segment(
-                    frame.number,
-                    frame.ts_ns,
-                    4,
-                    src,
-                    dst,
-                    ttl,
-                    sport,
-                    dport,
-                    seq,
-                    ack,
-                    offflags & 0xFF,
-                    window,
-                    total - 20 - thl,
-                    None,
-                )
-        elif t0 == 0x86 and t1 == 0xDD and n >= _MIN6 + off:
-            (_et, vtcfl, plen, nh, hlim, src, dst, sport, dport, seq, ack, offflags, window) = (
-                _ETH_IP6_TCP.unpack_from(data, off)
+                total - 20 - thl,
+                None,
             )
-            thl = (offflags >> 10) & 0x3C
-            if vtcfl >> 28 == 6 and nh == 6 and plen >= thl >= 20 and not offflags & SYN:
-                return Segment(
-                    frame.number,
-                    frame.ts_ns,
-                    6,
-                    src,
-                    dst,
-                    hlim,
-                    sport,
-                    dport,
-                    seq,
-                    ack,
-                    offflags & 0xFF,
-                    window,
-                    plen - thl,
-                    None,
-                )
-    return decode(frame)
+    elif t0 == 0x86 and t1 == 0xDD and n >= _MIN6 + off:
+        (_et, vtcfl, plen, nh, hlim, src, dst, sport, dport, seq, ack, offflags, window) = (
+            _ETH_IP6_TCP.unpack_from(data, start + off)
+        )
+        thl = (offflags >> 10) & 0x3C
+        if vtcfl >> 28 == 6 and nh == 6 and plen >= thl >= 20 and not offflags & SYN:
+            return Segment(
+                number,
+                ts_ns,
+                6,
+                src,
+                dst,
+                hlim,
+                sport,
+                dport,
+                seq,
+                ack,
+                offflags & 0xFF,
+                window,
+                plen - thl,
+                None,
+            )
+    return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from array import array
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .events import Datagram as DatagramEvent
@@ -70,7 +71,7 @@ _BULK_EVENTS = frozenset(
 )
 _KEEP_EACH_END = 64
 
-Key = tuple[tuple[bytes, int], tuple[bytes, int]]
+Key = bytes
 
 
 def compact(events: list[Event]) -> list[Event]:
@@ -90,8 +91,13 @@ def compact(events: list[Event]) -> list[Event]:
 
 
 def flow_key(src: bytes, sport: int, dst: bytes, dport: int) -> Key:
-    a, b = (src, sport), (dst, dport)
-    return (a, b) if a <= b else (b, a)
+    """The same key for both directions: the two endpoints (address and port bytes) in
+    order. One bytes object of 12 (IPv4) or 36 bytes (IPv6): a flow table remembers a key for
+    every connection of the last minutes (instances, tombstones), and nested tuples of bytes
+    and ints cost several times more."""
+    a = src + sport.to_bytes(2, "big")
+    b = dst + dport.to_bytes(2, "big")
+    return a + b if a <= b else b + a
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,11 +210,17 @@ class FlowTable:
         )
         hit = self._by_direction.get((seg.src, seg.sport, seg.dst, seg.dport))
         if hit is not None:
-            gone = self._gone(hit[0].conn, seg.ts_ns)
-            if gone:
-                done.append(self._close_tcp(hit[0].key, hit[0], gone))
+            conn = hit[0].conn
+            now = seg.ts_ns
+            ended_at = conn.finished_ts_ns
+            # `_gone`, inlined for the common answer (still taking packets): this runs for
+            # every segment.
+            if (
+                ended_at is not None and now - ended_at > self.grace_ns
+            ) or now - conn.last_ts_ns > self.idle_ns:
+                done.append(self._close_tcp(hit[0].key, hit[0], self._gone(conn, now) or ""))
                 hit = None
-            elif seg.flags & SYN and self._starts_new_connection(hit[0].conn, seg):
+            elif seg.flags & SYN and self._starts_new_connection(conn, seg):
                 done.append(self._close_tcp(hit[0].key, hit[0], "replaced"))
                 hit = None
         if hit is None:
@@ -242,14 +254,16 @@ class FlowTable:
             if t.attempt and sender is Side.SERVER:
                 t.attempt = False
                 del self._attempts[t.key]
-        evs = t.conn.receive(seg, sender)
+        conn = t.conn
+        evs = conn.receive(seg, sender)
         if evs:
-            t.events.extend(evs)
-            if len(t.events) > MAX_EVENTS_PER_FLOW:
-                t.events = compact(t.events)
+            events = t.events
+            events.extend(evs)
+            if len(events) > MAX_EVENTS_PER_FLOW:
+                t.events = compact(events)
         t.frames.append(seg.frame)
         t.last_frame = seg.frame
-        if t.conn.finished_ts_ns is not None and not t.queued:
+        if conn.finished_ts_ns is not None and not t.queued:
             self._note_finished(t)
         return done
 
@@ -340,21 +354,19 @@ class FlowTable:
         self.stats.orphan_icmp += 1
         return done
 
-    def finish(self, end_ts_ns: int | None = None) -> list[FlowRecord]:
+    def finish(self, end_ts_ns: int | None = None) -> Iterator[FlowRecord]:
         """The capture ended (its last frame at `end_ts_ns`): every flow still held ends
-        here, and its `end` event carries the capture's end time."""
+        here, and its `end` event carries the capture's end time. One record at a time, each
+        flow released as it is handed back, so that the end of a capture with many open
+        flows does not hold them twice."""
         now = end_ts_ns or 0
-        done = [
-            self._close_tcp(k, t, self._gone(t.conn, now) or "capture-end", end_ts_ns)
-            for k, t in list(self.tcp.items())
-        ]
-        done += [
-            self._close_udp(
-                k, u, "expired" if now - u.last_ts_ns > UDP_IDLE_NS else "capture-end", end_ts_ns
-            )
-            for k, u in list(self.udp.items())
-        ]
-        return done
+        for k in list(self.tcp):
+            t = self.tcp[k]
+            yield self._close_tcp(k, t, self._gone(t.conn, now) or "capture-end", end_ts_ns)
+        for k in list(self.udp):
+            u = self.udp[k]
+            reason = "expired" if now - u.last_ts_ns > UDP_IDLE_NS else "capture-end"
+            yield self._close_udp(k, u, reason, end_ts_ns)
 
     # -- internals ----------------------------------------------------------------------------
 

@@ -5,7 +5,11 @@ dataclasses are several times slower to create (see packets.py)."""
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
+
+# What a record's bytes are read from: the file's mmap, or a bytes buffer (stdin, gzip).
+Buffer = bytes | mmap.mmap
 
 
 @dataclass(slots=True)

@@ -13,25 +13,30 @@ from __future__ import annotations
 import struct
 
 from .decode_ip import VXLAN_PORT
-from .frames import Frame
+from .frames import Buffer, Frame
 from .packets import Datagram, Decoded, IcmpError, Segment
 
 _ADDRS_PORTS = struct.Struct("!IIHH")  # IPv4 source, destination, then the two ports
 
 
 def quick_shard(frame: Frame, n: int) -> int | None:
-    data = frame.data
+    return quick_shard_at(frame.data, 0, len(frame.data), frame.linktype, n)
+
+
+def quick_shard_at(data: Buffer, start: int, stop: int, linktype: int, n: int) -> int | None:
+    """The worker of the plain Ethernet/IPv4 TCP or UDP frame at data[start:stop], read in
+    place; None for any other frame (decode it, then use shard_of)."""
     if (
-        frame.linktype == 1
-        and len(data) >= 38
-        and data[12] == 0x08
-        and data[13] == 0x00
-        and data[14] == 0x45  # IPv4 without options: the ports follow at 34
-        and data[23] in (6, 17)
-        and not (data[20] & 0x3F or data[21])  # not a fragment
+        linktype == 1
+        and stop - start >= 38
+        and data[start + 12] == 0x08
+        and data[start + 13] == 0x00
+        and data[start + 14] == 0x45  # IPv4 without options: the ports follow at 34
+        and data[start + 23] in (6, 17)
+        and not (data[start + 20] & 0x3F or data[start + 21])  # not a fragment
     ):
-        a, b, p, q = _ADDRS_PORTS.unpack_from(data, 26)
-        if data[23] == 17 and VXLAN_PORT in (p, q):
+        a, b, p, q = _ADDRS_PORTS.unpack_from(data, start + 26)
+        if data[start + 23] == 17 and VXLAN_PORT in (p, q):
             return None  # the decoder unwraps VXLAN: shard by the inner flow
         return int((a ^ b ^ p ^ q) % n)
     return None
