@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from .events import EVENT_TYPES, predicate_fields
 from .expect import ExpectationError, check, load_expectation
 from .export import export_findings
 from .progress import Callback, progress_display
-from .render import clean, flows_table, to_json, to_text
+from .render import clean, flows_table, iter_json, to_text
 from .render_html import ladders_for, to_html
 from .render_junit import to_junit
 from .render_md import to_markdown
@@ -206,7 +207,8 @@ def analyze_cmd(
             max_alike=max_alike or None,
         )
     if fmt == "json":
-        text = to_json(report)
+        _emit_chunks(iter_json(report), output)
+        text = None
     elif fmt == "markdown":
         text = to_markdown(report, ladders_for(report))
     elif fmt == "junit":
@@ -436,6 +438,23 @@ def _fails(report: Report, fail_on: tuple[str, ...]) -> bool:
             if errno is not None and v.upper() == errno:
                 return True
     return False
+
+
+def _emit_chunks(chunks: Iterable[str], output: Path | None) -> None:
+    """Write a report made in pieces as the pieces come (see render.iter_json)."""
+    if output is not None:
+        with output.open("w", encoding="utf-8") as fh:
+            fh.writelines(chunks)
+    else:
+        try:
+            for chunk in chunks:
+                sys.stdout.write(chunk)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader went away (| head): not an error of ours (click would exit 1).
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise _Exit(EXIT_OK) from None
 
 
 def _emit(text: str, output: Path | None) -> None:

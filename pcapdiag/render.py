@@ -8,6 +8,7 @@ control characters cannot drive the terminal.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 from .errnos import errno_message, is_defined
 from .report import (
@@ -31,7 +32,46 @@ def clean(text: str) -> str:
 
 
 def to_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=True) + "\n"
+    return "".join(iter_json(report))
+
+
+# The long lists of a report, written item by item (see iter_json).
+_STREAMED = ("findings", "groups", "flows")
+
+
+def iter_json(report: Report) -> Iterator[str]:
+    """The JSON report in pieces, exactly the text of json.dumps(report.to_dict(), indent=2)
+    and a newline: the findings, groups and flows are turned into JSON one at a time, so
+    that writing a report of many thousands of findings does not hold all of them as dicts
+    and as one string at once."""
+    head = report.to_dict(lists=False)
+    items = list(head.items())
+    yield "{"
+    for n, (key, value) in enumerate(items):
+        yield ("\n  " if n == 0 else ",\n  ") + json.dumps(key) + ": "
+        if key not in _STREAMED:
+            yield _nested(value, 1)
+            continue
+        source = _stream_source(report, key)
+        first = True
+        for obj in source:
+            yield ("[\n    " if first else ",\n    ") + _nested(obj, 2)
+            first = False
+        yield "[]" if first else "\n  ]"
+    yield "\n}\n"
+
+
+def _nested(value: object, depth: int) -> str:
+    """json.dumps(value, indent=2) as it appears `depth` levels deep in the document."""
+    return json.dumps(value, indent=2, ensure_ascii=True).replace("\n", "\n" + "  " * depth)
+
+
+def _stream_source(report: Report, key: str) -> Iterator[dict[str, object]]:
+    if key == "findings":
+        return (f.to_dict(report.platform) for f in report.findings)
+    if key == "groups":
+        return (g.to_dict(report.platform) for g in report.groups)
+    return (s.to_dict() for s in report.flows)
 
 
 def _n(count: int, noun: str) -> str:

@@ -671,7 +671,9 @@ class Report:
         listed = sum(1 for f in self.findings if (pr := f.primary(self.platform)) and pr.errno)
         return listed + sum(g.unlisted for g in self.groups if g.errno(self.platform))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, lists: bool = True) -> dict[str, Any]:
+        """The JSON document (pcapdiag.report/v1). Without `lists`, the findings, groups and
+        flows are left as empty lists, in their places (render.iter_json writes them)."""
         return {
             "schema": REPORT_SCHEMA,
             "tool": {"name": "pcapdiag", "version": __version__},
@@ -690,7 +692,7 @@ class Report:
                 "by_errno": self.counts_by_errno(),
             },
             "warnings": [w.to_dict() for w in self.warnings],
-            "findings": [f.to_dict(self.platform) for f in self.findings],
-            "groups": [g.to_dict(self.platform) for g in self.groups],
-            "flows": [s.to_dict() for s in self.flows],
+            "findings": [f.to_dict(self.platform) for f in self.findings] if lists else [],
+            "groups": [g.to_dict(self.platform) for g in self.groups] if lists else [],
+            "flows": [s.to_dict() for s in self.flows] if lists else [],
         }

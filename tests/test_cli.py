@@ -479,3 +479,22 @@ def test_entry_point_exit_code_propagates() -> None:
     proc = run_proc("analyze", "--fail-on", "ECONNREFUSED", REFUSED)
     assert proc.returncode == 1
     assert b"connect() -> ECONNREFUSED" in proc.stdout
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_a_reader_that_goes_away_is_not_an_error(fmt: str, tmp_path: Path) -> None:
+    # `pcapdiag analyze ... | head -1`: the report is larger than a pipe holds; when the reader
+    # closes its end, pcapdiag stops quietly with exit 0 (not click's 1, not a traceback).
+    sys.path.insert(0, str(ROOT / "bench"))
+    from floods import write
+
+    cap = tmp_path / "scan.pcap"
+    write(cap, "port-scan", 3000)
+    cmd = [sys.executable, "-m", "pcapdiag", "analyze", "-q", "--format", fmt, str(cap)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0, err
+    assert first.strip() and err == b""

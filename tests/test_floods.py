@@ -101,7 +101,10 @@ def test_flood_reports_are_the_same_with_2_jobs(floods, builtin_rules) -> None:
 
 
 def test_flood_report_validates_and_counts(floods, builtin_rules) -> None:
-    doc = json.loads(to_json(analyze([str(floods["port-scan"])], builtin_rules, max_alike=3)))
+    report = analyze([str(floods["port-scan"])], builtin_rules, max_alike=3)
+    text = to_json(report)  # written in pieces: the same text as json.dumps of the whole
+    assert text == json.dumps(report.to_dict(), indent=2, ensure_ascii=True) + "\n"
+    doc = json.loads(text)
     jsonschema.validate(doc, SCHEMA)
     assert doc["summary"]["findings"] == 2000 and doc["summary"]["findings_listed"] == 3
     assert doc["summary"]["by_rule"] == {"PD-TCP-001": 2000}
