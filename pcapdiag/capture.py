@@ -472,9 +472,10 @@ class CaptureReader:
                 yield make(buf, pos + 16, stop, number, last, linktype, orig_len)
                 pos = stop
                 if not number & 0xFFF:
+                    # Every 4096 records (a few MB): the pages read so far are given back, so
+                    # that the file counts little in the resident memory.
                     self.position = base + pos
-                    if not number & 0xFFFF:
-                        self._release(buf, pos)
+                    self._release(buf, pos)
         finally:
             self.numbered = number
             self.first_ts_ns, self.last_ts_ns, self.position = first, last, base + pos
@@ -630,7 +631,7 @@ class CaptureReader:
                 elif btype in _NUMBERED_NON_PACKETS:
                     number += 1
                 pos += blen
-                if not number & 0xFFFF:
+                if not number & 0xFFF:
                     self._release(buf, pos)
         finally:
             self.numbered = number

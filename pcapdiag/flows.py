@@ -2,7 +2,9 @@
 
 A TCP connection is the 4-tuple plus an instance number: a SYN with a new initial sequence
 number after the previous connection on the same ports has finished (or was still only
-connecting) starts the next instance, as Wireshark's "reused ports" does. ICMP errors are
+connecting) starts the next instance, as Wireshark's "reused ports" does. Instances count up
+while each connection on the ports starts within `linger_ns` of the previous one's end (or
+replaces it); after a longer pause numbering starts again at 1. ICMP errors are
 routed to the flow named by the datagram they quote.
 
 Memory is held per open flow. A flow that has ended is handed back to the caller as a
@@ -35,8 +37,6 @@ DEFAULT_GRACE_NS = 10 * 1_000_000_000
 # probe intervals, so that a connection kept alive by default keepalives is never split.
 DEFAULT_IDLE_NS = 7800 * 1_000_000_000
 UDP_IDLE_NS = 300 * 1_000_000_000
-# Connections on one 4-tuple that start within this of each other are numbered 1, 2, 3...
-REUSE_WINDOW_NS = 2 * DEFAULT_LINGER_NS
 # UDP flows keep at most this many datagram events (DNS floods); the count stays exact.
 MAX_UDP_EVENTS = 64
 _SWEEP_EVERY = 4096
@@ -181,16 +181,17 @@ class FlowTable:
     ):
         self.linger_ns = linger_ns
         self.grace_ns = grace_ns
-        # 4-tuple -> when its last connection finished (a released connection's tombstone)
-        self._tombstones: dict[Key, int] = {}
+        # 4-tuple -> (when its last connection finished, that connection's instance number):
+        # a released connection's tombstone, kept for linger_ns. It is all that is remembered
+        # of the ports' past, so that memory grows with the connections of the last two
+        # minutes at most, not with every connection seen.
+        self._tombstones: dict[Key, tuple[int, int]] = {}
         self.idle_ns = idle_ns
         self.tcp: dict[Key, _Tcp] = {}
         # (src, sport, dst, dport) as a packet carries it -> its connection and sender side:
         # one dictionary lookup a packet, with no canonical key to build.
         self._by_direction: dict[tuple[bytes, int, bytes, int], tuple[_Tcp, Side]] = {}
         self.udp: dict[Key, _Udp] = {}
-        # 4-tuple -> (connections counted on it, start of the latest): instance numbers.
-        self.instances: dict[Key, tuple[int, int]] = {}
         self.stats = FlowStats()
         self._since_sweep = 0
         self._finished: deque[tuple[int, _Tcp]] = deque()  # (finished at, flow), in order
@@ -209,6 +210,7 @@ class FlowTable:
             self._maybe_sweep(seg.ts_ns) if self._since_sweep >= _SWEEP_EVERY else []
         )
         hit = self._by_direction.get((seg.src, seg.sport, seg.dst, seg.dport))
+        previous = 0  # the instance number of a connection this segment's replaces
         if hit is not None:
             conn = hit[0].conn
             now = seg.ts_ns
@@ -222,21 +224,23 @@ class FlowTable:
                 hit = None
             elif seg.flags & SYN and self._starts_new_connection(conn, seg):
                 done.append(self._close_tcp(hit[0].key, hit[0], "replaced"))
+                previous = conn.instance
                 hit = None
         if hit is None:
             key = flow_key(seg.src, seg.sport, seg.dst, seg.dport)
-            ended = self._tombstones.get(key)
-            if ended is not None and not (seg.flags & SYN and not seg.flags & ACK):
-                if seg.ts_ns - ended <= self.linger_ns:
-                    self.stats.late_segments += 1  # a straggler of a connection that closed
-                    return done
-                del self._tombstones[key]
-            count, last = self.instances.get(key, (0, 0))
-            # Connections on the same ports count up while they follow each other within
-            # REUSE_WINDOW_NS; later, numbering starts again (so a table that forgets old
-            # 4-tuples gives the same numbers as one that remembers them).
-            instance = count + 1 if count and seg.ts_ns - last <= REUSE_WINDOW_NS else 1
-            self.instances[key] = (instance, seg.ts_ns)
+            tomb = self._tombstones.pop(key, None)
+            # Decided from capture time alone (not from whether the sweep has removed the
+            # tombstone yet), so that every worker of --jobs numbers alike.
+            recent = tomb is not None and seg.ts_ns - tomb[0] <= self.linger_ns
+            if recent and not (seg.flags & SYN and not seg.flags & ACK):
+                assert tomb is not None
+                self._tombstones[key] = tomb
+                self.stats.late_segments += 1  # a straggler of a connection that closed
+                return done
+            if recent:
+                assert tomb is not None
+                previous = tomb[1]
+            instance = previous + 1
             conn, sender = Connection.from_first_segment(seg, instance)
             t = _Tcp(conn, key)
             self.tcp[key] = t
@@ -419,10 +423,7 @@ class FlowTable:
             gone = self._gone(t.conn, now_ns)
             if gone:
                 done.append(self._close_tcp(key, t, gone))
-        for key, (_count, last) in list(self.instances.items()):
-            if now_ns - last > REUSE_WINDOW_NS and key not in self.tcp:
-                del self.instances[key]
-        for key, ended in list(self._tombstones.items()):
+        for key, (ended, _instance) in list(self._tombstones.items()):
             if now_ns - ended > self.linger_ns:
                 del self._tombstones[key]
         for key, u in list(self.udp.items()):
@@ -436,8 +437,6 @@ class FlowTable:
         key, t = self._attempts.popitem(last=False)
         t.attempt = False
         self.stats.evicted_attempts += 1
-        # Its 4-tuple's numbering is forgotten with it: a flood must not fill `instances`.
-        self.instances.pop(key, None)
         return self._close_tcp(key, t, "evicted", now_ns)
 
     def _note_finished(self, t: _Tcp) -> None:
@@ -458,7 +457,7 @@ class FlowTable:
         if reason == "capture-end" and c.finished:
             reason = "closed"
         if c.finished_ts_ns is not None and reason != "replaced":
-            self._tombstones[key] = c.finished_ts_ns
+            self._tombstones[key] = (c.finished_ts_ns, c.instance)
         end = c.end(reason, max(end_ts_ns or 0, c.last_ts_ns), t.last_frame)
         t.events.append(end)
         return FlowRecord(
