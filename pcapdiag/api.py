@@ -94,7 +94,7 @@ def analyze(
             gc.enable()
     report.findings, report.groups = collector.result()
     report.findings.sort(key=finding_order)
-    report.groups.sort(key=lambda g: (g.first_ts_ns, g.rule, g.side, g.server))
+    report.groups.sort(key=lambda g: (g.first_ts_ns, g.capture, g.rule, g.side, g.server))
     if not keep_flows:
         report.flows = _failed_flows(report.findings)
     if report.evicted_attempts:

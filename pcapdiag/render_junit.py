@@ -53,8 +53,8 @@ def to_junit(report: Report) -> str:
                 failure.text = text
             else:
                 ET.SubElement(case, "system-out").text = text
-        for g in report.groups if len(report.captures) == 1 else ():
-            if not g.unlisted:
+        for g in report.groups:
+            if not g.unlisted or g.capture != cap.path:
                 continue
             case = ET.SubElement(
                 suite,

@@ -163,14 +163,14 @@ def finding_order(f: Finding) -> tuple[object, ...]:
 
 
 def alike_key(f: Finding, platform: str) -> tuple[object, ...]:
-    """Findings alike: the same rule, side, errno and server address (a port scan: one
-    client, many ports; a SYN flood: many clients, one port)."""
+    """Findings alike: in the same capture, the same rule, side, errno and server address (a
+    port scan: one client, many ports; a SYN flood: many clients, one port)."""
     prim = f.primary(platform)
-    return (f.rule, f.side, prim.errno if prim else None, _host(f.flow.server))
+    return (f.capture, f.rule, f.side, prim.errno if prim else None, _host(f.flow.server))
 
 
 def alike_key_of_group(g: FindingGroup, platform: str) -> tuple[object, ...]:
-    return (g.rule, g.side, g.errno(platform), g.server)
+    return (g.capture, g.rule, g.side, g.errno(platform), g.server)
 
 
 def _host(endpoint: str) -> str:
@@ -187,6 +187,7 @@ class FindingGroup:
     """Findings alike (see `alike_key`), counted: the report lists the first `listed` of
     them in full and summarises the group in one line."""
 
+    capture: str
     rule: str
     proto: str
     side: str
@@ -204,6 +205,7 @@ class FindingGroup:
     @classmethod
     def first(cls, f: Finding, platform: str) -> FindingGroup:
         return cls(
+            capture=f.capture,
             rule=f.rule,
             proto=f.flow.proto,
             side=f.side,
@@ -278,6 +280,7 @@ class FindingGroup:
     def to_dict(self, platform: str) -> dict[str, Any]:
         prim = self.primary.get(platform)
         return {
+            "capture": self.capture,
             "rule": self.rule,
             "side": self.side,
             "severity": self.severity,

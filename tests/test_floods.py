@@ -136,3 +136,13 @@ def test_expectations_count_findings_only_counted(floods, builtin_rules) -> None
     assert check(report, by_server) == [
         "- missing (0 of 1 found): rule=PD-TCP-001 server=10.0.0.1:5"
     ]
+
+
+def test_findings_of_two_captures_are_never_one_group(floods, builtin_rules, tmp_path) -> None:
+    copy = tmp_path / "again.pcap"
+    copy.write_bytes(floods["port-scan"].read_bytes())
+    report = analyze([str(floods["port-scan"]), str(copy)], builtin_rules, max_alike=5)
+    assert sorted((g.capture, g.count, g.listed) for g in report.groups) == sorted(
+        [(str(floods["port-scan"]), 2000, 5), (str(copy), 2000, 5)]
+    )
+    assert report.finding_count == 4000 and len(report.findings) == 10
