@@ -157,3 +157,23 @@ def test_a_flood_costs_the_cap_not_the_count(builtin_rules, monkeypatch) -> None
     assert report.finding_count == 2900 and report.counts_by_errno() == {"none": 2900}
     assert report.evicted_attempts == 2500
     assert any("2500 unanswered connection attempts" in w.message for w in report.warnings)
+
+
+def _refused(table: FlowTable, frame: int, ts_s: float, isn: int) -> list:
+    done = table.add_segment(_seg(frame, ts_s, C, 5555, S, 80, isn, 0, SYN))
+    return done + table.add_segment(_seg(frame + 1, ts_s, S, 80, C, 5555, 0, isn + 1, RST | ACK))
+
+
+def test_reused_ports_count_up_within_the_linger_time_only() -> None:
+    # Three refused connects on the same ports: 30 s apart (instances 1, 2), then 200 s later,
+    # past the 120 s linger time: numbering starts again, whether or not the tombstone was
+    # swept yet (the sweep runs on packet counts; the decision must not depend on it).
+    for filler in (0, 20_000):
+        table = FlowTable()
+        done = _refused(table, 1, 0, 100) + _refused(table, 3, 30, 200)
+        for k in range(filler):  # other traffic: lets the sweep run between 30 s and 230 s
+            done += table.add_segment(_seg(10 + k, 31 + k / 100, C, 9, S, 9, 1, 0, ACK))
+        done += _refused(table, 50_000, 230, 300)
+        done += table.finish(240 * 10**9)
+        got = [(r.instance, r.first_frame) for r in done if r.client == "10.0.0.1:5555"]
+        assert sorted(got, key=lambda x: x[1]) == [(1, 1), (2, 3), (1, 50_000)], filler
