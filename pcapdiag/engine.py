@@ -51,20 +51,6 @@ def event_index(flow: FlowRecord) -> dict[str, list[int]]:
     return index
 
 
-# id(match) -> (match, the event names its sequence needs); the match is held so that its id
-# is not reused by another rule's.
-_STEP_EVENTS: dict[int, tuple[dict[str, Any], tuple[str, ...]]] = {}
-
-
-def _step_events(match: dict[str, Any]) -> tuple[str, ...]:
-    """The event names a rule's sequence needs, each once (cached per rule)."""
-    hit = _STEP_EVENTS.get(id(match))
-    if hit is None or hit[0] is not match:
-        names = tuple(dict.fromkeys(step["event"] for step in match["sequence"]))
-        hit = _STEP_EVENTS[id(match)] = (match, names)
-    return hit[1]
-
-
 def evaluate(
     rule: Rule,
     flow: FlowRecord,
@@ -78,7 +64,7 @@ def evaluate(
     match = rule.data["match"]
     if index is None:
         index = event_index(flow)
-    for name in _step_events(match):
+    for name in rule.step_events:
         if name not in index:
             return None  # a step can never bind: the common case for healthy flows
     p = {**rule.params, **params} if params else rule.params

@@ -95,6 +95,12 @@ class Rule:
         """Parameter defaults (computed once: read for every flow)."""
         return {k: v["default"] for k, v in self.data.get("params", {}).items()}
 
+    @functools.cached_property
+    def step_events(self) -> tuple[str, ...]:
+        """The event names the match sequence needs, each once: a flow without one of them
+        cannot match (read for every flow)."""
+        return tuple(dict.fromkeys(step["event"] for step in self.data["match"]["sequence"]))
+
     @property
     def overrides(self) -> tuple[str, ...]:
         return tuple(self.data.get("overrides", ()))
