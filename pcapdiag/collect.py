@@ -63,6 +63,3 @@ class FindingCollector:
             findings += kept
         groups = [g for g in self._groups.values() if g.count > 1]
         return findings, groups
-
-    def __len__(self) -> int:
-        return sum(g.count for g in self._groups.values())
