@@ -260,13 +260,12 @@ class FindingGroup:
         """One line: "1,000,000 findings alike: ... from 1,000,000 clients to 10.0.0.1:80"."""
         prim = self.primary.get(platform)
         if prim is not None and prim.errno is not None:
-            what = f"{prim.call}() {OUTCOME_WORDS['error']} {prim.errno}"
+            what = f"{self.side} {prim.call}() {OUTCOME_WORDS['error']} {prim.errno}"
         else:
-            what = f"no errno ({self.title})"
-        n = len(self.clients) if self.clients is not None else MAX_COUNTED_CLIENTS + 1
+            what = f"{self.title}, no errno"
         clients = (
             f"client {next(iter(self.clients))}"
-            if self.clients is not None and n == 1
+            if self.clients is not None and len(self.clients) == 1
             else f"{self.client_count()} clients"
         )
         ports = self.server_ports
@@ -275,7 +274,7 @@ class FindingGroup:
             if len(ports) == 1
             else f"{self.server} ({len(ports):,} ports)"
         )
-        return f"{self.count:,} alike: {self.side} {what}, {clients} to {server} ({self.rule})"
+        return f"{self.count:,} alike: {what}, {clients} to {server} ({self.rule})"
 
     def to_dict(self, platform: str) -> dict[str, Any]:
         prim = self.primary.get(platform)

@@ -77,8 +77,8 @@ def test_syn_flood_is_one_line_and_claims_no_errno(floods, builtin_rules) -> Non
     text = to_text(report)
     assert "0 failed calls, 2900 other findings" in text
     assert (
-        "2,900 alike: client no errno (Connection attempt unanswered (one SYN, no reply, no "
-        "retry)), 2,900 clients to 10.0.0.1:80 (PD-TCP-013)" in text
+        "2,900 alike: Connection attempt unanswered (one SYN, no reply, no retry), no errno, "
+        "2,900 clients to 10.0.0.1:80 (PD-TCP-013)" in text
     )
 
 
