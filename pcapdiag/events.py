@@ -190,7 +190,9 @@ class Anomaly(Event):
     doc: ClassVar[str] = (
         "Something a correct endpoint would not do, or a capture artefact: kind is "
         "syn-on-open-connection, synack-with-new-isn, ack-of-unseen-data, "
-        "unacceptable-ack-in-syn-sent or previous-segment-not-captured."
+        "unacceptable-ack-in-syn-sent, previous-segment-not-captured, or rst-not-received "
+        "(the endpoint sends on the connection after a RST it would have accepted: that RST "
+        "was lost before it got there)."
     )
     kind: str
 

@@ -414,7 +414,9 @@ class FlowTable:
         queue = self._finished
         while queue and now_ns - queue[0][0] > self.grace_ns:
             _ts, t = queue.popleft()
-            if self.tcp.get(t.key) is t and self._gone(t.conn, now_ns) == "closed":
+            if t.conn.finished_ts_ns is None:
+                t.queued = False  # it came back to life (a RST it took had been lost)
+            elif self.tcp.get(t.key) is t and self._gone(t.conn, now_ns) == "closed":
                 done.append(self._close_tcp(t.key, t, "closed"))
         if now_ns < self._next_idle_scan:
             return done

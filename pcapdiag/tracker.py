@@ -143,6 +143,9 @@ class Endpoint:
     # is that ACK, which resets the peer's stale state and leaves our connect() going.
     stale_ack: int | None = None
     zero_window: bool = False
+    # The state this endpoint was in when it accepted a RST, until it is seen sending on the
+    # connection again (then the RST never reached it: see Connection.receive).
+    state_before_reset: TcpState | None = None
     ttl: int | None = None
     history: list[str] = field(default_factory=list)
     # The connection's history string, shared by both endpoints (see Connection.history).
@@ -259,6 +262,8 @@ class Connection:
         self.last_ts_ns = seg.ts_ns
         out: list[Event] = []
         flags = seg.flags
+        if s.state_before_reset is not None and not flags & RST:
+            self._reset_not_received(seg, s, r, out)
         if flags & RST:
             s.note("r")
             self._on_rst(seg, s, r, out)
@@ -367,7 +372,21 @@ class Connection:
             return
         s.state = next_state(s.state, Input.SEND_RST)
         if accepted:
+            r.state_before_reset = r.state
             r.state = next_state(r.state, Input.RECV_RST)
+
+    def _reset_not_received(self, seg: Segment, s: Endpoint, r: Endpoint, out: list[Event]) -> None:
+        """`s` accepted a RST earlier and now sends on the connection (data, an ACK, a FIN, a
+        retransmitted SYN): a reset socket sends nothing more (Linux tcp_reset() moves it to
+        CLOSE and tcp_done() frees it), so that RST never reached `s`: it was lost between the
+        capture point and `s` (a firewall, a router, a tap close to the RST's sender). `s`
+        goes back to the state it was in, and an anomaly says so: rules that claim a reset
+        look for it."""
+        assert s.state_before_reset is not None
+        s.state = s.state_before_reset
+        s.state_before_reset = None
+        self.finished_ts_ns = None
+        out.append(_anomaly(seg, s, r, "rst-not-received"))
 
     @staticmethod
     def _judge_rst(seq: int, has_ack: bool, raw_ack: int, r: Endpoint) -> tuple[bool, str]:

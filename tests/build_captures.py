@@ -251,6 +251,22 @@ def reset_mid_connection() -> Talk:
     return t
 
 
+@capture("rules/rst-established/rst-lost.pcap")
+def rst_lost() -> Talk:
+    """As seen next to the server, whose RST never reaches the client (a firewall on the way
+    drops it; recorded for real in samples/recorded/peer-lost-state): the server aborts with
+    RST|ACK (frame 8), yet the client sends its next request a second later (frame 9), so it
+    never got that RST; the server's kernel, with no socket left, answers with a bare RST
+    (frame 10), which resets the client. Frames: 1-3 handshake, 4-7 request/response."""
+    t = Talk()
+    t.handshake()
+    _request_response(t)
+    t.tcp("s", "RA", dt=0.01, advance=False)
+    t.tcp("c", "PA", b"GET /2 HTTP/1.1\r\n\r\n", dt=1.0)
+    t.tcp("s", "R", seq=t.acked["c"], ack=0)
+    return t
+
+
 @capture("rules/rst-established/challenge-ack.pcap")
 def challenge_ack() -> Talk:
     """A RST inside the window but not at rcv_nxt (seq = rcv_nxt + 1000): Linux answers with a
