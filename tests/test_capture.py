@@ -606,3 +606,37 @@ def test_public_damaged_files_report_where(tmp_path: Path) -> None:
     reader, frames = read_all(PUBLIC / "scapy/bad_rsn_parsing_overrides_ssid.pcap")
     assert len(frames) == 1
     assert reader.damage is not None and reader.damage.frame == 2
+
+
+def _records_and_frames(path: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    def record(buf, start, stop, number, ts, link, orig) -> tuple[object, ...]:
+        return (number, ts, link, bytes(buf[start:stop]), orig)
+
+    try:
+        in_place = open_capture(str(path))
+        got = [*in_place.records(record), (in_place.numbered, in_place.damage)]
+        reader = open_capture(str(path))
+        frames = list(reader)
+    except CaptureError as exc:
+        return [("error", str(exc))], [("error", str(exc))]
+    want = [(f.number, f.ts_ns, f.linktype, f.data, f.orig_len) for f in frames]
+    want.append((reader.numbered, reader.damage))
+    # The reader also keeps the first and last timestamps for its caller (api).
+    if frames:
+        assert (in_place.first_ts_ns, in_place.last_ts_ns) == (frames[0].ts_ns, frames[-1].ts_ns)
+    return got, want
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(REPO.glob("tests/data/damaged/*"))
+    + sorted(REPO.glob("tests/data/fuzz/*.pcap*"))
+    + sorted(REPO.glob("rules/*/*.pcap"))
+    + [REPO / "samples/demo.pcap"],
+    ids=lambda p: p.name,
+)
+def test_records_read_in_place_are_the_frames(path: Path) -> None:
+    # The hot path (CaptureReader.records, bytes read where they lie) must see exactly the
+    # frames, numbers, timestamps and damage that iterating Frames gives.
+    got, want = _records_and_frames(path)
+    assert got == want
