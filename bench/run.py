@@ -20,7 +20,8 @@ compared with the generator's truth (bench/check.py) and the verdict printed wit
 so speed cannot come from skipping work. A capture without a truth file is timed only.
 
 `--scaling` generates (or reuses, in --workdir) 1M- and 5M-frame captures, runs pcapdiag once
-on each, checks both reports and prints the time ratio 5M/1M and the peak RSS of each.
+on each (one process, --jobs 1), checks both reports and prints the time ratio 5M/1M and the
+peak RSS of each.
 
 `--floods N` generates (bench/floods.py, or reuses in --workdir) a SYN flood, a port scan and
 N tiny connections of N each, and one connection of N out-of-order, overlapping segments, at N
@@ -319,7 +320,9 @@ def scaling(workdir: Path, seed: int, sizes: list[int]) -> dict[str, Any]:
     for n in sizes:
         cap, gen = ensure_capture(workdir, n, seed)
         report = workdir / f"scaling-{n}.json"
-        cmd = [sys.executable, "-m", "pcapdiag", "analyze", "--format", "json", str(cap)]
+        # One process: the target is about how the work grows, not how it is shared out.
+        cmd = [sys.executable, "-m", "pcapdiag", "analyze", "--jobs", "1", "--format", "json"]
+        cmd.append(str(cap))
         s = measure(
             "pcapdiag", 1, [*cmd, "-o", str(report)], subprocess.DEVNULL, workdir / "stderr.txt"
         )
