@@ -30,7 +30,7 @@ from .report import (
     finding_order,
 )
 from .rules import Rule
-from .shard import quick_shard_at, shard_of
+from .shard import shard_of
 from .sources import expand_sources, order_by_start
 
 # Warnings listed one by one before they are only counted (a flood of broken frames must not
@@ -255,7 +255,7 @@ class _Session:
     def _decoder(self, offset: int) -> Callable[..., Decoded | None]:
         """What turns a record into a packet for this worker: decode_record itself in the
         common case (one process, one file), else a wrapper that numbers frames on across
-        merged files and skips the frames of other workers' flows (None)."""
+        merged files and drops the packets of other workers' flows (None)."""
         shard = self.shard
         if shard is None and offset == 0:
             return decode_record
@@ -264,13 +264,11 @@ class _Session:
         def decode_for_worker(
             buf: Buffer, start: int, stop: int, number: int, ts: int, link: int, orig: int
         ) -> Decoded | None:
-            quick = quick_shard_at(buf, start, stop, link, n) if n > 1 else k
-            if quick is not None and quick != k:
-                return None  # another worker's flow: not even decoded here
             pkt = decode_record(buf, start, stop, number + offset, ts, link, orig)
-            if quick is None and shard_of(pkt, n) != k:
-                return None
-            return pkt
+            # Most frames take decode_record's fast path (no copy, one unpack); a frame that
+            # decodes to nothing of a flow (undecodable, ARP) goes to worker 0, which alone
+            # counts it. Sharding the decoded packet, not raw header bytes, keeps that exact.
+            return pkt if n == 1 or shard_of(pkt, n) == k else None
 
         return decode_for_worker
 
