@@ -262,7 +262,13 @@ class Connection:
         self.last_ts_ns = seg.ts_ns
         out: list[Event] = []
         flags = seg.flags
-        if s.state_before_reset is not None and not flags & RST:
+        # Only a segment that carries something (data, SYN, FIN): a bare ACK may have been on
+        # its way before the RST arrived (they cross), and says nothing about the RST.
+        if (
+            s.state_before_reset is not None
+            and not flags & RST
+            and (seg.payload_len or flags & (SYN | FIN))
+        ):
             self._reset_not_received(seg, s, r, out)
         if flags & RST:
             s.note("r")
