@@ -780,7 +780,12 @@ def tcp_flow(w: World, c: Tcp, kind: str, t: int) -> Flow:
             c.rcv[1] = c.nxt[0]
             t = max(t + c.react[0], recv + 2 * MS)
             last, _ = yield from transfer(c, t, 1, _size(rng, 3000, 50000), None)
-            yield from close(c, last + rint(rng, 50, 500), 1)
+            # The server's FIN ends it; the client, whose side is already shut, only ACKs.
+            t = last + rint(rng, 50, 500)
+            yield t, c.seg(1, FIN | ACK, t), None
+            c.rcv[0] = c.nxt[1]
+            t += c.react[1]
+            yield t, c.seg(0, ACK, t), None
         return
     if kind == "tcp-open":
         # Idle, kept open; keepalive probes (seq = snd.una - 1) answered by the peer.

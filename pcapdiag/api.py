@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import flows
-from .capture import open_capture
+from .capture import Skipped, open_capture
 from .collect import DEFAULT_MAX_ALIKE, FindingCollector
 from .decode_fast import decode_record
 from .engine import evaluate, event_index
@@ -32,6 +32,7 @@ from .report import (
 from .rules import Rule
 from .shard import shard_of
 from .sources import expand_sources, order_by_start
+from .triage import first_pass
 
 # Warnings listed one by one before they are only counted (a flood of broken frames must not
 # flood the report).
@@ -193,6 +194,7 @@ class _Session:
         report = self.report
         progress = self.progress
         seen = 0
+        next_progress = 0x4000
         done: Sequence[FlowRecord]
         # sha256 of each file, computed on another thread while the frames are analysed:
         # hashlib releases the GIL on large buffers, so this uses a second core instead of
@@ -208,12 +210,18 @@ class _Session:
                 reader = open_capture(src)
                 readers.append(reader)
                 infos.append(self._info(reader, src))
-                for pkt in reader.records(self._decoder(offset)):
+                plan = None
+                if len(self.sources) == 1 and not self.keep_flows:
+                    plan = first_pass(reader, table, self.rules, self.params)
+                    if plan is not None and (self.shard is None or self.shard[0] == 0):
+                        report.tcp_connections += plan.plain
+                for pkt in reader.records(self._decoder(offset), plan):
                     if pkt is None:
                         continue  # another worker's flow
                     if progress is not None:
-                        seen += 1
-                        if not seen & 0x3FFF:
+                        seen += pkt.count if isinstance(pkt, Skipped) else 1
+                        if seen >= next_progress:
+                            next_progress = seen + 0x4000
                             before = sum(r.position for r in readers[:-1])
                             progress(
                                 seen, before + reader.position, len(table.tcp) + len(table.udp)
@@ -224,6 +232,9 @@ class _Session:
                         done = table.add_datagram(pkt)
                     elif isinstance(pkt, IcmpError):
                         done = table.add_icmp(pkt)
+                    elif isinstance(pkt, Skipped):
+                        # Frames of plain connections (triage.py): counted, not looked at.
+                        done = table.skip(pkt.count, pkt.ts_ns)
                     elif isinstance(pkt, Undecodable):
                         report.undecodable += 1
                         if report.undecodable <= MAX_LISTED_WARNINGS:

@@ -34,13 +34,37 @@ import struct
 import sys
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from types import TracebackType
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, Protocol, TypeVar
 
 from pcapdiag.errors import CaptureError
 from pcapdiag.frames import Buffer, Damage, Frame
 
 T = TypeVar("T")
+
+try:
+    from pcapdiag._triage import skip_run  # type: ignore[import-not-found]
+except ImportError:  # no C extension: nothing is ever skipped (see triage.py)
+    skip_run = None
+
+
+@dataclass(slots=True)
+class Skipped:
+    """A run of `count` records that a SkipPlan set aside, the last one at `ts_ns`."""
+
+    count: int
+    ts_ns: int
+
+
+class SkipPlan(Protocol):
+    """Which records to skip (bit n - 1 of `bits` for frame n) and how many at most in one
+    run (`budget()`, asked before each run)."""
+
+    bits: bytes
+
+    def budget(self) -> int: ...
+
 
 # Wireshark refuses records longer than this for ordinary link types
 # (WTAP_MAX_PACKET_SIZE_STANDARD); libpcap's own limit is the same 256 KiB.
@@ -335,6 +359,13 @@ class CaptureReader:
             self._linktypes.add(self._pcap_linktype)
             self.sections = 1
 
+    def whole_pcap(self) -> mmap.mmap | None:
+        """The whole file, when it is an uncompressed pcap mapped in memory (else None):
+        what triage.first_pass can read on its own before the frames are iterated."""
+        if self.format != "pcap" or self._mm is None or self._buf is not self._mm:
+            return None
+        return self._mm
+
     @property
     def linktypes(self) -> list[int]:
         """LINKTYPE values of the file header (pcap) or of every IDB read so far (pcapng:
@@ -386,17 +417,24 @@ class CaptureReader:
             message = f"{message} ({self._stream_error})"
         self.damage = Damage(offset, self.numbered + 1, message)
 
-    def records(self, make: Callable[[Buffer, int, int, int, int, int, int], T]) -> Iterator[T]:
+    def records(
+        self,
+        make: Callable[[Buffer, int, int, int, int, int, int], T],
+        skip: SkipPlan | None = None,
+    ) -> Iterator[T | Skipped]:
         """What `make(buf, start, stop, number, ts_ns, linktype, orig_len)` returns for each
         record, the record's bytes being buf[start:stop]: a decoder can read a pcap record
         where it lies, with no Frame made and no bytes copied (the hot path, see
         decode_fast.decode_record). pcapng records go through Frames. Damage is handled and
-        recorded as when iterating frames."""
+        recorded as when iterating frames.
+
+        With `skip` (a pcap file from `whole_pcap`, see triage.py), runs of the records it
+        marks are not handed to `make`: one `Skipped` stands for each run."""
         if self._started:
             raise RuntimeError("a CaptureReader can be iterated only once")
         self._started = True
         if self.format == "pcap":
-            return self._pcap_records(make)
+            return self._pcap_records(make, skip)
         return self._pcapng_records(make)
 
     def _pcapng_records(
@@ -418,9 +456,14 @@ class CaptureReader:
         return self._pcap_records(frame)
 
     def _pcap_records(
-        self, make: Callable[[Buffer, int, int, int, int, int, int], T]
-    ) -> Iterator[T]:
+        self,
+        make: Callable[[Buffer, int, int, int, int, int, int], T],
+        skip: SkipPlan | None = None,
+    ) -> Iterator[T | Skipped]:
         rec = _PCAP_REC_HDR[self._pcap_order].unpack_from
+        bits = skip.bits if skip is not None else b""
+        nbits = len(bits) * 8
+        big = self._pcap_order == ">"
         linktype = self._pcap_linktype
         # pcap draft section 5: the sub-second field is in us or ns depending on the magic.
         frac_mul = 1 if self.nanosecond else 1000
@@ -447,6 +490,21 @@ class CaptureReader:
                     self.numbered = number
                     self._set_damage(base + pos, "file cut short inside a record header")
                     break
+                if number < nbits and bits[number >> 3] >> (number & 7) & 1:
+                    assert skip is not None and skip_run is not None
+                    if first is None:
+                        sec, frac, _caplen, _orig = rec(buf, pos)
+                        first = sec * 1_000_000_000 + frac * frac_mul
+                    before = number
+                    pos, number, count, sec, frac = skip_run(
+                        buf, pos, big, bits, number, skip.budget()
+                    )
+                    last = sec * 1_000_000_000 + frac * frac_mul
+                    yield Skipped(count, last)
+                    if before >> 12 != number >> 12:
+                        self.position = base + pos
+                        self._release(buf, pos)
+                    continue
                 sec, frac, caplen, orig_len = rec(buf, pos)
                 if caplen > MAX_CAPLEN:
                     self.numbered = number

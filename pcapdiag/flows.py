@@ -271,6 +271,18 @@ class FlowTable:
             self._note_finished(t)
         return done
 
+    def skip(self, count: int, ts_ns: int) -> list[FlowRecord]:
+        """`count` segments of plain connections went by unseen (see triage.py), the last at
+        `ts_ns`. They count toward the sweep schedule as if added, so that every other flow
+        is swept at the same frames and times as in a full run; at most sweep_budget() at a
+        time, so that a sweep due inside the run falls on its last segment."""
+        self._since_sweep += count
+        return self._maybe_sweep(ts_ns) if self._since_sweep >= _SWEEP_EVERY else []
+
+    def sweep_budget(self) -> int:
+        """Packets until the next sweep is due."""
+        return max(1, _SWEEP_EVERY - self._since_sweep)
+
     def add_datagram(self, dg: Datagram) -> list[FlowRecord]:
         self._since_sweep += 1
         done: list[FlowRecord] = self._maybe_sweep(dg.ts_ns)

@@ -1,0 +1,54 @@
+"""Build hook: compile pcapdiag/_triage.c, the optional C first pass (see triage.py).
+
+The extension is built with the machine's C compiler against the running Python's headers.
+Without a compiler the wheel is pure Python and pcapdiag reads every frame in Python: slower,
+the same results. PCAPDIAG_PURE=1 skips the build on purpose.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+SOURCE = Path("pcapdiag") / "_triage.c"
+
+
+class CustomBuildHook(BuildHookInterface):
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        if self.target_name != "wheel" or os.environ.get("PCAPDIAG_PURE") == "1":
+            return
+        root = Path(self.root)
+        suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+        if version == "editable":
+            out = root / "pcapdiag" / f"_triage{suffix}"  # found through the source tree
+        else:
+            out = Path(self.directory) / "ext" / f"_triage{suffix}"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not build(root / SOURCE, out):
+            return
+        build_data["pure_python"] = False
+        build_data["infer_tag"] = True
+        if version != "editable":
+            build_data["force_include"][str(out)] = f"pcapdiag/_triage{suffix}"
+
+
+def build(source: Path, out: Path) -> bool:
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    compiler = cc.split()[0]
+    if shutil.which(compiler) is None:
+        print(f"pcapdiag: no C compiler ({compiler}); building pure Python", file=sys.stderr)
+        return False
+    include = sysconfig.get_paths()["include"]
+    cmd = [*cc.split(), "-O2", "-fPIC", "-shared", f"-I{include}", str(source), "-o", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"pcapdiag: C build failed, building pure Python:\n{done.stderr}", file=sys.stderr)
+        return False
+    return True

@@ -1,0 +1,580 @@
+/*
+ * pcapdiag._triage: a first pass in C over a classic pcap file that finds the TCP connections
+ * nothing can be said about, so that the Python analysis never has to look at their frames.
+ *
+ * A connection is "plain" when, from its first frame to its last, it is exactly a connection
+ * that every rule is silent about: a bare SYN, a SYN-ACK acknowledging it, then segments in
+ * both directions carrying only ACK (PSH, FIN) with every sequence number exactly where the
+ * sender left off (no retransmission, no gap, no keepalive, no window probe), every ACK moving
+ * forward and never past what the peer sent, no zero window, and an orderly close: both FINs
+ * sent and acknowledged, nothing after. Its 4-tuple must then stay unused for the linger time
+ * (a new connection on the same ports would be numbered after it) and no ICMP error may quote
+ * it. Anything else about a connection, however harmless, makes it "not plain": all its frames
+ * go to the Python tracker, which is the only judge of what happened.
+ *
+ * The pass is conservative by construction: a wrong "not plain" costs time, never a result.
+ * When a frame might carry TCP in a way this pass does not decode (GRE, VXLAN, IPv6 extension
+ * headers, other link types), the pass gives up (returns None) and Python reads everything.
+ * It also gives up when the unanswered connection attempts could have reached the flow
+ * table's cap, whose early release depends on every attempt being counted.
+ *
+ * Frame decoding follows pcapdiag/decode.py and decode_ip.py exactly in what makes a frame
+ * a TCP segment of a given 4-tuple; tests/test_triage.py compares whole reports with and
+ * without this pass.
+ *
+ * Output: a bitmap with bit (n - 1) set for every frame n of a plain connection, the number
+ * of plain connections, and the number of records read. skip_run() then walks over runs of
+ * those records without Python seeing them one by one.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define F_FIN 0x01
+#define F_SYN 0x02
+#define F_RST 0x04
+#define F_PSH 0x08
+#define F_ACK 0x10
+
+enum { ST_OPEN = 1, ST_CLOSED = 2, ST_BAD = 3 };
+enum { PH_SYN = 0, PH_EST = 1 };
+
+#define MAX_FLOW_FRAMES (1u << 22)
+#define SWEEP_FRAMES 65536
+#define RELEASE_BYTES (16LL << 20)
+
+typedef struct {
+    uint8_t key[36]; /* the two endpoints (address, port), lower first, as flows.flow_key */
+    uint8_t klen;    /* 12 or 36; 0: empty slot */
+    uint8_t status;
+    uint8_t phase;
+    uint8_t client_low; /* the client (first sender) is the lower endpoint of the key */
+    uint8_t attempt;    /* a bare SYN came first and nothing from the other side yet */
+    uint8_t fin[2];     /* side 0 = client, 1 = server */
+    uint8_t fin_acked[2];
+    uint32_t nxt[2]; /* next sequence number each side should send */
+    uint32_t ack[2]; /* last acknowledgement each side sent */
+    uint32_t isn0;
+    int64_t last_ts;
+    uint32_t *frames;
+    uint32_t nframes, fcap;
+} Flow;
+
+typedef struct {
+    uint64_t hash;
+    Flow *flow; /* NULL: empty slot */
+} Slot;
+
+typedef struct {
+    Slot *slots;
+    size_t cap; /* power of two */
+    size_t used;
+} Table;
+
+typedef struct {
+    uint8_t *bits;
+    size_t nbytes;
+    int oom;
+} Bitmap;
+
+typedef struct {
+    Table t;
+    Bitmap bm;
+    int64_t linger_ns, idle_ns;
+    long long plain;
+    long long attempts, attempts_peak;
+    int give_up;
+    int oom;
+} State;
+
+static uint64_t hash_key(const uint8_t *k, size_t n) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= k[i];
+        h *= 1099511628211ULL;
+    }
+    return h ^ (h >> 29);
+}
+
+static int table_init(Table *t, size_t cap) {
+    t->slots = calloc(cap, sizeof(Slot));
+    t->cap = cap;
+    t->used = 0;
+    return t->slots != NULL;
+}
+
+/* The slot holding `key`, or the empty slot where it would go. */
+static Slot *table_find(Table *t, const uint8_t *key, uint8_t klen, uint64_t h) {
+    size_t mask = t->cap - 1;
+    size_t i = (size_t)h & mask;
+    for (;;) {
+        Slot *sl = &t->slots[i];
+        if (sl->flow == NULL) return sl;
+        if (sl->hash == h && sl->flow->klen == klen && memcmp(sl->flow->key, key, klen) == 0)
+            return sl;
+        i = (i + 1) & mask;
+    }
+}
+
+/* Rebuild the table with the flows `keep` says to keep: how flows are released (open
+ * addressing, so a rebuild rather than holes). Also grows the table when it fills. */
+static int table_rebuild(State *s, int64_t now, int final);
+
+static void bit_set(Bitmap *b, uint32_t frame) {
+    size_t byte = (frame - 1) >> 3;
+    if (byte >= b->nbytes) {
+        size_t n = b->nbytes ? b->nbytes : 4096;
+        while (n <= byte) n *= 2;
+        uint8_t *p = realloc(b->bits, n);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        memset(p + b->nbytes, 0, n - b->nbytes);
+        b->bits = p;
+        b->nbytes = n;
+    }
+    b->bits[byte] |= (uint8_t)(1u << ((frame - 1) & 7));
+}
+
+static void bit_clear(Bitmap *b, uint32_t frame) {
+    size_t byte = (frame - 1) >> 3;
+    if (byte < b->nbytes) b->bits[byte] &= (uint8_t)~(1u << ((frame - 1) & 7));
+}
+
+static void flow_free_frames(Flow *f) {
+    free(f->frames);
+    f->frames = NULL;
+    f->nframes = f->fcap = 0;
+}
+
+/* The connection is not plain after all: its frames go back to Python. */
+static void make_bad(State *s, Flow *f) {
+    if (f->status == ST_BAD) return;
+    for (uint32_t i = 0; i < f->nframes; i++) bit_clear(&s->bm, f->frames[i]);
+    flow_free_frames(f);
+    f->status = ST_BAD;
+}
+
+static void add_frame(State *s, Flow *f, uint32_t frame) {
+    if (f->nframes == f->fcap) {
+        if (f->fcap >= MAX_FLOW_FRAMES) {
+            make_bad(s, f); /* long connections are left to Python's own steady path */
+            return;
+        }
+        uint32_t n = f->fcap ? f->fcap * 2 : 16;
+        uint32_t *p = realloc(f->frames, n * sizeof(uint32_t));
+        if (!p) {
+            s->oom = 1;
+            make_bad(s, f);
+            return;
+        }
+        f->frames = p;
+        f->fcap = n;
+    }
+    f->frames[f->nframes++] = frame;
+    bit_set(&s->bm, frame);
+}
+
+/* When a flow's fate is sealed at `now`: a closed plain connection once its ports have been
+ * quiet for the linger time (with a margin for the grace time), anything idle for longer than
+ * idle + linger. Returns 1 when the flow can leave the table. */
+static int settle(State *s, Flow *f, int64_t now, int final) {
+    int64_t quiet = now - f->last_ts;
+    if (f->status == ST_CLOSED) {
+        if (final || quiet > s->linger_ns + 10 * 1000000000LL) {
+            s->plain++;
+            flow_free_frames(f);
+            return 1;
+        }
+        return 0;
+    }
+    if (f->status == ST_OPEN && (final || quiet > s->idle_ns)) make_bad(s, f);
+    if (f->status == ST_BAD && quiet > s->idle_ns + s->linger_ns + 10 * 1000000000LL) return 1;
+    return 0;
+}
+
+static int table_rebuild(State *s, int64_t now, int final) {
+    Table *t = &s->t;
+    size_t live = 0;
+    for (size_t i = 0; i < t->cap; i++) {
+        Slot *sl = &t->slots[i];
+        if (sl->flow && settle(s, sl->flow, now, final)) {
+            free(sl->flow->frames);
+            free(sl->flow);
+            sl->flow = NULL;
+        }
+        if (sl->flow) live++;
+    }
+    if (final) return 1;
+    size_t cap = 1024;
+    while (cap < live * 4) cap *= 2;
+    Table nt;
+    if (!table_init(&nt, cap)) return 0;
+    for (size_t i = 0; i < t->cap; i++) {
+        Slot *sl = &t->slots[i];
+        if (!sl->flow) continue;
+        *table_find(&nt, sl->flow->key, sl->flow->klen, sl->hash) = *sl;
+        nt.used++;
+    }
+    free(t->slots);
+    *t = nt;
+    return 1;
+}
+
+static inline uint32_t rd16(const uint8_t *p) { return ((uint32_t)p[0] << 8) | p[1]; }
+static inline uint32_t rd32(const uint8_t *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* The canonical key of (src, sport) <-> (dst, dport); *low is 1 when the sender is the lower. */
+static uint8_t make_key(uint8_t *key, const uint8_t *src, const uint8_t *dst, size_t alen,
+                        uint32_t sport, uint32_t dport, int *sender_low) {
+    uint8_t a[18], b[18];
+    memcpy(a, src, alen);
+    a[alen] = (uint8_t)(sport >> 8);
+    a[alen + 1] = (uint8_t)sport;
+    memcpy(b, dst, alen);
+    b[alen] = (uint8_t)(dport >> 8);
+    b[alen + 1] = (uint8_t)dport;
+    size_t n = alen + 2;
+    int low = memcmp(a, b, n) <= 0;
+    memcpy(key, low ? a : b, n);
+    memcpy(key + n, low ? b : a, n);
+    *sender_low = low;
+    return (uint8_t)(2 * n);
+}
+
+static void taint(State *s, const uint8_t *src, const uint8_t *dst, size_t alen, uint32_t sport,
+                  uint32_t dport) {
+    uint8_t key[36];
+    int low;
+    uint8_t klen = make_key(key, src, dst, alen, sport, dport, &low);
+    Slot *sl = table_find(&s->t, key, klen, hash_key(key, klen));
+    if (sl->flow) make_bad(s, sl->flow);
+    /* An ICMP error about ports not (or no longer) tracked changes nothing here: Python
+     * counts it as an orphan with or without the connection's frames. */
+}
+
+/* One TCP segment of the capture. */
+static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, const uint8_t *dst,
+                    size_t alen, const uint8_t *tcp, long payload, int unusual) {
+    uint32_t sport = rd16(tcp), dport = rd16(tcp + 2);
+    uint32_t seq = rd32(tcp + 4), ackv = rd32(tcp + 8);
+    uint32_t flags = tcp[13];
+    uint32_t window = rd16(tcp + 14);
+    uint8_t key[36];
+    int low;
+    uint8_t klen = make_key(key, src, dst, alen, sport, dport, &low);
+    uint64_t h = hash_key(key, klen);
+    Slot *sl = table_find(&s->t, key, klen, h);
+    Flow *f = sl->flow;
+    if (f && settle(s, f, ts, 0)) {
+        /* the ports' past is over: a new connection, in the same slot */
+        flow_free_frames(f);
+    } else if (!f) {
+        f = malloc(sizeof(Flow));
+        if (!f) {
+            s->oom = 1;
+            return;
+        }
+        f->frames = NULL;
+        sl->flow = f;
+        sl->hash = h;
+        s->t.used++;
+    } else {
+        f = NULL;
+    }
+    if (f) {
+        memset(f, 0, sizeof(*f));
+        memcpy(f->key, key, klen);
+        f->klen = klen;
+        f->client_low = (uint8_t)low;
+        f->last_ts = ts;
+        /* flows.FlowTable counts an attempt for a first segment with SYN and no ACK. */
+        if ((flags & F_SYN) && !(flags & F_ACK)) {
+            f->attempt = 1;
+            if (++s->attempts > s->attempts_peak) s->attempts_peak = s->attempts;
+        }
+        if (flags == F_SYN && payload == 0 && window != 0 && !unusual) {
+            f->status = ST_OPEN;
+            f->phase = PH_SYN;
+            f->isn0 = seq;
+            add_frame(s, f, frame);
+        } else {
+            f->status = ST_BAD;
+        }
+        if (s->t.used * 2 > s->t.cap && !table_rebuild(s, ts, 0)) s->oom = 1;
+        return;
+    }
+    f = sl->flow;
+    int side = (low == f->client_low) ? 0 : 1;
+    if (f->attempt && side == 1) {
+        f->attempt = 0;
+        s->attempts--;
+    }
+    int64_t gap = ts - f->last_ts;
+    f->last_ts = ts;
+    if (f->status == ST_BAD) return;
+    if (f->status == ST_CLOSED || unusual || gap < 0 || gap > s->idle_ns || window == 0) {
+        make_bad(s, f);
+        return;
+    }
+    if (f->phase == PH_SYN) {
+        if (side == 1 && flags == (F_SYN | F_ACK) && ackv == f->isn0 + 1 && payload == 0) {
+            f->phase = PH_EST;
+            f->nxt[0] = f->isn0 + 1;
+            f->nxt[1] = seq + 1;
+            f->ack[0] = seq + 1; /* the client's first ACK may not go below this */
+            f->ack[1] = ackv;
+            add_frame(s, f, frame);
+        } else {
+            make_bad(s, f);
+        }
+        return;
+    }
+    int peer = 1 - side;
+    if ((flags & ~(uint32_t)(F_PSH | F_FIN)) != F_ACK || seq != f->nxt[side] ||
+        (int32_t)(ackv - f->ack[side]) < 0 || (int32_t)(f->nxt[peer] - ackv) < 0 ||
+        (f->fin[side] && (payload || (flags & F_FIN)))) {
+        make_bad(s, f);
+        return;
+    }
+    f->nxt[side] = seq + (uint32_t)payload + ((flags & F_FIN) ? 1u : 0u);
+    f->ack[side] = ackv;
+    if (flags & F_FIN) f->fin[side] = 1;
+    if (f->fin[peer] && ackv == f->nxt[peer]) f->fin_acked[peer] = 1;
+    add_frame(s, f, frame);
+    if (f->fin_acked[0] && f->fin_acked[1]) f->status = ST_CLOSED;
+}
+
+/* The quoted datagram of an ICMP or ICMPv6 error at q (up to end): taint the connection it
+ * names, or give up when it is quoted in a way decode_ip.quoted_datagram may read and we do
+ * not (IPv6 extension headers). */
+static void icmp_error(State *s, const uint8_t *d, long q, long end) {
+    if (end - q < 1) return;
+    int version = d[q] >> 4;
+    if (version == 4) {
+        if (end - q < 20) return;
+        long ihl = (d[q] & 0x0F) * 4;
+        uint32_t frag = rd16(d + q + 6);
+        if (ihl < 20 || (frag & 0x1FFF) || d[q + 9] != 6) return;
+        long l4 = q + ihl;
+        if (end - l4 < 4) return;
+        taint(s, d + q + 12, d + q + 16, 4, rd16(d + l4), rd16(d + l4 + 2));
+    } else if (version == 6) {
+        if (end - q < 40) return;
+        uint8_t nh = d[q + 6];
+        if (nh == 6) {
+            long l4 = q + 40;
+            if (end - l4 < 4) return;
+            taint(s, d + q + 8, d + q + 24, 16, rd16(d + l4), rd16(d + l4 + 2));
+        } else if (nh == 0 || nh == 43 || nh == 44 || nh == 51 || nh == 60 || nh == 135 ||
+                   nh == 139 || nh == 140) {
+            s->give_up = 1;
+        }
+    }
+}
+
+/* An ICMP (family 4) or ICMPv6 (6) message at l4: only errors quote a datagram. */
+static void icmp(State *s, const uint8_t *d, long l4, long end, int family) {
+    if (end - l4 < 8) return;
+    int type = d[l4];
+    int error = family == 4 ? (type == 3 || type == 4 || type == 5 || type == 11 || type == 12)
+                            : (type >= 1 && type <= 4);
+    if (error) icmp_error(s, d, l4 + 8, end);
+}
+
+/* One Ethernet frame (decode.decode_ethernet and what it calls, as far as TCP goes). */
+static void ethernet(State *s, uint32_t frame, int64_t ts, const uint8_t *d, long n,
+                     int truncated) {
+    if (n < 14) return;
+    long off = 14;
+    uint32_t et = rd16(d + 12);
+    while (et == 0x8100 || et == 0x88A8 || et == 0x9100) {
+        if (n - off < 4) return;
+        et = rd16(d + off + 2);
+        off += 4;
+    }
+    if (et == 0x0800) {
+        if (n - off < 20) return;
+        const uint8_t *ip = d + off;
+        if (ip[0] >> 4 != 4) return;
+        long ihl = (ip[0] & 0x0F) * 4;
+        if (ihl < 20 || n - off < ihl) return;
+        long total = rd16(ip + 2);
+        long ip_end;
+        int unusual = truncated;
+        if (total == 0) {
+            ip_end = n;
+            unusual = 1;
+        } else if (total < ihl) {
+            return;
+        } else {
+            ip_end = off + total;
+        }
+        uint32_t frag = rd16(ip + 6);
+        if (frag & 0x1FFF) return; /* a later fragment: Other for Python too */
+        long l4 = off + ihl;
+        uint8_t proto = ip[9];
+        if (frag & 0x2000) {
+            long min = proto == 6 ? 20 : (proto == 17 || proto == 1) ? 8 : 0;
+            if (ip_end - l4 < min) return;
+            unusual = 1;
+        }
+        if (ihl != 20) unusual = 1;
+        if (proto == 6) {
+            if (n - l4 < 20) return;
+            long thl = (d[l4 + 12] >> 4) * 4;
+            if (thl < 20) return;
+            long payload = ip_end - l4 - thl;
+            if (payload < 0) return;
+            if (n - l4 < thl) unusual = 1; /* options cut short by the snap length */
+            segment(s, frame, ts, ip + 12, ip + 16, 4, d + l4, payload, unusual);
+        } else if (proto == 17) {
+            if (n - l4 >= 8 && rd16(d + l4 + 2) == 4789) s->give_up = 1; /* VXLAN */
+        } else if (proto == 1) {
+            icmp(s, d, l4, ip_end < n ? ip_end : n, 4);
+        } else if (proto == 47) {
+            s->give_up = 1; /* GRE: Python decapsulates */
+        }
+    } else if (et == 0x86DD) {
+        if (n - off < 40) return;
+        const uint8_t *ip = d + off;
+        if (ip[0] >> 4 != 6) return;
+        uint8_t nh = ip[6];
+        long plen = rd16(ip + 4);
+        long l4 = off + 40;
+        long ip_end = plen ? l4 + plen : n;
+        int unusual = truncated || plen == 0;
+        if (nh == 6) {
+            if (n - l4 < 20) return;
+            long thl = (d[l4 + 12] >> 4) * 4;
+            if (thl < 20) return;
+            long payload = ip_end - l4 - thl;
+            if (payload < 0) return;
+            if (n - l4 < thl) unusual = 1;
+            segment(s, frame, ts, ip + 8, ip + 24, 16, d + l4, payload, unusual);
+        } else if (nh == 17) {
+            if (n - l4 >= 8 && rd16(d + l4 + 2) == 4789) s->give_up = 1;
+        } else if (nh == 58) {
+            icmp(s, d, l4, ip_end < n ? ip_end : n, 6);
+        } else if (nh == 47 || nh == 0 || nh == 43 || nh == 44 || nh == 51 || nh == 60 ||
+                   nh == 135 || nh == 139 || nh == 140) {
+            s->give_up = 1; /* tunnels and extension headers: Python walks them */
+        }
+    }
+}
+
+static inline uint32_t rd32e(const uint8_t *p, int big) {
+    return big ? rd32(p)
+               : ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
+}
+
+/* triage(buffer, big_endian, nanosecond, max_caplen, linger_ns, idle_ns, max_attempts,
+ *        release) -> (bitmap bytes, plain connections, records read) or None
+ * `release`: the buffer is a read-only mmap of the file, whose pages may be given back. */
+static PyObject *triage(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer view;
+    int big, nano, release;
+    long long max_caplen, linger_ns, idle_ns, max_attempts;
+    if (!PyArg_ParseTuple(args, "y*ppLLLLp", &view, &big, &nano, &max_caplen, &linger_ns,
+                          &idle_ns, &max_attempts, &release))
+        return NULL;
+    State s;
+    memset(&s, 0, sizeof(s));
+    s.linger_ns = linger_ns;
+    s.idle_ns = idle_ns;
+    if (!table_init(&s.t, 1 << 14)) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    const uint8_t *buf = view.buf;
+    long long end = view.len, pos = 24;
+    uint32_t number = 0;
+    int64_t now = 0;
+    int64_t mul = nano ? 1 : 1000;
+    long long page = sysconf(_SC_PAGESIZE), released = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (end - pos >= 16 && !s.give_up && !s.oom) {
+        const uint8_t *h = buf + pos;
+        uint32_t caplen = rd32e(h + 8, big), orig = rd32e(h + 12, big);
+        if (caplen > max_caplen || pos + 16 + (long long)caplen > end) break; /* damage */
+        number++;
+        now = (int64_t)rd32e(h, big) * 1000000000LL + (int64_t)rd32e(h + 4, big) * mul;
+        ethernet(&s, number, now, h + 16, (long)caplen, caplen < orig);
+        pos += 16 + caplen;
+        if (!(number % SWEEP_FRAMES) && !table_rebuild(&s, now, 0)) s.oom = 1;
+        if (release && pos - released >= RELEASE_BYTES) {
+            /* Give the pages read back (as capture.CaptureReader._release does), so that a
+             * large file does not count in the resident memory. The buffer is an mmap: its
+             * start is page-aligned. */
+            long long upto = pos - pos % page;
+            madvise((void *)(buf + released), (size_t)(upto - released), MADV_DONTNEED);
+            released = upto;
+        }
+    }
+    if (!s.give_up && !s.oom) table_rebuild(&s, now, 1);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    for (size_t i = 0; i < s.t.cap; i++) {
+        if (s.t.slots[i].flow) {
+            free(s.t.slots[i].flow->frames);
+            free(s.t.slots[i].flow);
+        }
+    }
+    free(s.t.slots);
+    if (s.give_up || s.oom || s.bm.oom || s.attempts_peak >= max_attempts) {
+        free(s.bm.bits);
+        Py_RETURN_NONE;
+    }
+    PyObject *bits = PyBytes_FromStringAndSize((const char *)s.bm.bits, (Py_ssize_t)s.bm.nbytes);
+    free(s.bm.bits);
+    if (!bits) return NULL;
+    return Py_BuildValue("NLk", bits, s.plain, (unsigned long)number);
+}
+
+/* skip_run(buffer, pos, big_endian, bitmap, number, max_count)
+ *   -> (pos, number, count, ts_sec, ts_frac) after skipping the consecutive records from `pos`
+ * whose frames (number + 1, ...) are marked in the bitmap, at most max_count of them. The
+ * records were all checked by triage(). */
+static PyObject *skip_run(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer view, bm;
+    long long pos, number, max_count;
+    int big;
+    if (!PyArg_ParseTuple(args, "y*Lpy*LL", &view, &pos, &big, &bm, &number, &max_count))
+        return NULL;
+    const uint8_t *buf = view.buf, *bits = bm.buf;
+    long long end = view.len, nbits = (long long)bm.len * 8, count = 0;
+    uint32_t sec = 0, frac = 0;
+    while (count < max_count && number < nbits && end - pos >= 16 &&
+           (bits[number >> 3] >> (number & 7)) & 1) {
+        const uint8_t *h = buf + pos;
+        uint32_t caplen = rd32e(h + 8, big);
+        if (pos + 16 + (long long)caplen > end) break;
+        sec = rd32e(h, big);
+        frac = rd32e(h + 4, big);
+        pos += 16 + caplen;
+        number++;
+        count++;
+    }
+    PyBuffer_Release(&view);
+    PyBuffer_Release(&bm);
+    return Py_BuildValue("LLLkk", pos, number, count, (unsigned long)sec, (unsigned long)frac);
+}
+
+static PyMethodDef methods[] = {
+    {"triage", triage, METH_VARARGS, "Find the plain TCP connections of a pcap buffer."},
+    {"skip_run", skip_run, METH_VARARGS, "Skip a run of records of plain connections."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_triage", NULL, -1, methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__triage(void) { return PyModule_Create(&module); }

@@ -1,0 +1,139 @@
+"""A first pass in C that sets aside the plain TCP connections of a pcap file.
+
+Most connections of a busy link open, exchange data in order and close: every rule is silent
+about them, and following each of their frames through the Python tracker is most of the time
+a run takes. `_triage.c` reads the file once, very fast, and marks the frames of the
+connections it can prove plain (the exact test is at the top of that file); the analysis then
+skips those frames in runs and counts the connections. Everything else, including every
+connection with a retransmission, a RST, a lone SYN or an ICMP error about it, goes through
+the tracker as before, and the report is the same as without this pass
+(tests/test_triage.py compares them).
+
+The pass is used only when all of this holds, and otherwise silently not:
+- the C extension was built (see hatch_build.py) and ENABLED is set;
+- the input is an uncompressed classic pcap file of Ethernet frames, mapped in memory;
+- every rule in use needs, to match, something a plain connection never has (checked from
+  the rules themselves: a custom rule about healthy connections turns the pass off);
+- the C pass did not meet a frame that might carry TCP in a way it does not decode (GRE,
+  VXLAN, IPv6 extension headers), and the unanswered attempts never approached the flow
+  table's cap (its early releases depend on every attempt being counted).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .capture import MAX_CAPLEN, CaptureReader
+from .engine import test
+from .flows import FlowTable
+from .rules import Rule
+
+try:
+    from . import _triage  # type: ignore[attr-defined]
+except ImportError:  # built without a C compiler: every frame goes through Python
+    _triage = None
+
+ENABLED = True
+
+# What the Python tracker makes of a plain connection (checked by tests/test_triage.py on the
+# benchmark's captures): these events, ending with these states and reason.
+PLAIN_EVENTS = frozenset({"syn", "synack", "handshake", "data", "fin", "end"})
+PLAIN_END = {
+    "client_state": ("CLOSED", "TIME_WAIT"),
+    "server_state": ("CLOSED", "TIME_WAIT"),
+    "reason": ("closed",),
+}
+
+
+@dataclass(slots=True)
+class Plan:
+    """The outcome of the first pass over one file: what the reader skips (a
+    capture.SkipPlan) and what the report counts for it."""
+
+    bits: bytes  # bit n - 1 set: frame n belongs to a plain connection
+    plain: int  # plain connections set aside
+    records: int  # records the pass read
+    table: FlowTable
+
+    def budget(self) -> int:
+        """At most this many records in one skipped run: the flow table's sweeps then fall
+        on the same frames as when every segment is added (see FlowTable.skip)."""
+        return self.table.sweep_budget()
+
+
+def available() -> bool:
+    return ENABLED and _triage is not None
+
+
+def first_pass(
+    reader: CaptureReader,
+    table: FlowTable,
+    rules: Sequence[Rule],
+    params: dict[str, dict[str, Any]],
+) -> Plan | None:
+    """Run the C pass over `reader`'s file before it is read, or None when it does not apply
+    (see the module's docstring)."""
+    if not available() or not blind_to_plain(rules, params):
+        return None
+    buf = reader.whole_pcap()
+    if buf is None or reader.linktypes != [1]:
+        return None
+    assert _triage is not None
+    result = _triage.triage(
+        buf,
+        reader.byte_order == "big",
+        reader.nanosecond,
+        MAX_CAPLEN,
+        table.linger_ns,
+        table.idle_ns,
+        table.max_attempts,
+        True,  # an mmap: pages read may be given back
+    )
+    if result is None:
+        return None
+    bits, plain, records = result
+    return Plan(bits, plain, records, table)
+
+
+def blind_to_plain(rules: Iterable[Rule], params: dict[str, dict[str, Any]]) -> bool:
+    """Whether no rule can match a plain connection: each TCP rule needs an event a plain
+    connection never has, or an `end` whose state or reason a plain connection never ends
+    with."""
+    return all(_rule_blind(r, {**r.params, **params.get(r.id, {})}) for r in rules)
+
+
+def _rule_blind(rule: Rule, p: dict[str, Any]) -> bool:
+    if rule.proto != "tcp":
+        return True
+    steps = rule.data["match"]["sequence"]
+    if any(step["event"] not in PLAIN_EVENTS for step in steps):
+        return True
+    return any(
+        step["event"] == "end" and "where" in step and _excludes_plain_end(step["where"], p)
+        for step in steps
+    )
+
+
+def _excludes_plain_end(where: dict[str, Any], p: dict[str, Any]) -> bool:
+    fields = set(_fields(where))
+    if not fields <= PLAIN_END.keys():
+        return False  # a field we cannot vouch for
+    names = sorted(fields)
+    for values in itertools.product(*(PLAIN_END[n] for n in names)):
+        end = dict(zip(names, values, strict=True))
+        if test(where, end.__getitem__, p):
+            return False
+    return True
+
+
+def _fields(pred: dict[str, Any]) -> Iterable[str]:
+    for key in ("all", "any"):
+        for sub in pred.get(key, ()):
+            yield from _fields(sub)
+    if "not" in pred:
+        yield from _fields(pred["not"])
+    if "field" in pred:
+        yield pred["field"]
