@@ -7,7 +7,8 @@
  * both directions carrying only ACK (PSH, FIN) with every sequence number exactly where the
  * sender left off (no retransmission, no gap, no keepalive, no window probe), every ACK moving
  * forward and never past what the peer sent, no zero window, and an orderly close: both FINs
- * sent and acknowledged, nothing after. Its 4-tuple must then stay unused for the linger time
+ * sent and acknowledged, nothing after (or the capture ends while it is open, past the
+ * handshake and not idle). Its 4-tuple must then stay unused for the linger time
  * (a new connection on the same ports would be numbered after it) and no ICMP error may quote
  * it. Anything else about a connection, however harmless, makes it "not plain": all its frames
  * go to the Python tracker, which is the only judge of what happened.
@@ -193,7 +194,16 @@ static int settle(State *s, Flow *f, int64_t now, int final) {
         }
         return 0;
     }
-    if (f->status == ST_OPEN && (final || quiet > s->idle_ns)) make_bad(s, f);
+    if (f->status == ST_OPEN) {
+        if (quiet > s->idle_ns || (final && f->phase != PH_EST)) {
+            make_bad(s, f); /* expired, or a SYN the capture ends on: Python judges */
+        } else if (final) {
+            /* Past the handshake and still open when the capture ends: plain too. */
+            s->plain++;
+            flow_free_frames(f);
+            return 1;
+        }
+    }
     if (f->status == ST_BAD && quiet > s->idle_ns + s->linger_ns + 10 * 1000000000LL) return 1;
     return 0;
 }

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import flows
-from .capture import Skipped, open_capture
+from .capture import open_capture
 from .collect import DEFAULT_MAX_ALIKE, FindingCollector
 from .decode_fast import decode_record
 from .engine import evaluate, event_index
@@ -32,7 +31,7 @@ from .report import (
 from .rules import Rule
 from .shard import shard_of
 from .sources import expand_sources, order_by_start
-from .triage import first_pass
+from .triage import Swept, first_pass
 
 # Warnings listed one by one before they are only counted (a flood of broken frames must not
 # flood the report).
@@ -82,6 +81,9 @@ def analyze(
     gc.disable()
     try:
         if jobs > 1 and "-" not in files:
+            import multiprocessing  # here: its import is a cost one job does not need
+            from concurrent.futures import ProcessPoolExecutor
+
             progress = None
             ctx = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
@@ -219,12 +221,13 @@ class _Session:
                     if pkt is None:
                         continue  # another worker's flow
                     if progress is not None:
-                        seen += pkt.count if isinstance(pkt, Skipped) else 1
-                        if seen >= next_progress:
-                            next_progress = seen + 0x4000
+                        seen += 1
+                        frames = seen + (plan.skipped_frames if plan is not None else 0)
+                        if frames >= next_progress:
+                            next_progress = frames + 0x4000
                             before = sum(r.position for r in readers[:-1])
                             progress(
-                                seen, before + reader.position, len(table.tcp) + len(table.udp)
+                                frames, before + reader.position, len(table.tcp) + len(table.udp)
                             )
                     if isinstance(pkt, Segment):
                         done = table.add_segment(pkt)
@@ -232,9 +235,9 @@ class _Session:
                         done = table.add_datagram(pkt)
                     elif isinstance(pkt, IcmpError):
                         done = table.add_icmp(pkt)
-                    elif isinstance(pkt, Skipped):
-                        # Frames of plain connections (triage.py): counted, not looked at.
-                        done = table.skip(pkt.count, pkt.ts_ns)
+                    elif isinstance(pkt, Swept):
+                        # A sweep fell in a run of skipped frames (triage.Plan.skipped).
+                        done = pkt.records
                     elif isinstance(pkt, Undecodable):
                         report.undecodable += 1
                         if report.undecodable <= MAX_LISTED_WARNINGS:

@@ -34,7 +34,6 @@ import struct
 import sys
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from types import TracebackType
 from typing import BinaryIO, Protocol, TypeVar
 
@@ -49,21 +48,16 @@ except ImportError:  # no C extension: nothing is ever skipped (see triage.py)
     skip_run = None
 
 
-@dataclass(slots=True)
-class Skipped:
-    """A run of `count` records that a SkipPlan set aside, the last one at `ts_ns`."""
-
-    count: int
-    ts_ns: int
-
-
 class SkipPlan(Protocol):
-    """Which records to skip (bit n - 1 of `bits` for frame n) and how many at most in one
-    run (`budget()`, asked before each run)."""
+    """Which records to skip (bit n - 1 of `bits` for frame n), how many at most in one run
+    (`budget()`, asked before each run), and what to do after a run (`skipped(count, ts_ns)`
+    of its last record: whatever it returns, if not None, is yielded in the run's place)."""
 
     bits: bytes
 
     def budget(self) -> int: ...
+
+    def skipped(self, count: int, ts_ns: int) -> object | None: ...
 
 
 # Wireshark refuses records longer than this for ordinary link types
@@ -421,7 +415,7 @@ class CaptureReader:
         self,
         make: Callable[[Buffer, int, int, int, int, int, int], T],
         skip: SkipPlan | None = None,
-    ) -> Iterator[T | Skipped]:
+    ) -> Iterator[T | object]:
         """What `make(buf, start, stop, number, ts_ns, linktype, orig_len)` returns for each
         record, the record's bytes being buf[start:stop]: a decoder can read a pcap record
         where it lies, with no Frame made and no bytes copied (the hot path, see
@@ -429,7 +423,7 @@ class CaptureReader:
         recorded as when iterating frames.
 
         With `skip` (a pcap file from `whole_pcap`, see triage.py), runs of the records it
-        marks are not handed to `make`: one `Skipped` stands for each run."""
+        marks are not handed to `make`: see SkipPlan."""
         if self._started:
             raise RuntimeError("a CaptureReader can be iterated only once")
         self._started = True
@@ -459,7 +453,7 @@ class CaptureReader:
         self,
         make: Callable[[Buffer, int, int, int, int, int, int], T],
         skip: SkipPlan | None = None,
-    ) -> Iterator[T | Skipped]:
+    ) -> Iterator[T | object]:
         rec = _PCAP_REC_HDR[self._pcap_order].unpack_from
         bits = skip.bits if skip is not None else b""
         nbits = len(bits) * 8
@@ -500,7 +494,9 @@ class CaptureReader:
                         buf, pos, big, bits, number, skip.budget()
                     )
                     last = sec * 1_000_000_000 + frac * frac_mul
-                    yield Skipped(count, last)
+                    instead = skip.skipped(count, last)
+                    if instead is not None:
+                        yield instead
                     if before >> 12 != number >> 12:
                         self.position = base + pos
                         self._release(buf, pos)

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
 from . import __version__
 from .api import analyze, default_jobs
@@ -31,13 +30,8 @@ from .errnos import ALL_NAMES, PLATFORMS
 from .errors import CaptureError, RuleError
 from .events import EVENT_TYPES, predicate_fields
 from .expect import ExpectationError, check, load_expectation
-from .export import export_findings
 from .progress import Callback, progress_display
 from .render import clean, flows_table, iter_json, to_text
-from .render_html import ladders_for, to_html
-from .render_junit import to_junit
-from .render_md import to_markdown
-from .render_rich import print_report
 from .report import SEVERITY_ORDER, Report
 from .rules import FLOW_FIELDS, Rule, load_rules
 from .ruletest import run_rule_tests
@@ -209,13 +203,26 @@ def analyze_cmd(
     if fmt == "json":
         _emit_chunks(iter_json(report), output)
         text = None
+    # Renderers and their libraries (rich, dpkt for --export) are imported when used: each
+    # costs start-up time that a run in another format should not pay.
     elif fmt == "markdown":
+        from .render_html import ladders_for
+        from .render_md import to_markdown
+
         text = to_markdown(report, ladders_for(report))
     elif fmt == "junit":
+        from .render_junit import to_junit
+
         text = to_junit(report)
     elif fmt == "html":
+        from .render_html import ladders_for, to_html
+
         text = to_html(report, ladders_for(report))
     elif output is None and (color == "always" or (color == "auto" and sys.stdout.isatty())):
+        from rich.console import Console
+
+        from .render_rich import print_report
+
         print_report(report, Console(force_terminal=True, highlight=False), show_flows=show_all)
         text = None
     else:
@@ -223,8 +230,12 @@ def analyze_cmd(
     if text is not None:
         _emit(text, output)
     if html_file is not None:
+        from .render_html import ladders_for, to_html
+
         html_file.write_text(to_html(report, ladders_for(report)), encoding="utf-8")
     if export_dir is not None:
+        from .export import export_findings
+
         try:
             written = export_findings(report, export_dir)
         except CaptureError as exc:

@@ -10,16 +10,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
-
 Callback = Callable[[int, int, int], None]
 
 
@@ -30,6 +20,17 @@ def progress_display(total_bytes: int | None, enabled: bool) -> Iterator[Callbac
     if not enabled or not sys.stderr.isatty():
         yield None
         return
+    # rich is imported only when a bar is shown: it costs a run's start-up otherwise.
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+
     console = Console(stderr=True)
     columns = [
         TextColumn("{task.fields[frames]:>12,} frames"),

@@ -28,7 +28,7 @@ from typing import Any
 
 from .capture import MAX_CAPLEN, CaptureReader
 from .engine import test
-from .flows import FlowTable
+from .flows import FlowRecord, FlowTable
 from .rules import Rule
 
 try:
@@ -41,10 +41,21 @@ ENABLED = True
 # What the Python tracker makes of a plain connection (checked by tests/test_triage.py on the
 # benchmark's captures): these events, ending with these states and reason.
 PLAIN_EVENTS = frozenset({"syn", "synack", "handshake", "data", "fin", "end"})
+# A plain connection is closed, or still open past its handshake when the capture ends.
+_AFTER_HANDSHAKE = (
+    "ESTABLISHED",
+    "FIN_WAIT_1",
+    "FIN_WAIT_2",
+    "CLOSE_WAIT",
+    "CLOSING",
+    "LAST_ACK",
+    "TIME_WAIT",
+    "CLOSED",
+)
 PLAIN_END = {
-    "client_state": ("CLOSED", "TIME_WAIT"),
-    "server_state": ("CLOSED", "TIME_WAIT"),
-    "reason": ("closed",),
+    "client_state": _AFTER_HANDSHAKE,
+    "server_state": ("SYN_RECEIVED", *_AFTER_HANDSHAKE),
+    "reason": ("closed", "capture-end"),
 }
 
 
@@ -58,10 +69,26 @@ class Plan:
     records: int  # records the pass read
     table: FlowTable
 
+    skipped_frames: int = 0
+
+    def skipped(self, count: int, ts_ns: int) -> Swept | None:
+        """A run of `count` frames was skipped, the last at `ts_ns`: the flow table counts
+        them toward its sweeps (FlowTable.skip); what a sweep released is handed on."""
+        self.skipped_frames += count
+        done = self.table.skip(count, ts_ns)
+        return Swept(done) if done else None
+
     def budget(self) -> int:
         """At most this many records in one skipped run: the flow table's sweeps then fall
         on the same frames as when every segment is added (see FlowTable.skip)."""
         return self.table.sweep_budget()
+
+
+@dataclass(slots=True)
+class Swept:
+    """Flows a sweep released while frames were being skipped: they are diagnosed as usual."""
+
+    records: list[FlowRecord]
 
 
 def available() -> bool:

@@ -1,0 +1,259 @@
+"""The C first pass (pcapdiag/_triage.c, triage.py) only sets aside connections that the
+Python tracker would have found nothing in, and the report is the same with it as without.
+
+Test data: the project's own captures and the public ones, a benchmark capture from
+bench/generate.py (thousands of interleaved connections, every kind of failure the rules
+know, more than one sweep period), and small captures built here packet by packet, each for
+one way a connection must not be taken as plain."""
+
+from __future__ import annotations
+
+import json
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+from test_fast_path import OURS, PUBLIC
+
+import pcapdiag.triage as triage
+from pcapdiag.api import analyze
+from pcapdiag.capture import open_capture
+from pcapdiag.decode_fast import decode_record
+from pcapdiag.engine import evaluate
+from pcapdiag.errors import CaptureError
+from pcapdiag.flows import FlowTable
+from pcapdiag.packets import Datagram, IcmpError, Segment
+from pcapdiag.rules import Rule
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+import generate  # noqa: E402
+
+
+def test_the_extension_is_built() -> None:
+    # CI builds the wheel with a compiler; without one the pass is silently off, which must
+    # not go unnoticed here (every other test below would compare Python with itself).
+    assert triage.available()
+
+
+@pytest.fixture(scope="module")
+def bench_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("triage") / "bench.pcap"
+    generate.generate(path, 40_000, seed=5)
+    return path
+
+
+def _report(paths: list[Path], rules: list[Rule], enabled: bool, monkeypatch, **kw) -> str:
+    monkeypatch.setattr(triage, "ENABLED", enabled)
+    try:
+        report = analyze([str(p) for p in paths], rules, **kw)
+    except CaptureError as exc:
+        return f"CaptureError: {exc}"
+    return json.dumps(report.to_dict(), sort_keys=True)
+
+
+def _plan(path: Path, rules: list[Rule], table: FlowTable | None = None) -> triage.Plan | None:
+    reader = open_capture(str(path))
+    try:
+        return triage.first_pass(reader, table or FlowTable(), rules, {})
+    finally:
+        reader.close()
+
+
+@pytest.mark.parametrize("path", OURS + PUBLIC, ids=lambda p: str(p.name))
+def test_same_report_with_and_without_the_first_pass(path: Path, builtin_rules, monkeypatch):
+    with_pass = _report([path], builtin_rules, True, monkeypatch)
+    without = _report([path], builtin_rules, False, monkeypatch)
+    assert with_pass == without
+
+
+def test_same_report_on_a_benchmark_capture(bench_capture, builtin_rules, monkeypatch) -> None:
+    plan = _plan(bench_capture, builtin_rules)
+    assert plan is not None and plan.plain > 500  # the pass ran and set much aside
+    for jobs in (1, 2):
+        with_pass = _report([bench_capture], builtin_rules, True, monkeypatch, jobs=jobs)
+        without = _report([bench_capture], builtin_rules, False, monkeypatch, jobs=1)
+        assert with_pass == without
+
+
+def test_plain_connections_are_what_the_tracker_finds_plain(bench_capture, builtin_rules):
+    """Every connection the pass marks, seen by the Python tracker with all its frames: only
+    the events, end states and reasons triage.PLAIN_* allow, and no rule matches. And a
+    connection is marked whole or not at all."""
+    plan = _plan(bench_capture, builtin_rules)
+    assert plan is not None
+    bits = plan.bits
+
+    def marked(n: int) -> bool:
+        i = n - 1
+        return i < len(bits) * 8 and bool(bits[i >> 3] >> (i & 7) & 1)
+
+    table = FlowTable()
+    records = []
+    reader = open_capture(str(bench_capture))
+    for pkt in reader.records(decode_record):
+        if isinstance(pkt, Segment):
+            records += table.add_segment(pkt)
+        elif isinstance(pkt, Datagram):
+            records += table.add_datagram(pkt)
+        elif isinstance(pkt, IcmpError):
+            records += table.add_icmp(pkt)
+    records += table.finish(reader.last_ts_ns)
+    plain = 0
+    for rec in records:
+        flags = {marked(f) for f in rec.frames}
+        assert len(flags) == 1, f"{rec.client} {rec.server}: marked in part"
+        if flags != {True}:
+            continue
+        plain += 1
+        assert {ev.name for ev in rec.events} <= triage.PLAIN_EVENTS
+        end = rec.events[-1]
+        assert end.client_state in triage.PLAIN_END["client_state"]
+        assert end.server_state in triage.PLAIN_END["server_state"]
+        assert end.reason in triage.PLAIN_END["reason"]
+        assert all(evaluate(r, rec) is None for r in builtin_rules)
+    assert plain == plan.plain
+    assert sum(marked(n) for n in range(1, plan.records + 1)) > plan.records // 2
+
+
+# -- captures built here ---------------------------------------------------------------------
+
+_MAC = b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02"
+
+
+def _ip4(src: str, dst: str, proto: int, payload: bytes) -> bytes:
+    s = bytes(int(x) for x in src.split("."))
+    d = bytes(int(x) for x in dst.split("."))
+    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0, 64, proto, 0, s, d) + (
+        payload
+    )
+
+
+def _tcp(sport: int, dport: int, seq: int, ack: int, flags: int, data: bytes = b"") -> bytes:
+    return struct.pack("!HHIIHHHH", sport, dport, seq, ack, 0x5000 | flags, 64000, 0, 0) + data
+
+
+def _eth(ip: bytes, ethertype: int = 0x0800) -> bytes:
+    return _MAC + struct.pack("!H", ethertype) + ip
+
+
+def _pcap(path: Path, frames: list[tuple[float, bytes]]) -> Path:
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for t, f in frames:
+        sec = int(t)
+        out.append(struct.pack("<IIII", sec, round((t - sec) * 1e6), len(f), len(f)) + f)
+    path.write_bytes(b"".join(out))
+    return path
+
+
+C, S = "10.0.0.1", "10.0.0.2"
+
+
+def _connection(t: float, sport: int, isn_c: int = 1000, isn_s: int = 5000):
+    """A plain connection from C:sport to S:80: handshake, a request, a response, FINs."""
+    a, b = isn_c, isn_s
+    return [
+        (t, _eth(_ip4(C, S, 6, _tcp(sport, 80, a, 0, 0x02)))),
+        (t + 0.01, _eth(_ip4(S, C, 6, _tcp(80, sport, b, a + 1, 0x12)))),
+        (t + 0.02, _eth(_ip4(C, S, 6, _tcp(sport, 80, a + 1, b + 1, 0x10)))),
+        (t + 0.03, _eth(_ip4(C, S, 6, _tcp(sport, 80, a + 1, b + 1, 0x18, b"GET /")))),
+        (t + 0.04, _eth(_ip4(S, C, 6, _tcp(80, sport, b + 1, a + 6, 0x18, b"200 OK")))),
+        (t + 0.05, _eth(_ip4(C, S, 6, _tcp(sport, 80, a + 6, b + 7, 0x11)))),
+        (t + 0.06, _eth(_ip4(S, C, 6, _tcp(80, sport, b + 7, a + 7, 0x11)))),
+        (t + 0.07, _eth(_ip4(C, S, 6, _tcp(sport, 80, a + 7, b + 8, 0x10)))),
+    ]
+
+
+def test_a_plain_connection_is_set_aside(tmp_path, builtin_rules) -> None:
+    plan = _plan(_pcap(tmp_path / "one.pcap", _connection(100.0, 40000)), builtin_rules)
+    assert plan is not None and plan.plain == 1 and plan.records == 8
+    assert plan.bits[0] == 0xFF
+
+
+def test_ports_reused_within_the_linger_time(tmp_path, builtin_rules, monkeypatch) -> None:
+    # Python numbers the second connection on the same ports 2 (flows.py): the first must go
+    # through the tracker too. 200 s later (past the linger time) both are plain.
+    near = _connection(100.0, 40000) + _connection(130.0, 40000, 9000, 7000)
+    plan = _plan(_pcap(tmp_path / "near.pcap", near), builtin_rules)
+    assert plan is not None and plan.plain == 0
+    far = _connection(100.0, 40000) + _connection(300.0, 40000, 9000, 7000)
+    plan = _plan(_pcap(tmp_path / "far.pcap", far), builtin_rules)
+    assert plan is not None and plan.plain == 2
+    for name in ("near.pcap", "far.pcap"):
+        path = tmp_path / name
+        assert _report([path], builtin_rules, True, monkeypatch) == _report(
+            [path], builtin_rules, False, monkeypatch
+        )
+
+
+def test_an_icmp_error_about_a_connection(tmp_path, builtin_rules, monkeypatch) -> None:
+    frames = _connection(100.0, 40000)
+    quoted = _ip4(C, S, 6, _tcp(40000, 80, 1001, 5001, 0x18, b"GET /"))[:28]
+    icmp = _ip4("10.0.0.254", C, 1, bytes([3, 1, 0, 0, 0, 0, 0, 0]) + quoted)
+    frames.insert(5, (100.045, _eth(icmp)))
+    path = _pcap(tmp_path / "icmp.pcap", frames)
+    plan = _plan(path, builtin_rules)
+    assert plan is not None and plan.plain == 0
+    assert _report([path], builtin_rules, True, monkeypatch) == _report(
+        [path], builtin_rules, False, monkeypatch
+    )
+
+
+def test_a_retransmission_is_left_to_the_tracker(tmp_path, builtin_rules) -> None:
+    frames = _connection(100.0, 40000)
+    frames.insert(4, (100.035, frames[3][1]))  # the request again
+    plan = _plan(_pcap(tmp_path / "rexmit.pcap", frames), builtin_rules)
+    assert plan is not None and plan.plain == 0
+
+
+def test_gre_turns_the_pass_off(tmp_path, builtin_rules) -> None:
+    # Python decapsulates GRE (decode_ip._gre): a TCP segment inside is beyond the C pass.
+    inner = _ip4(C, S, 6, _tcp(40001, 80, 1, 0, 0x02))
+    gre = _eth(_ip4("192.0.2.1", "192.0.2.2", 47, struct.pack("!HH", 0, 0x0800) + inner))
+    frames = [*_connection(100.0, 40000), (101.0, gre)]
+    assert _plan(_pcap(tmp_path / "gre.pcap", frames), builtin_rules) is None
+
+
+def test_too_many_unanswered_attempts_turn_the_pass_off(tmp_path, builtin_rules) -> None:
+    syns = [(100.0 + i, _eth(_ip4(C, S, 6, _tcp(41000 + i, 80, 7, 0, 0x02)))) for i in range(5)]
+    path = _pcap(tmp_path / "syns.pcap", _connection(90.0, 40000) + syns)
+    assert _plan(path, builtin_rules, FlowTable(max_attempts=3)) is None
+    plan = _plan(path, builtin_rules, FlowTable(max_attempts=10))
+    assert plan is not None and plan.plain == 1
+
+
+def test_a_rule_about_healthy_connections_turns_the_pass_off(builtin_rules) -> None:
+    assert triage.blind_to_plain(builtin_rules, {})
+    syn_timeout = next(r for r in builtin_rules if r.name == "syn-timeout")
+    assert triage.blind_to_plain([syn_timeout], {})  # its end is in SYN_SENT: never plain
+    healthy = Rule(
+        id="X-1",
+        rev=1,
+        name="closed",
+        title="a connection that closed",
+        severity="low",
+        status="test",
+        proto="tcp",
+        path=ROOT,
+        data={"match": {"sequence": [{"event": "handshake"}, {"event": "fin"}]}},
+    )
+    assert not triage.blind_to_plain([healthy], {})
+    ends_established = Rule(
+        id="X-2",
+        rev=1,
+        name="open",
+        title="open at the end",
+        severity="low",
+        status="test",
+        proto="tcp",
+        path=ROOT,
+        data={
+            "match": {
+                "sequence": [
+                    {"event": "end", "where": {"field": "client_state", "eq": "ESTABLISHED"}}
+                ]
+            }
+        },
+    )
+    assert not triage.blind_to_plain([ends_established], {})
