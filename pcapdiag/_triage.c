@@ -23,8 +23,9 @@
  * a TCP segment of a given 4-tuple; tests/test_triage.py compares whole reports with and
  * without this pass.
  *
- * Output: a bitmap with bit (n - 1) set for every frame n of a plain connection, the number
- * of plain connections, and the number of records read. skip_run() then walks over runs of
+ * Output: a bitmap with bit (n - 1) set for every frame n of a plain connection (and one
+ * that also marks the TCP frames of other workers' connections under --jobs), the number of
+ * plain connections, and the number of records read. skip_run() then walks over runs of
  * those records without Python seeing them one by one.
  */
 #define PY_SSIZE_T_CLEAN
@@ -84,7 +85,9 @@ typedef struct {
 
 typedef struct {
     Table t;
-    Bitmap bm;
+    Bitmap bm;    /* frames of plain connections */
+    Bitmap other; /* frames of connections another worker of --jobs owns (shard.py) */
+    int shard_k, shard_n;
     int64_t linger_ns, idle_ns;
     long long plain;
     long long attempts, attempts_peak;
@@ -271,9 +274,23 @@ static void taint(State *s, const uint8_t *src, const uint8_t *dst, size_t alen,
 }
 
 /* One TCP segment of the capture. */
+/* shard.shard_of for a 4-tuple: (src ^ dst ^ sport ^ dport) mod n, the addresses read as
+ * big-endian integers. */
+static int shard_of(const uint8_t *src, const uint8_t *dst, size_t alen, uint32_t sport,
+                    uint32_t dport, int n) {
+    unsigned __int128 x = 0;
+    for (size_t i = 0; i < alen; i++) x = (x << 8) | (uint8_t)(src[i] ^ dst[i]);
+    x ^= (unsigned __int128)(sport ^ dport);
+    return (int)(x % (unsigned __int128)n);
+}
+
 static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, const uint8_t *dst,
                     size_t alen, const uint8_t *tcp, long payload, int unusual) {
     uint32_t sport = rd16(tcp), dport = rd16(tcp + 2);
+    if (s->shard_n > 1 && shard_of(src, dst, alen, sport, dport, s->shard_n) != s->shard_k) {
+        bit_set(&s->other, frame); /* another worker's: this one never decodes it */
+        return;
+    }
     uint32_t seq = rd32(tcp + 4), ackv = rd32(tcp + 8);
     uint32_t flags = tcp[13];
     uint32_t window = rd16(tcp + 14);
@@ -486,18 +503,23 @@ static inline uint32_t rd32e(const uint8_t *p, int big) {
 }
 
 /* triage(buffer, big_endian, nanosecond, max_caplen, linger_ns, idle_ns, max_attempts,
- *        release) -> (bitmap bytes, plain connections, records read) or None
- * `release`: the buffer is a read-only mmap of the file, whose pages may be given back. */
+ *        release, shard, shards) -> (skip bits, own bits, plain connections, records) or None
+ * `release`: the buffer is a read-only mmap of the file, whose pages may be given back.
+ * `shard` of `shards`: this worker of --jobs (0 of 1 for one process); the TCP frames of
+ * other workers' connections are marked in `skip` only, those of this worker's plain
+ * connections in both. */
 static PyObject *triage(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer view;
-    int big, nano, release;
+    int big, nano, release, shard_k, shard_n;
     long long max_caplen, linger_ns, idle_ns, max_attempts;
-    if (!PyArg_ParseTuple(args, "y*ppLLLLp", &view, &big, &nano, &max_caplen, &linger_ns,
-                          &idle_ns, &max_attempts, &release))
+    if (!PyArg_ParseTuple(args, "y*ppLLLLpii", &view, &big, &nano, &max_caplen, &linger_ns,
+                          &idle_ns, &max_attempts, &release, &shard_k, &shard_n))
         return NULL;
     State s;
     memset(&s, 0, sizeof(s));
+    s.shard_k = shard_k;
+    s.shard_n = shard_n < 1 ? 1 : shard_n;
     s.linger_ns = linger_ns;
     s.idle_ns = idle_ns;
     if (!table_init(&s.t, 1 << 14)) {
@@ -539,30 +561,55 @@ static PyObject *triage(PyObject *self, PyObject *args) {
         }
     }
     free(s.t.slots);
-    if (s.give_up || s.oom || s.bm.oom || s.attempts_peak >= max_attempts) {
+    if (s.give_up || s.oom || s.bm.oom || s.other.oom || s.attempts_peak >= max_attempts) {
         free(s.bm.bits);
+        free(s.other.bits);
         Py_RETURN_NONE;
     }
-    PyObject *bits = PyBytes_FromStringAndSize((const char *)s.bm.bits, (Py_ssize_t)s.bm.nbytes);
+    PyObject *own = PyBytes_FromStringAndSize((const char *)s.bm.bits, (Py_ssize_t)s.bm.nbytes);
+    PyObject *skip;
+    if (s.shard_n == 1) {
+        skip = own;
+        Py_XINCREF(skip);
+    } else {
+        /* skip = own | other */
+        size_t n = s.bm.nbytes > s.other.nbytes ? s.bm.nbytes : s.other.nbytes;
+        skip = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
+        if (skip) {
+            uint8_t *d = (uint8_t *)PyBytes_AS_STRING(skip);
+            for (size_t i = 0; i < n; i++)
+                d[i] = (uint8_t)((i < s.bm.nbytes ? s.bm.bits[i] : 0) |
+                                 (i < s.other.nbytes ? s.other.bits[i] : 0));
+        }
+    }
     free(s.bm.bits);
-    if (!bits) return NULL;
-    return Py_BuildValue("NLk", bits, s.plain, (unsigned long)number);
+    free(s.other.bits);
+    if (!own || !skip) {
+        Py_XDECREF(own);
+        Py_XDECREF(skip);
+        return NULL;
+    }
+    return Py_BuildValue("NNLk", skip, own, s.plain, (unsigned long)number);
 }
 
-/* skip_run(buffer, pos, big_endian, bitmap, number, max_count)
- *   -> (pos, number, count, ts_sec, ts_frac) after skipping the consecutive records from `pos`
- * whose frames (number + 1, ...) are marked in the bitmap, at most max_count of them. The
- * records were all checked by triage(). */
+/* skip_run(buffer, pos, big_endian, skip, own, number, max_count)
+ *   -> (pos, number, own_count, own_sec, own_frac, sec, frac)
+ * Skips the consecutive records from `pos` whose frames (number + 1, ...) are marked in
+ * `skip`, stopping after the one that makes max_count of them marked in `own` (the frames
+ * this worker's flow table counts, see FlowTable.skip). Gives the timestamp of the last
+ * `own` record skipped and of the last record skipped. The records were all checked by
+ * triage(). */
 static PyObject *skip_run(PyObject *self, PyObject *args) {
     (void)self;
-    Py_buffer view, bm;
+    Py_buffer view, bm, om;
     long long pos, number, max_count;
     int big;
-    if (!PyArg_ParseTuple(args, "y*Lpy*LL", &view, &pos, &big, &bm, &number, &max_count))
+    if (!PyArg_ParseTuple(args, "y*Lpy*y*LL", &view, &pos, &big, &bm, &om, &number, &max_count))
         return NULL;
-    const uint8_t *buf = view.buf, *bits = bm.buf;
-    long long end = view.len, nbits = (long long)bm.len * 8, count = 0;
-    uint32_t sec = 0, frac = 0;
+    const uint8_t *buf = view.buf, *bits = bm.buf, *own = om.buf;
+    long long end = view.len, nbits = (long long)bm.len * 8, nown = (long long)om.len * 8;
+    long long count = 0;
+    uint32_t sec = 0, frac = 0, own_sec = 0, own_frac = 0;
     while (count < max_count && number < nbits && end - pos >= 16 &&
            (bits[number >> 3] >> (number & 7)) & 1) {
         const uint8_t *h = buf + pos;
@@ -570,13 +617,19 @@ static PyObject *skip_run(PyObject *self, PyObject *args) {
         if (pos + 16 + (long long)caplen > end) break;
         sec = rd32e(h, big);
         frac = rd32e(h + 4, big);
+        if (number < nown && (own[number >> 3] >> (number & 7)) & 1) {
+            own_sec = sec;
+            own_frac = frac;
+            count++;
+        }
         pos += 16 + caplen;
         number++;
-        count++;
     }
     PyBuffer_Release(&view);
     PyBuffer_Release(&bm);
-    return Py_BuildValue("LLLkk", pos, number, count, (unsigned long)sec, (unsigned long)frac);
+    PyBuffer_Release(&om);
+    return Py_BuildValue("LLLkkkk", pos, number, count, (unsigned long)own_sec,
+                         (unsigned long)own_frac, (unsigned long)sec, (unsigned long)frac);
 }
 
 static PyMethodDef methods[] = {

@@ -214,9 +214,9 @@ class _Session:
                 infos.append(self._info(reader, src))
                 plan = None
                 if len(self.sources) == 1 and not self.keep_flows:
-                    plan = first_pass(reader, table, self.rules, self.params)
-                    if plan is not None and (self.shard is None or self.shard[0] == 0):
-                        report.tcp_connections += plan.plain
+                    plan = first_pass(reader, table, self.rules, self.params, self.shard or (0, 1))
+                    if plan is not None:
+                        report.tcp_connections += plan.plain  # each worker its own
                 for pkt in reader.records(self._decoder(offset), plan):
                     if pkt is None:
                         continue  # another worker's flow

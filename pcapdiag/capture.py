@@ -49,11 +49,13 @@ except ImportError:  # no C extension: nothing is ever skipped (see triage.py)
 
 
 class SkipPlan(Protocol):
-    """Which records to skip (bit n - 1 of `bits` for frame n), how many at most in one run
-    (`budget()`, asked before each run), and what to do after a run (`skipped(count, ts_ns)`
-    of its last record: whatever it returns, if not None, is yielded in the run's place)."""
+    """Which records to skip (bit n - 1 of `bits` for frame n); which of them count (`own`:
+    at most `budget()` of those in one run, asked before each run); what to do after a run
+    (`skipped(count, ts_ns)`: how many counted and the time of the last that did; whatever it
+    returns, if not None, is yielded in the run's place)."""
 
     bits: bytes
+    own: bytes
 
     def budget(self) -> int: ...
 
@@ -456,6 +458,7 @@ class CaptureReader:
     ) -> Iterator[T | object]:
         rec = _PCAP_REC_HDR[self._pcap_order].unpack_from
         bits = skip.bits if skip is not None else b""
+        own = skip.own if skip is not None else b""
         nbits = len(bits) * 8
         big = self._pcap_order == ">"
         linktype = self._pcap_linktype
@@ -490,13 +493,14 @@ class CaptureReader:
                         sec, frac, _caplen, _orig = rec(buf, pos)
                         first = sec * 1_000_000_000 + frac * frac_mul
                     before = number
-                    pos, number, count, sec, frac = skip_run(
-                        buf, pos, big, bits, number, skip.budget()
+                    pos, number, count, own_sec, own_frac, sec, frac = skip_run(
+                        buf, pos, big, bits, own, number, skip.budget()
                     )
                     last = sec * 1_000_000_000 + frac * frac_mul
-                    instead = skip.skipped(count, last)
-                    if instead is not None:
-                        yield instead
+                    if count:
+                        instead = skip.skipped(count, own_sec * 1_000_000_000 + own_frac * frac_mul)
+                        if instead is not None:
+                            yield instead
                     if before >> 12 != number >> 12:
                         self.position = base + pos
                         self._release(buf, pos)

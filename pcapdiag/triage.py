@@ -64,8 +64,9 @@ class Plan:
     """The outcome of the first pass over one file: what the reader skips (a
     capture.SkipPlan) and what the report counts for it."""
 
-    bits: bytes  # bit n - 1 set: frame n belongs to a plain connection
-    plain: int  # plain connections set aside
+    bits: bytes  # bit n - 1 set: frame n is skipped (a plain connection's, another worker's)
+    own: bytes  # bit n - 1 set: frame n belongs to one of this worker's plain connections
+    plain: int  # this worker's plain connections set aside
     records: int  # records the pass read
     table: FlowTable
 
@@ -100,9 +101,11 @@ def first_pass(
     table: FlowTable,
     rules: Sequence[Rule],
     params: dict[str, dict[str, Any]],
+    shard: tuple[int, int] = (0, 1),
 ) -> Plan | None:
     """Run the C pass over `reader`'s file before it is read, or None when it does not apply
-    (see the module's docstring)."""
+    (see the module's docstring). Under --jobs (`shard` = (this worker, workers)), the TCP
+    frames of the other workers' connections are skipped too (shard.py decides the same)."""
     if not available() or not blind_to_plain(rules, params):
         return None
     buf = reader.whole_pcap()
@@ -118,11 +121,12 @@ def first_pass(
         table.idle_ns,
         table.max_attempts,
         True,  # an mmap: pages read may be given back
+        *shard,
     )
     if result is None:
         return None
-    bits, plain, records = result
-    return Plan(bits, plain, records, table)
+    bits, own, plain, records = result
+    return Plan(bits, own, plain, records, table)
 
 
 def blind_to_plain(rules: Iterable[Rule], params: dict[str, dict[str, Any]]) -> bool:

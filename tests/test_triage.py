@@ -257,3 +257,28 @@ def test_a_rule_about_healthy_connections_turns_the_pass_off(builtin_rules) -> N
         },
     )
     assert not triage.blind_to_plain([ends_established], {})
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_the_c_pass_shards_as_shard_py_does(bench_capture, builtin_rules, workers) -> None:
+    """Under --jobs each worker skips the TCP frames of the others' connections: exactly
+    those that shard.shard_of gives to another worker."""
+    from pcapdiag.shard import shard_of
+
+    for k in range(workers):
+        reader = open_capture(str(bench_capture))
+        plan = triage.first_pass(reader, FlowTable(), builtin_rules, {}, (k, workers))
+        reader.close()
+        assert plan is not None
+        others = 0
+        reader = open_capture(str(bench_capture))
+        for pkt in reader.records(decode_record):
+            if not isinstance(pkt, Segment):
+                continue
+            i = pkt.frame - 1
+            skipped = bool(plan.bits[i >> 3] >> (i & 7) & 1) if i < len(plan.bits) * 8 else False
+            own = bool(plan.own[i >> 3] >> (i & 7) & 1) if i < len(plan.own) * 8 else False
+            theirs = shard_of(pkt, workers) != k
+            assert (skipped and not own) == theirs
+            others += theirs
+        assert others > 1000
