@@ -33,7 +33,7 @@ import stat
 import struct
 import sys
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import BinaryIO, Protocol, TypeVar
 
@@ -43,23 +43,27 @@ from pcapdiag.frames import Buffer, Damage, Frame
 T = TypeVar("T")
 
 try:
-    from pcapdiag._triage import skip_run  # type: ignore[import-not-found]
-except ImportError:  # no C extension: nothing is ever skipped (see triage.py)
-    skip_run = None
+    from pcapdiag._triage import batch  # type: ignore[import-not-found]
+except ImportError:  # no C extension: records are read one by one below (see triage.py)
+    batch = None
+
+# Records read by one call to _triage.batch.
+BATCH = 4096
 
 
 class SkipPlan(Protocol):
-    """Which records to skip (bit n - 1 of `bits` for frame n); which of them count (`own`:
-    at most `budget()` of those in one run, asked before each run); what to do after a run
-    (`skipped(count, ts_ns)`: how many counted and the time of the last that did; whatever it
-    returns, if not None, is yielded in the run's place)."""
+    """What a first pass over a whole pcap file found (triage.Plan): which records to skip
+    (bit n - 1 of `bits` for frame n), which of those count (`own`), and what to do with a
+    run of skipped records: `skipped_run(count, stamps, index)` gets how many counted and
+    their timestamps (stamps[index:index + count]); whatever it returns, if not None, is
+    yielded in the run's place. `segment_type`, if not None, is the Segment class: frames of
+    the common kind are then decoded in C (the fast path of decode_fast), not by `make`."""
 
     bits: bytes
     own: bytes
+    segment_type: type | None
 
-    def budget(self) -> int: ...
-
-    def skipped(self, count: int, ts_ns: int) -> object | None: ...
+    def skipped_run(self, count: int, stamps: Sequence[int], index: int) -> object | None: ...
 
 
 # Wireshark refuses records longer than this for ordinary link types
@@ -457,10 +461,6 @@ class CaptureReader:
         skip: SkipPlan | None = None,
     ) -> Iterator[T | object]:
         rec = _PCAP_REC_HDR[self._pcap_order].unpack_from
-        bits = skip.bits if skip is not None else b""
-        own = skip.own if skip is not None else b""
-        nbits = len(bits) * 8
-        big = self._pcap_order == ">"
         linktype = self._pcap_linktype
         # pcap draft section 5: the sub-second field is in us or ns depending on the magic.
         frac_mul = 1 if self.nanosecond else 1000
@@ -473,6 +473,45 @@ class CaptureReader:
         first: int | None = None
         last: int | None = None
         try:
+            if skip is not None and batch is not None and buf is self._mm:
+                # The whole file is mapped: read it in batches in C, the runs of records the
+                # plan skips given as counts. What a batch stops before (damage, the end of
+                # the file) is left to the loop below.
+                seg_type = skip.segment_type
+                big = self._pcap_order == ">"
+                while True:
+                    items, stamps, new_pos, new_number, b_first, b_last = batch(
+                        buf,
+                        pos,
+                        big,
+                        self.nanosecond,
+                        skip.bits,
+                        skip.own,
+                        number,
+                        BATCH,
+                        MAX_CAPLEN,
+                        linktype == 1 and seg_type is not None,
+                        seg_type,
+                    )
+                    if new_number == number:
+                        break
+                    if first is None:
+                        first = b_first
+                    last = b_last
+                    view = memoryview(stamps).cast("q")
+                    for item in items:
+                        if type(item) is not tuple:
+                            yield item  # a Segment
+                        elif len(item) == 2:
+                            instead = skip.skipped_run(item[0], view, item[1])
+                            if instead is not None:
+                                yield instead
+                        else:
+                            start, stop, n, ts, orig = item
+                            yield make(buf, start, stop, n, ts, linktype, orig)
+                    pos, number = new_pos, new_number
+                    self.position = base + pos
+                    self._release(buf, pos)
             while True:
                 if end - pos < 16:
                     if not eof:
@@ -487,24 +526,6 @@ class CaptureReader:
                     self.numbered = number
                     self._set_damage(base + pos, "file cut short inside a record header")
                     break
-                if number < nbits and bits[number >> 3] >> (number & 7) & 1:
-                    assert skip is not None and skip_run is not None
-                    if first is None:
-                        sec, frac, _caplen, _orig = rec(buf, pos)
-                        first = sec * 1_000_000_000 + frac * frac_mul
-                    before = number
-                    pos, number, count, own_sec, own_frac, sec, frac = skip_run(
-                        buf, pos, big, bits, own, number, skip.budget()
-                    )
-                    last = sec * 1_000_000_000 + frac * frac_mul
-                    if count:
-                        instead = skip.skipped(count, own_sec * 1_000_000_000 + own_frac * frac_mul)
-                        if instead is not None:
-                            yield instead
-                    if before >> 12 != number >> 12:
-                        self.position = base + pos
-                        self._release(buf, pos)
-                    continue
                 sec, frac, caplen, orig_len = rec(buf, pos)
                 if caplen > MAX_CAPLEN:
                     self.numbered = number

@@ -26,9 +26,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import decode_fast
 from .capture import MAX_CAPLEN, CaptureReader
 from .engine import test
 from .flows import FlowRecord, FlowTable
+from .packets import Segment
 from .rules import Rule
 
 try:
@@ -70,19 +72,23 @@ class Plan:
     records: int  # records the pass read
     table: FlowTable
 
+    segment_type: type | None = Segment  # frames of the common kind decoded in C
     skipped_frames: int = 0
 
-    def skipped(self, count: int, ts_ns: int) -> Swept | None:
-        """A run of `count` frames was skipped, the last at `ts_ns`: the flow table counts
-        them toward its sweeps (FlowTable.skip); what a sweep released is handed on."""
+    def skipped_run(self, count: int, stamps: Sequence[int], index: int) -> Swept | None:
+        """A run of skipped frames, `count` of them this worker's plain connections', with
+        their timestamps at stamps[index:]: the flow table counts those toward its sweeps
+        (FlowTable.skip) one sweep period at a time, so that every sweep falls on the frame
+        and time it would in a full run; what a sweep released is handed on."""
         self.skipped_frames += count
-        done = self.table.skip(count, ts_ns)
+        table = self.table
+        done: list[FlowRecord] = []
+        while count:
+            step = min(count, table.sweep_budget())
+            done += table.skip(step, stamps[index + step - 1])
+            index += step
+            count -= step
         return Swept(done) if done else None
-
-    def budget(self) -> int:
-        """At most this many records in one skipped run: the flow table's sweeps then fall
-        on the same frames as when every segment is added (see FlowTable.skip)."""
-        return self.table.sweep_budget()
 
 
 @dataclass(slots=True)
@@ -126,7 +132,7 @@ def first_pass(
     if result is None:
         return None
     bits, own, plain, records = result
-    return Plan(bits, own, plain, records, table)
+    return Plan(bits, own, plain, records, table, Segment if decode_fast.ENABLED else None)
 
 
 def blind_to_plain(rules: Iterable[Rule], params: dict[str, dict[str, Any]]) -> bool:
