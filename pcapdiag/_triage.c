@@ -48,6 +48,9 @@ enum { PH_SYN = 0, PH_EST = 1 };
 #define MAX_FLOW_FRAMES (1u << 22)
 #define SWEEP_FRAMES 65536
 #define RELEASE_BYTES (16LL << 20)
+/* Ports remembered at once at most (about 160 bytes each): past this (a scan, a flood) the
+ * pass gives up and Python's flow table, which releases what it can, reads everything. */
+#define MAX_FLOWS 500000
 
 typedef struct {
     uint8_t key[36]; /* the two endpoints (address, port), lower first, as flows.flow_key */
@@ -90,7 +93,7 @@ typedef struct {
     int shard_k, shard_n;
     int64_t linger_ns, idle_ns;
     long long plain;
-    long long attempts, attempts_peak;
+    long long attempts, attempts_peak, max_attempts;
     int give_up;
     int oom;
 } State;
@@ -326,6 +329,7 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, co
         if ((flags & F_SYN) && !(flags & F_ACK)) {
             f->attempt = 1;
             if (++s->attempts > s->attempts_peak) s->attempts_peak = s->attempts;
+            if (s->attempts_peak >= s->max_attempts) s->give_up = 1; /* no need to go on */
         }
         if (flags == F_SYN && payload == 0 && window != 0 && !unusual) {
             f->status = ST_OPEN;
@@ -336,6 +340,7 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, co
             f->status = ST_BAD;
         }
         if (s->t.used * 2 > s->t.cap && !table_rebuild(s, ts, 0)) s->oom = 1;
+        if (s->t.used > MAX_FLOWS) s->give_up = 1; /* Python's flow table bounds memory */
         return;
     }
     f = sl->flow;
@@ -530,6 +535,7 @@ static PyObject *triage(PyObject *self, PyObject *args) {
     State s;
     memset(&s, 0, sizeof(s));
     s.shard_k = shard_k;
+    s.max_attempts = max_attempts;
     s.shard_n = shard_n < 1 ? 1 : shard_n;
     s.linger_ns = linger_ns;
     s.idle_ns = idle_ns;
@@ -545,7 +551,7 @@ static PyObject *triage(PyObject *self, PyObject *args) {
     long long page = sysconf(_SC_PAGESIZE), released = 0;
     if (release) populate(buf, 0, RELEASE_BYTES, view.len);
     Py_BEGIN_ALLOW_THREADS
-    while (end - pos >= 16 && !s.give_up && !s.oom) {
+    while (end - pos >= 16 && !s.give_up && !s.oom && number < UINT32_MAX - 1) {
         const uint8_t *h = buf + pos;
         uint32_t caplen = rd32e(h + 8, big), orig = rd32e(h + 12, big);
         if (caplen > max_caplen || pos + 16 + (long long)caplen > end) break; /* damage */
@@ -564,6 +570,7 @@ static PyObject *triage(PyObject *self, PyObject *args) {
             populate(buf, upto + RELEASE_BYTES, RELEASE_BYTES, end);
         }
     }
+    if (end - pos >= 16 && number >= UINT32_MAX - 1) s.give_up = 1; /* frame numbers: 32 bits */
     if (!s.give_up && !s.oom) table_rebuild(&s, now, 1);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);

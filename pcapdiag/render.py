@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from . import jsontext
 from .errnos import errno_message, is_defined
 from .report import (
     OUTCOME_WORDS,
@@ -63,7 +64,7 @@ def iter_json(report: Report) -> Iterator[str]:
 
 def _nested(value: object, depth: int) -> str:
     """json.dumps(value, indent=2) as it appears `depth` levels deep in the document."""
-    return json.dumps(value, indent=2, ensure_ascii=True).replace("\n", "\n" + "  " * depth)
+    return jsontext.dumps(value, depth)
 
 
 def _stream_source(report: Report, key: str) -> Iterator[dict[str, object]]:

@@ -1,0 +1,98 @@
+"""json.dumps(value, indent=2) text, about twice as fast.
+
+The standard library encodes with its C accelerator only when `indent` is None; an indented
+report of thousands of findings goes through the pure-Python generator encoder, which was a
+tenth of a 1M-frame run. This encoder gives the very same text (tests/test_jsontext.py checks
+it against json.dumps on generated values) by appending pieces to a list, with the C string
+escaper of the json module.
+"""
+
+from __future__ import annotations
+
+from json.encoder import encode_basestring_ascii as _string  # type: ignore[attr-defined]
+from typing import Any
+
+_int = int.__repr__
+_INF = float("inf")
+
+
+def dumps(value: Any, depth: int = 0) -> str:
+    """json.dumps(value, indent=2, ensure_ascii=True), as it appears `depth` levels deep in
+    an indented document (its inner lines indented 2 * depth more spaces)."""
+    out: list[str] = []
+    _encode(value, "\n" + "  " * depth, out)
+    return "".join(out)
+
+
+def _float(f: float) -> str:
+    # As json.encoder.JSONEncoder with allow_nan=True.
+    if f != f:
+        return "NaN"
+    if f == _INF:
+        return "Infinity"
+    if f == -_INF:
+        return "-Infinity"
+    return float.__repr__(f)
+
+
+def _encode(o: Any, nl: str, out: list[str]) -> None:
+    if isinstance(o, str):
+        out.append(_string(o))
+    elif o is None:
+        out.append("null")
+    elif o is True:
+        out.append("true")
+    elif o is False:
+        out.append("false")
+    elif isinstance(o, int):
+        out.append(_int(o))
+    elif isinstance(o, float):
+        out.append(_float(o))
+    elif isinstance(o, list | tuple):
+        if not o:
+            out.append("[]")
+            return
+        inner = nl + "  "
+        opener = "[" + inner
+        for v in o:
+            out.append(opener)
+            opener = "," + inner
+            _encode(v, inner, out)
+        out.append(nl + "]")
+    elif isinstance(o, dict):
+        if not o:
+            out.append("{}")
+            return
+        inner = nl + "  "
+        opener = "{" + inner
+        for k, v in o.items():
+            out.append(opener + _key(k) + ": ")
+            opener = "," + inner
+            # The common leaves inline: a call less per value.
+            t = type(v)
+            if t is str:
+                out.append(_string(v))
+            elif t is int:
+                out.append(_int(v))
+            else:
+                _encode(v, inner, out)
+        out.append(nl + "}")
+    else:
+        raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+def _key(k: Any) -> str:
+    # json.dumps turns these key types into strings; anything else is an error there too.
+    if isinstance(k, str):
+        return _string(k)
+    if k is True:
+        return '"true"'
+    if k is False:
+        return '"false"'
+    if k is None:
+        return '"null"'
+    if isinstance(k, int):
+        return _string(_int(k))
+    if isinstance(k, float):
+        return _string(_float(k))
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")
