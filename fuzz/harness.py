@@ -1056,6 +1056,7 @@ def target_analysis(path: Path, frame_count: int | None, workdir: Path) -> None:
     """The whole analysis and every renderer."""
     from rich.console import Console
 
+    import pcapdiag.triage as triage
     from pcapdiag.export import export_findings
     from pcapdiag.render import flows_table, to_json, to_text
     from pcapdiag.render_html import ladders_for, to_html
@@ -1067,6 +1068,13 @@ def target_analysis(path: Path, frame_count: int | None, workdir: Path) -> None:
         report = analyze([str(path)], list(rules()))
     except CaptureError:
         return
+    # The C first pass (triage.py) may only save time: the report without it is the same.
+    triage.ENABLED = False
+    try:
+        without = analyze([str(path)], list(rules()))
+    finally:
+        triage.ENABLED = True
+    _require(report.to_dict() == without.to_dict(), "report differs without the C first pass")
     (cap,) = report.captures
     n = cap.frames
     if frame_count is not None:

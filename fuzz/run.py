@@ -55,6 +55,8 @@ def worker(index: int, args: argparse.Namespace, out: mp.Queue) -> None:  # type
     rss_limit_kb = args.rss_mb * 1024
     last_report = time.monotonic()
     gen_errors = 0
+    CRASH_DIR.mkdir(parents=True, exist_ok=True)
+    inflight = CRASH_DIR / f"inflight-{index}.bin"
     try:
         while time.monotonic() < deadline:
             try:
@@ -65,6 +67,9 @@ def worker(index: int, args: argparse.Namespace, out: mp.Queue) -> None:  # type
                     traceback.print_exc()
                 continue
             execs += 1
+            # The input in flight, on disk: if native code (the C first pass) kills the
+            # worker, this is what did it (reported at the end as "worker died").
+            inflight.write_bytes(data)
             try:
                 harness.run_one(data, cli=execs % args.cli_every == 0, limit=args.time_limit)
                 maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -80,6 +85,7 @@ def worker(index: int, args: argparse.Namespace, out: mp.Queue) -> None:  # type
                 last_report = now
     finally:
         out.put(("done", index, execs, dict(seen)))
+    inflight.unlink(missing_ok=True)
 
 
 def _record(
@@ -149,6 +155,16 @@ def main(argv: list[str] | None = None) -> int:
             )
     for p in procs:
         p.join(timeout=30)
+    for i, p in enumerate(procs):
+        if p.exitcode:  # killed (a signal: negative) or failed outside Python's reach
+            sig = f"WorkerDied[exitcode {p.exitcode}]"
+            name = f"{_slug(sig)}-worker{i}"
+            inflight = CRASH_DIR / f"inflight-{i}.bin"
+            if inflight.exists():
+                inflight.rename(CRASH_DIR / f"{name}.bin")
+            first.setdefault(sig, name)
+            counts.setdefault(i, {})[sig] = 1
+            print(f"worker {i} died (exit code {p.exitcode}): input in {name}.bin", flush=True)
     duration = time.time() - started
     by_sig: dict[str, int] = {}
     for seen in counts.values():
@@ -156,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             by_sig[sig] = by_sig.get(sig, 0) + n
     minimized: dict[str, str] = {}
     for sig, name in first.items():
+        if sig.startswith("WorkerDied"):
+            continue  # reproducing it here would kill this process too
         data = (CRASH_DIR / f"{name}.bin").read_bytes()
         small = harness.minimize(data, sig, budget_s=args.minimize_seconds)
         (CRASH_DIR / f"{name}.min.bin").write_bytes(small)

@@ -17,7 +17,8 @@
  * When a frame might carry TCP in a way this pass does not decode (GRE, VXLAN, IPv6 extension
  * headers, other link types), the pass gives up (returns None) and Python reads everything.
  * It also gives up when the unanswered connection attempts could have reached the flow
- * table's cap, whose early release depends on every attempt being counted.
+ * table's cap, whose early release depends on every attempt being counted, and when it would
+ * have to remember more than MAX_FLOWS port pairs at once.
  *
  * Frame decoding follows pcapdiag/decode.py and decode_ip.py exactly in what makes a frame
  * a TCP segment of a given 4-tuple; tests/test_triage.py compares whole reports with and

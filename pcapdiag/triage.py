@@ -15,8 +15,13 @@ The pass is used only when all of this holds, and otherwise silently not:
 - every rule in use needs, to match, something a plain connection never has (checked from
   the rules themselves: a custom rule about healthy connections turns the pass off);
 - the C pass did not meet a frame that might carry TCP in a way it does not decode (GRE,
-  VXLAN, IPv6 extension headers), and the unanswered attempts never approached the flow
-  table's cap (its early releases depend on every attempt being counted).
+  VXLAN, IPv6 extension headers), the unanswered attempts never approached the flow
+  table's cap (its early releases depend on every attempt being counted), and it never had
+  to remember more than 500,000 port pairs at once (a scan or a flood: the Python flow
+  table, which releases what it can, then reads everything, and memory stays bounded).
+
+Frames the pass does not set aside are read in batches in C too (`_triage.batch`): the
+common TCP segments are built there, the rest decoded by decode.py as before.
 """
 
 from __future__ import annotations
