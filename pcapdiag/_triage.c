@@ -62,6 +62,7 @@ typedef struct {
     uint8_t attempt;    /* a bare SYN came first and nothing from the other side yet */
     uint8_t fin[2];     /* side 0 = client, 1 = server */
     uint8_t fin_acked[2];
+    uint8_t client_acked; /* the client has acknowledged the SYN-ACK */
     uint32_t nxt[2]; /* next sequence number each side should send */
     uint32_t ack[2]; /* last acknowledgement each side sent */
     uint32_t isn0;
@@ -371,12 +372,19 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, co
         return;
     }
     int peer = 1 - side;
+    /* A server sends data or FIN only once its SYN-ACK is acknowledged (RFC 9293: a
+     * connection in SYN-RECEIVED has nothing to send yet): anything else is left to Python. */
+    if (side == 1 && !f->client_acked && (payload || (flags & F_FIN))) {
+        make_bad(s, f);
+        return;
+    }
     if ((flags & ~(uint32_t)(F_PSH | F_FIN)) != F_ACK || seq != f->nxt[side] ||
         (int32_t)(ackv - f->ack[side]) < 0 || (int32_t)(f->nxt[peer] - ackv) < 0 ||
         (f->fin[side] && (payload || (flags & F_FIN)))) {
         make_bad(s, f);
         return;
     }
+    if (side == 0) f->client_acked = 1;
     f->nxt[side] = seq + (uint32_t)payload + ((flags & F_FIN) ? 1u : 0u);
     f->ack[side] = ackv;
     if (flags & F_FIN) f->fin[side] = 1;

@@ -282,3 +282,20 @@ def test_the_c_pass_shards_as_shard_py_does(bench_capture, builtin_rules, worker
             assert (skipped and not own) == theirs
             others += theirs
         assert others > 1000
+
+
+def test_server_data_before_the_handshake_completes(tmp_path, builtin_rules) -> None:
+    # The response comes before the client's ACK of the SYN-ACK: not how a server in
+    # SYN-RECEIVED behaves (the client's ACK was lost in capture, or worse), left to Python.
+    a, b, p = 1000, 5000, 40000
+    frames = [
+        (100.00, _eth(_ip4(C, S, 6, _tcp(p, 80, a, 0, 0x02)))),
+        (100.01, _eth(_ip4(S, C, 6, _tcp(80, p, b, a + 1, 0x12)))),
+        (100.02, _eth(_ip4(S, C, 6, _tcp(80, p, b + 1, a + 1, 0x18, b"hello")))),
+        (100.03, _eth(_ip4(C, S, 6, _tcp(p, 80, a + 1, b + 6, 0x10)))),
+        (100.05, _eth(_ip4(C, S, 6, _tcp(p, 80, a + 1, b + 6, 0x11)))),
+        (100.06, _eth(_ip4(S, C, 6, _tcp(80, p, b + 6, a + 2, 0x11)))),
+        (100.07, _eth(_ip4(C, S, 6, _tcp(p, 80, a + 2, b + 7, 0x10)))),
+    ]
+    plan = _plan(_pcap(tmp_path / "early.pcap", frames), builtin_rules)
+    assert plan is not None and plan.plain == 0
