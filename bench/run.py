@@ -19,9 +19,9 @@ pcapdiag/tcptrace, and frames/s. The JSON report of the first timed pcapdiag run
 compared with the generator's truth (bench/check.py) and the verdict printed with the numbers,
 so speed cannot come from skipping work. A capture without a truth file is timed only.
 
-`--scaling` generates (or reuses, in --workdir) 1M- and 5M-frame captures, runs pcapdiag once
-on each (one process, --jobs 1), checks both reports and prints the time ratio 5M/1M and the
-peak RSS of each.
+`--scaling` generates (or reuses, in --workdir) 1M- and 5M-frame captures, runs pcapdiag on
+each (one process, --jobs 1) in --rounds alternating rounds, checks both reports and prints
+the ratio of the median times 5M/1M and the peak RSS of each.
 
 `--floods N` generates (bench/floods.py, or reuses in --workdir) a SYN flood, a port scan and
 N tiny connections of N each, and one connection of N out-of-order, overlapping segments, at N
@@ -315,23 +315,42 @@ def ensure_capture(workdir: Path, frames: int, seed: int) -> tuple[Path, dict[st
     return path, info
 
 
-def scaling(workdir: Path, seed: int, sizes: list[int]) -> dict[str, Any]:
+def scaling(workdir: Path, seed: int, sizes: list[int], rounds: int = 1) -> dict[str, Any]:
     out: dict[str, Any] = {"sizes": {}}
+    caps = {n: ensure_capture(workdir, n, seed) for n in sizes}
+    samples: dict[int, list[Sample]] = {n: [] for n in sizes}
+    # One process: the target is about how the work grows, not how it is shared out. The
+    # sizes alternate round by round, and each figure is a median, as for the main table.
+    for rnd in range(1, rounds + 1):
+        for n in sizes:
+            cap, _gen = caps[n]
+            report = workdir / f"scaling-{n}.json"
+            cmd = [sys.executable, "-m", "pcapdiag", "analyze", "--jobs", "1", "--format", "json"]
+            cmd += [str(cap), "-o", str(report)]
+            s = measure("pcapdiag", rnd, cmd, subprocess.DEVNULL, workdir / "stderr.txt")
+            samples[n].append(s)
+            print(
+                f"  round {rnd} pcapdiag on {n:,} frames: wall {s.wall_s:.2f} s, CPU "
+                f"{s.cpu_s:.2f} s, peak RSS {s.peak_rss_mb:.0f} MB",
+                file=sys.stderr,
+            )
     for n in sizes:
-        cap, gen = ensure_capture(workdir, n, seed)
-        report = workdir / f"scaling-{n}.json"
-        # One process: the target is about how the work grows, not how it is shared out.
-        cmd = [sys.executable, "-m", "pcapdiag", "analyze", "--jobs", "1", "--format", "json"]
-        cmd.append(str(cap))
-        s = measure(
-            "pcapdiag", 1, [*cmd, "-o", str(report)], subprocess.DEVNULL, workdir / "stderr.txt"
-        )
-        v = check.check(cap, json.loads(report.read_text()))
-        out["sizes"][str(n)] = {**asdict(s), "generator": gen, "correctness": v.summary()}
+        cap, gen = caps[n]
+        v = check.check(cap, json.loads((workdir / f"scaling-{n}.json").read_text()))
+        med = {
+            k: statistics.median(getattr(x, k) for x in samples[n])
+            for k in ("wall_s", "cpu_s", "peak_rss_mb", "tree_rss_mb")
+        }
+        out["sizes"][str(n)] = {
+            **med,
+            "rounds": rounds,
+            "generator": gen,
+            "correctness": v.summary(),
+        }
         print(
-            f"pcapdiag on {n:,} frames: wall {s.wall_s:.1f} s, CPU {s.cpu_s:.1f} s, peak RSS "
-            f"{s.peak_rss_mb:.0f} MB (tree {s.tree_rss_mb:.0f} MB), {n / s.wall_s:,.0f} frames/s; "
-            f"{v.summary()}"
+            f"pcapdiag on {n:,} frames (median of {rounds}): wall {med['wall_s']:.2f} s, CPU "
+            f"{med['cpu_s']:.2f} s, peak RSS {med['peak_rss_mb']:.0f} MB (tree "
+            f"{med['tree_rss_mb']:.0f} MB), {n / med['wall_s']:,.0f} frames/s; {v.summary()}"
         )
     a, b = (out["sizes"][str(n)] for n in (sizes[0], sizes[-1]))
     out["wall_ratio"] = b["wall_s"] / a["wall_s"]
@@ -456,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
             ok = all(c["ok"] for c in res["correctness"].values())
         if args.scaling:
             sizes = [int(x) for x in args.scaling_sizes.split(",")]
-            doc["scaling"] = scaling(work, args.seed, sizes)
+            doc["scaling"] = scaling(work, args.seed, sizes, args.rounds)
         if args.floods:
             doc["floods"] = flood_runs(work, args.floods)
             ok = ok and doc["floods"]["ok"]

@@ -16,7 +16,7 @@ from .collect import DEFAULT_MAX_ALIKE, FindingCollector
 from .decode_fast import decode_record
 from .engine import evaluate, event_index
 from .errnos import PLATFORMS
-from .flows import FlowRecord, FlowTable
+from .flows import FlowRecord, FlowTable, Released
 from .frames import Buffer
 from .packets import Datagram, Decoded, IcmpError, Other, Segment, Undecodable
 from .report import (
@@ -31,7 +31,7 @@ from .report import (
 from .rules import Rule
 from .shard import shard_of
 from .sources import expand_sources, order_by_start
-from .triage import Swept, first_pass
+from .triage import first_pass
 
 # Warnings listed one by one before they are only counted (a flood of broken frames must not
 # flood the report).
@@ -222,7 +222,7 @@ class _Session:
                         continue  # another worker's flow
                     if progress is not None:
                         seen += 1
-                        frames = seen + (plan.skipped_frames if plan is not None else 0)
+                        frames = seen if plan is None else max(seen, reader.numbered)
                         if frames >= next_progress:
                             next_progress = frames + 0x4000
                             before = sum(r.position for r in readers[:-1])
@@ -235,8 +235,8 @@ class _Session:
                         done = table.add_datagram(pkt)
                     elif isinstance(pkt, IcmpError):
                         done = table.add_icmp(pkt)
-                    elif isinstance(pkt, Swept):
-                        # A sweep fell in a run of skipped frames (triage.Plan.skipped).
+                    elif isinstance(pkt, Released):
+                        # A sweep fell in a run of skipped frames (FlowTable.skip_run).
                         done = pkt.records
                     elif isinstance(pkt, Undecodable):
                         report.undecodable += 1

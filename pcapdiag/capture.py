@@ -63,7 +63,8 @@ class SkipPlan(Protocol):
     own: bytes
     segment_type: type | None
 
-    def skipped_run(self, count: int, stamps: Sequence[int], index: int) -> object | None: ...
+    @property
+    def skipped_run(self) -> Callable[[int, Sequence[int], int], object | None]: ...
 
 
 # Wireshark refuses records longer than this for ordinary link types
@@ -478,6 +479,7 @@ class CaptureReader:
                 # plan skips given as counts. What a batch stops before (damage, the end of
                 # the file) is left to the loop below.
                 seg_type = skip.segment_type
+                skipped_run = skip.skipped_run
                 big = self._pcap_order == ">"
                 while True:
                     items, stamps, new_pos, new_number, b_first, b_last = batch(
@@ -503,13 +505,14 @@ class CaptureReader:
                         if type(item) is not tuple:
                             yield item  # a Segment
                         elif len(item) == 2:
-                            instead = skip.skipped_run(item[0], view, item[1])
+                            instead = skipped_run(item[0], view, item[1])
                             if instead is not None:
                                 yield instead
                         else:
                             start, stop, n, ts, orig = item
                             yield make(buf, start, stop, n, ts, linktype, orig)
                     pos, number = new_pos, new_number
+                    self.numbered = number  # so far: what a progress display shows
                     self.position = base + pos
                     self._release(buf, pos)
             while True:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from array import array
 from collections import OrderedDict, deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .events import Datagram as DatagramEvent
@@ -162,6 +162,13 @@ class _Udp:
 
 
 @dataclass(slots=True)
+class Released:
+    """Flows a sweep released while frames were being skipped (FlowTable.skip_run)."""
+
+    records: list[FlowRecord]
+
+
+@dataclass(slots=True)
 class FlowStats:
     tcp_connections: int = 0
     udp_flows: int = 0
@@ -282,6 +289,23 @@ class FlowTable:
     def sweep_budget(self) -> int:
         """Packets until the next sweep is due."""
         return max(1, _SWEEP_EVERY - self._since_sweep)
+
+    def skip_run(self, count: int, stamps: Sequence[int], index: int) -> Released | None:
+        """A run of skipped frames (triage.py), `count` of them segments of this table's
+        plain connections, their timestamps at stamps[index:]: counted toward the sweeps one
+        sweep period at a time, so that every sweep falls on the frame and time it would in
+        a full run. What a sweep released, if anything, comes back to be diagnosed."""
+        since = self._since_sweep + count
+        if since < _SWEEP_EVERY:
+            self._since_sweep = since  # the common case: no sweep due in the run
+            return None
+        done: list[FlowRecord] = []
+        while count:
+            step = min(count, self.sweep_budget())
+            done += self.skip(step, stamps[index + step - 1])
+            index += step
+            count -= step
+        return Released(done) if done else None
 
     def add_datagram(self, dg: Datagram) -> list[FlowRecord]:
         self._since_sweep += 1

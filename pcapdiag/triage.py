@@ -27,14 +27,14 @@ common TCP segments are built there, the rest decoded by decode.py as before.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from . import decode_fast
 from .capture import MAX_CAPLEN, CaptureReader
 from .engine import test
-from .flows import FlowRecord, FlowTable
+from .flows import FlowTable, Released
 from .packets import Segment
 from .rules import Rule
 
@@ -78,29 +78,11 @@ class Plan:
     table: FlowTable
 
     segment_type: type | None = Segment  # frames of the common kind decoded in C
-    skipped_frames: int = 0
 
-    def skipped_run(self, count: int, stamps: Sequence[int], index: int) -> Swept | None:
-        """A run of skipped frames, `count` of them this worker's plain connections', with
-        their timestamps at stamps[index:]: the flow table counts those toward its sweeps
-        (FlowTable.skip) one sweep period at a time, so that every sweep falls on the frame
-        and time it would in a full run; what a sweep released is handed on."""
-        self.skipped_frames += count
-        table = self.table
-        done: list[FlowRecord] = []
-        while count:
-            step = min(count, table.sweep_budget())
-            done += table.skip(step, stamps[index + step - 1])
-            index += step
-            count -= step
-        return Swept(done) if done else None
-
-
-@dataclass(slots=True)
-class Swept:
-    """Flows a sweep released while frames were being skipped: they are diagnosed as usual."""
-
-    records: list[FlowRecord]
+    @property
+    def skipped_run(self) -> Callable[[int, Sequence[int], int], Released | None]:
+        """What the reader calls for each run of skipped frames: FlowTable.skip_run."""
+        return self.table.skip_run
 
 
 def available() -> bool:
