@@ -10,7 +10,8 @@ the tracker as before, and the report is the same as without this pass
 (tests/test_triage.py compares them).
 
 The pass is used only when all of this holds, and otherwise silently not:
-- the C extension was built (see hatch_build.py) and ENABLED is set;
+- the C extension was built (see hatch_build.py), ENABLED is set and PCAPDIAG_PURE=1 is not
+  in the environment;
 - the input is an uncompressed classic pcap file of Ethernet frames, mapped in memory;
 - every rule in use needs, to match, something a plain connection never has (checked from
   the rules themselves: a custom rule about healthy connections turns the pass off);
@@ -27,6 +28,7 @@ common TCP segments are built there, the rest decoded by decode.py as before.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -86,7 +88,9 @@ class Plan:
 
 
 def available() -> bool:
-    return ENABLED and _triage is not None
+    """Whether the C pass can run: built, enabled, and not turned off by PCAPDIAG_PURE=1 in
+    the environment (to compare reports or time the pure-Python path)."""
+    return ENABLED and _triage is not None and os.environ.get("PCAPDIAG_PURE") != "1"
 
 
 def first_pass(

@@ -299,3 +299,10 @@ def test_server_data_before_the_handshake_completes(tmp_path, builtin_rules) -> 
     ]
     plan = _plan(_pcap(tmp_path / "early.pcap", frames), builtin_rules)
     assert plan is not None and plan.plain == 0
+
+
+def test_pcapdiag_pure_turns_the_pass_off(tmp_path, builtin_rules, monkeypatch) -> None:
+    path = _pcap(tmp_path / "one.pcap", _connection(100.0, 40000))
+    assert _plan(path, builtin_rules) is not None
+    monkeypatch.setenv("PCAPDIAG_PURE", "1")
+    assert _plan(path, builtin_rules) is None
