@@ -86,9 +86,12 @@ def analyze(
 
             progress = None
             ctx = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-                shards = [(*args, (k, jobs)) for k in range(jobs)]
-                parts = list(pool.map(_analyze_shard, shards))
+            # This process is worker 0: jobs - 1 others are forked (before it starts, so
+            # they inherit nothing of its work), and its own part is not pickled back.
+            with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=ctx) as pool:
+                others = [pool.submit(_analyze_shard, (*args, (k, jobs))) for k in range(1, jobs)]
+                parts = [_analyze_shard((*args, (0, jobs)))]
+                parts += [f.result() for f in others]
             report, collector = _merge_shards(parts)
         else:
             report, collector = _analyze_shard((*args, None), progress)
