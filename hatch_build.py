@@ -47,6 +47,8 @@ def build(source: Path, out: Path) -> bool:
         return False
     include = sysconfig.get_paths()["include"]
     cmd = [*cc.split(), "-O2", "-fPIC", "-shared", f"-I{include}", str(source), "-o", str(out)]
+    if sys.platform == "darwin":
+        cmd[1:1] = ["-undefined", "dynamic_lookup"]  # symbols come from the interpreter
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         print(f"pcapdiag: C build failed, building pure Python:\n{done.stderr}", file=sys.stderr)
