@@ -6,9 +6,10 @@
  * that every rule is silent about: a bare SYN, a SYN-ACK acknowledging it, then segments in
  * both directions carrying only ACK (PSH, FIN) with every sequence number exactly where the
  * sender left off (no retransmission, no gap, no keepalive, no window probe), every ACK moving
- * forward and never past what the peer sent, no zero window, and an orderly close: both FINs
- * sent and acknowledged, nothing after (or the capture ends while it is open, past the
- * handshake and not idle). Its 4-tuple must then stay unused for the linger time
+ * forward and never past what the peer sent, no zero window, nothing from the server but
+ * ACKs until the client has acknowledged the SYN-ACK, no snap-length cut, and an orderly
+ * close: both FINs sent and acknowledged, nothing after (or the capture ends while it is
+ * open, past the handshake and not idle). Its 4-tuple must then stay unused for the linger time
  * (a new connection on the same ports would be numbered after it) and no ICMP error may quote
  * it. Anything else about a connection, however harmless, makes it "not plain": all its frames
  * go to the Python tracker, which is the only judge of what happened.
