@@ -35,7 +35,7 @@ import sys
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
-from typing import BinaryIO, Protocol, TypeVar
+from typing import BinaryIO, Protocol, TypeVar, cast
 
 from pcapdiag.errors import CaptureError
 from pcapdiag.frames import Buffer, Damage, Frame
@@ -454,7 +454,8 @@ class CaptureReader:
         ) -> Frame:
             return Frame(number, ts, link, buf[start:stop], orig)
 
-        return self._pcap_records(frame)
+        # Without a skip plan, every item is what `frame` made.
+        return cast(Iterator[Frame], self._pcap_records(frame))
 
     def _pcap_records(
         self,
