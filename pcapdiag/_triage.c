@@ -55,8 +55,9 @@ enum { PH_SYN = 0, PH_EST = 1 };
 #define MAX_FLOWS 500000
 
 typedef struct {
-    uint8_t key[36]; /* the two endpoints (address, port), lower first, as flows.flow_key */
-    uint8_t klen;    /* 12 or 36; 0: empty slot */
+    uint8_t key[40]; /* the protocol, then the two endpoints (address, port), lower first */
+    uint8_t klen;    /* 13 or 37 */
+    uint8_t udp;     /* a UDP flow (its instances end after udp_idle_ns of silence) */
     uint8_t status;
     uint8_t phase;
     uint8_t client_low; /* the client (first sender) is the lower endpoint of the key */
@@ -95,7 +96,8 @@ typedef struct {
     Bitmap other; /* frames of connections another worker of --jobs owns (shard.py) */
     int shard_k, shard_n;
     int64_t linger_ns, idle_ns;
-    long long plain;
+    long long plain, plain_udp;
+    int64_t udp_idle_ns;
     long long attempts, attempts_peak, max_attempts;
     int give_up;
     int oom;
@@ -195,6 +197,16 @@ static void add_frame(State *s, Flow *f, uint32_t frame) {
  * idle + linger. Returns 1 when the flow can leave the table. */
 static int settle(State *s, Flow *f, int64_t now, int final) {
     int64_t quiet = now - f->last_ts;
+    if (f->udp) {
+        /* A UDP flow is over after udp_idle_ns of silence (flows.UDP_IDLE_NS); an ICMP error
+         * after that is an orphan for Python too. */
+        int over = final || quiet > s->udp_idle_ns + 10 * 1000000000LL;
+        if (over && f->status == ST_OPEN) {
+            s->plain_udp++;
+            flow_free_frames(f);
+        }
+        return over;
+    }
     if (f->status == ST_CLOSED) {
         if (final || quiet > s->linger_ns + 10 * 1000000000LL) {
             s->plain++;
@@ -251,8 +263,8 @@ static inline uint32_t rd32(const uint8_t *p) {
 }
 
 /* The canonical key of (src, sport) <-> (dst, dport); *low is 1 when the sender is the lower. */
-static uint8_t make_key(uint8_t *key, const uint8_t *src, const uint8_t *dst, size_t alen,
-                        uint32_t sport, uint32_t dport, int *sender_low) {
+static uint8_t make_key(uint8_t *key, uint8_t proto, const uint8_t *src, const uint8_t *dst,
+                        size_t alen, uint32_t sport, uint32_t dport, int *sender_low) {
     uint8_t a[18], b[18];
     memcpy(a, src, alen);
     a[alen] = (uint8_t)(sport >> 8);
@@ -262,17 +274,18 @@ static uint8_t make_key(uint8_t *key, const uint8_t *src, const uint8_t *dst, si
     b[alen + 1] = (uint8_t)dport;
     size_t n = alen + 2;
     int low = memcmp(a, b, n) <= 0;
-    memcpy(key, low ? a : b, n);
-    memcpy(key + n, low ? b : a, n);
+    key[0] = proto; /* TCP and UDP on the same ports are separate flows, as in flows.py */
+    memcpy(key + 1, low ? a : b, n);
+    memcpy(key + 1 + n, low ? b : a, n);
     *sender_low = low;
-    return (uint8_t)(2 * n);
+    return (uint8_t)(1 + 2 * n);
 }
 
-static void taint(State *s, const uint8_t *src, const uint8_t *dst, size_t alen, uint32_t sport,
-                  uint32_t dport) {
-    uint8_t key[36];
+static void taint(State *s, uint8_t proto, const uint8_t *src, const uint8_t *dst, size_t alen,
+                  uint32_t sport, uint32_t dport) {
+    uint8_t key[40];
     int low;
-    uint8_t klen = make_key(key, src, dst, alen, sport, dport, &low);
+    uint8_t klen = make_key(key, proto, src, dst, alen, sport, dport, &low);
     Slot *sl = table_find(&s->t, key, klen, hash_key(key, klen));
     if (sl->flow) make_bad(s, sl->flow);
     /* An ICMP error about ports not (or no longer) tracked changes nothing here: Python
@@ -300,9 +313,9 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, co
     uint32_t seq = rd32(tcp + 4), ackv = rd32(tcp + 8);
     uint32_t flags = tcp[13];
     uint32_t window = rd16(tcp + 14);
-    uint8_t key[36];
+    uint8_t key[40];
     int low;
-    uint8_t klen = make_key(key, src, dst, alen, sport, dport, &low);
+    uint8_t klen = make_key(key, 6, src, dst, alen, sport, dport, &low);
     uint64_t h = hash_key(key, klen);
     Slot *sl = table_find(&s->t, key, klen, h);
     Flow *f = sl->flow;
@@ -394,6 +407,53 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, co
     if (f->fin_acked[0] && f->fin_acked[1]) f->status = ST_CLOSED;
 }
 
+/* One UDP datagram (decode_ip._udp: `udp` points at its 8-byte header). A UDP flow is plain
+ * when no ICMP error names it: the only rule about UDP needs one. flows.FlowTable starts a
+ * new flow on the same ports after more than UDP_IDLE_NS of silence; so does this. */
+static void datagram(State *s, uint32_t frame, int64_t ts, const uint8_t *src,
+                     const uint8_t *dst, size_t alen, const uint8_t *udp, int unusual) {
+    uint32_t sport = rd16(udp), dport = rd16(udp + 2);
+    if (s->shard_n > 1 && shard_of(src, dst, alen, sport, dport, s->shard_n) != s->shard_k) {
+        bit_set(&s->other, frame);
+        return;
+    }
+    uint8_t key[40];
+    int low;
+    uint8_t klen = make_key(key, 17, src, dst, alen, sport, dport, &low);
+    uint64_t h = hash_key(key, klen);
+    Slot *sl = table_find(&s->t, key, klen, h);
+    Flow *f = sl->flow;
+    int64_t gap = f ? ts - f->last_ts : 0;
+    if (f && gap > s->udp_idle_ns) {
+        /* the previous flow on these ports expired: count it, start the next */
+        if (f->status == ST_OPEN) s->plain_udp++;
+        flow_free_frames(f);
+        memset(f, 0, sizeof(*f));
+        memcpy(f->key, key, klen);
+        f->klen = klen;
+        f->udp = 1;
+        f->status = ST_OPEN;
+    } else if (!f) {
+        f = calloc(1, sizeof(Flow));
+        if (!f) {
+            s->oom = 1;
+            return;
+        }
+        memcpy(f->key, key, klen);
+        f->klen = klen;
+        f->udp = 1;
+        f->status = ST_OPEN;
+        sl->flow = f;
+        sl->hash = h;
+        s->t.used++;
+    }
+    f->last_ts = ts;
+    if (unusual || gap < 0) make_bad(s, f);
+    if (f->status == ST_OPEN) add_frame(s, f, frame);
+    if (s->t.used * 2 > s->t.cap && !table_rebuild(s, ts, 0)) s->oom = 1;
+    if (s->t.used > MAX_FLOWS) s->give_up = 1;
+}
+
 /* The quoted datagram of an ICMP or ICMPv6 error at q (up to end): taint the connection it
  * names, or give up when it is quoted in a way decode_ip.quoted_datagram may read and we do
  * not (IPv6 extension headers). */
@@ -404,17 +464,18 @@ static void icmp_error(State *s, const uint8_t *d, long q, long end) {
         if (end - q < 20) return;
         long ihl = (d[q] & 0x0F) * 4;
         uint32_t frag = rd16(d + q + 6);
-        if (ihl < 20 || (frag & 0x1FFF) || d[q + 9] != 6) return;
+        uint8_t proto = d[q + 9];
+        if (ihl < 20 || (frag & 0x1FFF) || (proto != 6 && proto != 17)) return;
         long l4 = q + ihl;
         if (end - l4 < 4) return;
-        taint(s, d + q + 12, d + q + 16, 4, rd16(d + l4), rd16(d + l4 + 2));
+        taint(s, proto, d + q + 12, d + q + 16, 4, rd16(d + l4), rd16(d + l4 + 2));
     } else if (version == 6) {
         if (end - q < 40) return;
         uint8_t nh = d[q + 6];
-        if (nh == 6) {
+        if (nh == 6 || nh == 17) {
             long l4 = q + 40;
             if (end - l4 < 4) return;
-            taint(s, d + q + 8, d + q + 24, 16, rd16(d + l4), rd16(d + l4 + 2));
+            taint(s, nh, d + q + 8, d + q + 24, 16, rd16(d + l4), rd16(d + l4 + 2));
         } else if (nh == 0 || nh == 43 || nh == 44 || nh == 51 || nh == 60 || nh == 135 ||
                    nh == 139 || nh == 140) {
             s->give_up = 1;
@@ -478,7 +539,9 @@ static void ethernet(State *s, uint32_t frame, int64_t ts, const uint8_t *d, lon
             if (n - l4 < thl) unusual = 1; /* options cut short by the snap length */
             segment(s, frame, ts, ip + 12, ip + 16, 4, d + l4, payload, unusual);
         } else if (proto == 17) {
-            if (n - l4 >= 8 && rd16(d + l4 + 2) == 4789) s->give_up = 1; /* VXLAN */
+            if (n - l4 < 8 || ip_end - l4 < 8) return; /* Undecodable for Python */
+            if (rd16(d + l4 + 2) == 4789) s->give_up = 1; /* VXLAN: Python decapsulates */
+            datagram(s, frame, ts, ip + 12, ip + 16, 4, d + l4, unusual);
         } else if (proto == 1) {
             icmp(s, d, l4, ip_end < n ? ip_end : n, 4);
         } else if (proto == 47) {
@@ -502,7 +565,9 @@ static void ethernet(State *s, uint32_t frame, int64_t ts, const uint8_t *d, lon
             if (n - l4 < thl) unusual = 1;
             segment(s, frame, ts, ip + 8, ip + 24, 16, d + l4, payload, unusual);
         } else if (nh == 17) {
-            if (n - l4 >= 8 && rd16(d + l4 + 2) == 4789) s->give_up = 1;
+            if (n - l4 < 8 || ip_end - l4 < 8) return;
+            if (rd16(d + l4 + 2) == 4789) s->give_up = 1;
+            datagram(s, frame, ts, ip + 8, ip + 24, 16, d + l4, unusual);
         } else if (nh == 58) {
             icmp(s, d, l4, ip_end < n ? ip_end : n, 6);
         } else if (nh == 47 || nh == 0 || nh == 43 || nh == 44 || nh == 51 || nh == 60 ||
@@ -529,7 +594,8 @@ static inline uint32_t rd32e(const uint8_t *p, int big) {
 }
 
 /* triage(buffer, big_endian, nanosecond, max_caplen, linger_ns, idle_ns, max_attempts,
- *        release, shard, shards) -> (skip bits, own bits, plain connections, records) or None
+ *        udp_idle_ns, release, shard, shards)
+ *   -> (skip bits, own bits, plain TCP connections, plain UDP flows, records) or None
  * `release`: the buffer is a read-only mmap of the file, whose pages may be given back.
  * `shard` of `shards`: this worker of --jobs (0 of 1 for one process); the TCP frames of
  * other workers' connections are marked in `skip` only, those of this worker's plain
@@ -538,14 +604,15 @@ static PyObject *triage(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer view;
     int big, nano, release, shard_k, shard_n;
-    long long max_caplen, linger_ns, idle_ns, max_attempts;
-    if (!PyArg_ParseTuple(args, "y*ppLLLLpii", &view, &big, &nano, &max_caplen, &linger_ns,
-                          &idle_ns, &max_attempts, &release, &shard_k, &shard_n))
+    long long max_caplen, linger_ns, idle_ns, max_attempts, udp_idle_ns;
+    if (!PyArg_ParseTuple(args, "y*ppLLLLLpii", &view, &big, &nano, &max_caplen, &linger_ns,
+                          &idle_ns, &max_attempts, &udp_idle_ns, &release, &shard_k, &shard_n))
         return NULL;
     State s;
     memset(&s, 0, sizeof(s));
     s.shard_k = shard_k;
     s.max_attempts = max_attempts;
+    s.udp_idle_ns = udp_idle_ns;
     s.shard_n = shard_n < 1 ? 1 : shard_n;
     s.linger_ns = linger_ns;
     s.idle_ns = idle_ns;
@@ -619,7 +686,7 @@ static PyObject *triage(PyObject *self, PyObject *args) {
         Py_XDECREF(skip);
         return NULL;
     }
-    return Py_BuildValue("NNLk", skip, own, s.plain, (unsigned long)number);
+    return Py_BuildValue("NNLLk", skip, own, s.plain, s.plain_udp, (unsigned long)number);
 }
 
 /* -- the second pass: records read in batches --------------------------------------------- */

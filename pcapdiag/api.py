@@ -218,8 +218,9 @@ class _Session:
                 plan = None
                 if len(self.sources) == 1 and not self.keep_flows:
                     plan = first_pass(reader, table, self.rules, self.params, self.shard or (0, 1))
-                    if plan is not None:
-                        report.tcp_connections += plan.plain  # each worker its own
+                    if plan is not None:  # each worker counts its own
+                        report.tcp_connections += plan.plain
+                        report.udp_flows += plan.plain_udp
                 for pkt in reader.records(self._decoder(offset), plan):
                     if pkt is None:
                         continue  # another worker's flow

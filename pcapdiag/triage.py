@@ -15,6 +15,7 @@ The pass is used only when all of this holds, and otherwise silently not:
 - the input is an uncompressed classic pcap file of Ethernet frames, mapped in memory;
 - every rule in use needs, to match, something a plain connection never has (checked from
   the rules themselves: a custom rule about healthy connections turns the pass off);
+  UDP flows no ICMP error names are set aside the same way (the UDP rule needs one);
 - the C pass did not meet a frame that might carry TCP in a way it does not decode (GRE,
   VXLAN, IPv6 extension headers), the unanswered attempts never approached the flow
   table's cap (its early releases depend on every attempt being counted), and it never had
@@ -36,7 +37,7 @@ from typing import Any
 from . import decode_fast
 from .capture import MAX_CAPLEN, CaptureReader
 from .engine import test
-from .flows import FlowTable, Released
+from .flows import UDP_IDLE_NS, FlowTable, Released
 from .packets import Segment
 from .rules import Rule
 
@@ -66,6 +67,13 @@ PLAIN_END = {
     "server_state": ("SYN_RECEIVED", *_AFTER_HANDSHAKE),
     "reason": ("closed", "capture-end"),
 }
+# A plain UDP flow: datagrams and its end, no ICMP error about it.
+PLAIN_UDP_EVENTS = frozenset({"datagram", "end"})
+PLAIN_UDP_END = {
+    "client_state": ("UDP",),
+    "server_state": ("UDP",),
+    "reason": ("expired", "capture-end"),
+}
 
 
 @dataclass(slots=True)
@@ -75,7 +83,8 @@ class Plan:
 
     bits: bytes  # bit n - 1 set: frame n is skipped (a plain connection's, another worker's)
     own: bytes  # bit n - 1 set: frame n belongs to one of this worker's plain connections
-    plain: int  # this worker's plain connections set aside
+    plain: int  # this worker's plain TCP connections set aside
+    plain_udp: int  # this worker's plain UDP flows set aside
     records: int  # records the pass read
     table: FlowTable
 
@@ -117,40 +126,48 @@ def first_pass(
         table.linger_ns,
         table.idle_ns,
         table.max_attempts,
+        UDP_IDLE_NS,
         True,  # an mmap: pages read may be given back
         *shard,
     )
     if result is None:
         return None
-    bits, own, plain, records = result
-    return Plan(bits, own, plain, records, table, Segment if decode_fast.ENABLED else None)
+    bits, own, plain, plain_udp, records = result
+    return Plan(
+        bits, own, plain, plain_udp, records, table, Segment if decode_fast.ENABLED else None
+    )
 
 
 def blind_to_plain(rules: Iterable[Rule], params: dict[str, dict[str, Any]]) -> bool:
-    """Whether no rule can match a plain connection: each TCP rule needs an event a plain
-    connection never has, or an `end` whose state or reason a plain connection never ends
-    with."""
+    """Whether no rule can match a plain connection or UDP flow: each rule needs an event a
+    plain one never has, or an `end` whose state or reason a plain one never ends with."""
     return all(_rule_blind(r, {**r.params, **params.get(r.id, {})}) for r in rules)
 
 
 def _rule_blind(rule: Rule, p: dict[str, Any]) -> bool:
-    if rule.proto != "tcp":
-        return True
+    if rule.proto == "tcp":
+        events, end = PLAIN_EVENTS, PLAIN_END
+    elif rule.proto == "udp":
+        events, end = PLAIN_UDP_EVENTS, PLAIN_UDP_END
+    else:
+        return False  # a protocol this module knows nothing of
     steps = rule.data["match"]["sequence"]
-    if any(step["event"] not in PLAIN_EVENTS for step in steps):
+    if any(step["event"] not in events for step in steps):
         return True
     return any(
-        step["event"] == "end" and "where" in step and _excludes_plain_end(step["where"], p)
+        step["event"] == "end" and "where" in step and _excludes_end(step["where"], end, p)
         for step in steps
     )
 
 
-def _excludes_plain_end(where: dict[str, Any], p: dict[str, Any]) -> bool:
+def _excludes_end(
+    where: dict[str, Any], plain_end: dict[str, tuple[str, ...]], p: dict[str, Any]
+) -> bool:
     fields = set(_fields(where))
-    if not fields <= PLAIN_END.keys():
+    if not fields <= plain_end.keys():
         return False  # a field we cannot vouch for
     names = sorted(fields)
-    for values in itertools.product(*(PLAIN_END[n] for n in names)):
+    for values in itertools.product(*(plain_end[n] for n in names)):
         end = dict(zip(names, values, strict=True))
         if test(where, end.__getitem__, p):
             return False

@@ -100,20 +100,26 @@ def test_plain_connections_are_what_the_tracker_finds_plain(bench_capture, built
         elif isinstance(pkt, IcmpError):
             records += table.add_icmp(pkt)
     records += table.finish(reader.last_ts_ns)
-    plain = 0
+    plain = {"tcp": 0, "udp": 0}
     for rec in records:
         flags = {marked(f) for f in rec.frames}
         assert len(flags) == 1, f"{rec.client} {rec.server}: marked in part"
         if flags != {True}:
             continue
-        plain += 1
-        assert {ev.name for ev in rec.events} <= triage.PLAIN_EVENTS
+        plain[rec.proto] += 1
+        events, ends = (
+            (triage.PLAIN_EVENTS, triage.PLAIN_END)
+            if rec.proto == "tcp"
+            else (triage.PLAIN_UDP_EVENTS, triage.PLAIN_UDP_END)
+        )
+        assert {ev.name for ev in rec.events} <= events
         end = rec.events[-1]
-        assert end.client_state in triage.PLAIN_END["client_state"]
-        assert end.server_state in triage.PLAIN_END["server_state"]
-        assert end.reason in triage.PLAIN_END["reason"]
+        assert end.client_state in ends["client_state"]
+        assert end.server_state in ends["server_state"]
+        assert end.reason in ends["reason"]
         assert all(evaluate(r, rec) is None for r in builtin_rules)
-    assert plain == plan.plain
+    assert plain == {"tcp": plan.plain, "udp": plan.plain_udp}
+    assert plan.plain_udp > 100
     assert sum(marked(n) for n in range(1, plan.records + 1)) > plan.records // 2
 
 
@@ -261,7 +267,7 @@ def test_a_rule_about_healthy_connections_turns_the_pass_off(builtin_rules) -> N
 
 @pytest.mark.parametrize("workers", [2, 3])
 def test_the_c_pass_shards_as_shard_py_does(bench_capture, builtin_rules, workers) -> None:
-    """Under --jobs each worker skips the TCP frames of the others' connections: exactly
+    """Under --jobs each worker skips the TCP and UDP frames of the others' flows: exactly
     those that shard.shard_of gives to another worker."""
     from pcapdiag.shard import shard_of
 
@@ -273,7 +279,7 @@ def test_the_c_pass_shards_as_shard_py_does(bench_capture, builtin_rules, worker
         others = 0
         reader = open_capture(str(bench_capture))
         for pkt in reader.records(decode_record):
-            if not isinstance(pkt, Segment):
+            if not isinstance(pkt, Segment | Datagram):
                 continue
             i = pkt.frame - 1
             skipped = bool(plan.bits[i >> 3] >> (i & 7) & 1) if i < len(plan.bits) * 8 else False
@@ -306,3 +312,29 @@ def test_pcapdiag_pure_turns_the_pass_off(tmp_path, builtin_rules, monkeypatch) 
     assert _plan(path, builtin_rules) is not None
     monkeypatch.setenv("PCAPDIAG_PURE", "1")
     assert _plan(path, builtin_rules) is None
+
+
+def _udp(sport: int, dport: int, data: bytes) -> bytes:
+    return struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
+
+
+def test_udp_flows(tmp_path, builtin_rules, monkeypatch) -> None:
+    query = [
+        (100.0, _eth(_ip4(C, S, 17, _udp(5353, 53, b"q")))),
+        (100.1, _eth(_ip4(S, C, 17, _udp(53, 5353, b"answer")))),
+    ]
+    # Answered: plain. The same ports again after more than five minutes of silence: a second
+    # flow for flows.py (UDP_IDLE_NS), plain too.
+    later = [(t + 400.0, f) for t, f in query]
+    plan = _plan(_pcap(tmp_path / "dns.pcap", query + later), builtin_rules)
+    assert plan is not None and (plan.plain, plan.plain_udp) == (0, 2)
+    # Refused: the ICMP error names the flow, which goes to Python (rule PD-UDP-001).
+    quoted = _ip4(C, S, 17, _udp(5353, 53, b"q"))[:28]
+    icmp = _eth(_ip4(S, C, 1, bytes([3, 3, 0, 0, 0, 0, 0, 0]) + quoted))
+    refused = [query[0], (100.1, icmp)]
+    path = _pcap(tmp_path / "refused.pcap", refused + later)
+    plan = _plan(path, builtin_rules)
+    assert plan is not None and plan.plain_udp == 1  # only the later flow
+    with_pass = _report([path], builtin_rules, True, monkeypatch)
+    assert with_pass == _report([path], builtin_rules, False, monkeypatch)
+    assert "ECONNREFUSED" in with_pass
