@@ -303,21 +303,32 @@ static int shard_of(const uint8_t *src, const uint8_t *dst, size_t alen, uint32_
     return (int)(x % (unsigned __int128)n);
 }
 
-static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, const uint8_t *dst,
-                    size_t alen, const uint8_t *tcp, long payload, int unusual) {
-    uint32_t sport = rd16(tcp), dport = rd16(tcp + 2);
+/* The slot of a frame's flow (`key`, `klen`, `h` and `low` filled in for a new one), or NULL
+ * when the flow is another worker's: the frame is then marked for this worker to skip. The
+ * ports are at `ports` (TCP and UDP alike). */
+static Slot *lookup(State *s, uint8_t proto, uint32_t frame, const uint8_t *src,
+                    const uint8_t *dst, size_t alen, const uint8_t *ports, uint8_t *key,
+                    uint8_t *klen, uint64_t *h, int *low) {
+    uint32_t sport = rd16(ports), dport = rd16(ports + 2);
     if (s->shard_n > 1 && shard_of(src, dst, alen, sport, dport, s->shard_n) != s->shard_k) {
         bit_set(&s->other, frame); /* another worker's: this one never decodes it */
-        return;
+        return NULL;
     }
+    *klen = make_key(key, proto, src, dst, alen, sport, dport, low);
+    *h = hash_key(key, *klen);
+    return table_find(&s->t, key, *klen, *h);
+}
+
+static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, const uint8_t *dst,
+                    size_t alen, const uint8_t *tcp, long payload, int unusual) {
+    uint8_t key[40], klen;
+    uint64_t h;
+    int low;
+    Slot *sl = lookup(s, 6, frame, src, dst, alen, tcp, key, &klen, &h, &low);
+    if (!sl) return;
     uint32_t seq = rd32(tcp + 4), ackv = rd32(tcp + 8);
     uint32_t flags = tcp[13];
     uint32_t window = rd16(tcp + 14);
-    uint8_t key[40];
-    int low;
-    uint8_t klen = make_key(key, 6, src, dst, alen, sport, dport, &low);
-    uint64_t h = hash_key(key, klen);
-    Slot *sl = table_find(&s->t, key, klen, h);
     Flow *f = sl->flow;
     if (f && settle(s, f, ts, 0)) {
         /* the ports' past is over: a new connection, in the same slot */
@@ -412,16 +423,11 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, co
  * new flow on the same ports after more than UDP_IDLE_NS of silence; so does this. */
 static void datagram(State *s, uint32_t frame, int64_t ts, const uint8_t *src,
                      const uint8_t *dst, size_t alen, const uint8_t *udp, int unusual) {
-    uint32_t sport = rd16(udp), dport = rd16(udp + 2);
-    if (s->shard_n > 1 && shard_of(src, dst, alen, sport, dport, s->shard_n) != s->shard_k) {
-        bit_set(&s->other, frame);
-        return;
-    }
-    uint8_t key[40];
+    uint8_t key[40], klen;
+    uint64_t h;
     int low;
-    uint8_t klen = make_key(key, 17, src, dst, alen, sport, dport, &low);
-    uint64_t h = hash_key(key, klen);
-    Slot *sl = table_find(&s->t, key, klen, h);
+    Slot *sl = lookup(s, 17, frame, src, dst, alen, udp, key, &klen, &h, &low);
+    if (!sl) return;
     Flow *f = sl->flow;
     int64_t gap = f ? ts - f->last_ts : 0;
     if (f && gap > s->udp_idle_ns) {

@@ -229,40 +229,30 @@ def test_too_many_unanswered_attempts_turn_the_pass_off(tmp_path, builtin_rules)
     assert plan is not None and plan.plain == 1
 
 
+def _rule(rid: str, sequence: list[dict]) -> Rule:
+    return Rule(
+        id=rid,
+        rev=1,
+        name=rid.lower(),
+        title="a custom rule",
+        severity="low",
+        status="test",
+        proto="tcp",
+        path=ROOT,
+        data={"match": {"sequence": sequence}},
+    )
+
+
 def test_a_rule_about_healthy_connections_turns_the_pass_off(builtin_rules) -> None:
     assert triage.blind_to_plain(builtin_rules, {})
     syn_timeout = next(r for r in builtin_rules if r.name == "syn-timeout")
     assert triage.blind_to_plain([syn_timeout], {})  # its end is in SYN_SENT: never plain
-    healthy = Rule(
-        id="X-1",
-        rev=1,
-        name="closed",
-        title="a connection that closed",
-        severity="low",
-        status="test",
-        proto="tcp",
-        path=ROOT,
-        data={"match": {"sequence": [{"event": "handshake"}, {"event": "fin"}]}},
-    )
-    assert not triage.blind_to_plain([healthy], {})
-    ends_established = Rule(
-        id="X-2",
-        rev=1,
-        name="open",
-        title="open at the end",
-        severity="low",
-        status="test",
-        proto="tcp",
-        path=ROOT,
-        data={
-            "match": {
-                "sequence": [
-                    {"event": "end", "where": {"field": "client_state", "eq": "ESTABLISHED"}}
-                ]
-            }
-        },
-    )
-    assert not triage.blind_to_plain([ends_established], {})
+    closed = _rule("X-1", [{"event": "handshake"}, {"event": "fin"}])
+    assert not triage.blind_to_plain([closed], {})
+    still_open = [{"event": "end", "where": {"field": "client_state", "eq": "ESTABLISHED"}}]
+    assert not triage.blind_to_plain([_rule("X-2", still_open)], {})
+    reset = [{"event": "handshake"}, {"event": "rst"}]
+    assert triage.blind_to_plain([_rule("X-3", reset)], {})
 
 
 @pytest.mark.parametrize("workers", [2, 3])
