@@ -193,19 +193,26 @@ static void add_frame(State *s, Flow *f, uint32_t frame) {
 }
 
 /* When a flow's fate is sealed at `now`: a closed plain connection once its ports have been
- * quiet for the linger time (with a margin for the grace time), anything idle for longer than
- * idle + linger. Returns 1 when the flow can leave the table. */
+ * quiet for the linger time (with a margin for the grace time), a plain UDP flow after
+ * udp_idle. Returns 1 when the flow can leave the table.
+ *
+ * Ports whose flow was not plain stay in the table, not plain, to the end of the capture:
+ * Python may still hold that flow when the next one on the same ports starts, and the first
+ * packet of the next one closes it there (with that packet's time); were that packet set
+ * aside, Python would close it later, at a sweep or at the end, possibly otherwise. MAX_FLOWS
+ * bounds what this keeps. */
 static int settle(State *s, Flow *f, int64_t now, int final) {
     int64_t quiet = now - f->last_ts;
     if (f->udp) {
         /* A UDP flow is over after udp_idle_ns of silence (flows.UDP_IDLE_NS); an ICMP error
          * after that is an orphan for Python too. */
-        int over = final || quiet > s->udp_idle_ns + 10 * 1000000000LL;
-        if (over && f->status == ST_OPEN) {
+        if (f->status != ST_OPEN) return final; /* kept: see above */
+        if (final || quiet > s->udp_idle_ns + 10 * 1000000000LL) {
             s->plain_udp++;
             flow_free_frames(f);
+            return 1;
         }
-        return over;
+        return 0;
     }
     if (f->status == ST_CLOSED) {
         if (final || quiet > s->linger_ns + 10 * 1000000000LL) {
@@ -225,8 +232,7 @@ static int settle(State *s, Flow *f, int64_t now, int final) {
             return 1;
         }
     }
-    if (f->status == ST_BAD && quiet > s->idle_ns + s->linger_ns + 10 * 1000000000LL) return 1;
-    return 0;
+    return final; /* not plain: kept, see above */
 }
 
 static int table_rebuild(State *s, int64_t now, int final) {
@@ -430,9 +436,9 @@ static void datagram(State *s, uint32_t frame, int64_t ts, const uint8_t *src,
     if (!sl) return;
     Flow *f = sl->flow;
     int64_t gap = f ? ts - f->last_ts : 0;
-    if (f && gap > s->udp_idle_ns) {
+    if (f && gap > s->udp_idle_ns && f->status == ST_OPEN) {
         /* the previous flow on these ports expired: count it, start the next */
-        if (f->status == ST_OPEN) s->plain_udp++;
+        s->plain_udp++;
         flow_free_frames(f);
         memset(f, 0, sizeof(*f));
         memcpy(f->key, key, klen);

@@ -328,3 +328,28 @@ def test_udp_flows(tmp_path, builtin_rules, monkeypatch) -> None:
     with_pass = _report([path], builtin_rules, True, monkeypatch)
     assert with_pass == _report([path], builtin_rules, False, monkeypatch)
     assert "ECONNREFUSED" in with_pass
+
+
+def test_ports_of_a_flow_python_judges_stay_with_python(tmp_path, builtin_rules, monkeypatch):
+    """When the next flow on the same ports starts, its first packet closes the previous
+    one in flows.py, at that packet's time. If the previous flow went to Python, the next one
+    must too, however long after: set aside, Python would close the previous flow later, at a
+    sweep or at the end of the capture, with another end time or reason. (Found by the
+    fuzzer: UDP refused, the same ports again with a time far ahead, then time going back.)"""
+    quoted = _ip4(C, S, 17, _udp(5353, 53, b"q"))[:28]
+    udp = [
+        (100.0, _eth(_ip4(C, S, 17, _udp(5353, 53, b"q")))),
+        (100.1, _eth(_ip4(S, C, 1, bytes([3, 3, 0, 0, 0, 0, 0, 0]) + quoted))),
+        (900.0, _eth(_ip4(C, S, 17, _udp(5353, 53, b"q")))),
+        (100.2, _eth(_ip4(S, C, 17, _udp(1, 2, b"other")))),
+    ]
+    # A lone SYN (Python judges it), then a plain connection on the same ports three hours
+    # later, and the capture ends: a few packets, no sweep in between.
+    tcp = [(100.0, _eth(_ip4(C, S, 6, _tcp(40000, 80, 7, 0, 0x02))))]
+    tcp += _connection(100.0 + 3 * 3600, 40000)
+    for name, frames, plain in (("udp.pcap", udp, 1), ("tcp.pcap", tcp, 0)):
+        path = _pcap(tmp_path / name, frames)
+        with_pass = _report([path], builtin_rules, True, monkeypatch)
+        plan = _plan(path, builtin_rules)
+        assert plan is not None and plan.plain + plan.plain_udp == plain  # only "other"
+        assert with_pass == _report([path], builtin_rules, False, monkeypatch), name
