@@ -201,35 +201,30 @@ static void add_frame(State *s, Flow *f, uint32_t frame) {
  * packet of the next one closes it there (with that packet's time); were that packet set
  * aside, Python would close it later, at a sweep or at the end, possibly otherwise. MAX_FLOWS
  * bounds what this keeps. */
+/* A plain flow is over: counted (in `counter`), its frames stay marked. Returns 1. */
+static int count_plain(long long *counter, Flow *f) {
+    (*counter)++;
+    flow_free_frames(f);
+    return 1;
+}
+
 static int settle(State *s, Flow *f, int64_t now, int final) {
     int64_t quiet = now - f->last_ts;
     if (f->udp) {
         /* A UDP flow is over after udp_idle_ns of silence (flows.UDP_IDLE_NS); an ICMP error
          * after that is an orphan for Python too. */
         if (f->status != ST_OPEN) return final; /* kept: see above */
-        if (final || quiet > s->udp_idle_ns + 10 * 1000000000LL) {
-            s->plain_udp++;
-            flow_free_frames(f);
-            return 1;
-        }
-        return 0;
+        return (final || quiet > s->udp_idle_ns + 10 * 1000000000LL) &&
+               count_plain(&s->plain_udp, f);
     }
-    if (f->status == ST_CLOSED) {
-        if (final || quiet > s->linger_ns + 10 * 1000000000LL) {
-            s->plain++;
-            flow_free_frames(f);
-            return 1;
-        }
-        return 0;
-    }
+    if (f->status == ST_CLOSED)
+        return (final || quiet > s->linger_ns + 10 * 1000000000LL) && count_plain(&s->plain, f);
     if (f->status == ST_OPEN) {
         if (quiet > s->idle_ns || (final && f->phase != PH_EST)) {
             make_bad(s, f); /* expired, or a SYN the capture ends on: Python judges */
         } else if (final) {
             /* Past the handshake and still open when the capture ends: plain too. */
-            s->plain++;
-            flow_free_frames(f);
-            return 1;
+            return count_plain(&s->plain, f);
         }
     }
     return final; /* not plain: kept, see above */
@@ -438,8 +433,7 @@ static void datagram(State *s, uint32_t frame, int64_t ts, const uint8_t *src,
     int64_t gap = f ? ts - f->last_ts : 0;
     if (f && gap > s->udp_idle_ns && f->status == ST_OPEN) {
         /* the previous flow on these ports expired: count it, start the next */
-        s->plain_udp++;
-        flow_free_frames(f);
+        count_plain(&s->plain_udp, f);
         memset(f, 0, sizeof(*f));
         memcpy(f->key, key, klen);
         f->klen = klen;

@@ -1,4 +1,4 @@
-"""A first pass in C that sets aside the plain TCP connections of a pcap file.
+"""A first pass in C that sets aside the plain TCP connections and UDP flows of a pcap file.
 
 Most connections of a busy link open, exchange data in order and close: every rule is silent
 about them, and following each of their frames through the Python tracker is most of the time
@@ -111,7 +111,7 @@ def first_pass(
 ) -> Plan | None:
     """Run the C pass over `reader`'s file before it is read, or None when it does not apply
     (see the module's docstring). Under --jobs (`shard` = (this worker, workers)), the TCP
-    frames of the other workers' connections are skipped too (shard.py decides the same)."""
+    and UDP frames of the other workers' flows are skipped too (shard.py decides the same)."""
     if not available() or not blind_to_plain(rules, params):
         return None
     buf = reader.whole_pcap()
@@ -151,9 +151,9 @@ def _rule_blind(rule: Rule, p: dict[str, Any]) -> bool:
         events, end = PLAIN_UDP_EVENTS, PLAIN_UDP_END
     else:
         return False  # a protocol this module knows nothing of
-    steps = rule.data["match"]["sequence"]
-    if any(step["event"] not in events for step in steps):
+    if any(name not in events for name in rule.step_events):
         return True
+    steps = rule.data["match"]["sequence"]
     return any(
         step["event"] == "end" and "where" in step and _excludes_end(step["where"], end, p)
         for step in steps
