@@ -11,8 +11,11 @@
  * close: both FINs sent and acknowledged, nothing after (or the capture ends while it is
  * open, past the handshake and not idle). Its 4-tuple must then stay unused for the linger time
  * (a new connection on the same ports would be numbered after it) and no ICMP error may quote
- * it. Anything else about a connection, however harmless, makes it "not plain": all its frames
- * go to the Python tracker, which is the only judge of what happened.
+ * it. When every rule is blind to them (triage.py decides), two repairs a healthy connection
+ * makes are allowed too: retransmitted data that the peer then acknowledges, and keepalive
+ * probes that the peer answers (see repair). Anything else about a connection, however
+ * harmless, makes it "not plain": all its frames go to the Python tracker, which is the only
+ * judge of what happened.
  *
  * The pass is conservative by construction: a wrong "not plain" costs time, never a result.
  * When a frame might carry TCP in a way this pass does not decode (GRE, VXLAN, IPv6 extension
@@ -65,6 +68,10 @@ typedef struct {
     uint8_t fin[2];     /* side 0 = client, 1 = server */
     uint8_t fin_acked[2];
     uint8_t client_acked; /* the client has acknowledged the SYN-ACK */
+    /* With repairs allowed (see triage()): a side's retransmission the peer has not yet
+     * acknowledged past (Python: retx_streak > 0, a `recovered` event still to come), and a
+     * side's keepalive probe the peer has not yet answered (keepalive_unanswered > 0). */
+    uint8_t retx[2], probe[2];
     uint32_t nxt[2]; /* next sequence number each side should send */
     uint32_t ack[2]; /* last acknowledgement each side sent */
     uint32_t isn0;
@@ -101,6 +108,7 @@ typedef struct {
     long long attempts, attempts_peak, max_attempts;
     int give_up;
     int oom;
+    int repairs; /* repaired connections count as plain (triage.py: blind_to_plain) */
 } State;
 
 static uint64_t hash_key(const uint8_t *k, size_t n) {
@@ -208,6 +216,12 @@ static int count_plain(long long *counter, Flow *f) {
     return 1;
 }
 
+/* A repair still waiting for the peer's answer: the tracker would end the connection with a
+ * retransmission never `recovered` or a keepalive never answered. Not plain. */
+static int pending(const Flow *f) {
+    return f->retx[0] | f->retx[1] | f->probe[0] | f->probe[1];
+}
+
 static int settle(State *s, Flow *f, int64_t now, int final) {
     int64_t quiet = now - f->last_ts;
     if (f->udp) {
@@ -220,7 +234,7 @@ static int settle(State *s, Flow *f, int64_t now, int final) {
     if (f->status == ST_CLOSED)
         return (final || quiet > s->linger_ns + 10 * 1000000000LL) && count_plain(&s->plain, f);
     if (f->status == ST_OPEN) {
-        if (quiet > s->idle_ns || (final && f->phase != PH_EST)) {
+        if (quiet > s->idle_ns || (final && (f->phase != PH_EST || pending(f)))) {
             make_bad(s, f); /* expired, or a SYN the capture ends on: Python judges */
         } else if (final) {
             /* Past the handshake and still open when the capture ends: plain too. */
@@ -320,6 +334,32 @@ static Slot *lookup(State *s, uint8_t proto, uint32_t frame, const uint8_t *src,
     return table_find(&s->t, key, *klen, *h);
 }
 
+/* A segment of an established connection whose sequence number is not where its sender left
+ * off, taken as plain only when repairs are allowed and it is one of the two repairs a healthy
+ * connection makes, as tracker.Connection._on_segment classifies them (the flag it sets must
+ * then be cleared by the peer, see segment):
+ * - a retransmission: data (no FIN) lying wholly inside what the sender has sent and the peer
+ *   has not yet acknowledged (seq >= snd_una, seq + len <= snd_nxt);
+ * - a keepalive probe (RFC 9293 3.8.4, Linux tcp_xmit_probe_skb): no FIN, at most one byte,
+ *   at snd_nxt - 1 when everything sent is acknowledged, before either side's FIN.
+ * Anything else (a gap, a partial overlap, a FIN sent again, a probe of another shape) is not
+ * plain. Returns 1 for a repair (its flag set), 0 otherwise. */
+static int repair(State *s, Flow *f, int side, uint32_t seq, uint32_t flags, long payload) {
+    int peer = 1 - side;
+    if (!s->repairs || !f->client_acked || (flags & F_FIN)) return 0;
+    uint32_t una = f->ack[peer], nxt = f->nxt[side];
+    if (payload > 0 && (int32_t)(seq - una) >= 0 &&
+        (int32_t)(nxt - (seq + (uint32_t)payload)) >= 0) {
+        f->retx[side] = 1;
+        return 1;
+    }
+    if (payload <= 1 && seq == nxt - 1 && una == nxt && !f->fin[0] && !f->fin[1]) {
+        f->probe[side] = 1;
+        return 1;
+    }
+    return 0;
+}
+
 static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, const uint8_t *dst,
                     size_t alen, const uint8_t *tcp, long payload, int unusual) {
     uint8_t key[40], klen;
@@ -404,19 +444,34 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, co
         make_bad(s, f);
         return;
     }
-    if ((flags & ~(uint32_t)(F_PSH | F_FIN)) != F_ACK || seq != f->nxt[side] ||
-        (int32_t)(ackv - f->ack[side]) < 0 || (int32_t)(f->nxt[peer] - ackv) < 0 ||
-        (f->fin[side] && (payload || (flags & F_FIN)))) {
+    if ((flags & ~(uint32_t)(F_PSH | F_FIN)) != F_ACK || (int32_t)(ackv - f->ack[side]) < 0 ||
+        (int32_t)(f->nxt[peer] - ackv) < 0 || (f->fin[side] && (payload || (flags & F_FIN)))) {
         make_bad(s, f);
         return;
     }
+    if (seq != f->nxt[side] && !repair(s, f, side, seq, flags, payload)) {
+        make_bad(s, f);
+        return;
+    }
+    /* The tracker's _on_ack: an ACK past the peer's snd_una ends its retransmissions
+     * (`recovered`); any ACK answers its keepalive probes (`keepalive_ack`). ack[side] is
+     * the peer's snd_una once the client has acknowledged the SYN-ACK, and neither flag is
+     * set before that (repair). */
+    if (ackv != f->ack[side]) f->retx[peer] = 0;
+    f->probe[peer] = 0;
     if (side == 0) f->client_acked = 1;
-    f->nxt[side] = seq + (uint32_t)payload + ((flags & F_FIN) ? 1u : 0u);
+    if (seq == f->nxt[side]) f->nxt[side] = seq + (uint32_t)payload + ((flags & F_FIN) ? 1u : 0u);
     f->ack[side] = ackv;
     if (flags & F_FIN) f->fin[side] = 1;
     if (f->fin[peer] && ackv == f->nxt[peer]) f->fin_acked[peer] = 1;
     add_frame(s, f, frame);
-    if (f->fin_acked[0] && f->fin_acked[1]) f->status = ST_CLOSED;
+    if (f->fin_acked[0] && f->fin_acked[1]) {
+        if (pending(f)) {
+            make_bad(s, f);
+            return;
+        }
+        f->status = ST_CLOSED;
+    }
 }
 
 /* One UDP datagram (decode_ip._udp: `udp` points at its 8-byte header). A UDP flow is plain
@@ -600,22 +655,25 @@ static inline uint32_t rd32e(const uint8_t *p, int big) {
 }
 
 /* triage(buffer, big_endian, nanosecond, max_caplen, linger_ns, idle_ns, max_attempts,
- *        udp_idle_ns, release, shard, shards)
+ *        udp_idle_ns, release, shard, shards, repairs)
  *   -> (skip bits, own bits, plain TCP connections, plain UDP flows, records) or None
  * `release`: the buffer is a read-only mmap of the file, whose pages may be given back.
  * `shard` of `shards`: this worker of --jobs (0 of 1 for one process); the TCP frames of
  * other workers' connections are marked in `skip` only, those of this worker's plain
- * connections in both. */
+ * connections in both. `repairs`: a connection whose retransmissions were all acknowledged
+ * and whose keepalive probes were all answered may be plain (see repair). */
 static PyObject *triage(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer view;
-    int big, nano, release, shard_k, shard_n;
+    int big, nano, release, shard_k, shard_n, repairs;
     long long max_caplen, linger_ns, idle_ns, max_attempts, udp_idle_ns;
-    if (!PyArg_ParseTuple(args, "y*ppLLLLLpii", &view, &big, &nano, &max_caplen, &linger_ns,
-                          &idle_ns, &max_attempts, &udp_idle_ns, &release, &shard_k, &shard_n))
+    if (!PyArg_ParseTuple(args, "y*ppLLLLLpiip", &view, &big, &nano, &max_caplen, &linger_ns,
+                          &idle_ns, &max_attempts, &udp_idle_ns, &release, &shard_k, &shard_n,
+                          &repairs))
         return NULL;
     State s;
     memset(&s, 0, sizeof(s));
+    s.repairs = repairs;
     s.shard_k = shard_k;
     s.max_attempts = max_attempts;
     s.udp_idle_ns = udp_idle_ns;

@@ -51,6 +51,13 @@ ENABLED = True
 # What the Python tracker makes of a plain connection (checked by tests/test_triage.py on the
 # benchmark's captures): these events, ending with these states and reason.
 PLAIN_EVENTS = frozenset({"syn", "synack", "handshake", "data", "fin", "end"})
+# A repaired connection is plain but for the two repairs of a healthy connection: data sent
+# again and then acknowledged, keepalive probes answered. Its events are these, and each event
+# named in REPAIRED_BY is followed, before the end, by the event it names, sent by its receiver:
+# every `retransmission` by a `recovered` (an ACK past snd_una), every `keepalive` by a
+# `keepalive_ack` (tracker.Connection._on_ack).
+REPAIRED_EVENTS = PLAIN_EVENTS | {"retransmission", "recovered", "keepalive", "keepalive_ack"}
+REPAIRED_BY = {"retransmission": "recovered", "keepalive": "keepalive_ack"}
 # A plain connection is closed, or still open past its handshake when the capture ends.
 _AFTER_HANDSHAKE = (
     "ESTABLISHED",
@@ -114,6 +121,7 @@ def first_pass(
     and UDP frames of the other workers' flows are skipped too (shard.py decides the same)."""
     if not available() or not blind_to_plain(rules, params):
         return None
+    repairs = blind_to_plain(rules, params, repaired=True)
     buf = reader.whole_pcap()
     if buf is None or reader.linktypes != [1]:
         return None
@@ -129,6 +137,7 @@ def first_pass(
         UDP_IDLE_NS,
         True,  # an mmap: pages read may be given back
         *shard,
+        repairs,
     )
     if result is None:
         return None
@@ -138,26 +147,51 @@ def first_pass(
     )
 
 
-def blind_to_plain(rules: Iterable[Rule], params: dict[str, dict[str, Any]]) -> bool:
-    """Whether no rule can match a plain connection or UDP flow: each rule needs an event a
-    plain one never has, or an `end` whose state or reason a plain one never ends with."""
-    return all(_rule_blind(r, {**r.params, **params.get(r.id, {})}) for r in rules)
+def blind_to_plain(
+    rules: Iterable[Rule], params: dict[str, dict[str, Any]], *, repaired: bool = False
+) -> bool:
+    """Whether no rule can match a plain connection or UDP flow (with `repaired`, a repaired
+    connection too): each rule needs an event a plain one never has, or an `end` whose state
+    or reason a plain one never ends with, or (repaired) the absence of the answer that a
+    repaired connection always has after a retransmission or keepalive the rule binds."""
+    return all(_rule_blind(r, {**r.params, **params.get(r.id, {})}, repaired) for r in rules)
 
 
-def _rule_blind(rule: Rule, p: dict[str, Any]) -> bool:
+def _rule_blind(rule: Rule, p: dict[str, Any], repaired: bool = False) -> bool:
     if rule.proto == "tcp":
-        events, end = PLAIN_EVENTS, PLAIN_END
+        events, end = (REPAIRED_EVENTS if repaired else PLAIN_EVENTS), PLAIN_END
     elif rule.proto == "udp":
         events, end = PLAIN_UDP_EVENTS, PLAIN_UDP_END
     else:
         return False  # a protocol this module knows nothing of
     if any(name not in events for name in rule.step_events):
         return True
-    steps = rule.data["match"]["sequence"]
-    return any(
+    match = rule.data["match"]
+    steps = match["sequence"]
+    if any(
         step["event"] == "end" and "where" in step and _excludes_end(step["where"], end, p)
         for step in steps
+    ):
+        return True
+    return (
+        repaired
+        and rule.proto == "tcp"
+        and any(_answer_required_absent(clause, steps) for clause in match.get("absent", ()))
     )
+
+
+def _answer_required_absent(clause: dict[str, Any], steps: list[dict[str, Any]]) -> bool:
+    """Whether an `absent` clause forbids what a repaired connection always has: the answer
+    to a retransmission or keepalive bound by a step, between that step and the end, from
+    anyone or from that event's receiver, whatever its fields (no `where`)."""
+    after, until = clause["between"]
+    if until != "end" or "where" in clause:
+        return False
+    bound = next((step["event"] for step in steps if step.get("as") == after), None)
+    if bound not in REPAIRED_BY or clause["event"] != REPAIRED_BY[bound]:
+        return False
+    sender = clause.get("from", "any")
+    return sender == "any" or sender == {"receiver_of": after}
 
 
 def _excludes_end(

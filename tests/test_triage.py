@@ -24,7 +24,7 @@ from pcapdiag.engine import evaluate
 from pcapdiag.errors import CaptureError
 from pcapdiag.flows import FlowTable
 from pcapdiag.packets import Datagram, IcmpError, Segment
-from pcapdiag.rules import Rule
+from pcapdiag.rules import Rule, load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -77,10 +77,22 @@ def test_same_report_on_a_benchmark_capture(bench_capture, builtin_rules, monkey
         assert with_pass == without
 
 
+def _answered(events) -> bool:
+    """Each retransmission and keepalive is followed by its answer (triage.REPAIRED_BY) from
+    its receiver."""
+    for i, ev in enumerate(events):
+        answer = triage.REPAIRED_BY.get(ev.name)
+        if answer is not None and not any(
+            later.name == answer and later.sender is ev.receiver for later in events[i + 1 :]
+        ):
+            return False
+    return True
+
+
 def test_plain_connections_are_what_the_tracker_finds_plain(bench_capture, builtin_rules):
     """Every connection the pass marks, seen by the Python tracker with all its frames: only
-    the events, end states and reasons triage.PLAIN_* allow, and no rule matches. And a
-    connection is marked whole or not at all."""
+    the events, end states and reasons triage.PLAIN_* and REPAIRED_* allow (each repair
+    answered), and no rule matches. And a connection is marked whole or not at all."""
     plan = _plan(bench_capture, builtin_rules)
     assert plan is not None
     bits = plan.bits
@@ -101,6 +113,7 @@ def test_plain_connections_are_what_the_tracker_finds_plain(bench_capture, built
             records += table.add_icmp(pkt)
     records += table.finish(reader.last_ts_ns)
     plain = {"tcp": 0, "udp": 0}
+    repaired = 0
     for rec in records:
         flags = {marked(f) for f in rec.frames}
         assert len(flags) == 1, f"{rec.client} {rec.server}: marked in part"
@@ -108,11 +121,14 @@ def test_plain_connections_are_what_the_tracker_finds_plain(bench_capture, built
             continue
         plain[rec.proto] += 1
         events, ends = (
-            (triage.PLAIN_EVENTS, triage.PLAIN_END)
+            (triage.REPAIRED_EVENTS, triage.PLAIN_END)
             if rec.proto == "tcp"
             else (triage.PLAIN_UDP_EVENTS, triage.PLAIN_UDP_END)
         )
-        assert {ev.name for ev in rec.events} <= events
+        names = {ev.name for ev in rec.events}
+        assert names <= events
+        assert _answered(rec.events)
+        repaired += not names <= triage.PLAIN_EVENTS
         end = rec.events[-1]
         assert end.client_state in ends["client_state"]
         assert end.server_state in ends["server_state"]
@@ -120,6 +136,7 @@ def test_plain_connections_are_what_the_tracker_finds_plain(bench_capture, built
         assert all(evaluate(r, rec) is None for r in builtin_rules)
     assert plain == {"tcp": plan.plain, "udp": plan.plain_udp}
     assert plan.plain_udp > 100
+    assert repaired > 50  # retransmissions repaired, keepalives answered
     assert sum(marked(n) for n in range(1, plan.records + 1)) > plan.records // 2
 
 
@@ -206,11 +223,59 @@ def test_an_icmp_error_about_a_connection(tmp_path, builtin_rules, monkeypatch) 
     )
 
 
-def test_a_retransmission_is_left_to_the_tracker(tmp_path, builtin_rules) -> None:
+def _repaired(tmp_path: Path, name: str, frames, rules, monkeypatch) -> int:
+    """Connections the pass sets aside in `frames`; the report must not change."""
+    path = _pcap(tmp_path / name, frames)
+    monkeypatch.setattr(triage, "ENABLED", True)
+    plan = _plan(path, rules)
+    assert plan is not None
+    assert _report([path], rules, True, monkeypatch) == _report([path], rules, False, monkeypatch)
+    return plan.plain
+
+
+def test_retransmissions(tmp_path, builtin_rules, monkeypatch) -> None:
+    # The request sent again before the response acknowledges it: the tracker's retransmission
+    # then `recovered`; no rule can match (data-timeout needs no `recovered`): set aside.
     frames = _connection(100.0, 40000)
-    frames.insert(4, (100.035, frames[3][1]))  # the request again
-    plan = _plan(_pcap(tmp_path / "rexmit.pcap", frames), builtin_rules)
-    assert plan is not None and plan.plain == 0
+    frames.insert(4, (100.035, frames[3][1]))
+    assert _repaired(tmp_path, "recovered.pcap", frames, builtin_rules, monkeypatch) == 1
+    # Sent again after the response acknowledged it: no ACK past snd_una comes after it.
+    late = _connection(100.0, 40000)
+    late.insert(5, (100.045, late[3][1]))
+    assert _repaired(tmp_path, "late.pcap", late, builtin_rules, monkeypatch) == 0
+    # Never acknowledged, and the capture ends: data-timeout's business (3 retransmissions).
+    silent = _connection(100.0, 40000)[:4]
+    silent += [(100.2 * k, silent[3][1]) for k in (1, 2, 3)]
+    assert _repaired(tmp_path, "silent.pcap", silent, builtin_rules, monkeypatch) == 0
+    # Part old, part new data (seq below snd_nxt, end above): not a repair this pass knows.
+    a, b, p = 1000, 5000, 40000
+    overlap = _connection(100.0, p)
+    overlap[3] = (100.03, _eth(_ip4(C, S, 6, _tcp(p, 80, a + 1, b + 1, 0x18, b"GET"))))
+    overlap.insert(4, (100.035, _eth(_ip4(C, S, 6, _tcp(p, 80, a + 2, b + 1, 0x18, b"ET /")))))
+    assert _repaired(tmp_path, "overlap.pcap", overlap, builtin_rules, monkeypatch) == 0
+    # A FIN sent again: left to the tracker.
+    fin = _connection(100.0, p)
+    fin.insert(6, (100.055, fin[5][1]))
+    assert _repaired(tmp_path, "fin.pcap", fin, builtin_rules, monkeypatch) == 0
+
+
+def test_keepalives(tmp_path, builtin_rules, monkeypatch) -> None:
+    a, b, p = 1000, 5000, 40000
+    conn = _connection(100.0, p)
+    # After the exchange (the client has sent a + 6, everything acknowledged), a probe at
+    # snd_nxt - 1 with no data, and one with the one garbage byte Linux may send.
+    probe = (130.0, _eth(_ip4(C, S, 6, _tcp(p, 80, a + 5, b + 7, 0x10))))
+    probe1 = (160.0, _eth(_ip4(C, S, 6, _tcp(p, 80, a + 5, b + 7, 0x10, b"x"))))
+    answer = (130.01, _eth(_ip4(S, C, 6, _tcp(80, p, b + 7, a + 6, 0x10))))
+    answer1 = (160.01, _eth(_ip4(S, C, 6, _tcp(80, p, b + 7, a + 6, 0x10))))
+    answered = [*conn[:5], probe, answer, probe1, answer1, *[(t + 100, f) for t, f in conn[5:]]]
+    assert _repaired(tmp_path, "answered.pcap", answered, builtin_rules, monkeypatch) == 1
+    # Unanswered probes, then the capture ends: keepalive-timeout's business.
+    unanswered = [*conn[:5], probe, (160.0, probe[1]), (190.0, probe[1])]
+    assert _repaired(tmp_path, "unanswered.pcap", unanswered, builtin_rules, monkeypatch) == 0
+    # A probe while data is still unacknowledged is not a keepalive (snd_una < snd_nxt).
+    early = [*conn[:4], (100.035, _eth(_ip4(C, S, 6, _tcp(p, 80, a + 5, b + 1, 0x10)))), *conn[4:]]
+    assert _repaired(tmp_path, "early.pcap", early, builtin_rules, monkeypatch) == 0
 
 
 def test_gre_turns_the_pass_off(tmp_path, builtin_rules) -> None:
@@ -253,6 +318,80 @@ def test_a_rule_about_healthy_connections_turns_the_pass_off(builtin_rules) -> N
     assert not triage.blind_to_plain([_rule("X-2", still_open)], {})
     reset = [{"event": "handshake"}, {"event": "rst"}]
     assert triage.blind_to_plain([_rule("X-3", reset)], {})
+
+
+_SLOW_RULE = """\
+schema: pcapdiag.rule/v1
+id: PD-TEST-004
+rev: 1
+name: slow-repair
+title: Data sent again, then acknowledged
+status: test
+severity: low
+description: A test rule about healthy connections that repaired a loss.
+references: [RFC 6298]
+proto: tcp
+match:
+  sequence:
+    - {as: first, event: retransmission}
+    - {as: healed, event: recovered, from: {receiver_of: first}}
+outcome:
+  side: {sender_of: first}
+  effects: {linux: [], freebsd: [], macos: [], windows: []}
+  cause: The {side} sent data again at frame {first.frame}.
+  next_steps: None.
+  evidence: [first, healed]
+tests:
+  - name: the request sent again, then answered
+    capture: both.pcap
+    why: built packet by packet in the test below
+    expect: [{side: client, call: null, errno: null, frames: [5, 6]}]
+  - name: a plain connection
+    capture: plain.pcap
+    why: built packet by packet in the test below
+    expect: []
+"""
+
+
+def test_a_rule_about_repairs_keeps_repaired_connections_with_the_tracker(
+    tmp_path, builtin_rules, monkeypatch
+) -> None:
+    # The built-in rules that bind a retransmission or keepalive need its answer absent.
+    assert triage.blind_to_plain(builtin_rules, {}, repaired=True)
+    # A rule that reports recovered retransmissions sees repaired connections: they go to
+    # the tracker, plain ones are still set aside.
+    frames = _connection(100.0, 40000)
+    frames.insert(4, (100.035, frames[3][1]))
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    path = _pcap(rules / "both.pcap", frames + _connection(101.0, 40001))
+    _pcap(rules / "plain.pcap", _connection(101.0, 40001))
+    (rules / "slow.yaml").write_text(_SLOW_RULE)
+    (slow,) = load_rules([rules], builtin=False)
+    assert triage.blind_to_plain([slow], {}) and not triage.blind_to_plain(
+        [slow], {}, repaired=True
+    )
+    monkeypatch.setattr(triage, "ENABLED", True)
+    plan = _plan(path, [slow])
+    assert plan is not None and plan.plain == 1
+    with_pass = _report([path], [slow], True, monkeypatch)
+    assert with_pass == _report([path], [slow], False, monkeypatch)
+    assert "PD-TEST-004" in with_pass
+    # An answer forbidden only from one side, or only with some fields, proves nothing.
+    for absent in (
+        {"event": "recovered", "from": "client", "between": ["r", "end"]},
+        {"event": "recovered", "between": ["r", "end"], "where": {"field": "frame", "gt": 9}},
+        {"event": "recovered", "between": ["start", "end"]},
+        {"event": "keepalive_ack", "between": ["r", "end"]},
+    ):
+        rule = _rule("X-5", [{"as": "r", "event": "retransmission"}])
+        rule.data["match"]["absent"] = [absent]
+        assert not triage.blind_to_plain([rule], {}, repaired=True), absent
+    rule = _rule("X-6", [{"as": "k", "event": "keepalive"}])
+    rule.data["match"]["absent"] = [
+        {"event": "keepalive_ack", "from": {"receiver_of": "k"}, "between": ["k", "end"]}
+    ]
+    assert triage.blind_to_plain([rule], {}, repaired=True)
 
 
 @pytest.mark.parametrize("workers", [2, 3])
