@@ -109,14 +109,25 @@ typedef struct {
     int give_up;
     int oom;
     int repairs; /* repaired connections count as plain (triage.py: blind_to_plain) */
+    /* No flow can be released before this capture time: sweeps wait for it (a sweep only
+     * gives memory back; what it decides is decided the same later, see settle). */
+    int64_t sweep_due;
 } State;
 
+/* A multiply-xorshift hash over 8-byte words (keys are 13 or 37 bytes): a third of the
+ * cost of a byte-at-a-time hash here. Open addressing takes the low bits: the last shift
+ * brings the high bits of the product down. */
 static uint64_t hash_key(const uint8_t *k, size_t n) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= k[i];
-        h *= 1099511628211ULL;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, k + i, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
     }
+    w = 0;
+    memcpy(&w, k + i, n - i);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
     return h ^ (h >> 29);
 }
 
@@ -244,9 +255,15 @@ static int settle(State *s, Flow *f, int64_t now, int final) {
     return final; /* not plain: kept, see above */
 }
 
+/* The earliest capture time at which settle could release `f` (a lower bound). */
+static int64_t release_bound(const State *s, const Flow *f) {
+    return f->last_ts + (f->udp ? s->udp_idle_ns : s->linger_ns) + 10 * 1000000000LL;
+}
+
 static int table_rebuild(State *s, int64_t now, int final) {
     Table *t = &s->t;
     size_t live = 0;
+    s->sweep_due = INT64_MAX;
     for (size_t i = 0; i < t->cap; i++) {
         Slot *sl = &t->slots[i];
         if (sl->flow && settle(s, sl->flow, now, final)) {
@@ -254,7 +271,12 @@ static int table_rebuild(State *s, int64_t now, int final) {
             free(sl->flow);
             sl->flow = NULL;
         }
-        if (sl->flow) live++;
+        if (!sl->flow) continue;
+        live++;
+        if (sl->flow->status != ST_BAD) {
+            int64_t due = release_bound(s, sl->flow);
+            if (due < s->sweep_due) s->sweep_due = due;
+        }
     }
     if (final) return 1;
     size_t cap = 1024;
@@ -393,6 +415,7 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, co
         f->klen = klen;
         f->client_low = (uint8_t)low;
         f->last_ts = ts;
+        if (release_bound(s, f) < s->sweep_due) s->sweep_due = release_bound(s, f);
         /* flows.FlowTable counts an attempt for a first segment with SYN and no ACK. */
         if ((flags & F_SYN) && !(flags & F_ACK)) {
             f->attempt = 1;
@@ -509,6 +532,7 @@ static void datagram(State *s, uint32_t frame, int64_t ts, const uint8_t *src,
         s->t.used++;
     }
     f->last_ts = ts;
+    if (release_bound(s, f) < s->sweep_due) s->sweep_due = release_bound(s, f);
     if (unusual || gap < 0) make_bad(s, f);
     if (f->status == ST_OPEN) add_frame(s, f, frame);
     if (s->t.used * 2 > s->t.cap && !table_rebuild(s, ts, 0)) s->oom = 1;
@@ -674,6 +698,7 @@ static PyObject *triage(PyObject *self, PyObject *args) {
     State s;
     memset(&s, 0, sizeof(s));
     s.repairs = repairs;
+    s.sweep_due = INT64_MAX;
     s.shard_k = shard_k;
     s.max_attempts = max_attempts;
     s.udp_idle_ns = udp_idle_ns;
@@ -700,7 +725,8 @@ static PyObject *triage(PyObject *self, PyObject *args) {
         now = (int64_t)rd32e(h, big) * 1000000000LL + (int64_t)rd32e(h + 4, big) * mul;
         ethernet(&s, number, now, h + 16, (long)caplen, caplen < orig);
         pos += 16 + caplen;
-        if (!(number % SWEEP_FRAMES) && !table_rebuild(&s, now, 0)) s.oom = 1;
+        if (!(number % SWEEP_FRAMES) && now >= s.sweep_due && !table_rebuild(&s, now, 0))
+            s.oom = 1;
         if (release && pos - released >= RELEASE_BYTES) {
             /* Give the pages read back (as capture.CaptureReader._release does), so that a
              * large file does not count in the resident memory. The buffer is an mmap: its
