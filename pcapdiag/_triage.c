@@ -65,6 +65,7 @@ typedef struct {
     uint8_t phase;
     uint8_t client_low; /* the client (first sender) is the lower endpoint of the key */
     uint8_t attempt;    /* a bare SYN came first and nothing from the other side yet */
+    uint8_t shard;      /* the worker of --jobs that owns it (shard.py) */
     uint8_t fin[2];     /* side 0 = client, 1 = server */
     uint8_t fin_acked[2];
     uint8_t client_acked; /* the client has acknowledged the SYN-ACK */
@@ -97,15 +98,21 @@ typedef struct {
     int oom;
 } Bitmap;
 
+/* Workers of --jobs one pass can plan for. */
+#define MAX_SHARDS 64
+
 typedef struct {
     Table t;
-    Bitmap bm;    /* frames of plain connections */
-    Bitmap other; /* frames of connections another worker of --jobs owns (shard.py) */
-    int shard_k, shard_n;
+    Bitmap bm; /* frames of plain connections */
+    /* With more than one worker: the frames of every TCP and UDP flow, and for each worker
+     * those of the flows it owns (shard.py). */
+    Bitmap flows, mine[MAX_SHARDS];
+    int shard_n;
     int64_t linger_ns, idle_ns;
-    long long plain, plain_udp;
+    long long plain[MAX_SHARDS], plain_udp[MAX_SHARDS]; /* by worker */
     int64_t udp_idle_ns;
-    long long attempts, attempts_peak, max_attempts;
+    /* Unanswered attempts by worker: each worker's flow table has its own cap. */
+    long long attempts[MAX_SHARDS], attempts_peak[MAX_SHARDS], max_attempts;
     int give_up;
     int oom;
     int repairs; /* repaired connections count as plain (triage.py: blind_to_plain) */
@@ -220,9 +227,10 @@ static void add_frame(State *s, Flow *f, uint32_t frame) {
  * packet of the next one closes it there (with that packet's time); were that packet set
  * aside, Python would close it later, at a sweep or at the end, possibly otherwise. MAX_FLOWS
  * bounds what this keeps. */
-/* A plain flow is over: counted (in `counter`), its frames stay marked. Returns 1. */
-static int count_plain(long long *counter, Flow *f) {
-    (*counter)++;
+/* A plain flow is over: counted (in `counters`, by worker), its frames stay marked.
+ * Returns 1. */
+static int count_plain(long long *counters, Flow *f) {
+    counters[f->shard]++;
     flow_free_frames(f);
     return 1;
 }
@@ -240,16 +248,16 @@ static int settle(State *s, Flow *f, int64_t now, int final) {
          * after that is an orphan for Python too. */
         if (f->status != ST_OPEN) return final; /* kept: see above */
         return (final || quiet > s->udp_idle_ns + 10 * 1000000000LL) &&
-               count_plain(&s->plain_udp, f);
+               count_plain(s->plain_udp, f);
     }
     if (f->status == ST_CLOSED)
-        return (final || quiet > s->linger_ns + 10 * 1000000000LL) && count_plain(&s->plain, f);
+        return (final || quiet > s->linger_ns + 10 * 1000000000LL) && count_plain(s->plain, f);
     if (f->status == ST_OPEN) {
         if (quiet > s->idle_ns || (final && (f->phase != PH_EST || pending(f)))) {
             make_bad(s, f); /* expired, or a SYN the capture ends on: Python judges */
         } else if (final) {
             /* Past the handshake and still open when the capture ends: plain too. */
-            return count_plain(&s->plain, f);
+            return count_plain(s->plain, f);
         }
     }
     return final; /* not plain: kept, see above */
@@ -340,16 +348,17 @@ static int shard_of(const uint8_t *src, const uint8_t *dst, size_t alen, uint32_
     return (int)(x % (unsigned __int128)n);
 }
 
-/* The slot of a frame's flow (`key`, `klen`, `h` and `low` filled in for a new one), or NULL
- * when the flow is another worker's: the frame is then marked for this worker to skip. The
- * ports are at `ports` (TCP and UDP alike). */
+/* The slot of a frame's flow (`key`, `klen`, `h`, `low` and `shard` filled in for a new
+ * one); the frame is marked as its worker's. The ports are at `ports` (TCP and UDP alike). */
 static Slot *lookup(State *s, uint8_t proto, uint32_t frame, const uint8_t *src,
                     const uint8_t *dst, size_t alen, const uint8_t *ports, uint8_t *key,
-                    uint8_t *klen, uint64_t *h, int *low) {
+                    uint8_t *klen, uint64_t *h, int *low, int *shard) {
     uint32_t sport = rd16(ports), dport = rd16(ports + 2);
-    if (s->shard_n > 1 && shard_of(src, dst, alen, sport, dport, s->shard_n) != s->shard_k) {
-        bit_set(&s->other, frame); /* another worker's: this one never decodes it */
-        return NULL;
+    *shard = 0;
+    if (s->shard_n > 1) {
+        *shard = shard_of(src, dst, alen, sport, dport, s->shard_n);
+        bit_set(&s->flows, frame);
+        bit_set(&s->mine[*shard], frame);
     }
     *klen = make_key(key, proto, src, dst, alen, sport, dport, low);
     *h = hash_key(key, *klen);
@@ -386,9 +395,8 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, co
                     size_t alen, const uint8_t *tcp, long payload, int unusual) {
     uint8_t key[40], klen;
     uint64_t h;
-    int low;
-    Slot *sl = lookup(s, 6, frame, src, dst, alen, tcp, key, &klen, &h, &low);
-    if (!sl) return;
+    int low, shard;
+    Slot *sl = lookup(s, 6, frame, src, dst, alen, tcp, key, &klen, &h, &low, &shard);
     uint32_t seq = rd32(tcp + 4), ackv = rd32(tcp + 8);
     uint32_t flags = tcp[13];
     uint32_t window = rd16(tcp + 14);
@@ -414,13 +422,15 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, co
         memcpy(f->key, key, klen);
         f->klen = klen;
         f->client_low = (uint8_t)low;
+        f->shard = (uint8_t)shard;
         f->last_ts = ts;
         if (release_bound(s, f) < s->sweep_due) s->sweep_due = release_bound(s, f);
         /* flows.FlowTable counts an attempt for a first segment with SYN and no ACK. */
         if ((flags & F_SYN) && !(flags & F_ACK)) {
             f->attempt = 1;
-            if (++s->attempts > s->attempts_peak) s->attempts_peak = s->attempts;
-            if (s->attempts_peak >= s->max_attempts) s->give_up = 1; /* no need to go on */
+            if (++s->attempts[shard] > s->attempts_peak[shard])
+                s->attempts_peak[shard] = s->attempts[shard];
+            if (s->attempts_peak[shard] >= s->max_attempts) s->give_up = 1; /* no need to go on */
         }
         if (flags == F_SYN && payload == 0 && window != 0 && !unusual) {
             f->status = ST_OPEN;
@@ -438,7 +448,7 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, co
     int side = (low == f->client_low) ? 0 : 1;
     if (f->attempt && side == 1) {
         f->attempt = 0;
-        s->attempts--;
+        s->attempts[f->shard]--;
     }
     int64_t gap = ts - f->last_ts;
     f->last_ts = ts;
@@ -504,18 +514,18 @@ static void datagram(State *s, uint32_t frame, int64_t ts, const uint8_t *src,
                      const uint8_t *dst, size_t alen, const uint8_t *udp, int unusual) {
     uint8_t key[40], klen;
     uint64_t h;
-    int low;
-    Slot *sl = lookup(s, 17, frame, src, dst, alen, udp, key, &klen, &h, &low);
-    if (!sl) return;
+    int low, shard;
+    Slot *sl = lookup(s, 17, frame, src, dst, alen, udp, key, &klen, &h, &low, &shard);
     Flow *f = sl->flow;
     int64_t gap = f ? ts - f->last_ts : 0;
     if (f && gap > s->udp_idle_ns && f->status == ST_OPEN) {
         /* the previous flow on these ports expired: count it, start the next */
-        count_plain(&s->plain_udp, f);
+        count_plain(s->plain_udp, f);
         memset(f, 0, sizeof(*f));
         memcpy(f->key, key, klen);
         f->klen = klen;
         f->udp = 1;
+        f->shard = (uint8_t)shard;
         f->status = ST_OPEN;
     } else if (!f) {
         f = calloc(1, sizeof(Flow));
@@ -526,6 +536,7 @@ static void datagram(State *s, uint32_t frame, int64_t ts, const uint8_t *src,
         memcpy(f->key, key, klen);
         f->klen = klen;
         f->udp = 1;
+        f->shard = (uint8_t)shard;
         f->status = ST_OPEN;
         sl->flow = f;
         sl->hash = h;
@@ -678,28 +689,74 @@ static inline uint32_t rd32e(const uint8_t *p, int big) {
                : ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
 }
 
+/* The byte at i of a bitmap, 0 past its end. */
+static inline uint8_t byte_at(const Bitmap *b, size_t i) { return i < b->nbytes ? b->bits[i] : 0; }
+
+/* What worker k of n gets: (skip bits, own bits, plain TCP connections, plain UDP flows).
+ * skip: the frames of plain connections and of every other worker's flows; own: those of
+ * its own plain connections. */
+static PyObject *plan_of(const State *s, int k) {
+    size_t n = s->bm.nbytes;
+    if (s->shard_n > 1 && s->flows.nbytes > n) n = s->flows.nbytes;
+    PyObject *skip = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
+    PyObject *own = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
+    if (!skip || !own) {
+        Py_XDECREF(skip);
+        Py_XDECREF(own);
+        return NULL;
+    }
+    uint8_t *sk = (uint8_t *)PyBytes_AS_STRING(skip), *ow = (uint8_t *)PyBytes_AS_STRING(own);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t plain = byte_at(&s->bm, i);
+        if (s->shard_n == 1) {
+            sk[i] = ow[i] = plain;
+        } else {
+            uint8_t mine = byte_at(&s->mine[k], i);
+            sk[i] = (uint8_t)(plain | (byte_at(&s->flows, i) & ~mine));
+            ow[i] = (uint8_t)(plain & mine);
+        }
+    }
+    return Py_BuildValue("NNLL", skip, own, s->plain[k], s->plain_udp[k]);
+}
+
+static void state_free(State *s) {
+    for (size_t i = 0; i < s->t.cap; i++) {
+        if (s->t.slots[i].flow) {
+            free(s->t.slots[i].flow->frames);
+            free(s->t.slots[i].flow);
+        }
+    }
+    free(s->t.slots);
+    free(s->bm.bits);
+    free(s->flows.bits);
+    for (int k = 0; k < MAX_SHARDS; k++) free(s->mine[k].bits);
+}
+
 /* triage(buffer, big_endian, nanosecond, max_caplen, linger_ns, idle_ns, max_attempts,
- *        udp_idle_ns, release, shard, shards, repairs)
- *   -> (skip bits, own bits, plain TCP connections, plain UDP flows, records) or None
+ *        udp_idle_ns, release, shards, repairs)
+ *   -> ([(skip bits, own bits, plain TCP connections, plain UDP flows)] one per worker,
+ *       records) or None
  * `release`: the buffer is a read-only mmap of the file, whose pages may be given back.
- * `shard` of `shards`: this worker of --jobs (0 of 1 for one process); the TCP frames of
- * other workers' connections are marked in `skip` only, those of this worker's plain
- * connections in both. `repairs`: a connection whose retransmissions were all acknowledged
- * and whose keepalive probes were all answered may be plain (see repair). */
+ * `shards`: the workers of --jobs (1 for one process), planned for in this one pass: each
+ * skips the TCP and UDP frames of the others' flows (see plan_of). `repairs`: a connection
+ * whose retransmissions were all acknowledged and whose keepalive probes were all answered
+ * may be plain (see repair). */
 static PyObject *triage(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer view;
-    int big, nano, release, shard_k, shard_n, repairs;
+    int big, nano, release, shard_n, repairs;
     long long max_caplen, linger_ns, idle_ns, max_attempts, udp_idle_ns;
-    if (!PyArg_ParseTuple(args, "y*ppLLLLLpiip", &view, &big, &nano, &max_caplen, &linger_ns,
-                          &idle_ns, &max_attempts, &udp_idle_ns, &release, &shard_k, &shard_n,
-                          &repairs))
+    if (!PyArg_ParseTuple(args, "y*ppLLLLLpip", &view, &big, &nano, &max_caplen, &linger_ns,
+                          &idle_ns, &max_attempts, &udp_idle_ns, &release, &shard_n, &repairs))
         return NULL;
+    if (shard_n > MAX_SHARDS) {
+        PyBuffer_Release(&view);
+        Py_RETURN_NONE; /* more workers than one pass plans for: each reads everything */
+    }
     State s;
     memset(&s, 0, sizeof(s));
     s.repairs = repairs;
     s.sweep_due = INT64_MAX;
-    s.shard_k = shard_k;
     s.max_attempts = max_attempts;
     s.udp_idle_ns = udp_idle_ns;
     s.shard_n = shard_n < 1 ? 1 : shard_n;
@@ -741,42 +798,19 @@ static PyObject *triage(PyObject *self, PyObject *args) {
     if (!s.give_up && !s.oom) table_rebuild(&s, now, 1);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
-    for (size_t i = 0; i < s.t.cap; i++) {
-        if (s.t.slots[i].flow) {
-            free(s.t.slots[i].flow->frames);
-            free(s.t.slots[i].flow);
-        }
+    int failed = s.give_up || s.oom || s.bm.oom || s.flows.oom;
+    for (int k = 0; k < s.shard_n; k++)
+        failed |= s.mine[k].oom || s.attempts_peak[k] >= max_attempts;
+    PyObject *plans = failed ? NULL : PyList_New(s.shard_n);
+    for (int k = 0; plans && k < s.shard_n; k++) {
+        PyObject *plan = plan_of(&s, k);
+        if (!plan) Py_CLEAR(plans);
+        else PyList_SET_ITEM(plans, k, plan);
     }
-    free(s.t.slots);
-    if (s.give_up || s.oom || s.bm.oom || s.other.oom || s.attempts_peak >= max_attempts) {
-        free(s.bm.bits);
-        free(s.other.bits);
-        Py_RETURN_NONE;
-    }
-    PyObject *own = PyBytes_FromStringAndSize((const char *)s.bm.bits, (Py_ssize_t)s.bm.nbytes);
-    PyObject *skip;
-    if (s.shard_n == 1) {
-        skip = own;
-        Py_XINCREF(skip);
-    } else {
-        /* skip = own | other */
-        size_t n = s.bm.nbytes > s.other.nbytes ? s.bm.nbytes : s.other.nbytes;
-        skip = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
-        if (skip) {
-            uint8_t *d = (uint8_t *)PyBytes_AS_STRING(skip);
-            for (size_t i = 0; i < n; i++)
-                d[i] = (uint8_t)((i < s.bm.nbytes ? s.bm.bits[i] : 0) |
-                                 (i < s.other.nbytes ? s.other.bits[i] : 0));
-        }
-    }
-    free(s.bm.bits);
-    free(s.other.bits);
-    if (!own || !skip) {
-        Py_XDECREF(own);
-        Py_XDECREF(skip);
-        return NULL;
-    }
-    return Py_BuildValue("NNLLk", skip, own, s.plain, s.plain_udp, (unsigned long)number);
+    state_free(&s);
+    if (failed) Py_RETURN_NONE;
+    if (!plans) return NULL;
+    return Py_BuildValue("Nk", plans, (unsigned long)number);
 }
 
 /* -- the second pass: records read in batches --------------------------------------------- */

@@ -31,7 +31,7 @@ from .report import (
 from .rules import Rule
 from .shard import shard_of
 from .sources import expand_sources, order_by_start
-from .triage import first_pass
+from .triage import Plan, first_pass
 
 # Warnings listed one by one before they are only counted (a flood of broken frames must not
 # flood the report).
@@ -81,20 +81,11 @@ def analyze(
     gc.disable()
     try:
         if jobs > 1 and "-" not in files:
-            import multiprocessing  # here: its import is a cost one job does not need
-            from concurrent.futures import ProcessPoolExecutor
+            from .parallel import analyze_in_parallel  # multiprocessing: only for --jobs
 
-            progress = None
-            ctx = multiprocessing.get_context("fork")
-            # This process is worker 0: jobs - 1 others are forked (before it starts, so
-            # they inherit nothing of its work), and its own part is not pickled back.
-            with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=ctx) as pool:
-                others = [pool.submit(_analyze_shard, (*args, (k, jobs))) for k in range(1, jobs)]
-                parts = [_analyze_shard((*args, (0, jobs)))]
-                parts += [f.result() for f in others]
-            report, collector = _merge_shards(parts)
+            report, collector = analyze_in_parallel(args, jobs)
         else:
-            report, collector = _analyze_shard((*args, None), progress)
+            report, collector = analyze_shard(args, progress)
     finally:
         if gc_was_on:
             gc.enable()
@@ -135,14 +126,23 @@ def default_jobs() -> int:
     return max(1, min(4, cpus))
 
 
-def _analyze_shard(
-    args: tuple[Any, ...], progress: Callable[[int, int, int], None] | None = None
+def analyze_shard(
+    args: tuple[Any, ...],
+    progress: Callable[[int, int, int], None] | None = None,
+    shard: tuple[int, int] | None = None,
+    plans: dict[str, list[Plan] | None] | None = None,
 ) -> tuple[Report, FindingCollector]:
-    groups, rules, platform, params, keep_flows, max_alike, shard = args
+    """What one process makes of the captures (`args` as analyze() builds them): alone, or
+    as worker `shard` = (k, n) of --jobs with the first pass's `plans` made for all workers
+    (parallel.py; a file not in `plans` is read whole). Alone, it hashes the files too."""
+    groups, rules, platform, params, keep_flows, max_alike = args
     report = Report(platform=platform)
     collector = FindingCollector(platform, max_alike)
     for group in groups:
-        _Session(tuple(group), rules, report, collector, params, keep_flows, shard, progress).run()
+        session = _Session(tuple(group), rules, report, collector, params, keep_flows, shard)
+        session.progress = progress
+        session.plans = plans
+        session.run()
     return report, collector
 
 
@@ -157,7 +157,7 @@ def _failed_flows(findings: list[Finding]) -> list[FlowSummary]:
     return list(seen.values())
 
 
-def _merge_shards(
+def merge_shards(
     parts: list[tuple[Report, FindingCollector]],
 ) -> tuple[Report, FindingCollector]:
     """One report from the workers'. Worker 0 alone counted the frames that belong to no flow
@@ -185,6 +185,9 @@ class _Session:
     keep_flows: bool
     shard: tuple[int, int] | None = None  # (this worker, workers) under --jobs
     progress: Callable[[int, int, int], None] | None = None
+    # Under --jobs: the first pass's plans for every worker, made before the workers start
+    # (parallel.py); a file missing here is read whole by each worker.
+    plans: dict[str, list[Plan] | None] | None = None
     table: FlowTable = field(default_factory=FlowTable)
 
     @property
@@ -203,11 +206,12 @@ class _Session:
         done: Sequence[FlowRecord]
         # sha256 of each file, computed on another thread while the frames are analysed:
         # hashlib releases the GIL on large buffers, so this uses a second core instead of
-        # adding a second pass over the file. Under --jobs, worker 0 alone hashes.
+        # adding a second pass over the file. Under --jobs, a process of its own hashes
+        # (parallel.py).
         hashes: dict[str, Future[str | None]] = {}
-        if self.shard is None or self.shard[0] == 0:
+        if self.shard is None:
             pool = ThreadPoolExecutor(max_workers=1)
-            hashes = {src: pool.submit(_sha256, src) for src in self.sources}
+            hashes = {src: pool.submit(file_sha256, src) for src in self.sources}
             pool.shutdown(wait=False)
         offset = 0  # frames of the files before this one (--merge numbers them on)
         try:
@@ -215,12 +219,10 @@ class _Session:
                 reader = open_capture(src)
                 readers.append(reader)
                 infos.append(self._info(reader, src))
-                plan = None
-                if len(self.sources) == 1 and not self.keep_flows:
-                    plan = first_pass(reader, table, self.rules, self.params, self.shard or (0, 1))
-                    if plan is not None:  # each worker counts its own
-                        report.tcp_connections += plan.plain
-                        report.udp_flows += plan.plain_udp
+                plan = self._plan(reader, src)
+                if plan is not None:  # each worker counts its own
+                    report.tcp_connections += plan.plain
+                    report.udp_flows += plan.plain_udp
                 for pkt in reader.records(self._decoder(offset), plan):
                     if pkt is None:
                         continue  # another worker's flow
@@ -269,6 +271,17 @@ class _Session:
         report.udp_flows += table.stats.udp_flows
         report.orphan_icmp += table.stats.orphan_icmp
         report.evicted_attempts += table.stats.evicted_attempts
+
+    def _plan(self, reader: Any, source: str) -> Plan | None:
+        """The first pass's plan for this file and worker, if the pass applies (triage.py)."""
+        if len(self.sources) != 1 or self.keep_flows:
+            return None
+        if self.plans is None:
+            plans = first_pass(reader, self.table, self.rules, self.params)
+            return plans[0] if plans else None
+        mine = self.plans.get(source)
+        k = self.shard[0] if self.shard else 0
+        return replace(mine[k], table=self.table) if mine else None
 
     def _decoder(self, offset: int) -> Callable[..., Decoded | None]:
         """What turns a record into a packet for this worker: decode_record itself in the
@@ -356,7 +369,8 @@ def _diagnose(
     return [f for rule, f in matched if (rule.id, f.side) not in overridden]
 
 
-def _sha256(source: str) -> str | None:
+def file_sha256(source: str) -> str | None:
+    """The sha256 of a capture file (hex), None for standard input or what is not a file."""
     if source == "-" or not os.path.isfile(source):
         return None
     h = hashlib.sha256()

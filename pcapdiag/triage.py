@@ -85,15 +85,16 @@ PLAIN_UDP_END = {
 
 @dataclass(slots=True)
 class Plan:
-    """The outcome of the first pass over one file: what the reader skips (a
-    capture.SkipPlan) and what the report counts for it."""
+    """The outcome of the first pass over one file for one worker: what the reader skips (a
+    capture.SkipPlan, once `table` is the worker's flow table) and what the report counts
+    for it."""
 
     bits: bytes  # bit n - 1 set: frame n is skipped (a plain connection's, another worker's)
     own: bytes  # bit n - 1 set: frame n belongs to one of this worker's plain connections
     plain: int  # this worker's plain TCP connections set aside
     plain_udp: int  # this worker's plain UDP flows set aside
     records: int  # records the pass read
-    table: FlowTable
+    table: FlowTable  # where the reader's runs of skipped frames go (see skipped_run)
 
     segment_type: type | None = Segment  # frames of the common kind decoded in C
 
@@ -114,11 +115,13 @@ def first_pass(
     table: FlowTable,
     rules: Sequence[Rule],
     params: dict[str, dict[str, Any]],
-    shard: tuple[int, int] = (0, 1),
-) -> Plan | None:
-    """Run the C pass over `reader`'s file before it is read, or None when it does not apply
-    (see the module's docstring). Under --jobs (`shard` = (this worker, workers)), the TCP
-    and UDP frames of the other workers' flows are skipped too (shard.py decides the same)."""
+    workers: int = 1,
+) -> list[Plan] | None:
+    """Run the C pass over `reader`'s file before it is read: one Plan for each of the
+    `workers` of --jobs (worker k's at k), or None when the pass does not apply (see the
+    module's docstring). Each worker skips the TCP and UDP frames of the other workers' flows
+    too (shard.py decides the same). The plans send skipped runs to `table` (a worker binds
+    its own with dataclasses.replace); its timeouts and cap are those the pass applies."""
     if not available() or not blind_to_plain(rules, params):
         return None
     repairs = blind_to_plain(rules, params, repaired=True)
@@ -136,15 +139,17 @@ def first_pass(
         table.max_attempts,
         UDP_IDLE_NS,
         True,  # an mmap: pages read may be given back
-        *shard,
+        workers,
         repairs,
     )
     if result is None:
         return None
-    bits, own, plain, plain_udp, records = result
-    return Plan(
-        bits, own, plain, plain_udp, records, table, Segment if decode_fast.ENABLED else None
-    )
+    plans, records = result
+    segment_type = Segment if decode_fast.ENABLED else None
+    return [
+        Plan(bits, own, plain, plain_udp, records, table, segment_type)
+        for bits, own, plain, plain_udp in plans
+    ]
 
 
 def blind_to_plain(

@@ -56,7 +56,8 @@ def _report(paths: list[Path], rules: list[Rule], enabled: bool, monkeypatch, **
 def _plan(path: Path, rules: list[Rule], table: FlowTable | None = None) -> triage.Plan | None:
     reader = open_capture(str(path))
     try:
-        return triage.first_pass(reader, table or FlowTable(), rules, {})
+        plans = triage.first_pass(reader, table or FlowTable(), rules, {})
+        return plans[0] if plans else None
     finally:
         reader.close()
 
@@ -400,11 +401,11 @@ def test_the_c_pass_shards_as_shard_py_does(bench_capture, builtin_rules, worker
     those that shard.shard_of gives to another worker."""
     from pcapdiag.shard import shard_of
 
-    for k in range(workers):
-        reader = open_capture(str(bench_capture))
-        plan = triage.first_pass(reader, FlowTable(), builtin_rules, {}, (k, workers))
-        reader.close()
-        assert plan is not None
+    reader = open_capture(str(bench_capture))
+    plans = triage.first_pass(reader, FlowTable(), builtin_rules, {}, workers)
+    reader.close()
+    assert plans is not None and len(plans) == workers
+    for k, plan in enumerate(plans):
         others = 0
         reader = open_capture(str(bench_capture))
         for pkt in reader.records(decode_record):
@@ -417,6 +418,14 @@ def test_the_c_pass_shards_as_shard_py_does(bench_capture, builtin_rules, worker
             assert (skipped and not own) == theirs
             others += theirs
         assert others > 1000
+    # One pass for all workers sets aside exactly what it does for one: each plain
+    # connection counted by one worker, its frames its own.
+    alone = _plan(bench_capture, builtin_rules)
+    assert alone is not None
+    assert sum(p.plain for p in plans) == alone.plain
+    assert sum(p.plain_udp for p in plans) == alone.plain_udp
+    owned = [int.from_bytes(p.own, "little") for p in plans]
+    assert sum(owned) == int.from_bytes(alone.own, "little")  # disjoint, and all of them
 
 
 def test_server_data_before_the_handshake_completes(tmp_path, builtin_rules) -> None:

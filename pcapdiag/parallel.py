@@ -1,0 +1,124 @@
+"""--jobs N: one first pass for all workers, then N processes, each tracking its share of the
+flows (shard.py), and the sha256 of the files in a process of its own.
+
+The order matters on a machine with few cores. This process runs the C first pass once,
+making every worker's plan (triage.first_pass), while the hashing process reads the files on
+another core; only then are workers 1 to N-1 forked: they inherit the plans, and nothing of
+this process's threads, for it has none. This process is worker 0. Each worker sends back its
+report and findings through a pipe; the parts are merged as api.merge_shards says, into the
+report one process makes, byte for byte (tests/test_jobs.py).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from multiprocessing.connection import Connection
+from multiprocessing.context import ForkContext, ForkProcess
+from typing import Any
+
+from .api import analyze_shard, file_sha256, merge_shards
+from .capture import open_capture
+from .collect import FindingCollector
+from .flows import FlowTable
+from .report import Report
+from .triage import Plan, first_pass
+
+
+def analyze_in_parallel(args: tuple[Any, ...], jobs: int) -> tuple[Report, FindingCollector]:
+    """analyze()'s work (`args` as it builds them) shared out over `jobs` processes."""
+    groups, rules, _platform, params, keep_flows, _max_alike = args
+    ctx = multiprocessing.get_context("fork")
+    sources = [src for group in groups for src in group]
+    hasher = _Child(ctx, _hash_files, sources)
+    workers: list[_Child] = []
+    try:
+        plans: dict[str, list[Plan] | None] = {}
+        if not keep_flows:
+            for group in groups:
+                if len(group) == 1:
+                    plans[group[0]] = _plan(group[0], rules, params, jobs)
+        workers = [_Child(ctx, _shard_worker, (args, (k, jobs), plans)) for k in range(1, jobs)]
+        parts = [analyze_shard(args, shard=(0, jobs), plans=plans)]
+        parts += [w.result() for w in workers]
+        hashes: dict[str, str | None] = hasher.result()
+    finally:
+        for child in (hasher, *workers):
+            child.close()
+    report, collector = merge_shards(parts)
+    for info in report.captures:
+        info.sha256 = hashes.get(info.path)
+    return report, collector
+
+
+def _plan(source: str, rules: Any, params: Any, jobs: int) -> list[Plan] | None:
+    """Every worker's plan for one file (None: the first pass does not apply). A file that
+    cannot be opened is left to the workers, which report it as with one job."""
+    try:
+        reader = open_capture(source)
+    except Exception:
+        return None
+    try:
+        # The workers' flow tables have the defaults the pass is given here; each binds its
+        # own table to its plan (api._Session._plan).
+        return first_pass(reader, FlowTable(), rules, params, jobs)
+    finally:
+        reader.close()
+
+
+def _hash_files(sources: list[str]) -> dict[str, str | None]:
+    hashes: dict[str, str | None] = {}
+    for src in sources:
+        try:
+            hashes[src] = file_sha256(src)
+        except OSError:
+            hashes[src] = None  # the workers report what is wrong with the file
+    return hashes
+
+
+def _shard_worker(args: Any) -> tuple[Report, FindingCollector]:
+    analysis, shard, plans = args
+    return analyze_shard(analysis, shard=shard, plans=plans)
+
+
+class _Child:
+    """A forked process computing `target(arg)`, its result (or exception) sent back through
+    a pipe. Forked, so `arg` is inherited, not pickled; the result is pickled."""
+
+    def __init__(self, ctx: ForkContext, target: Any, arg: Any) -> None:
+        self._conn, theirs = ctx.Pipe(duplex=False)
+        self._proc: ForkProcess = ctx.Process(target=_run, args=(theirs, target, arg), daemon=True)
+        self._proc.start()
+        theirs.close()
+
+    def result(self) -> Any:
+        """The target's return value; its exception is raised here."""
+        try:
+            ok, value = self._conn.recv()
+        except EOFError:
+            self._proc.join()
+            raise RuntimeError(
+                f"a worker process of --jobs ended without a result (exit code "
+                f"{self._proc.exitcode})"
+            ) from None
+        if not ok:
+            raise value
+        return value
+
+    def close(self) -> None:
+        self._conn.close()
+        if self._proc.is_alive():
+            self._proc.terminate()
+        self._proc.join()
+
+
+def _run(conn: Connection, target: Any, arg: Any) -> None:
+    try:
+        result: tuple[bool, Any] = (True, target(arg))
+    except BaseException as exc:  # sent to the parent, which raises it
+        result = (False, exc)
+    try:
+        conn.send(result)
+    except Exception as exc:  # an exception that does not pickle
+        conn.send((False, RuntimeError(f"in a worker of --jobs: {exc!r}")))
+    finally:
+        conn.close()
