@@ -92,3 +92,39 @@ def test_a_truncated_tcp_header_is_counted_with_2_jobs(builtin_rules, tmp_path: 
     two = analyze([str(path)], builtin_rules, jobs=2)
     assert one.undecodable == two.undecodable == 10
     assert to_json(one) == to_json(two)
+
+
+def test_a_capture_that_cannot_be_read_is_the_same_error_with_2_jobs(builtin_rules, tmp_path):
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(b"not a capture at all, not even close")
+    messages = []
+    for jobs in (1, 2):
+        with pytest.raises(CaptureError) as exc:
+            analyze([str(bad)], builtin_rules, jobs=jobs)
+        messages.append(str(exc.value))
+    assert messages[0] == messages[1]
+
+
+def test_a_worker_error_reaches_the_caller(builtin_rules, monkeypatch) -> None:
+    from pcapdiag import parallel
+
+    def fails(args):
+        raise ValueError("the worker's own error")
+
+    # Forked workers inherit the patched function.
+    monkeypatch.setattr(parallel, "_shard_worker", fails)
+    with pytest.raises(ValueError, match="the worker's own error"):
+        analyze([str(ROOT / "samples/demo.pcap")], builtin_rules, jobs=2)
+
+
+def test_a_worker_that_dies_is_reported(builtin_rules, monkeypatch) -> None:
+    import os
+
+    from pcapdiag import parallel
+
+    def dies(args):
+        os._exit(3)  # as if killed: no result, no exception
+
+    monkeypatch.setattr(parallel, "_shard_worker", dies)
+    with pytest.raises(RuntimeError, match=r"ended without a result \(exit code 3\)"):
+        analyze([str(ROOT / "samples/demo.pcap")], builtin_rules, jobs=2)
