@@ -230,6 +230,7 @@ def bench(capture: Path, rounds: int, work: Path) -> dict[str, Any]:
             ratios[f"pcapdiag/{other.split()[0]}"] = {
                 k: pd[k] / o[k] for k in ("wall_s", "cpu_s", "tree_rss_mb") if o[k] > 0
             }
+    targets = _targets(samples)
     # The reports of the timed runs (round 1 of every pcapdiag variant) against the truth.
     verdicts: dict[str, Any] = {}
     if check.truth_path(capture).exists():
@@ -255,8 +256,49 @@ def bench(capture: Path, rounds: int, work: Path) -> dict[str, Any]:
         "samples": [asdict(s) for s in samples],
         "medians": medians,
         "ratios": ratios,
+        "targets": targets,
         "correctness": verdicts,
     }
+
+
+# Issue 5's targets on the 1M-frame capture: (what, tool A, tool B, A's wall time / B's at
+# least (>=) or at most (<=) this).
+TARGETS = (
+    (
+        "one process at least 4x faster than tshark",
+        "tshark -z expert",
+        "pcapdiag --jobs 1",
+        ">=",
+        4.0,
+    ),
+    ("one process no slower than tcptrace", "pcapdiag --jobs 1", "tcptrace -n -l", "<=", 1.0),
+    (
+        "--jobs 2 at least 1.6x faster than --jobs 1",
+        "pcapdiag --jobs 1",
+        "pcapdiag --jobs 2",
+        ">=",
+        1.6,
+    ),
+)
+
+
+def _targets(samples: list[Sample]) -> list[dict[str, Any]]:
+    """Each target's ratio: the median over rounds of A's wall time over B's in the same
+    round (the tools alternate, so a pair ran at nearly the same moment: a machine whose
+    speed drifts moves both)."""
+    wall = {(s.tool, s.round): s.wall_s for s in samples}
+    rounds = sorted({s.round for s in samples})
+    out = []
+    for what, a, b, op, bound in TARGETS:
+        pairs = [wall[a, r] / wall[b, r] for r in rounds if (a, r) in wall and (b, r) in wall]
+        if not pairs:
+            continue
+        ratio = statistics.median(pairs)
+        met = ratio >= bound if op == ">=" else ratio <= bound
+        out.append(
+            {"target": what, "ratio": ratio, "a": a, "b": b, "op": op, "bound": bound, "met": met}
+        )
+    return out
 
 
 def print_table(res: dict[str, Any]) -> None:
@@ -281,6 +323,11 @@ def print_table(res: dict[str, Any]) -> None:
         print(
             f"{name}: wall {r.get('wall_s', 0):.2f}x, CPU {r.get('cpu_s', 0):.2f}x, "
             f"RSS {r.get('tree_rss_mb', 0):.2f}x"
+        )
+    for t in res.get("targets", ()):
+        print(
+            f"target: {t['target']}: {t['a']} / {t['b']} wall, median of the rounds' ratios "
+            f"{t['ratio']:.2f} (needs {t['op']} {t['bound']}): {'met' if t['met'] else 'NOT met'}"
         )
     if not res["correctness"]:
         print("correctness: not checked (no truth file beside the capture)")

@@ -6,6 +6,7 @@ when the format does, independently of the package version.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import string
@@ -72,6 +73,7 @@ class Effect:
 
 
 def errno_ref(platform: str, name: str | None) -> dict[str, Any] | None:
+    """A new dict each call: callers may add to it."""
     if name is None or not is_defined(platform, name):
         return None
     return {
@@ -498,19 +500,30 @@ def render_template(template: str, ctx: Mapping[str, Any]) -> str:
     format specs beyond what str.format does with a plain value. Unknown names stay as
     written, so a typo shows in the output instead of crashing."""
     out: list[str] = []
-    for literal, fname, spec, _conv in string.Formatter().parse(template):
+    for literal, fname, spec in _parsed(template):
         out.append(literal)
         if fname is None:
             continue
-        if fname in ctx:
+        try:
             value = ctx[fname]
-            try:
-                out.append(format(value, spec or ""))
-            except (ValueError, TypeError):
-                out.append(str(value))
-        else:
+        except KeyError:
             out.append("{" + fname + "}")
+            continue
+        try:
+            out.append(format(value, spec))
+        except (ValueError, TypeError):
+            out.append(str(value))
     return "".join(out)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(template: str) -> tuple[tuple[str, str | None, str], ...]:
+    """A template's pieces (literal text, placeholder name or None, format spec): the same
+    few templates are filled for every finding of a rule."""
+    return tuple(
+        (literal, fname, spec or "")
+        for literal, fname, spec, _conv in string.Formatter().parse(template)
+    )
 
 
 @dataclass(slots=True)
