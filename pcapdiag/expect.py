@@ -13,7 +13,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from .errors import PcapdiagError
@@ -25,6 +24,8 @@ class ExpectationError(PcapdiagError):
 
 
 def load_expectation(path: Path) -> dict[str, Any]:
+    import jsonschema  # here: a cost only `check --expect` has
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:

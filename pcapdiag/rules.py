@@ -9,19 +9,22 @@ subclass only (no Python object tags); aliases are refused outright, which also 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
 from .errnos import ERRNO, PLATFORMS
 from .errors import RuleError
 from .events import EVENT_TYPES, event_fields
+
+if TYPE_CHECKING:
+    import jsonschema
 
 RULE_SCHEMA_ID = "pcapdiag.rule/v1"
 MAX_RULE_FILE_BYTES = 256 * 1024
@@ -149,9 +152,48 @@ class Rule:
         return tuple(self.data.get("overrides", ()))
 
 
+@functools.cache
+def _schema_text() -> str:
+    return resources.files("pcapdiag").joinpath("schemas/rule-v1.schema.json").read_text()
+
+
 def _schema() -> dict[str, Any]:
-    text = resources.files("pcapdiag").joinpath("schemas/rule-v1.schema.json").read_text()
-    return json.loads(text)  # type: ignore[no-any-return]
+    return json.loads(_schema_text())  # type: ignore[no-any-return]
+
+
+# Digests of rule files already validated against this very schema (see validated_digest):
+# the built-in rules, listed in VALIDATED_FILE beside them and kept current by
+# tests/test_rules_validated.py, which validates each one. A file listed there is not
+# validated again at every start: jsonschema alone takes a fifth of a small run's time to
+# import. Any other file, or a listed one changed by a byte, is validated.
+VALIDATED_FILE = "validated.sha256"
+
+
+def validated_digest(text: str) -> str:
+    """What identifies a rule file's text as validated by the current schema."""
+    return hashlib.sha256(f"{_schema_text()}\0{text}".encode()).hexdigest()
+
+
+@functools.cache
+def _validated() -> frozenset[str]:
+    try:
+        listed = (builtin_rules_dir() / VALIDATED_FILE).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        return frozenset()
+    return frozenset(line.strip() for line in listed.splitlines() if line.strip())
+
+
+def schema_problems(path: Path, data: Any) -> list[str]:
+    """What the rule schema finds wrong in a rule file's data, each with path:line."""
+    import jsonschema  # here: its import is a cost that already-validated rules skip
+
+    return [
+        f"{path}:{_line_of(data, list(err.absolute_path))}: {_schema_message(err)}"
+        for err in sorted(
+            jsonschema.Draft202012Validator(_schema()).iter_errors(data),
+            key=lambda e: list(map(str, e.absolute_path)),
+        )
+    ]
 
 
 def builtin_rules_dir() -> Path:
@@ -214,15 +256,10 @@ def load_rule_file(path: Path) -> tuple[Rule | None, list[str]]:
         return None, [f"{path}:{line}: YAML error: {what}"]
     if not isinstance(data, LineDict):
         return None, [f"{path}:1: a rule file must be a YAML mapping"]
-    problems = [
-        f"{path}:{_line_of(data, list(err.absolute_path))}: {_schema_message(err)}"
-        for err in sorted(
-            jsonschema.Draft202012Validator(_schema()).iter_errors(data),
-            key=lambda e: list(map(str, e.absolute_path)),
-        )
-    ]
-    if problems:
-        return None, problems
+    if validated_digest(text) not in _validated():
+        problems = schema_problems(path, data)
+        if problems:
+            return None, problems
     problems = list(_semantic_problems(path, data))
     if problems:
         return None, problems
