@@ -5,8 +5,8 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -208,11 +208,7 @@ class _Session:
         # hashlib releases the GIL on large buffers, so this uses a second core instead of
         # adding a second pass over the file. Under --jobs, a process of its own hashes
         # (parallel.py).
-        hashes: dict[str, Future[str | None]] = {}
-        if self.shard is None:
-            pool = ThreadPoolExecutor(max_workers=1)
-            hashes = {src: pool.submit(file_sha256, src) for src in self.sources}
-            pool.shutdown(wait=False)
+        hashing = _Hashing(self.sources) if self.shard is None else None
         offset = 0  # frames of the files before this one (--merge numbers them on)
         try:
             for src in self.sources:
@@ -262,8 +258,8 @@ class _Session:
             for reader, info in zip(readers, infos, strict=True):
                 reader.close()
                 self._close_info(reader, info)
-                if info.path in hashes:
-                    info.sha256 = hashes[info.path].result()
+                if hashing is not None:
+                    info.sha256 = hashing.result().get(info.path)
         last_ts = next((i.last_ts_ns for i in reversed(infos) if i.last_ts_ns is not None), None)
         self._finished(table.finish(last_ts), by_proto)
         report.captures += infos
@@ -367,6 +363,35 @@ def _diagnose(
         return [f for _, f in matched]
     overridden = {(o, f.side) for rule, f in matched for o in rule.overrides}
     return [f for rule, f in matched if (rule.id, f.side) not in overridden]
+
+
+def hash_files(sources: Iterable[str]) -> dict[str, str | None]:
+    """The sha256 of each capture file; None for standard input, what is not a file, or a
+    file that cannot be read (its reader reports why)."""
+    hashes: dict[str, str | None] = {}
+    for src in sources:
+        try:
+            hashes[src] = file_sha256(src)
+        except OSError:
+            hashes[src] = None
+    return hashes
+
+
+class _Hashing:
+    """hash_files(sources) on a thread of its own; result() waits for it."""
+
+    def __init__(self, sources: Iterable[str]) -> None:
+        self._sources = tuple(sources)
+        self._hashes: dict[str, str | None] = {}
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        self._hashes = hash_files(self._sources)
+
+    def result(self) -> dict[str, str | None]:
+        self._thread.join()
+        return self._hashes
 
 
 def file_sha256(source: str) -> str | None:

@@ -16,7 +16,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import ForkContext, ForkProcess
 from typing import Any
 
-from .api import analyze_shard, file_sha256, merge_shards
+from .api import analyze_shard, hash_files, merge_shards
 from .capture import open_capture
 from .collect import FindingCollector
 from .flows import FlowTable
@@ -29,7 +29,7 @@ def analyze_in_parallel(args: tuple[Any, ...], jobs: int) -> tuple[Report, Findi
     groups, rules, _platform, params, keep_flows, _max_alike = args
     ctx = multiprocessing.get_context("fork")
     sources = [src for group in groups for src in group]
-    hasher = _Child(ctx, _hash_files, sources)
+    hasher = _Child(ctx, hash_files, sources)
     workers: list[_Child] = []
     try:
         plans: dict[str, list[Plan] | None] = {}
@@ -63,16 +63,6 @@ def _plan(source: str, rules: Any, params: Any, jobs: int) -> list[Plan] | None:
         return first_pass(reader, FlowTable(), rules, params, jobs)
     finally:
         reader.close()
-
-
-def _hash_files(sources: list[str]) -> dict[str, str | None]:
-    hashes: dict[str, str | None] = {}
-    for src in sources:
-        try:
-            hashes[src] = file_sha256(src)
-        except OSError:
-            hashes[src] = None  # the workers report what is wrong with the file
-    return hashes
 
 
 def _shard_worker(args: Any) -> tuple[Report, FindingCollector]:
