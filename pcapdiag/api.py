@@ -134,15 +134,14 @@ def analyze_shard(
 ) -> tuple[Report, FindingCollector]:
     """What one process makes of the captures (`args` as analyze() builds them): alone, or
     as worker `shard` = (k, n) of --jobs with the first pass's `plans` made for all workers
-    (parallel.py; a file not in `plans` is read whole). Alone, it hashes the files too."""
+    (parallel.py; a file not in `plans` is planned here). Alone, it hashes the files too."""
     groups, rules, platform, params, keep_flows, max_alike = args
     report = Report(platform=platform)
     collector = FindingCollector(platform, max_alike)
     for group in groups:
-        session = _Session(tuple(group), rules, report, collector, params, keep_flows, shard)
-        session.progress = progress
-        session.plans = plans
-        session.run()
+        _Session(
+            tuple(group), rules, report, collector, params, keep_flows, shard, progress, plans
+        ).run()
     return report, collector
 
 
@@ -186,7 +185,7 @@ class _Session:
     shard: tuple[int, int] | None = None  # (this worker, workers) under --jobs
     progress: Callable[[int, int, int], None] | None = None
     # Under --jobs: the first pass's plans for every worker, made before the workers start
-    # (parallel.py); a file missing here is read whole by each worker.
+    # (parallel.py); a file missing here is planned by each worker when it comes to it.
     plans: dict[str, list[Plan] | None] | None = None
     table: FlowTable = field(default_factory=FlowTable)
 
@@ -272,12 +271,12 @@ class _Session:
         """The first pass's plan for this file and worker, if the pass applies (triage.py)."""
         if len(self.sources) != 1 or self.keep_flows:
             return None
-        if self.plans is None:
-            plans = first_pass(reader, self.table, self.rules, self.params)
-            return plans[0] if plans else None
-        mine = self.plans.get(source)
-        k = self.shard[0] if self.shard else 0
-        return replace(mine[k], table=self.table) if mine else None
+        k, n = self.shard or (0, 1)
+        if self.plans is not None and source in self.plans:
+            planned = self.plans[source]
+            return replace(planned[k], table=self.table) if planned else None
+        plans = first_pass(reader, self.table, self.rules, self.params, n)
+        return plans[k] if plans else None
 
     def _decoder(self, offset: int) -> Callable[..., Decoded | None]:
         """What turns a record into a packet for this worker: decode_record itself in the

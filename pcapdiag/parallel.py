@@ -23,6 +23,11 @@ from .flows import FlowTable
 from .report import Report
 from .triage import Plan, first_pass
 
+# Bytes of plans made ahead for the workers to inherit (two bitmaps, a bit a frame, for each
+# worker): past this, as with a directory of many large captures, each worker plans the rest
+# of the files itself, one at a time, so that memory does not grow with the number of files.
+PLANS_BUDGET = 64 << 20
+
 
 def analyze_in_parallel(args: tuple[Any, ...], jobs: int) -> tuple[Report, FindingCollector]:
     """analyze()'s work (`args` as it builds them) shared out over `jobs` processes."""
@@ -33,10 +38,12 @@ def analyze_in_parallel(args: tuple[Any, ...], jobs: int) -> tuple[Report, Findi
     workers: list[_Child] = []
     try:
         plans: dict[str, list[Plan] | None] = {}
-        if not keep_flows:
-            for group in groups:
-                if len(group) == 1:
-                    plans[group[0]] = _plan(group[0], rules, params, jobs)
+        size = 0
+        for group in groups:
+            if keep_flows or len(group) != 1 or size > PLANS_BUDGET:
+                continue  # left to each worker when it comes to the file (api._Session._plan)
+            plans[group[0]] = planned = _plan(group[0], rules, params, jobs)
+            size += sum(len(p.bits) + len(p.own) for p in planned or ())
         workers = [_Child(ctx, _shard_worker, (args, (k, jobs), plans)) for k in range(1, jobs)]
         parts = [analyze_shard(args, shard=(0, jobs), plans=plans)]
         parts += [w.result() for w in workers]

@@ -502,3 +502,28 @@ def test_ports_of_a_flow_python_judges_stay_with_python(tmp_path, builtin_rules,
         plan = _plan(path, builtin_rules)
         assert plan is not None and plan.plain + plan.plain_udp == plain  # only "other"
         assert with_pass == _report([path], builtin_rules, False, monkeypatch), name
+
+
+def test_files_past_the_plans_budget_are_planned_by_each_worker(
+    bench_capture, tmp_path, builtin_rules, monkeypatch
+) -> None:
+    # Two captures in one run: the first planned ahead for the workers, the second (past the
+    # budget) by each worker itself; the report is the same as one process makes.
+    from pcapdiag import parallel
+
+    second = tmp_path / "second.pcap"
+    second.write_bytes(_pcap(tmp_path / "x.pcap", _connection(100.0, 40000)).read_bytes())
+    planned: list[str] = []
+    real = parallel._plan
+
+    def counting(source, *args):
+        planned.append(source)
+        return real(source, *args)
+
+    monkeypatch.setattr(parallel, "_plan", counting)
+    monkeypatch.setattr(parallel, "PLANS_BUDGET", 0)
+    paths = [bench_capture, second]
+    two = _report(paths, builtin_rules, True, monkeypatch, jobs=2)
+    assert planned == [str(bench_capture)]
+    assert two == _report(paths, builtin_rules, True, monkeypatch, jobs=1)
+    assert two == _report(paths, builtin_rules, False, monkeypatch, jobs=1)
