@@ -47,7 +47,7 @@ def analyze(
     keep_flows: bool = False,
     merge: bool = False,
     jobs: int = 1,
-    progress: Callable[[int, int, int], None] | None = None,
+    progress: Callable[[int, int, int | None], None] | None = None,
     max_alike: int | None = DEFAULT_MAX_ALIKE,
 ) -> Report:
     """Analyse captures (paths, directories, or "-" for standard input) into one report.
@@ -61,7 +61,8 @@ def analyze(
 
     `jobs` > 1 shards the flows over that many processes (by 4-tuple, see shard.py); the
     report is the same as with one. `progress(frames, bytes, open_flows)`, if given, is called
-    every 16384 frames (with one job only).
+    every 16384 frames (by the first worker under --jobs, which reads the whole file but
+    holds only its share of the flows: open_flows is then None).
 
     Findings alike (same rule, side, errno and server address: a SYN flood, a port scan)
     beyond `max_alike` are only counted, in `report.groups` (None lists every one).
@@ -83,7 +84,7 @@ def analyze(
         if jobs > 1 and "-" not in files:
             from .parallel import analyze_in_parallel  # multiprocessing: only for --jobs
 
-            report, collector = analyze_in_parallel(args, jobs)
+            report, collector = analyze_in_parallel(args, jobs, progress)
         else:
             report, collector = analyze_shard(args, progress)
     finally:
@@ -128,7 +129,7 @@ def default_jobs() -> int:
 
 def analyze_shard(
     args: tuple[Any, ...],
-    progress: Callable[[int, int, int], None] | None = None,
+    progress: Callable[[int, int, int | None], None] | None = None,
     shard: tuple[int, int] | None = None,
     plans: dict[str, list[Plan] | None] | None = None,
 ) -> tuple[Report, FindingCollector]:
@@ -183,7 +184,7 @@ class _Session:
     params: dict[str, dict[str, Any]]
     keep_flows: bool
     shard: tuple[int, int] | None = None  # (this worker, workers) under --jobs
-    progress: Callable[[int, int, int], None] | None = None
+    progress: Callable[[int, int, int | None], None] | None = None
     # Under --jobs: the first pass's plans for every worker, made before the workers start
     # (parallel.py); a file missing here is planned by each worker when it comes to it.
     plans: dict[str, list[Plan] | None] | None = None
@@ -219,17 +220,17 @@ class _Session:
                     report.tcp_connections += plan.plain
                     report.udp_flows += plan.plain_udp
                 for pkt in reader.records(self._decoder(offset), plan):
-                    if pkt is None:
-                        continue  # another worker's flow
                     if progress is not None:
                         seen += 1
                         frames = seen if plan is None else max(seen, reader.numbered)
                         if frames >= next_progress:
                             next_progress = frames + 0x4000
                             before = sum(r.position for r in readers[:-1])
-                            progress(
-                                frames, before + reader.position, len(table.tcp) + len(table.udp)
-                            )
+                            # Under --jobs this worker holds only its share of the flows.
+                            held = len(table.tcp) + len(table.udp) if self.shard is None else None
+                            progress(frames, before + reader.position, held)
+                    if pkt is None:
+                        continue  # another worker's flow
                     if isinstance(pkt, Segment):
                         done = table.add_segment(pkt)
                     elif isinstance(pkt, Datagram):

@@ -189,7 +189,7 @@ def analyze_cmd(
     rules = _load(rule_dirs, not no_builtin_rules)
     n_jobs = _jobs(jobs, captures)
     size = _total_size(captures)
-    with progress_display(size, enabled=not quiet and n_jobs == 1) as progress:
+    with progress_display(size, enabled=not quiet) as progress:
         report = _analyze(
             captures,
             rules,

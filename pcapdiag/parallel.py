@@ -12,6 +12,7 @@ report one process makes, byte for byte (tests/test_jobs.py).
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkContext, ForkProcess
 from typing import Any
@@ -29,8 +30,11 @@ from .triage import Plan, first_pass
 PLANS_BUDGET = 64 << 20
 
 
-def analyze_in_parallel(args: tuple[Any, ...], jobs: int) -> tuple[Report, FindingCollector]:
-    """analyze()'s work (`args` as it builds them) shared out over `jobs` processes."""
+def analyze_in_parallel(
+    args: tuple[Any, ...], jobs: int, progress: Callable[[int, int, int | None], None] | None = None
+) -> tuple[Report, FindingCollector]:
+    """analyze()'s work (`args` as it builds them) shared out over `jobs` processes; this one,
+    worker 0, reports `progress` (api.analyze)."""
     groups, rules, _platform, params, keep_flows, _max_alike = args
     ctx = multiprocessing.get_context("fork")
     sources = [src for group in groups for src in group]
@@ -45,7 +49,7 @@ def analyze_in_parallel(args: tuple[Any, ...], jobs: int) -> tuple[Report, Findi
             plans[group[0]] = planned = _plan(group[0], rules, params, jobs)
             size += sum(len(p.bits) + len(p.own) for p in planned or ())
         workers = [_Child(ctx, _shard_worker, (args, (k, jobs), plans)) for k in range(1, jobs)]
-        parts = [analyze_shard(args, shard=(0, jobs), plans=plans)]
+        parts = [analyze_shard(args, progress, shard=(0, jobs), plans=plans)]
         parts += [w.result() for w in workers]
         hashes: dict[str, str | None] = hasher.result()
     finally:

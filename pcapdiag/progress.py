@@ -10,13 +10,13 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-Callback = Callable[[int, int, int], None]
+Callback = Callable[[int, int, int | None], None]
 
 
 @contextmanager
 def progress_display(total_bytes: int | None, enabled: bool) -> Iterator[Callback | None]:
     """Yields the callback to give `analyze(progress=...)`, or None when nothing is shown
-    (stderr not a terminal, --quiet, several jobs)."""
+    (stderr not a terminal, --quiet)."""
     if not enabled or not sys.stderr.isatty():
         yield None
         return
@@ -35,15 +35,19 @@ def progress_display(total_bytes: int | None, enabled: bool) -> Iterator[Callbac
     columns = [
         TextColumn("{task.fields[frames]:>12,} frames"),
         TransferSpeedColumn(),
-        TextColumn("{task.fields[open]:>9,} open flows"),
+        TextColumn("{task.fields[open]:>9} open flows"),
         BarColumn(),
         TaskProgressColumn(),
         TimeElapsedColumn(),
     ]
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("analyse", total=total_bytes, frames=0, open=0)
+    # Redrawn by each update, not by a thread of rich's: --jobs forks workers meanwhile, and a
+    # process that forks should hold no other thread.
+    with Progress(*columns, console=console, transient=True, auto_refresh=False) as bar:
+        task = bar.add_task("analyse", total=total_bytes, frames=0, open="0")
 
-        def update(frames: int, nbytes: int, open_flows: int) -> None:
-            bar.update(task, completed=nbytes, frames=frames, open=open_flows)
+        def update(frames: int, nbytes: int, open_flows: int | None) -> None:
+            # Under --jobs no process holds every open flow: none is shown.
+            held = "-" if open_flows is None else f"{open_flows:,}"
+            bar.update(task, completed=nbytes, frames=frames, open=held, refresh=True)
 
         yield update
