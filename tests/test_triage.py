@@ -65,8 +65,10 @@ def _plan(path: Path, rules: list[Rule], table: FlowTable | None = None) -> tria
 @pytest.mark.parametrize("path", OURS + PUBLIC, ids=lambda p: str(p.name))
 def test_same_report_with_and_without_the_first_pass(path: Path, builtin_rules, monkeypatch):
     with_pass = _report([path], builtin_rules, True, monkeypatch)
+    with_pass_2_jobs = _report([path], builtin_rules, True, monkeypatch, jobs=2)
     without = _report([path], builtin_rules, False, monkeypatch)
     assert with_pass == without
+    assert with_pass_2_jobs == without
 
 
 def test_same_report_on_a_benchmark_capture(bench_capture, builtin_rules, monkeypatch) -> None:
