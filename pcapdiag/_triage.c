@@ -52,6 +52,11 @@ enum { PH_SYN = 0, PH_EST = 1 };
 
 #define MAX_FLOW_FRAMES (1u << 22)
 #define SWEEP_FRAMES 65536
+/* A sweep walks the whole table, and on a busy link the closed connections lingering there
+ * are most of it: at most one sweep per 30 s of capture time, so that a capture's sweeps cost
+ * in proportion to its length, not to its length times the lingering connections. The table
+ * then holds up to 30 s more of them (linger_ns is 120 s). */
+#define SWEEP_INTERVAL_NS (30 * 1000000000LL)
 #define RELEASE_BYTES (16LL << 20)
 /* Ports remembered at once at most (about 160 bytes each): past this (a scan, a flood) the
  * pass gives up and Python's flow table, which releases what it can, reads everything. */
@@ -119,6 +124,7 @@ typedef struct {
     /* No flow can be released before this capture time: sweeps wait for it (a sweep only
      * gives memory back; what it decides is decided the same later, see settle). */
     int64_t sweep_due;
+    int64_t last_sweep; /* capture time of the last sweep (see SWEEP_INTERVAL_NS) */
 } State;
 
 /* A multiply-xorshift hash over 8-byte words (keys are 13 or 37 bytes): a third of the
@@ -272,6 +278,7 @@ static int table_rebuild(State *s, int64_t now, int final) {
     Table *t = &s->t;
     size_t live = 0;
     s->sweep_due = INT64_MAX;
+    s->last_sweep = now;
     for (size_t i = 0; i < t->cap; i++) {
         Slot *sl = &t->slots[i];
         if (sl->flow && settle(s, sl->flow, now, final)) {
@@ -770,6 +777,7 @@ static PyObject *triage(PyObject *self, PyObject *args) {
     memset(&s, 0, sizeof(s));
     s.repairs = repairs;
     s.sweep_due = INT64_MAX;
+    s.last_sweep = INT64_MIN / 2; /* no sweep yet */
     s.max_attempts = max_attempts;
     s.udp_idle_ns = udp_idle_ns;
     s.shard_n = shard_n < 1 ? 1 : shard_n;
@@ -797,7 +805,8 @@ static PyObject *triage(PyObject *self, PyObject *args) {
         now = (int64_t)rd32e(h, big) * 1000000000LL + (int64_t)rd32e(h + 4, big) * mul;
         ethernet(&s, number, now, h + 16, (long)caplen, caplen < orig);
         pos += 16 + caplen;
-        if (!(number % SWEEP_FRAMES) && now >= s.sweep_due && !table_rebuild(&s, now, 0))
+        if (!(number % SWEEP_FRAMES) && now >= s.sweep_due &&
+            now - s.last_sweep >= SWEEP_INTERVAL_NS && !table_rebuild(&s, now, 0))
             s.oom = 1;
         if (release && pos - released >= RELEASE_BYTES) {
             /* Give the pages read back (as capture.CaptureReader._release does), so that a
