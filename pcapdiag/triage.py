@@ -4,10 +4,12 @@ Most connections of a busy link open, exchange data in order and close: every ru
 about them, and following each of their frames through the Python tracker is most of the time
 a run takes. `_triage.c` reads the file once, very fast, and marks the frames of the
 connections it can prove plain (the exact test is at the top of that file); the analysis then
-skips those frames in runs and counts the connections. Everything else, including every
-connection with a retransmission, a RST, a lone SYN or an ICMP error about it, goes through
-the tracker as before, and the report is the same as without this pass
-(tests/test_triage.py compares them).
+skips those frames in runs and counts the connections. When the rules allow it (see
+blind_to_plain), a connection whose only surprises are repairs, retransmitted data later
+acknowledged and keepalive probes answered, counts as plain too. Everything else, including
+every connection with an unanswered retransmission, a RST, a lone SYN or an ICMP error about
+it, goes through the tracker as before, and the report is the same as without this pass
+(tests/test_triage.py compares them). Under --jobs one pass plans for every worker.
 
 The pass is used only when all of this holds, and otherwise silently not:
 - the C extension was built (see hatch_build.py), ENABLED is set and PCAPDIAG_PURE=1 is not
