@@ -12,6 +12,7 @@ report one process makes, byte for byte (tests/test_jobs.py).
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkContext, ForkProcess
@@ -118,8 +119,11 @@ def _run(conn: Connection, target: Any, arg: Any) -> None:
     except BaseException as exc:  # sent to the parent, which raises it
         result = (False, exc)
     try:
-        conn.send(result)
-    except Exception as exc:  # an exception that does not pickle
-        conn.send((False, RuntimeError(f"in a worker of --jobs: {exc!r}")))
+        try:
+            conn.send(result)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:  # does not pickle
+            conn.send((False, RuntimeError(f"in a worker of --jobs: {exc!r}")))
+    except OSError:
+        pass  # the parent is gone (interrupted, killed): nobody to tell, and no traceback
     finally:
         conn.close()

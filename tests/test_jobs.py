@@ -128,3 +128,11 @@ def test_a_worker_that_dies_is_reported(builtin_rules, monkeypatch) -> None:
     monkeypatch.setattr(parallel, "_shard_worker", dies)
     with pytest.raises(RuntimeError, match=r"ended without a result \(exit code 3\)"):
         analyze([str(ROOT / "samples/demo.pcap")], builtin_rules, jobs=2)
+
+
+def test_a_worker_result_that_cannot_be_sent_is_reported(builtin_rules, monkeypatch) -> None:
+    from pcapdiag import parallel
+
+    monkeypatch.setattr(parallel, "_shard_worker", lambda args: lambda: None)  # no pickle
+    with pytest.raises(RuntimeError, match="in a worker of --jobs"):
+        analyze([str(ROOT / "samples/demo.pcap")], builtin_rules, jobs=2)
