@@ -144,7 +144,7 @@ def cli() -> None:
     type=click.IntRange(min=1, max=64),
     default=None,
     help="Worker processes; flows are shared out by 4-tuple and the report is the same "
-    "[default: one per CPU, at most 4; 1 for small captures]",
+    "[default: one per CPU, at most 4; 1 on two CPUs or fewer and for small captures]",
 )
 @click.option(
     "--merge",
@@ -391,7 +391,7 @@ def _total_size(captures: tuple[str, ...]) -> int | None:
 
 
 def _jobs(asked: int | None, captures: tuple[str, ...]) -> int:
-    """--jobs, or by default one per CPU (at most 4) for captures big enough to gain: below
+    """--jobs, or by default api.default_jobs() for captures big enough to gain: below
     ~64 MB, starting workers costs more than it saves."""
     if asked is not None:
         return asked

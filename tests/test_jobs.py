@@ -136,3 +136,13 @@ def test_a_worker_result_that_cannot_be_sent_is_reported(builtin_rules, monkeypa
     monkeypatch.setattr(parallel, "_shard_worker", lambda args: lambda: None)  # no pickle
     with pytest.raises(RuntimeError, match="in a worker of --jobs"):
         analyze([str(ROOT / "samples/demo.pcap")], builtin_rules, jobs=2)
+
+
+def test_the_default_is_one_job_on_two_cpus_or_fewer(monkeypatch) -> None:
+    import os
+
+    from pcapdiag.api import default_jobs
+
+    for cpus, expected in ((1, 1), (2, 1), (3, 3), (4, 4), (16, 4)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cpus: set(range(n)))
+        assert default_jobs() == expected, cpus
