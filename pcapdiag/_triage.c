@@ -709,6 +709,169 @@ static inline uint32_t rd32e(const uint8_t *p, int big) {
                : ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
 }
 
+/* The file being read by a pass, and what of it was given back. */
+typedef struct {
+    const uint8_t *buf;
+    long long end;
+    int release; /* an mmap: pages read may be given back */
+    long long page, released;
+} Reading;
+
+/* After each record, in either format: a sweep if one is due, and the pages read given back
+ * (as capture.CaptureReader._release does), so that a large file does not count in the
+ * resident memory. The buffer is an mmap: its start is page-aligned. */
+static inline void after_record(State *s, Reading *rd, long long pos, uint32_t number,
+                                int64_t now) {
+    if (!(number % SWEEP_FRAMES) && now >= s->sweep_due &&
+        now - s->last_sweep >= SWEEP_INTERVAL_NS && !table_rebuild(s, now, 0))
+        s->oom = 1;
+    if (rd->release && pos - rd->released >= RELEASE_BYTES) {
+        long long upto = pos - pos % rd->page;
+        madvise((void *)(rd->buf + rd->released), (size_t)(upto - rd->released), MADV_DONTNEED);
+        rd->released = upto;
+        populate(rd->buf, upto + RELEASE_BYTES, RELEASE_BYTES, rd->end);
+    }
+}
+
+/* The records of a classic pcap file (capture.CaptureReader._pcap_records): returns how many
+ * were read; stops before a damaged one (Python reports the damage). */
+static uint32_t walk_pcap(State *s, Reading *rd, int big, int nano, long long max_caplen,
+                          int64_t *now) {
+    const uint8_t *buf = rd->buf;
+    long long end = rd->end, pos = 24, frontier = pos;
+    int64_t mul = nano ? 1 : 1000;
+    uint32_t number = 0;
+    while (end - pos >= 16 && !s->give_up && !s->oom && number < UINT32_MAX - 1) {
+        prefetch_ahead(buf, pos, end, &frontier);
+        const uint8_t *h = buf + pos;
+        uint32_t caplen = rd32e(h + 8, big), orig = rd32e(h + 12, big);
+        if (caplen > max_caplen || pos + 16 + (long long)caplen > end) break; /* damage */
+        number++;
+        *now = (int64_t)rd32e(h, big) * 1000000000LL + (int64_t)rd32e(h + 4, big) * mul;
+        ethernet(s, number, *now, h + 16, (long)caplen, caplen < orig);
+        pos += 16 + caplen;
+        after_record(s, rd, pos, number, *now);
+    }
+    if (end - pos >= 16 && number >= UINT32_MAX - 1) s->give_up = 1; /* numbers: 32 bits */
+    return number;
+}
+
+#define BT_SHB 0x0A0D0D0Au
+#define BT_IDB 0x00000001u
+#define BT_PB 0x00000002u
+#define BT_SPB 0x00000003u
+#define BT_EPB 0x00000006u
+#define MAX_BLOCK (16u * 1024 * 1024)
+#define MAX_IFACES 256
+
+static inline uint32_t rd16e(const uint8_t *p, int big) {
+    return big ? rd16(p) : ((uint32_t)p[1] << 8) | p[0];
+}
+
+/* An interface of a pcapng section: its timestamps in ns are units * mul / div + off. */
+typedef struct {
+    __int128 mul, div, off;
+} Iface;
+
+/* The timestamp options of an Interface Description Block, as capture.CaptureReader
+ * ._parse_idb reads them (if_tsresol, if_tsoffset); 0 when a value is beyond what this pass
+ * computes in 128 bits (Python's integers do: the pass steps aside). */
+static int parse_idb(const uint8_t *b, uint32_t blen, int big, Iface *f) {
+    f->mul = 1000, f->div = 1, f->off = 0;
+    long long p = 16, stop = (long long)blen - 4;
+    while (p + 4 <= stop) {
+        uint32_t code = rd16e(b + p, big), length = rd16e(b + p + 2, big);
+        if (code == 0) break;
+        long long value = p + 4;
+        if (value + length > stop) break;
+        if (code == 9 && length >= 1) {
+            uint8_t res = b[value];
+            if (res & 0x80) {
+                if ((res & 0x7F) > 62) return 0;
+                f->mul = 1000000000, f->div = (__int128)1 << (res & 0x7F);
+            } else if (res <= 9) {
+                f->mul = 1, f->div = 1;
+                for (int i = res; i < 9; i++) f->mul *= 10;
+            } else {
+                if (res - 9 > 18) return 0;
+                f->mul = 1, f->div = 1;
+                for (int i = 9; i < res; i++) f->div *= 10;
+            }
+        } else if (code == 14 && length >= 8) {
+            uint64_t hi = rd32e(b + value + (big ? 0 : 4), big);
+            uint64_t lo = rd32e(b + value + (big ? 4 : 0), big);
+            f->off = (__int128)(int64_t)((hi << 32) | lo) * 1000000000;
+        }
+        p = value + ((length + 3) & ~3u);
+    }
+    return 1;
+}
+
+/* The blocks of a pcapng file (capture.CaptureReader._pcapng_frames), frames numbered as it
+ * numbers them: Enhanced Packet Blocks of Ethernet interfaces go to ethernet(). The pass
+ * steps aside (give_up) for what it does not read as Python does: an interface of another
+ * link type, Simple or obsolete Packet Blocks, a timestamp beyond 64 bits. It stops before a
+ * damaged block: Python reports the damage. Returns the frames numbered. */
+static uint32_t walk_pcapng(State *s, Reading *rd, long long max_caplen, int64_t *now) {
+    const uint8_t *buf = rd->buf;
+    long long end = rd->end, pos = 0, frontier = 0;
+    uint32_t number = 0;
+    int big = 0, nif = 0;
+    Iface ifs[MAX_IFACES];
+    while (end - pos >= 12 && !s->give_up && !s->oom && number < UINT32_MAX - 1) {
+        prefetch_ahead(buf, pos, end, &frontier);
+        const uint8_t *b = buf + pos;
+        if (rd32(b) == BT_SHB) { /* the same bytes in either order; its magic tells */
+            uint32_t bom = rd32(b + 8);
+            if (bom == 0x1A2B3C4Du) big = 1;
+            else if (bom == 0x4D3C2B1Au) big = 0;
+            else break; /* damage */
+        }
+        uint32_t btype = rd32e(b, big), blen = rd32e(b + 4, big);
+        if (blen < 12 || blen % 4 || blen > MAX_BLOCK || end - pos < (long long)blen ||
+            rd32e(b + blen - 4, big) != blen)
+            break; /* damage */
+        if (btype == BT_EPB) {
+            if (blen < 32) break;
+            uint32_t ifid = rd32e(b + 8, big), caplen = rd32e(b + 20, big);
+            uint32_t orig = rd32e(b + 24, big);
+            if (ifid >= (uint32_t)nif || caplen > blen - 32 || caplen > max_caplen) break;
+            uint64_t units = ((uint64_t)rd32e(b + 12, big) << 32) | rd32e(b + 16, big);
+            const Iface *f = &ifs[ifid];
+            __int128 t = (__int128)units * f->mul;
+            if (f->div != 1) t /= f->div;
+            t += f->off;
+            if (t > INT64_MAX || t < INT64_MIN) {
+                s->give_up = 1;
+                break;
+            }
+            number++;
+            *now = (int64_t)t;
+            ethernet(s, number, *now, b + 28, (long)caplen, caplen < orig);
+        } else if (btype == BT_IDB) {
+            if (blen < 20) break;
+            if (rd16e(b + 8, big) != 1 || nif == MAX_IFACES || !parse_idb(b, blen, big, &ifs[nif])) {
+                s->give_up = 1; /* not Ethernet, or beyond this pass: Python reads it all */
+                break;
+            }
+            nif++;
+        } else if (btype == BT_SHB) {
+            if (blen < 28) break;
+            if (rd16e(b + 12, big) != 1) break; /* damage: another major version */
+            nif = 0; /* interface ids are per section */
+        } else if (btype == BT_SPB || btype == BT_PB) {
+            s->give_up = 1;
+            break;
+        } else if (btype == 0x00000BADu || btype == 0x40000BADu || btype == 0x00000009u) {
+            number++; /* numbered as frames, not packets (capture._NUMBERED_NON_PACKETS) */
+        }
+        pos += blen;
+        after_record(s, rd, pos, number, *now);
+    }
+    if (end - pos >= 12 && number >= UINT32_MAX - 1) s->give_up = 1;
+    return number;
+}
+
 /* The byte at i of a bitmap, 0 past its end. */
 static inline uint8_t byte_at(const Bitmap *b, size_t i) { return i < b->nbytes ? b->bits[i] : 0; }
 
@@ -752,10 +915,12 @@ static void state_free(State *s) {
     for (int k = 0; k < MAX_SHARDS; k++) free(s->mine[k].bits);
 }
 
-/* triage(buffer, big_endian, nanosecond, max_caplen, linger_ns, idle_ns, max_attempts,
+/* triage(buffer, pcapng, big_endian, nanosecond, max_caplen, linger_ns, idle_ns, max_attempts,
  *        udp_idle_ns, release, shards, repairs)
  *   -> ([(skip bits, own bits, plain TCP connections, plain UDP flows)] one per worker,
  *       records) or None
+ * `pcapng`: the buffer is a pcapng file (walk_pcapng; big_endian and nanosecond are then read
+ * from its blocks), else a classic pcap file.
  * `release`: the buffer is a read-only mmap of the file, whose pages may be given back.
  * `shards`: the workers of --jobs (1 for one process), planned for in this one pass: each
  * skips the TCP and UDP frames of the others' flows (see plan_of). `repairs`: a connection
@@ -764,10 +929,11 @@ static void state_free(State *s) {
 static PyObject *triage(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer view;
-    int big, nano, release, shard_n, repairs;
+    int pcapng, big, nano, release, shard_n, repairs;
     long long max_caplen, linger_ns, idle_ns, max_attempts, udp_idle_ns;
-    if (!PyArg_ParseTuple(args, "y*ppLLLLLpip", &view, &big, &nano, &max_caplen, &linger_ns,
-                          &idle_ns, &max_attempts, &udp_idle_ns, &release, &shard_n, &repairs))
+    if (!PyArg_ParseTuple(args, "y*pppLLLLLpip", &view, &pcapng, &big, &nano, &max_caplen,
+                          &linger_ns, &idle_ns, &max_attempts, &udp_idle_ns, &release, &shard_n,
+                          &repairs))
         return NULL;
     if (shard_n > MAX_SHARDS) {
         PyBuffer_Release(&view);
@@ -788,37 +954,14 @@ static PyObject *triage(PyObject *self, PyObject *args) {
         return PyErr_NoMemory();
     }
     const uint8_t *buf = view.buf;
-    long long end = view.len, pos = 24;
-    uint32_t number = 0;
+    long long end = view.len;
     int64_t now = 0;
-    int64_t mul = nano ? 1 : 1000;
-    long long page = sysconf(_SC_PAGESIZE), released = 0;
+    uint32_t number;
     if (release) populate(buf, 0, RELEASE_BYTES, view.len);
     Py_BEGIN_ALLOW_THREADS
-    long long frontier = pos;
-    while (end - pos >= 16 && !s.give_up && !s.oom && number < UINT32_MAX - 1) {
-        prefetch_ahead(buf, pos, end, &frontier);
-        const uint8_t *h = buf + pos;
-        uint32_t caplen = rd32e(h + 8, big), orig = rd32e(h + 12, big);
-        if (caplen > max_caplen || pos + 16 + (long long)caplen > end) break; /* damage */
-        number++;
-        now = (int64_t)rd32e(h, big) * 1000000000LL + (int64_t)rd32e(h + 4, big) * mul;
-        ethernet(&s, number, now, h + 16, (long)caplen, caplen < orig);
-        pos += 16 + caplen;
-        if (!(number % SWEEP_FRAMES) && now >= s.sweep_due &&
-            now - s.last_sweep >= SWEEP_INTERVAL_NS && !table_rebuild(&s, now, 0))
-            s.oom = 1;
-        if (release && pos - released >= RELEASE_BYTES) {
-            /* Give the pages read back (as capture.CaptureReader._release does), so that a
-             * large file does not count in the resident memory. The buffer is an mmap: its
-             * start is page-aligned. */
-            long long upto = pos - pos % page;
-            madvise((void *)(buf + released), (size_t)(upto - released), MADV_DONTNEED);
-            released = upto;
-            populate(buf, upto + RELEASE_BYTES, RELEASE_BYTES, end);
-        }
-    }
-    if (end - pos >= 16 && number >= UINT32_MAX - 1) s.give_up = 1; /* frame numbers: 32 bits */
+    Reading rd = {buf, end, release, sysconf(_SC_PAGESIZE), 0};
+    number = pcapng ? walk_pcapng(&s, &rd, max_caplen, &now)
+                    : walk_pcap(&s, &rd, big, nano, max_caplen, &now);
     if (!s.give_up && !s.oom) table_rebuild(&s, now, 1);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);

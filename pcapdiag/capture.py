@@ -361,9 +361,13 @@ class CaptureReader:
             self.sections = 1
 
     def whole_pcap(self) -> mmap.mmap | None:
-        """The whole file, when it is an uncompressed pcap mapped in memory (else None):
-        what triage.first_pass can read on its own before the frames are iterated."""
-        if self.format != "pcap" or self._mm is None or self._buf is not self._mm:
+        """The whole file, when it is an uncompressed pcap mapped in memory (else None)."""
+        return self.whole_file() if self.format == "pcap" else None
+
+    def whole_file(self) -> mmap.mmap | None:
+        """The whole file, when it is an uncompressed pcap or pcapng mapped in memory (else
+        None): what triage.first_pass can read on its own before the frames are iterated."""
+        if self._mm is None or self._buf is not self._mm:
             return None
         return self._mm
 
@@ -429,24 +433,52 @@ class CaptureReader:
         decode_fast.decode_record). pcapng records go through Frames. Damage is handled and
         recorded as when iterating frames.
 
-        With `skip` (a pcap file from `whole_pcap`, see triage.py), runs of the records it
+        With `skip` (a file from `whole_file`, see triage.py), runs of the records it
         marks are not handed to `make`: see SkipPlan."""
         if self._started:
             raise RuntimeError("a CaptureReader can be iterated only once")
         self._started = True
         if self.format == "pcap":
             return self._pcap_records(make, skip)
-        return self._pcapng_records(make)
+        return self._pcapng_records(make, skip)
 
     def _pcapng_records(
-        self, make: Callable[[Buffer, int, int, int, int, int, int], T]
-    ) -> Iterator[T]:
+        self,
+        make: Callable[[Buffer, int, int, int, int, int, int], T],
+        skip: SkipPlan | None = None,
+    ) -> Iterator[T | object]:
+        # With a plan, as _triage.batch does for pcap: each run of marked frames becomes one
+        # skip.skipped_run call, with the timestamps of those of them that are this worker's.
+        bits = skip.bits if skip is not None else b""
+        own = skip.own if skip is not None else b""
+        nbits, nown = len(bits) * 8, len(own) * 8
+        stamps: list[int] = []
+        run = -1  # index in `stamps` where the open run of marked frames starts
         for f in self._pcapng_frames():
             if self.first_ts_ns is None:
                 self.first_ts_ns = f.ts_ns
             self.last_ts_ns = f.ts_ns
             self.position += len(f.data) + 32  # about: block headers vary
+            i = f.number - 1
+            if i < nbits and bits[i >> 3] >> (i & 7) & 1:
+                if run < 0:
+                    run = len(stamps)
+                if i < nown and own[i >> 3] >> (i & 7) & 1:
+                    stamps.append(f.ts_ns)
+                continue
+            if run >= 0:
+                assert skip is not None
+                instead = skip.skipped_run(len(stamps) - run, stamps, run)
+                if instead is not None:
+                    yield instead
+                run = -1
+                stamps.clear()
             yield make(f.data, 0, len(f.data), f.number, f.ts_ns, f.linktype, f.orig_len)
+        if run >= 0:
+            assert skip is not None
+            instead = skip.skipped_run(len(stamps) - run, stamps, run)
+            if instead is not None:
+                yield instead
 
     def _pcap_frames(self) -> Iterator[Frame]:
         def frame(

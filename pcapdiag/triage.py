@@ -14,7 +14,7 @@ it, goes through the tracker as before, and the report is the same as without th
 The pass is used only when all of this holds, and otherwise silently not:
 - the C extension was built (see hatch_build.py), ENABLED is set and PCAPDIAG_PURE=1 is not
   in the environment;
-- the input is an uncompressed classic pcap file of Ethernet frames, mapped in memory;
+- the input is an uncompressed pcap or pcapng file of Ethernet frames, mapped in memory;
 - every rule in use needs, to match, something a plain connection never has (checked from
   the rules themselves: a custom rule about healthy connections turns the pass off);
   UDP flows no ICMP error names are set aside the same way (the UDP rule needs one);
@@ -127,12 +127,16 @@ def first_pass(
     if not available() or not blind_to_plain(rules, params):
         return None
     repairs = blind_to_plain(rules, params, repaired=True)
-    buf = reader.whole_pcap()
-    if buf is None or reader.linktypes != [1]:
+    buf = reader.whole_file()
+    if buf is None:
+        return None
+    pcapng = reader.format == "pcapng"  # the C pass checks each interface's link type
+    if not pcapng and reader.linktypes != [1]:
         return None
     assert _triage is not None
     result = _triage.triage(
         buf,
+        pcapng,
         reader.byte_order == "big",
         reader.nanosecond,
         MAX_CAPLEN,

@@ -542,3 +542,122 @@ def test_files_past_the_plans_budget_are_planned_by_each_worker(
     assert planned == [str(bench_capture)]
     assert two == _report(paths, builtin_rules, True, monkeypatch, jobs=1)
     assert two == _report(paths, builtin_rules, False, monkeypatch, jobs=1)
+
+
+# -- pcapng -----------------------------------------------------------------------------------
+
+DATA = sorted(p for p in (ROOT / "tests/data").rglob("*") if p.suffix in (".pcap", ".pcapng"))
+
+
+@pytest.mark.parametrize("path", DATA, ids=lambda p: p.name)
+def test_same_report_on_damaged_and_fuzzed_inputs(path: Path, builtin_rules, monkeypatch):
+    # The pass stops before the damage, as the reader does; what it planned must agree.
+    assert _report([path], builtin_rules, True, monkeypatch) == _report(
+        [path], builtin_rules, False, monkeypatch
+    )
+
+
+def _pcap_records(data: bytes):
+    """(seconds, microseconds, captured bytes, original length) of each record."""
+    pos = 24
+    while pos + 16 <= len(data):
+        sec, usec, caplen, orig = struct.unpack_from("<IIII", data, pos)
+        yield sec, usec, data[pos + 16 : pos + 16 + caplen], orig
+        pos += 16 + caplen
+
+
+def _block(btype: int, body: bytes, e: str) -> bytes:
+    body += b"\0" * (-len(body) % 4)
+    n = len(body) + 12
+    return struct.pack(e + "II", btype, n) + body + struct.pack(e + "I", n)
+
+
+def _to_pcapng(data: bytes, *, big=False, ns=False, offset_s=0, sections=1) -> bytes:
+    """The pcap `data` as pcapng, written here block by block (pcapng draft sections 4.1-4.3):
+    an SHB and an Ethernet IDB per section (microseconds, or nanoseconds with if_tsresol 9;
+    if_tsoffset `offset_s`), every record an EPB; with several sections the records are split
+    between them, each section in the byte order given."""
+    e = ">" if big else "<"
+    opts = b""
+    if ns:
+        opts += struct.pack(e + "HH", 9, 1) + b"\x09\0\0\0"
+    if offset_s:
+        opts += struct.pack(e + "HHq", 14, 8, offset_s)
+    if opts:
+        opts += struct.pack(e + "HH", 0, 0)
+    head = _block(0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1), e)
+    head += _block(1, struct.pack(e + "HHI", 1, 0, 0) + opts, e)
+    records = list(_pcap_records(data))
+    cut = len(records) // sections + 1
+    out = []
+    for k, (sec, usec, frame, orig) in enumerate(records):
+        if k % cut == 0:
+            out.append(head)
+        units = (sec - offset_s) * (10**9 if ns else 10**6) + usec * (1000 if ns else 1)
+        epb = struct.pack(e + "IIIII", 0, units >> 32, units & 0xFFFFFFFF, len(frame), orig)
+        out.append(_block(6, epb + frame, e))
+    return b"".join(out)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [{}, {"ns": True}, {"offset_s": 1_600_000_000}, {"big": True}, {"sections": 3}],
+    ids=["us", "ns", "offset", "big-endian", "3-sections"],
+)
+def test_pcapng_is_planned_as_the_same_pcap(variant, bench_capture, tmp_path, builtin_rules):
+    ng = tmp_path / "bench.pcapng"
+    ng.write_bytes(_to_pcapng(bench_capture.read_bytes(), **variant))
+    for workers in (1, 2):
+        reader = open_capture(str(bench_capture))
+        from_pcap = triage.first_pass(reader, FlowTable(), builtin_rules, {}, workers)
+        reader.close()
+        reader = open_capture(str(ng))
+        from_ng = triage.first_pass(reader, FlowTable(), builtin_rules, {}, workers)
+        reader.close()
+        assert from_pcap is not None and from_ng is not None
+        for a, b in zip(from_pcap, from_ng, strict=True):
+            assert (a.bits, a.own, a.plain, a.plain_udp, a.records) == (
+                b.bits,
+                b.own,
+                b.plain,
+                b.plain_udp,
+                b.records,
+            )
+
+
+def test_a_pcapng_report_is_the_same_with_and_without_the_pass(
+    bench_capture, tmp_path, builtin_rules, monkeypatch
+) -> None:
+    ng = tmp_path / "bench.pcapng"
+    ng.write_bytes(_to_pcapng(bench_capture.read_bytes(), ns=True, sections=2))
+    without = _report([ng], builtin_rules, False, monkeypatch)
+    assert _report([ng], builtin_rules, True, monkeypatch) == without
+    assert _report([ng], builtin_rules, True, monkeypatch, jobs=2) == without
+    # And it says what the pcap says (frame numbers, times and findings alike).
+    pcap = json.loads(_report([bench_capture], builtin_rules, True, monkeypatch))
+    assert json.loads(without)["findings"] == [{**f, "capture": str(ng)} for f in pcap["findings"]]
+
+
+def test_the_pass_steps_aside_for_pcapng_it_does_not_read(tmp_path, builtin_rules) -> None:
+    conn = _pcap(tmp_path / "c.pcap", _connection(100.0, 40000)).read_bytes()
+    ng = _to_pcapng(conn)
+    assert _plan(_write(tmp_path / "ok.pcapng", ng), builtin_rules) is not None
+    # An interface of another link type (raw IP), anywhere in the file.
+    raw_idb = _block(1, struct.pack("<HHI", 101, 0, 0), "<")
+    assert _plan(_write(tmp_path / "raw.pcapng", ng + raw_idb), builtin_rules) is None
+    # A Simple Packet Block (no interface, no timestamp).
+    spb = _block(3, struct.pack("<I", 60) + bytes(60), "<")
+    assert _plan(_write(tmp_path / "spb.pcapng", ng + spb), builtin_rules) is None
+    # A resolution whose divisor is beyond 64 bits (2^-100 s).
+    e = "<"
+    fine = _block(0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1), e) + _block(
+        1, struct.pack(e + "HHI", 1, 0, 0) + struct.pack(e + "HH", 9, 1) + b"\xe4\0\0\0", e
+    )
+    head = 28 + 20  # the SHB and the IDB _to_pcapng wrote, replaced
+    assert _plan(_write(tmp_path / "fine.pcapng", fine + ng[head:]), builtin_rules) is None
+    assert _plan(_write(tmp_path / "plain.pcapng", ng[:head] + ng[head:]), builtin_rules)
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
