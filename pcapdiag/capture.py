@@ -360,10 +360,6 @@ class CaptureReader:
             self._linktypes.add(self._pcap_linktype)
             self.sections = 1
 
-    def whole_pcap(self) -> mmap.mmap | None:
-        """The whole file, when it is an uncompressed pcap mapped in memory (else None)."""
-        return self.whole_file() if self.format == "pcap" else None
-
     def whole_file(self) -> mmap.mmap | None:
         """The whole file, when it is an uncompressed pcap or pcapng mapped in memory (else
         None): what triage.first_pass can read on its own before the frames are iterated."""
