@@ -1032,6 +1032,102 @@ static PyObject *fast_segment(PyObject *cls, const uint8_t *d, long n, uint32_t 
     Py_RETURN_NONE;
 }
 
+/* What one call of batch() or ng_batch() gathers: the items, and the timestamps of the
+ * skipped records of this worker's own plain connections. */
+typedef struct {
+    PyObject *items, *cls;
+    const uint8_t *skip, *own;
+    long long nskip, nown;
+    int ethernet; /* frames of the common kind become Segments (fast_segment) */
+    int64_t *ts_buf;
+    size_t ts_len, ts_cap;
+    long long run_count, run_index; /* an open run of skipped records (count < 0: none) */
+    int64_t first, last;
+    int any; /* a record was read (first and last are set) */
+    int failed;
+} Gather;
+
+static void gather_close_run(Gather *g) {
+    if (g->failed || g->run_count < 0) return;
+    PyObject *run = Py_BuildValue("LL", g->run_count, g->run_index);
+    g->failed = run == NULL || PyList_Append(g->items, run) < 0;
+    Py_XDECREF(run);
+    g->run_count = -1;
+}
+
+/* Record `number` (1-based), its bytes at buf[start:start + caplen]. */
+static void gather_record(Gather *g, const uint8_t *buf, long long start, uint32_t caplen,
+                          long long number, int64_t ts, uint32_t orig) {
+    if (!g->any) g->first = ts;
+    g->any = 1;
+    g->last = ts;
+    long long i = number - 1;
+    if (i < g->nskip && ((g->skip[i >> 3] >> (i & 7)) & 1)) {
+        if (g->run_count < 0) {
+            g->run_count = 0;
+            g->run_index = (long long)g->ts_len;
+        }
+        if (i < g->nown && ((g->own[i >> 3] >> (i & 7)) & 1)) {
+            if (g->ts_len == g->ts_cap) {
+                size_t c = g->ts_cap ? g->ts_cap * 2 : 1024;
+                int64_t *p = realloc(g->ts_buf, c * sizeof(int64_t));
+                if (!p) {
+                    PyErr_NoMemory();
+                    g->failed = 1;
+                    return;
+                }
+                g->ts_buf = p;
+                g->ts_cap = c;
+            }
+            g->ts_buf[g->ts_len++] = ts;
+            g->run_count++;
+        }
+        return;
+    }
+    gather_close_run(g);
+    if (g->failed) return;
+    PyObject *item = g->ethernet
+                         ? fast_segment(g->cls, buf + start, (long)caplen, (uint32_t)number, ts)
+                         : Py_NewRef(Py_None);
+    if (item == Py_None) {
+        Py_DECREF(item);
+        item = Py_BuildValue("LLLLk", start, start + (long long)caplen, number, (long long)ts,
+                             (unsigned long)orig);
+    }
+    g->failed = item == NULL || PyList_Append(g->items, item) < 0;
+    Py_XDECREF(item);
+}
+
+/* The call's result: (items, own_ts, pos, number, first_ts, last_ts), or NULL on error;
+ * first_ts and last_ts are None when no record was read. */
+static PyObject *gather_result(Gather *g, long long pos, long long number) {
+    gather_close_run(g);
+    PyObject *stamps =
+        g->failed ? NULL
+                  : PyBytes_FromStringAndSize((const char *)g->ts_buf,
+                                              (Py_ssize_t)(g->ts_len * sizeof(int64_t)));
+    free(g->ts_buf);
+    if (g->failed || stamps == NULL) {
+        Py_XDECREF(g->items);
+        Py_XDECREF(stamps);
+        return NULL;
+    }
+    if (!g->any) return Py_BuildValue("NNLLOO", g->items, stamps, pos, number, Py_None, Py_None);
+    return Py_BuildValue("NNLLLL", g->items, stamps, pos, number, (long long)g->first,
+                         (long long)g->last);
+}
+
+static void gather_init(Gather *g, PyObject *cls, Py_buffer *sk, Py_buffer *ow, int ethernet) {
+    memset(g, 0, sizeof(*g));
+    g->items = PyList_New(0);
+    g->failed = g->items == NULL;
+    g->cls = cls;
+    g->skip = sk->buf, g->own = ow->buf;
+    g->nskip = (long long)sk->len * 8, g->nown = (long long)ow->len * 8;
+    g->ethernet = ethernet;
+    g->run_count = -1;
+}
+
 /* batch(buffer, pos, big_endian, nanosecond, skip, own, number, max_records, max_caplen,
  *       ethernet, Segment)
  *   -> (items, own_ts, pos, number, first_ts, last_ts)
@@ -1042,7 +1138,7 @@ static PyObject *fast_segment(PyObject *cls, const uint8_t *d, long n, uint32_t 
  * records marked in `skip`, `count` of them marked in `own`, whose timestamps are own_ts
  * (int64, native order) from `index`. Stops before a record that is cut short or too long:
  * Python reads that one and reports the damage. first_ts and last_ts are those of the first
- * and last records read (-1 if none). */
+ * and last records read (None if none). */
 static PyObject *batch(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer view, sk, ow;
@@ -1052,96 +1148,119 @@ static PyObject *batch(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*Lppy*y*LLLpO", &view, &pos, &big, &nano, &sk, &ow, &number,
                           &max_records, &max_caplen, &ethernet, &cls))
         return NULL;
-    const uint8_t *buf = view.buf, *skip = sk.buf, *own = ow.buf;
-    long long end = view.len, nskip = (long long)sk.len * 8, nown = (long long)ow.len * 8;
-    int64_t mul = nano ? 1 : 1000, first = -1, last = -1;
+    const uint8_t *buf = view.buf;
+    long long end = view.len;
+    int64_t mul = nano ? 1 : 1000;
     /* The reader gives only an mmap of the whole file (page-aligned at 0): map what this
      * batch is likely to read in one call (see populate). */
     long long page = sysconf(_SC_PAGESIZE);
     populate(buf, pos - pos % page, 4LL << 20, end);
-    PyObject *items = PyList_New(0);
-    int64_t *ts_buf = NULL;
-    size_t ts_len = 0, ts_cap = 0;
-    long long read = 0;
-    int failed = items == NULL;
-    long long run_count = -1, run_index = 0; /* an open run of skipped records */
-    long long frontier = pos;
-    while (!failed && read < max_records && end - pos >= 16) {
+    Gather g;
+    gather_init(&g, cls, &sk, &ow, ethernet);
+    long long read = 0, frontier = pos;
+    while (!g.failed && read < max_records && end - pos >= 16) {
         prefetch_ahead(buf, pos, end, &frontier);
         const uint8_t *h = buf + pos;
         uint32_t caplen = rd32e(h + 8, big);
         if (caplen > max_caplen || pos + 16 + (long long)caplen > end) break;
         int64_t ts = (int64_t)rd32e(h, big) * 1000000000LL + (int64_t)rd32e(h + 4, big) * mul;
-        if (first < 0) first = ts;
-        last = ts;
-        int skipped = number < nskip && ((skip[number >> 3] >> (number & 7)) & 1);
         number++;
         read++;
-        long long start = pos + 16;
-        pos = start + caplen;
-        if (skipped) {
-            if (run_count < 0) {
-                run_count = 0;
-                run_index = (long long)ts_len;
-            }
-            long long i = number - 1;
-            if (i < nown && ((own[i >> 3] >> (i & 7)) & 1)) {
-                if (ts_len == ts_cap) {
-                    size_t c = ts_cap ? ts_cap * 2 : 1024;
-                    int64_t *p = realloc(ts_buf, c * sizeof(int64_t));
-                    if (!p) {
-                        PyErr_NoMemory();
-                        failed = 1;
-                        break;
-                    }
-                    ts_buf = p;
-                    ts_cap = c;
-                }
-                ts_buf[ts_len++] = ts;
-                run_count++;
-            }
-            continue;
-        }
-        if (run_count >= 0) {
-            PyObject *run = Py_BuildValue("LL", run_count, run_index);
-            failed = run == NULL || PyList_Append(items, run) < 0;
-            Py_XDECREF(run);
-            run_count = -1;
-            if (failed) break;
-        }
-        PyObject *item = ethernet ? fast_segment(cls, buf + start, (long)caplen, (uint32_t)number, ts)
-                                  : Py_NewRef(Py_None);
-        if (item == Py_None) {
-            Py_DECREF(item);
-            item = Py_BuildValue("LLLLk", start, start + (long long)caplen, number, (long long)ts,
-                                 (unsigned long)rd32e(h + 12, big));
-        }
-        failed = item == NULL || PyList_Append(items, item) < 0;
-        Py_XDECREF(item);
-    }
-    if (!failed && run_count >= 0) {
-        PyObject *run = Py_BuildValue("LL", run_count, run_index);
-        failed = run == NULL || PyList_Append(items, run) < 0;
-        Py_XDECREF(run);
+        gather_record(&g, buf, pos + 16, caplen, number, ts, rd32e(h + 12, big));
+        pos += 16 + caplen;
     }
     PyBuffer_Release(&view);
     PyBuffer_Release(&sk);
     PyBuffer_Release(&ow);
-    PyObject *stamps = failed ? NULL
-                              : PyBytes_FromStringAndSize((const char *)ts_buf,
-                                                          (Py_ssize_t)(ts_len * sizeof(int64_t)));
-    free(ts_buf);
-    if (failed || stamps == NULL) {
-        Py_XDECREF(items);
-        Py_XDECREF(stamps);
+    return gather_result(&g, pos, number);
+}
+
+/* ng_batch(buffer, pos, big_endian, skip, own, number, max_blocks, max_caplen, interfaces,
+ *          Segment)
+ *   -> (items, own_ts, pos, number, first_ts, last_ts)
+ * batch() for a pcapng file, from `pos` in a section of the given byte order whose
+ * interfaces (all Ethernet: the first pass planned only such files) have timestamps
+ * units * mul // div + off, `interfaces` a sequence of (mul, div, off). Reads Enhanced Packet
+ * Blocks and the blocks that change nothing for the reader (capture._pcapng_frames numbers
+ * some of them as frames), and stops before any other block (a section or interface header,
+ * another kind of packet block) and before anything damaged: the reader takes that block
+ * itself, so that its state and its damage reports stay its own. */
+static PyObject *ng_batch(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer view, sk, ow;
+    long long pos, number, max_blocks, max_caplen;
+    int big;
+    PyObject *ifaces, *cls;
+    if (!PyArg_ParseTuple(args, "y*Lpy*y*LLLOO", &view, &pos, &big, &sk, &ow, &number,
+                          &max_blocks, &max_caplen, &ifaces, &cls))
+        return NULL;
+    Iface ifs[MAX_IFACES];
+    Py_ssize_t nif = PySequence_Size(ifaces);
+    if (nif < 0 || nif > MAX_IFACES) {
+        PyBuffer_Release(&view);
+        PyBuffer_Release(&sk);
+        PyBuffer_Release(&ow);
+        if (nif >= 0) PyErr_SetString(PyExc_ValueError, "too many interfaces");
         return NULL;
     }
-    return Py_BuildValue("NNLLLL", items, stamps, pos, number, (long long)first, (long long)last);
+    for (Py_ssize_t k = 0; k < nif; k++) {
+        long long m, d, o;
+        PyObject *it = PySequence_GetItem(ifaces, k);
+        int ok = it && PyArg_ParseTuple(it, "LLL", &m, &d, &o);
+        Py_XDECREF(it);
+        if (!ok || d < 1) {
+            PyBuffer_Release(&view);
+            PyBuffer_Release(&sk);
+            PyBuffer_Release(&ow);
+            if (ok) PyErr_SetString(PyExc_ValueError, "bad interface");
+            return NULL;
+        }
+        ifs[k].mul = m, ifs[k].div = d, ifs[k].off = o;
+    }
+    const uint8_t *buf = view.buf;
+    long long end = view.len;
+    long long page = sysconf(_SC_PAGESIZE);
+    populate(buf, pos - pos % page, 4LL << 20, end);
+    Gather g;
+    gather_init(&g, cls, &sk, &ow, 1);
+    long long read = 0, frontier = pos;
+    while (!g.failed && read < max_blocks && end - pos >= 12) {
+        prefetch_ahead(buf, pos, end, &frontier);
+        const uint8_t *b = buf + pos;
+        if (rd32(b) == BT_SHB) break; /* the reader's */
+        uint32_t btype = rd32e(b, big), blen = rd32e(b + 4, big);
+        if (blen < 12 || blen % 4 || blen > MAX_BLOCK || end - pos < (long long)blen ||
+            rd32e(b + blen - 4, big) != blen)
+            break; /* damage: the reader reports it */
+        if (btype == BT_EPB) {
+            if (blen < 32) break;
+            uint32_t ifid = rd32e(b + 8, big), caplen = rd32e(b + 20, big);
+            if (ifid >= (uint32_t)nif || caplen > blen - 32 || caplen > max_caplen) break;
+            uint64_t units = ((uint64_t)rd32e(b + 12, big) << 32) | rd32e(b + 16, big);
+            __int128 t = (__int128)units * ifs[ifid].mul;
+            if (ifs[ifid].div != 1) t /= ifs[ifid].div;
+            t += ifs[ifid].off;
+            if (t > INT64_MAX || t < INT64_MIN) break; /* the reader's */
+            number++;
+            gather_record(&g, buf, pos + 28, caplen, number, (int64_t)t, rd32e(b + 24, big));
+        } else if (btype == BT_IDB || btype == BT_SPB || btype == BT_PB) {
+            break; /* the reader's */
+        } else if (btype == 0x00000BADu || btype == 0x40000BADu || btype == 0x00000009u) {
+            number++; /* numbered, not a packet (capture._NUMBERED_NON_PACKETS) */
+        }
+        read++;
+        pos += blen;
+    }
+    PyBuffer_Release(&view);
+    PyBuffer_Release(&sk);
+    PyBuffer_Release(&ow);
+    return gather_result(&g, pos, number);
 }
 
 static PyMethodDef methods[] = {
     {"triage", triage, METH_VARARGS, "Find the plain TCP connections of a pcap buffer."},
     {"batch", batch, METH_VARARGS, "Read a batch of records: Segments, raw records, skipped runs."},
+    {"ng_batch", ng_batch, METH_VARARGS, "batch() for the packet blocks of a pcapng section."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -35,7 +35,7 @@ import sys
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
-from typing import BinaryIO, Protocol, TypeVar, cast
+from typing import Any, BinaryIO, Protocol, TypeVar, cast
 
 from pcapdiag.errors import CaptureError
 from pcapdiag.frames import Buffer, Damage, Frame
@@ -43,9 +43,26 @@ from pcapdiag.frames import Buffer, Damage, Frame
 T = TypeVar("T")
 
 try:
-    from pcapdiag._triage import batch  # type: ignore[import-not-found]
+    from pcapdiag._triage import batch, ng_batch  # type: ignore[import-not-found]
 except ImportError:  # no C extension: records are read one by one below (see triage.py)
-    batch = None
+    batch = ng_batch = None
+
+
+class _Ready:
+    """Records a C batch made ready, yielded at once by _pcapng_frames (see _ng_batches)."""
+
+    __slots__ = ("records",)
+
+    def __init__(self, records: list[object]) -> None:
+        self.records = records
+
+
+# ng_batch's limits: interfaces in a section, and the range of their timestamp factors.
+_NG_BATCH_IFACES = 256
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+
+# fast(buf, pos, number, big_endian, interfaces) -> (pos, number, records): see _pcapng_frames.
+_FastBlocks = Callable[[Any, int, int, bool, list[Any]], tuple[int, int, list[object]]]
 
 # Records read by one call to _triage.batch.
 BATCH = 4096
@@ -411,7 +428,8 @@ class CaptureReader:
         self._started = True
         if self.format == "pcap":
             return self._pcap_frames()
-        return self._pcapng_frames()
+        # Without `fast`, only Frames.
+        return cast(Iterator[Frame], self._pcapng_frames())
 
     def _set_damage(self, offset: int, message: str) -> None:
         if self._stream_error is not None:
@@ -450,7 +468,21 @@ class CaptureReader:
         nbits, nown = len(bits) * 8, len(own) * 8
         stamps: list[int] = []
         run = -1  # index in `stamps` where the open run of marked frames starts
-        for f in self._pcapng_frames():
+        fast = None
+        if skip is not None and ng_batch is not None and skip.segment_type is not None:
+            fast = self._ng_batches(make, skip)
+        for f in self._pcapng_frames(fast):
+            if type(f) is _Ready:
+                if run >= 0:  # a run the reader itself read, ended by the batch
+                    assert skip is not None
+                    instead = skip.skipped_run(len(stamps) - run, stamps, run)
+                    if instead is not None:
+                        yield instead
+                    run = -1
+                    stamps.clear()
+                yield from f.records
+                continue
+            assert isinstance(f, Frame)
             if self.first_ts_ns is None:
                 self.first_ts_ns = f.ts_ns
             self.last_ts_ns = f.ts_ns
@@ -475,6 +507,53 @@ class CaptureReader:
             instead = skip.skipped_run(len(stamps) - run, stamps, run)
             if instead is not None:
                 yield instead
+
+    def _ng_batches(
+        self, make: Callable[[Buffer, int, int, int, int, int, int], T], skip: SkipPlan
+    ) -> _FastBlocks:
+        """What reads the packet blocks of a pcapng file mapped in memory in C batches
+        (_triage.ng_batch), as _pcap_records does for pcap: runs of the plan's records as
+        skip.skipped_run calls, the common TCP segments built in C, the rest by `make`."""
+        seg_type = skip.segment_type
+        skipped_run = skip.skipped_run
+
+        def read_on(
+            buf: Buffer, pos: int, number: int, big: bool, ifaces: list[tuple[int, ...]]
+        ) -> tuple[int, int, list[object]]:
+            times = [(mul, div, off) for _link, _snap, mul, div, off in ifaces]
+            if (
+                len(ifaces) > _NG_BATCH_IFACES
+                or any(link != 1 for link, *_ in ifaces)
+                or any(not _I64_MIN <= v <= _I64_MAX for t in times for v in t)
+            ):
+                # The plan was made for Ethernet only, and ng_batch computes timestamps in
+                # 128 bits from 64-bit factors: the reader reads such a section itself.
+                return pos, number, []
+            items, stamps, new_pos, new_number, b_first, b_last = ng_batch(
+                buf, pos, big, skip.bits, skip.own, number, BATCH, MAX_CAPLEN, times, seg_type
+            )
+            ready: list[object] = []
+            if b_first is not None:
+                if self.first_ts_ns is None:
+                    self.first_ts_ns = b_first
+                self.last_ts_ns = b_last
+            view = memoryview(stamps).cast("q")
+            for item in items:
+                if type(item) is not tuple:
+                    ready.append(item)  # a Segment
+                elif len(item) == 2:
+                    instead = skipped_run(item[0], view, item[1])
+                    if instead is not None:
+                        ready.append(instead)
+                else:
+                    start, stop, n, ts, orig = item
+                    ready.append(make(buf, start, stop, n, ts, 1, orig))
+            self.numbered = new_number
+            self.position = new_pos
+            self._release(buf, new_pos)
+            return new_pos, new_number, ready
+
+        return read_on
 
     def _pcap_frames(self) -> Iterator[Frame]:
         def frame(
@@ -603,8 +682,13 @@ class CaptureReader:
             self._mm.madvise(mmap.MADV_DONTNEED, self._released, upto - self._released)
             self._released = upto
 
-    def _pcapng_frames(self) -> Iterator[Frame]:
+    def _pcapng_frames(self, fast: _FastBlocks | None = None) -> Iterator[Frame | _Ready]:
+        """The frames of a pcapng file. With `fast` (a file mapped in memory, see
+        _pcapng_records), before each block: fast(buf, pos, number, big_endian, interfaces)
+        may read on from there, returning (pos, number, records ready); the records are
+        yielded as one _Ready, and this loop reads the block it stopped at."""
         buf = self._buf
+        took_last = False  # `fast` was just called and read nothing: this loop takes a block
         pos = 0
         base = 0
         end = len(buf)
@@ -620,6 +704,14 @@ class CaptureReader:
         damage: str | None = None
         try:
             while True:
+                if fast is not None and not took_last and buf is self._mm:
+                    pos0 = pos
+                    pos, number, ready = fast(buf, pos, number, order == ">", ifaces)
+                    took_last = pos == pos0
+                    if ready:
+                        yield _Ready(ready)
+                    continue
+                took_last = False
                 if end - pos < 12:
                     if not eof:
                         buf, base = self._refill(buf, pos, base, 12)

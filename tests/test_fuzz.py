@@ -184,6 +184,7 @@ REGRESSIONS: list[tuple[str, str, KnownBug | None]] = [
     ("iso-time-before-year-one.pcapng", "report.iso_time ValueError (year -32873)", None),
     ("export-timestamp-after-2106.pcapng", "export_findings struct.error (> 2**32 s)", None),
     ("export-timestamp-before-1970.pcapng", "export_findings struct.error (< 0 s)", None),
+    ("ng-batch-offset-beyond-64-bits.pcapng", "capture._ng_batches OverflowError", None),
 ]
 
 

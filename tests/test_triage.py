@@ -572,11 +572,14 @@ def _block(btype: int, body: bytes, e: str) -> bytes:
     return struct.pack(e + "II", btype, n) + body + struct.pack(e + "I", n)
 
 
-def _to_pcapng(data: bytes, *, big=False, ns=False, offset_s=0, sections=1) -> bytes:
+def _to_pcapng(
+    data: bytes, *, big=False, ns=False, offset_s=0, sections=1, custom_every=0
+) -> bytes:
     """The pcap `data` as pcapng, written here block by block (pcapng draft sections 4.1-4.3):
     an SHB and an Ethernet IDB per section (microseconds, or nanoseconds with if_tsresol 9;
     if_tsoffset `offset_s`), every record an EPB; with several sections the records are split
-    between them, each section in the byte order given."""
+    between them, each section in the byte order given. With `custom_every`, a custom block
+    (type 0x00000BAD, which Wireshark numbers as a frame) after every that many records."""
     e = ">" if big else "<"
     opts = b""
     if ns:
@@ -596,6 +599,8 @@ def _to_pcapng(data: bytes, *, big=False, ns=False, offset_s=0, sections=1) -> b
         units = (sec - offset_s) * (10**9 if ns else 10**6) + usec * (1000 if ns else 1)
         epb = struct.pack(e + "IIIII", 0, units >> 32, units & 0xFFFFFFFF, len(frame), orig)
         out.append(_block(6, epb + frame, e))
+        if custom_every and k % custom_every == custom_every - 1:
+            out.append(_block(0x00000BAD, struct.pack(e + "I", 32473) + b"note", e))
     return b"".join(out)
 
 
@@ -625,17 +630,36 @@ def test_pcapng_is_planned_as_the_same_pcap(variant, bench_capture, tmp_path, bu
             )
 
 
+@pytest.mark.parametrize(
+    "variant",
+    [{"ns": True, "sections": 2}, {"big": True, "sections": 3}, {"offset_s": 1_600_000_000}],
+    ids=["ns-2-sections", "big-endian-3-sections", "offset"],
+)
 def test_a_pcapng_report_is_the_same_with_and_without_the_pass(
-    bench_capture, tmp_path, builtin_rules, monkeypatch
+    variant, bench_capture, tmp_path, builtin_rules, monkeypatch
 ) -> None:
+    # The second pass reads packet blocks in C batches (_triage.ng_batch) and hands every
+    # section and interface header back to the Python reader.
     ng = tmp_path / "bench.pcapng"
-    ng.write_bytes(_to_pcapng(bench_capture.read_bytes(), ns=True, sections=2))
+    ng.write_bytes(_to_pcapng(bench_capture.read_bytes(), **variant))
     without = _report([ng], builtin_rules, False, monkeypatch)
     assert _report([ng], builtin_rules, True, monkeypatch) == without
     assert _report([ng], builtin_rules, True, monkeypatch, jobs=2) == without
     # And it says what the pcap says (frame numbers, times and findings alike).
     pcap = json.loads(_report([bench_capture], builtin_rules, True, monkeypatch))
     assert json.loads(without)["findings"] == [{**f, "capture": str(ng)} for f in pcap["findings"]]
+
+
+def test_pcapng_blocks_numbered_as_frames(bench_capture, tmp_path, builtin_rules, monkeypatch):
+    # Custom blocks take a frame number each (as in Wireshark): the batches count them too.
+    ng = tmp_path / "custom.pcapng"
+    ng.write_bytes(_to_pcapng(bench_capture.read_bytes(), custom_every=997))
+    monkeypatch.setattr(triage, "ENABLED", True)
+    plan = _plan(ng, builtin_rules)
+    assert plan is not None and plan.records == 40_000 + 40_000 // 997
+    without = _report([ng], builtin_rules, False, monkeypatch)
+    assert _report([ng], builtin_rules, True, monkeypatch) == without
+    assert json.loads(without)["captures"][0]["frames"] == plan.records
 
 
 def test_the_pass_steps_aside_for_pcapng_it_does_not_read(tmp_path, builtin_rules) -> None:

@@ -106,6 +106,16 @@ def export_before_1970() -> bytes:
     return shb() + idb(tsoffset=-(1 << 31)) + b"".join(epb(t, d) for t, d in demo_frames(1, 2))
 
 
+def batch_offset_beyond_64_bits() -> bytes:
+    """demo.pcap's refused connection on interface 0, after a second Ethernet interface whose
+    if_tsoffset is -2**62 seconds, beyond 64 bits in nanoseconds, that no packet uses. The
+    first pass plans the file (no packet's timestamp overflows), and the C batches of the
+    second pass were handed that interface's offset: OverflowError, found by the hypothesis
+    fuzz test. The reader now reads such a section itself."""
+    frames = b"".join(epb(t, d) for t, d in demo_frames(1, 2))
+    return shb() + idb() + idb(tsoffset=-(1 << 62)) + frames
+
+
 CASES: dict[str, Callable[[], bytes]] = {
     "iso-time-year-out-of-range.pcapng": year_out_of_range,
     "iso-time-seconds-eoverflow.pcapng": seconds_eoverflow,
@@ -113,6 +123,7 @@ CASES: dict[str, Callable[[], bytes]] = {
     "iso-time-before-year-one.pcapng": before_year_one,
     "export-timestamp-after-2106.pcapng": export_after_2106,
     "export-timestamp-before-1970.pcapng": export_before_1970,
+    "ng-batch-offset-beyond-64-bits.pcapng": batch_offset_beyond_64_bits,
 }
 
 
