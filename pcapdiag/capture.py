@@ -49,20 +49,23 @@ except ImportError:  # no C extension: records are read one by one below (see tr
 
 
 class _Ready:
-    """Records a C batch made ready, yielded at once by _pcapng_frames (see _ng_batches)."""
+    """What one C batch read (_triage.ng_batch), yielded at once by _pcapng_frames: its items
+    and the timestamps they refer to, taken in order by _pcapng_records."""
 
-    __slots__ = ("records",)
+    __slots__ = ("items", "stamps")
 
-    def __init__(self, records: list[object]) -> None:
-        self.records = records
+    def __init__(self, items: list[Any], stamps: memoryview) -> None:
+        self.items = items
+        self.stamps = stamps
 
 
 # ng_batch's limits: interfaces in a section, and the range of their timestamp factors.
 _NG_BATCH_IFACES = 256
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 
-# fast(buf, pos, number, big_endian, interfaces) -> (pos, number, records): see _pcapng_frames.
-_FastBlocks = Callable[[Any, int, int, bool, list[Any]], tuple[int, int, list[object]]]
+# fast(buf, pos, number, big_endian, interfaces) -> (pos, number, batch or None): see
+# _pcapng_frames.
+_FastBlocks = Callable[[Any, int, int, bool, list[Any]], tuple[int, int, "_Ready | None"]]
 
 # Records read by one call to _triage.batch.
 BATCH = 4096
@@ -470,17 +473,29 @@ class CaptureReader:
         run = -1  # index in `stamps` where the open run of marked frames starts
         fast = None
         if skip is not None and ng_batch is not None and skip.segment_type is not None:
-            fast = self._ng_batches(make, skip)
+            fast = self._ng_batches(skip)
         for f in self._pcapng_frames(fast):
             if type(f) is _Ready:
+                assert skip is not None
                 if run >= 0:  # a run the reader itself read, ended by the batch
-                    assert skip is not None
                     instead = skip.skipped_run(len(stamps) - run, stamps, run)
                     if instead is not None:
                         yield instead
                     run = -1
                     stamps.clear()
-                yield from f.records
+                # In order, as _pcap_records takes a batch: a run's sweep, if one falls in
+                # it, comes after the segments before it have been tracked.
+                buf = self._buf
+                for item in f.items:
+                    if type(item) is not tuple:
+                        yield item  # a Segment
+                    elif len(item) == 2:
+                        instead = skip.skipped_run(item[0], f.stamps, item[1])
+                        if instead is not None:
+                            yield instead
+                    else:
+                        start, stop, n, ts, orig = item
+                        yield make(buf, start, stop, n, ts, 1, orig)
                 continue
             assert isinstance(f, Frame)
             if self.first_ts_ns is None:
@@ -508,18 +523,18 @@ class CaptureReader:
             if instead is not None:
                 yield instead
 
-    def _ng_batches(
-        self, make: Callable[[Buffer, int, int, int, int, int, int], T], skip: SkipPlan
-    ) -> _FastBlocks:
+    def _ng_batches(self, skip: SkipPlan) -> _FastBlocks:
         """What reads the packet blocks of a pcapng file mapped in memory in C batches
         (_triage.ng_batch), as _pcap_records does for pcap: runs of the plan's records as
-        skip.skipped_run calls, the common TCP segments built in C, the rest by `make`."""
+        counts, the common TCP segments built in C, the rest as (start, stop, number, ts,
+        orig_len) for `make` (see _pcapng_records)."""
         seg_type = skip.segment_type
-        skipped_run = skip.skipped_run
 
         def read_on(
             buf: Buffer, pos: int, number: int, big: bool, ifaces: list[tuple[int, ...]]
-        ) -> tuple[int, int, list[object]]:
+        ) -> tuple[int, int, _Ready | None]:
+            # What came before `pos` has been taken by now (the generator was resumed).
+            self._release(buf, pos)
             times = [(mul, div, off) for _link, _snap, mul, div, off in ifaces]
             if (
                 len(ifaces) > _NG_BATCH_IFACES
@@ -528,29 +543,17 @@ class CaptureReader:
             ):
                 # The plan was made for Ethernet only, and ng_batch computes timestamps in
                 # 128 bits from 64-bit factors: the reader reads such a section itself.
-                return pos, number, []
+                return pos, number, None
             items, stamps, new_pos, new_number, b_first, b_last = ng_batch(
                 buf, pos, big, skip.bits, skip.own, number, BATCH, MAX_CAPLEN, times, seg_type
             )
-            ready: list[object] = []
             if b_first is not None:
                 if self.first_ts_ns is None:
                     self.first_ts_ns = b_first
                 self.last_ts_ns = b_last
-            view = memoryview(stamps).cast("q")
-            for item in items:
-                if type(item) is not tuple:
-                    ready.append(item)  # a Segment
-                elif len(item) == 2:
-                    instead = skipped_run(item[0], view, item[1])
-                    if instead is not None:
-                        ready.append(instead)
-                else:
-                    start, stop, n, ts, orig = item
-                    ready.append(make(buf, start, stop, n, ts, 1, orig))
             self.numbered = new_number
             self.position = new_pos
-            self._release(buf, new_pos)
+            ready = _Ready(items, memoryview(stamps).cast("q")) if items else None
             return new_pos, new_number, ready
 
         return read_on
@@ -685,8 +688,8 @@ class CaptureReader:
     def _pcapng_frames(self, fast: _FastBlocks | None = None) -> Iterator[Frame | _Ready]:
         """The frames of a pcapng file. With `fast` (a file mapped in memory, see
         _pcapng_records), before each block: fast(buf, pos, number, big_endian, interfaces)
-        may read on from there, returning (pos, number, records ready); the records are
-        yielded as one _Ready, and this loop reads the block it stopped at."""
+        may read on from there, returning (pos, number, what it read as a _Ready), which is
+        yielded; this loop then reads the block it stopped at."""
         buf = self._buf
         took_last = False  # `fast` was just called and read nothing: this loop takes a block
         pos = 0
@@ -708,8 +711,8 @@ class CaptureReader:
                     pos0 = pos
                     pos, number, ready = fast(buf, pos, number, order == ">", ifaces)
                     took_last = pos == pos0
-                    if ready:
-                        yield _Ready(ready)
+                    if ready is not None:
+                        yield ready
                     continue
                 took_last = False
                 if end - pos < 12:

@@ -685,3 +685,14 @@ def test_the_pass_steps_aside_for_pcapng_it_does_not_read(tmp_path, builtin_rule
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_a_long_pcapng_gives_the_same_report(long_capture, tmp_path, builtin_rules, monkeypatch):
+    # Fifteen minutes, 150,000 frames: the flow table's sweeps fall inside the C batches'
+    # runs of skipped frames, and must fall after the segments before them.
+    ng = tmp_path / "long.pcapng"
+    ng.write_bytes(_to_pcapng(long_capture.read_bytes(), ns=True))
+    without = _report([ng], builtin_rules, False, monkeypatch)
+    assert _report([ng], builtin_rules, True, monkeypatch) == without
+    pcap = json.loads(_report([long_capture], builtin_rules, True, monkeypatch))
+    assert json.loads(without)["findings"] == [{**f, "capture": str(ng)} for f in pcap["findings"]]
