@@ -48,6 +48,28 @@ except ImportError:  # no C extension: records are read one by one below (see tr
     batch = ng_batch = None
 
 
+def _batch_items(
+    items: list[Any],
+    stamps: memoryview,
+    buf: Any,
+    make: Callable[[Buffer, int, int, int, int, int, int], T],
+    skipped_run: Callable[[int, Sequence[int], int], object | None],
+    linktype: int,
+) -> Iterator[T | object]:
+    """The records of one C batch (_triage.batch or ng_batch), in order: Segments as they
+    are, runs of skipped records to `skipped_run`, the rest made by `make`."""
+    for item in items:
+        if type(item) is not tuple:
+            yield item  # a Segment
+        elif len(item) == 2:
+            instead = skipped_run(item[0], stamps, item[1])
+            if instead is not None:
+                yield instead
+        else:
+            start, stop, n, ts, orig = item
+            yield make(buf, start, stop, n, ts, linktype, orig)
+
+
 class _Ready:
     """What one C batch read (_triage.ng_batch), yielded at once by _pcapng_frames: its items
     and the timestamps they refer to, taken in order by _pcapng_records."""
@@ -469,33 +491,28 @@ class CaptureReader:
         bits = skip.bits if skip is not None else b""
         own = skip.own if skip is not None else b""
         nbits, nown = len(bits) * 8, len(own) * 8
-        stamps: list[int] = []
-        run = -1  # index in `stamps` where the open run of marked frames starts
+        in_run = False  # frames this loop read itself are in a run the plan skips
+        stamps: list[int] = []  # the timestamps of the run's frames that are this worker's
+
+        def end_run() -> object | None:
+            nonlocal in_run
+            assert skip is not None
+            in_run = False
+            instead = skip.skipped_run(len(stamps), stamps, 0)
+            stamps.clear()
+            return instead
+
         fast = None
         if skip is not None and ng_batch is not None and skip.segment_type is not None:
             fast = self._ng_batches(skip)
         for f in self._pcapng_frames(fast):
             if type(f) is _Ready:
                 assert skip is not None
-                if run >= 0:  # a run the reader itself read, ended by the batch
-                    instead = skip.skipped_run(len(stamps) - run, stamps, run)
-                    if instead is not None:
-                        yield instead
-                    run = -1
-                    stamps.clear()
+                if in_run and (instead := end_run()) is not None:
+                    yield instead
                 # In order, as _pcap_records takes a batch: a run's sweep, if one falls in
                 # it, comes after the segments before it have been tracked.
-                buf = self._buf
-                for item in f.items:
-                    if type(item) is not tuple:
-                        yield item  # a Segment
-                    elif len(item) == 2:
-                        instead = skip.skipped_run(item[0], f.stamps, item[1])
-                        if instead is not None:
-                            yield instead
-                    else:
-                        start, stop, n, ts, orig = item
-                        yield make(buf, start, stop, n, ts, 1, orig)
+                yield from _batch_items(f.items, f.stamps, self._buf, make, skip.skipped_run, 1)
                 continue
             assert isinstance(f, Frame)
             if self.first_ts_ns is None:
@@ -504,24 +521,15 @@ class CaptureReader:
             self.position += len(f.data) + 32  # about: block headers vary
             i = f.number - 1
             if i < nbits and bits[i >> 3] >> (i & 7) & 1:
-                if run < 0:
-                    run = len(stamps)
+                in_run = True
                 if i < nown and own[i >> 3] >> (i & 7) & 1:
                     stamps.append(f.ts_ns)
                 continue
-            if run >= 0:
-                assert skip is not None
-                instead = skip.skipped_run(len(stamps) - run, stamps, run)
-                if instead is not None:
-                    yield instead
-                run = -1
-                stamps.clear()
-            yield make(f.data, 0, len(f.data), f.number, f.ts_ns, f.linktype, f.orig_len)
-        if run >= 0:
-            assert skip is not None
-            instead = skip.skipped_run(len(stamps) - run, stamps, run)
-            if instead is not None:
+            if in_run and (instead := end_run()) is not None:
                 yield instead
+            yield make(f.data, 0, len(f.data), f.number, f.ts_ns, f.linktype, f.orig_len)
+        if in_run and (instead := end_run()) is not None:
+            yield instead
 
     def _ng_batches(self, skip: SkipPlan) -> _FastBlocks:
         """What reads the packet blocks of a pcapng file mapped in memory in C batches
@@ -612,16 +620,7 @@ class CaptureReader:
                         first = b_first
                     last = b_last
                     view = memoryview(stamps).cast("q")
-                    for item in items:
-                        if type(item) is not tuple:
-                            yield item  # a Segment
-                        elif len(item) == 2:
-                            instead = skipped_run(item[0], view, item[1])
-                            if instead is not None:
-                                yield instead
-                        else:
-                            start, stop, n, ts, orig = item
-                            yield make(buf, start, stop, n, ts, linktype, orig)
+                    yield from _batch_items(items, view, buf, make, skipped_run, linktype)
                     pos, number = new_pos, new_number
                     self.numbered = number  # so far: what a progress display shows
                     self.position = base + pos
