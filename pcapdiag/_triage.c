@@ -807,6 +807,34 @@ static int parse_idb(const uint8_t *b, uint32_t blen, int big, Iface *f) {
     return 1;
 }
 
+/* The block at buf + pos, in a section of byte order `big`: 1 with its type and length when its
+ * lengths are sound and it lies wholly in the buffer (capture._pcapng_frames's checks), else
+ * 0 (damage: the reader reports it). */
+static int ng_block(const uint8_t *buf, long long pos, long long end, int big, uint32_t *btype,
+                    uint32_t *blen) {
+    const uint8_t *b = buf + pos;
+    *btype = rd32e(b, big), *blen = rd32e(b + 4, big);
+    uint32_t n = *blen;
+    return n >= 12 && n % 4 == 0 && n <= MAX_BLOCK && end - pos >= (long long)n &&
+           rd32e(b + n - 4, big) == n;
+}
+
+/* An Enhanced Packet Block's timestamp in ns on interface `f`: 0 when beyond 64 bits. */
+static int epb_time(const uint8_t *b, int big, const Iface *f, int64_t *ts) {
+    uint64_t units = ((uint64_t)rd32e(b + 12, big) << 32) | rd32e(b + 16, big);
+    __int128 t = (__int128)units * f->mul;
+    if (f->div != 1) t /= f->div;
+    t += f->off;
+    if (t > INT64_MAX || t < INT64_MIN) return 0;
+    *ts = (int64_t)t;
+    return 1;
+}
+
+/* Blocks numbered as frames though they hold no packet (capture._NUMBERED_NON_PACKETS). */
+static int numbered_non_packet(uint32_t btype) {
+    return btype == 0x00000BADu || btype == 0x40000BADu || btype == 0x00000009u;
+}
+
 /* The blocks of a pcapng file (capture.CaptureReader._pcapng_frames), frames numbered as it
  * numbers them: Enhanced Packet Blocks of Ethernet interfaces go to ethernet(). The pass
  * steps aside (give_up) for what it does not read as Python does: an interface of another
@@ -827,26 +855,18 @@ static uint32_t walk_pcapng(State *s, Reading *rd, long long max_caplen, int64_t
             else if (bom == 0x4D3C2B1Au) big = 0;
             else break; /* damage */
         }
-        uint32_t btype = rd32e(b, big), blen = rd32e(b + 4, big);
-        if (blen < 12 || blen % 4 || blen > MAX_BLOCK || end - pos < (long long)blen ||
-            rd32e(b + blen - 4, big) != blen)
-            break; /* damage */
+        uint32_t btype, blen;
+        if (!ng_block(buf, pos, end, big, &btype, &blen)) break; /* damage */
         if (btype == BT_EPB) {
             if (blen < 32) break;
             uint32_t ifid = rd32e(b + 8, big), caplen = rd32e(b + 20, big);
             uint32_t orig = rd32e(b + 24, big);
             if (ifid >= (uint32_t)nif || caplen > blen - 32 || caplen > max_caplen) break;
-            uint64_t units = ((uint64_t)rd32e(b + 12, big) << 32) | rd32e(b + 16, big);
-            const Iface *f = &ifs[ifid];
-            __int128 t = (__int128)units * f->mul;
-            if (f->div != 1) t /= f->div;
-            t += f->off;
-            if (t > INT64_MAX || t < INT64_MIN) {
+            if (!epb_time(b, big, &ifs[ifid], now)) {
                 s->give_up = 1;
                 break;
             }
             number++;
-            *now = (int64_t)t;
             ethernet(s, number, *now, b + 28, (long)caplen, caplen < orig);
         } else if (btype == BT_IDB) {
             if (blen < 20) break;
@@ -862,8 +882,8 @@ static uint32_t walk_pcapng(State *s, Reading *rd, long long max_caplen, int64_t
         } else if (btype == BT_SPB || btype == BT_PB) {
             s->give_up = 1;
             break;
-        } else if (btype == 0x00000BADu || btype == 0x40000BADu || btype == 0x00000009u) {
-            number++; /* numbered as frames, not packets (capture._NUMBERED_NON_PACKETS) */
+        } else if (numbered_non_packet(btype)) {
+            number++;
         }
         pos += blen;
         after_record(s, rd, pos, number, *now);
@@ -1228,25 +1248,21 @@ static PyObject *ng_batch(PyObject *self, PyObject *args) {
         prefetch_ahead(buf, pos, end, &frontier);
         const uint8_t *b = buf + pos;
         if (rd32(b) == BT_SHB) break; /* the reader's */
-        uint32_t btype = rd32e(b, big), blen = rd32e(b + 4, big);
-        if (blen < 12 || blen % 4 || blen > MAX_BLOCK || end - pos < (long long)blen ||
-            rd32e(b + blen - 4, big) != blen)
-            break; /* damage: the reader reports it */
+        uint32_t btype, blen;
+        if (!ng_block(buf, pos, end, big, &btype, &blen)) break; /* damage: the reader's */
         if (btype == BT_EPB) {
             if (blen < 32) break;
             uint32_t ifid = rd32e(b + 8, big), caplen = rd32e(b + 20, big);
-            if (ifid >= (uint32_t)nif || caplen > blen - 32 || caplen > max_caplen) break;
-            uint64_t units = ((uint64_t)rd32e(b + 12, big) << 32) | rd32e(b + 16, big);
-            __int128 t = (__int128)units * ifs[ifid].mul;
-            if (ifs[ifid].div != 1) t /= ifs[ifid].div;
-            t += ifs[ifid].off;
-            if (t > INT64_MAX || t < INT64_MIN) break; /* the reader's */
+            int64_t ts;
+            if (ifid >= (uint32_t)nif || caplen > blen - 32 || caplen > max_caplen ||
+                !epb_time(b, big, &ifs[ifid], &ts))
+                break; /* the reader's */
             number++;
-            gather_record(&g, buf, pos + 28, caplen, number, (int64_t)t, rd32e(b + 24, big));
+            gather_record(&g, buf, pos + 28, caplen, number, ts, rd32e(b + 24, big));
         } else if (btype == BT_IDB || btype == BT_SPB || btype == BT_PB) {
             break; /* the reader's */
-        } else if (btype == 0x00000BADu || btype == 0x40000BADu || btype == 0x00000009u) {
-            number++; /* numbered, not a packet (capture._NUMBERED_NON_PACKETS) */
+        } else if (numbered_non_packet(btype)) {
+            number++;
         }
         read++;
         pos += blen;
