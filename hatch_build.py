@@ -1,4 +1,4 @@
-"""Build hook: compile pcapdiag/_triage.c, the optional C first pass (see triage.py).
+"""Build hook: compile pcapdiag/accel/_triage.c, the optional C first pass (see triage.py).
 
 The extension is built with the machine's C compiler against the running Python's headers.
 Without a compiler the wheel is pure Python and pcapdiag reads every frame in Python: slower,
@@ -17,7 +17,7 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-SOURCE = Path("pcapdiag") / "_triage.c"
+SOURCE = Path("pcapdiag") / "accel" / "_triage.c"
 
 
 class CustomBuildHook(BuildHookInterface):
@@ -27,7 +27,7 @@ class CustomBuildHook(BuildHookInterface):
         root = Path(self.root)
         suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
         if version == "editable":
-            out = root / "pcapdiag" / f"_triage{suffix}"  # found through the source tree
+            out = root / "pcapdiag" / "accel" / f"_triage{suffix}"  # found through the source tree
         else:
             out = Path(self.directory) / "ext" / f"_triage{suffix}"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -36,7 +36,7 @@ class CustomBuildHook(BuildHookInterface):
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
         if version != "editable":
-            build_data["force_include"][str(out)] = f"pcapdiag/_triage{suffix}"
+            build_data["force_include"][str(out)] = f"pcapdiag/accel/_triage{suffix}"
 
 
 def build(source: Path, out: Path) -> bool:

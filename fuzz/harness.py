@@ -49,12 +49,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from pcapdiag.api import analyze  # noqa: E402
-from pcapdiag.capture import open_capture  # noqa: E402
-from pcapdiag.decode import decode_link  # noqa: E402
+from pcapdiag.decode.link import decode_link  # noqa: E402
+from pcapdiag.decode.packets import Undecodable  # noqa: E402
 from pcapdiag.errors import CaptureError  # noqa: E402
-from pcapdiag.frames import Frame  # noqa: E402
-from pcapdiag.packets import Undecodable  # noqa: E402
-from pcapdiag.rules import Rule, load_rules  # noqa: E402
+from pcapdiag.io.reader import open_capture  # noqa: E402
+from pcapdiag.io.records import Frame  # noqa: E402
+from pcapdiag.rules.loader import Rule, load_rules  # noqa: E402
 
 # Link types pcapdiag decodes, plus a few it does not (they must become `Other`).
 LINKTYPES = (0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 105, 127, 147, 0xFFFF)
@@ -1020,7 +1020,7 @@ def target_capture(path: Path, data: bytes) -> list[Frame]:
 
 _decode_fast: Callable[[Frame], object] | None
 try:  # the fast path being written next to decode.py; compared with it when present
-    from pcapdiag.decode_fast import decode_fast as _decode_fast
+    from pcapdiag.accel.fast_decode import decode_fast as _decode_fast
 except ImportError:  # pragma: no cover - depends on the pcapdiag version
     _decode_fast = None
 
@@ -1032,8 +1032,8 @@ def _same_decoding(frame: Frame) -> None:
         return
     from dataclasses import replace
 
-    from pcapdiag.decode import decode
-    from pcapdiag.packets import SYN, Segment
+    from pcapdiag.decode.link import decode
+    from pcapdiag.decode.packets import SYN, Segment
 
     slow, fast = decode(frame), _decode_fast(frame)
     if isinstance(slow, Segment) and isinstance(fast, Segment) and not slow.flags & SYN:
@@ -1056,13 +1056,13 @@ def target_analysis(path: Path, frame_count: int | None, workdir: Path) -> None:
     """The whole analysis and every renderer."""
     from rich.console import Console
 
-    import pcapdiag.triage as triage
-    from pcapdiag.export import export_findings
-    from pcapdiag.render import flows_table, to_json, to_text
-    from pcapdiag.render_html import ladders_for, to_html
-    from pcapdiag.render_junit import to_junit
-    from pcapdiag.render_md import to_markdown
-    from pcapdiag.render_rich import print_report
+    import pcapdiag.accel.triage as triage
+    from pcapdiag.render.html import ladders_for, to_html
+    from pcapdiag.render.junit import to_junit
+    from pcapdiag.render.markdown import to_markdown
+    from pcapdiag.render.pcap import export_findings
+    from pcapdiag.render.terminal import print_report
+    from pcapdiag.render.text import flows_table, to_json, to_text
 
     try:
         report = analyze([str(path)], list(rules()))

@@ -9,8 +9,8 @@ Library API (the CLI is a thin layer over it):
 
 __version__ = "0.1.0"
 
-from .api import analyze
-from .errors import CaptureError, PcapdiagError, RuleError
-from .rules import load_rules
+from pcapdiag.api import analyze
+from pcapdiag.errors import CaptureError, PcapdiagError, RuleError
+from pcapdiag.rules.loader import load_rules
 
 __all__ = ["CaptureError", "PcapdiagError", "RuleError", "__version__", "analyze", "load_rules"]

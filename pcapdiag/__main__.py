@@ -1,3 +1,3 @@
-from .cli import main
+from pcapdiag.cli import main
 
 main()

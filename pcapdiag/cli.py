@@ -23,18 +23,18 @@ from typing import Any
 
 import click
 
-from . import __version__
-from .api import analyze, default_jobs
-from .collect import DEFAULT_MAX_ALIKE
-from .errnos import ALL_NAMES, PLATFORMS
-from .errors import CaptureError, RuleError
-from .events import EVENT_TYPES, predicate_fields
-from .expect import ExpectationError, check, load_expectation
-from .progress import Callback, progress_display
-from .render import clean, flows_table, iter_json, to_text
-from .report import SEVERITY_ORDER, Report
-from .rules import FLOW_FIELDS, Rule, load_rules
-from .ruletest import run_rule_tests
+from pcapdiag import __version__
+from pcapdiag.api import analyze, default_jobs
+from pcapdiag.errnos import ALL_NAMES, PLATFORMS
+from pcapdiag.errors import CaptureError, RuleError
+from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE
+from pcapdiag.findings.expect import ExpectationError, check, load_expectation
+from pcapdiag.findings.report import SEVERITY_ORDER, Report
+from pcapdiag.render.progress import Callback, progress_display
+from pcapdiag.render.text import clean, flows_table, iter_json, to_text
+from pcapdiag.rules.loader import FLOW_FIELDS, Rule, load_rules
+from pcapdiag.ruletest import run_rule_tests
+from pcapdiag.track.events import EVENT_TYPES, predicate_fields
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_UNREADABLE, EXIT_DAMAGED, EXIT_RULES = 0, 1, 2, 3, 4, 5
 EXIT_INTERNAL = 70
@@ -206,22 +206,22 @@ def analyze_cmd(
     # Renderers and their libraries (rich, dpkt for --export) are imported when used: each
     # costs start-up time that a run in another format should not pay.
     elif fmt == "markdown":
-        from .render_html import ladders_for
-        from .render_md import to_markdown
+        from pcapdiag.render.html import ladders_for
+        from pcapdiag.render.markdown import to_markdown
 
         text = to_markdown(report, ladders_for(report))
     elif fmt == "junit":
-        from .render_junit import to_junit
+        from pcapdiag.render.junit import to_junit
 
         text = to_junit(report)
     elif fmt == "html":
-        from .render_html import ladders_for, to_html
+        from pcapdiag.render.html import ladders_for, to_html
 
         text = to_html(report, ladders_for(report))
     elif output is None and (color == "always" or (color == "auto" and sys.stdout.isatty())):
         from rich.console import Console
 
-        from .render_rich import print_report
+        from pcapdiag.render.terminal import print_report
 
         print_report(report, Console(force_terminal=True, highlight=False), show_flows=show_all)
         text = None
@@ -230,11 +230,11 @@ def analyze_cmd(
     if text is not None:
         _emit(text, output)
     if html_file is not None:
-        from .render_html import ladders_for, to_html
+        from pcapdiag.render.html import ladders_for, to_html
 
         html_file.write_text(to_html(report, ladders_for(report)), encoding="utf-8")
     if export_dir is not None:
-        from .export import export_findings
+        from pcapdiag.render.pcap import export_findings
 
         try:
             written = export_findings(report, export_dir)

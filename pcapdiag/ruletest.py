@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .api import analyze
-from .report import Finding
-from .rules import Rule
+from pcapdiag.api import analyze
+from pcapdiag.findings.report import Finding
+from pcapdiag.rules.loader import Rule
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,6 @@ def public_captures_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def builtin_rules():
-    from pcapdiag.rules import load_rules
+    from pcapdiag.rules.loader import load_rules
 
     return load_rules()

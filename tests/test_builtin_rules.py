@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from pcapdiag.events import EVENT_TYPES
-from pcapdiag.rules import builtin_rules_dir, load_rules, rule_files
+from pcapdiag.rules.loader import builtin_rules_dir, load_rules, rule_files
 from pcapdiag.ruletest import run_case
+from pcapdiag.track.events import EVENT_TYPES
 
 RULES = load_rules()
 CASES = [(r, c) for r in RULES for c in r.data["tests"]]

@@ -21,9 +21,9 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from pcapdiag.capture import MAX_CAPLEN, CaptureReader, open_capture
 from pcapdiag.errors import CaptureError
-from pcapdiag.frames import Frame
+from pcapdiag.io.reader import MAX_CAPLEN, CaptureReader, open_capture
+from pcapdiag.io.records import Frame
 
 REPO = Path(__file__).resolve().parent.parent
 PUBLIC = Path(

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pcapdiag.cli import main
-from pcapdiag.rules import builtin_rules_dir, rule_files
+from pcapdiag.rules.loader import builtin_rules_dir, rule_files
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"

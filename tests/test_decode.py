@@ -29,10 +29,8 @@ from scapy.layers.l2 import ARP, CookedLinux, CookedLinuxV2, Dot1AD, Dot1Q, Ethe
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Raw
 
-from pcapdiag.capture import open_capture
-from pcapdiag.decode import decode
-from pcapdiag.frames import Frame
-from pcapdiag.packets import (
+from pcapdiag.decode.link import decode
+from pcapdiag.decode.packets import (
     ACK,
     PSH,
     SYN,
@@ -44,6 +42,8 @@ from pcapdiag.packets import (
     Undecodable,
     format_addr,
 )
+from pcapdiag.io.reader import open_capture
+from pcapdiag.io.records import Frame
 
 REPO = Path(__file__).resolve().parent.parent
 PUBLIC = Path(

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import public_captures_dir
 
-import pcapdiag.decode_fast as decode_fast
-import pcapdiag.tracker as tracker
-import pcapdiag.triage as triage
+import pcapdiag.accel.fast_decode as decode_fast
+import pcapdiag.accel.triage as triage
+import pcapdiag.track.connection as tracker
 from pcapdiag.api import analyze
 from pcapdiag.errors import CaptureError
 

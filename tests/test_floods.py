@@ -11,8 +11,8 @@ import jsonschema
 import pytest
 
 from pcapdiag.api import analyze
-from pcapdiag.expect import check
-from pcapdiag.render import to_json, to_text
+from pcapdiag.findings.expect import check
+from pcapdiag.render.text import to_json, to_text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))

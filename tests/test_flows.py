@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pcapdiag.events import Data, Rst, Side
-from pcapdiag.flows import MAX_EVENTS_PER_FLOW, FlowTable, compact
-from pcapdiag.packets import ACK, PSH, RST, SYN, Segment
+from pcapdiag.decode.packets import ACK, PSH, RST, SYN, Segment
+from pcapdiag.track.events import Data, Rst, Side
+from pcapdiag.track.flows import MAX_EVENTS_PER_FLOW, FlowTable, compact
 
 C, S = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
 
@@ -145,8 +145,8 @@ def test_a_flood_costs_the_cap_not_the_count(builtin_rules, monkeypatch) -> None
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
     from floods import write
 
-    from pcapdiag import flows
     from pcapdiag.api import analyze
+    from pcapdiag.track import flows
 
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "flood.pcap"

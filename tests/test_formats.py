@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from pcapdiag.api import analyze
-from pcapdiag.capture import open_capture
-from pcapdiag.export import export_findings
-from pcapdiag.render import to_text
-from pcapdiag.render_junit import to_junit
-from pcapdiag.render_md import to_markdown
-from pcapdiag.replay import ladder_rows
+from pcapdiag.findings.ladder import ladder_rows
+from pcapdiag.io.reader import open_capture
+from pcapdiag.render.junit import to_junit
+from pcapdiag.render.markdown import to_markdown
+from pcapdiag.render.pcap import export_findings
+from pcapdiag.render.text import to_text
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "samples/demo.pcap"

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fuzz import harness  # noqa: E402
-from pcapdiag.frames import Frame  # noqa: E402
+from pcapdiag.io.records import Frame  # noqa: E402
 
 FUZZ_DATA = ROOT / "tests" / "data" / "fuzz"
 
@@ -241,6 +241,6 @@ def test_regression_input_cli_exit_code(
         readme = (tmp_path / "json" / "README.txt").read_text()
         assert "PD-TCP-001" in readme and "2 timestamps outside 1970-2106 clamped" in readme
         (pcap,) = (tmp_path / "json").glob("*.pcap")
-        from pcapdiag.capture import open_capture
+        from pcapdiag.io.reader import open_capture
 
         assert len(list(open_capture(str(pcap)))) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from pcapdiag import api
+from pcapdiag.io import hashing as api
 
 
 def test_sha256_of_a_file_longer_than_one_read(tmp_path) -> None:

@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 
 from pcapdiag.api import analyze  # noqa: E402
-from pcapdiag.frames import Damage  # noqa: E402
-from pcapdiag.render_html import Gap, fold, ladders_for, to_html  # noqa: E402
-from pcapdiag.replay import LadderRow  # noqa: E402
-from pcapdiag.report import Report  # noqa: E402
-from pcapdiag.rules import load_rules  # noqa: E402
+from pcapdiag.findings.ladder import LadderRow  # noqa: E402
+from pcapdiag.findings.report import Report  # noqa: E402
+from pcapdiag.io.records import Damage  # noqa: E402
+from pcapdiag.render.html import Gap, fold, ladders_for, to_html  # noqa: E402
+from pcapdiag.rules.loader import load_rules  # noqa: E402
 
 DEMO = ROOT / "samples" / "demo.pcap"
 EVIDENCE_RGB = (0xE8, 0x59, 0x0C)  # the diagram's evidence colour (render_html._CSS --ev)

@@ -9,7 +9,7 @@ from conftest import public_captures_dir
 
 from pcapdiag.api import analyze
 from pcapdiag.errors import CaptureError
-from pcapdiag.render import to_json
+from pcapdiag.render.text import to_json
 
 ROOT = Path(__file__).resolve().parent.parent
 OURS = sorted(
@@ -53,9 +53,9 @@ def test_each_public_capture_with_2_jobs(path: Path, builtin_rules) -> None:
 def test_jobs_are_really_used(builtin_rules) -> None:
     # The merged report must hold flows from more than one worker, or the test above proves
     # nothing: the demo's six flows do not all hash to one shard.
-    from pcapdiag.capture import open_capture
-    from pcapdiag.decode import decode
-    from pcapdiag.shard import shard_of
+    from pcapdiag.accel.shard import shard_of
+    from pcapdiag.decode.link import decode
+    from pcapdiag.io.reader import open_capture
 
     shards = {shard_of(decode(f), 2) for f in open_capture(str(ROOT / "samples/demo.pcap"))}
     assert shards == {0, 1}
@@ -106,7 +106,7 @@ def test_a_capture_that_cannot_be_read_is_the_same_error_with_2_jobs(builtin_rul
 
 
 def test_a_worker_error_reaches_the_caller(builtin_rules, monkeypatch) -> None:
-    from pcapdiag import parallel
+    from pcapdiag.accel import parallel
 
     def fails(args):
         raise ValueError("the worker's own error")
@@ -120,7 +120,7 @@ def test_a_worker_error_reaches_the_caller(builtin_rules, monkeypatch) -> None:
 def test_a_worker_that_dies_is_reported(builtin_rules, monkeypatch) -> None:
     import os
 
-    from pcapdiag import parallel
+    from pcapdiag.accel import parallel
 
     def dies(args):
         os._exit(3)  # as if killed: no result, no exception
@@ -131,7 +131,7 @@ def test_a_worker_that_dies_is_reported(builtin_rules, monkeypatch) -> None:
 
 
 def test_a_worker_result_that_cannot_be_sent_is_reported(builtin_rules, monkeypatch) -> None:
-    from pcapdiag import parallel
+    from pcapdiag.accel import parallel
 
     monkeypatch.setattr(parallel, "_shard_worker", lambda args: lambda: None)  # no pickle
     with pytest.raises(RuntimeError, match="in a worker of --jobs"):

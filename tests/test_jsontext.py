@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pcapdiag import jsontext
+from pcapdiag.render import jsontext
 
 scalars = (
     st.none()

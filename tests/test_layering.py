@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "pcapdiag"
-CORE_NAMES = ["tracker", "tcpstate", "engine", "flows", "events", "icmp", "packets"]
+# The sans-IO core: decoding, tracking, rule evaluation.
+CORE = ["decode", "track", "rules/engine.py"]
 FORBIDDEN = {
     "click",
     "yaml",
@@ -26,7 +27,10 @@ FORBIDDEN = {
 
 
 def core_modules() -> list[Path]:
-    paths = [PKG / f"{n}.py" for n in CORE_NAMES] + sorted(PKG.glob("decode*.py"))
+    paths: list[Path] = []
+    for name in CORE:
+        where = PKG / name
+        paths += sorted(where.glob("*.py")) if where.is_dir() else [where]
     return paths
 
 
@@ -74,10 +78,11 @@ def test_core_modules_exist() -> None:
     paths = core_modules()
     missing = [p.name for p in paths if not p.is_file()]
     assert not missing
-    assert {"decode.py", "decode_ip.py"} <= {p.name for p in paths}
+    names = {str(p.relative_to(PKG)) for p in paths}
+    assert {"decode/link.py", "decode/ip.py", "track/connection.py", "rules/engine.py"} <= names
 
 
-@pytest.mark.parametrize("path", core_modules(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", core_modules(), ids=lambda p: str(p.relative_to(PKG)))
 def test_core_module_is_sans_io(path: Path) -> None:
     bad = [
         f"{path.name}:{line}: imports {name}"
@@ -113,32 +118,42 @@ def test_only_cli_imports_click() -> None:
     assert importers == ["cli.py"]
 
 
-def _closure(start: Path) -> dict[str, list[str]]:
+def module_path(name: str) -> Path | None:
+    """The file of a pcapdiag module (a package's __init__.py), or None (a name imported
+    from a module, not a module)."""
+    rel = Path(*name.split(".")[1:])
+    for cand in (PKG / rel.with_suffix(".py"), PKG / rel / "__init__.py"):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _closure(start: Path) -> dict[Path, list[str]]:
     """pcapdiag modules reachable from `start` through runtime imports, each with the import
     chain that reaches it."""
-    seen: dict[str, list[str]] = {start.stem: [start.stem]}
+    label = str(start.relative_to(PKG))
+    seen: dict[Path, list[str]] = {start: [label]}
     todo = [start]
     while todo:
         path = todo.pop()
-        chain = seen[path.stem]
+        chain = seen[path]
         for name, _, _ in imports(path, runtime_only=True):
             if not name.startswith("pcapdiag."):
                 continue
-            mod = name.split(".")[1]
-            target = PKG / f"{mod}.py"
-            if target.is_file() and mod not in seen:
-                seen[mod] = [*chain, mod]
+            target = module_path(name) or module_path(name.rsplit(".", 1)[0])
+            if target is not None and target not in seen:
+                seen[target] = [*chain, str(target.relative_to(PKG))]
                 todo.append(target)
     return seen
 
 
-@pytest.mark.parametrize("path", core_modules(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", core_modules(), ids=lambda p: str(p.relative_to(PKG)))
 def test_core_module_does_not_reach_io_through_the_package(path: Path) -> None:
     """Sans-IO holds transitively: no pcapdiag module the core imports at runtime imports a
     forbidden module either."""
     bad = []
     for mod, chain in _closure(path).items():
-        for name, _, line in imports(PKG / f"{mod}.py", runtime_only=True):
+        for name, _, line in imports(mod, runtime_only=True):
             if top(name) in FORBIDDEN:
-                bad.append(f"{' -> '.join(chain)} ({mod}.py:{line} imports {name})")
+                bad.append(f"{' -> '.join(chain)} ({mod.name}:{line} imports {name})")
     assert not bad, "\n".join(bad)

@@ -7,7 +7,7 @@ from pathlib import Path
 import dpkt
 
 from pcapdiag.api import analyze
-from pcapdiag.capture import open_capture
+from pcapdiag.io.reader import open_capture
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "samples/demo.pcap"

@@ -51,7 +51,7 @@ def test_the_progress_line_on_a_terminal(monkeypatch) -> None:
     import sys
     import threading
 
-    from pcapdiag.progress import progress_display
+    from pcapdiag.render.progress import progress_display
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

@@ -20,7 +20,7 @@ from conftest import public_captures_dir
 from pcapdiag.api import analyze
 from pcapdiag.cli import main
 from pcapdiag.errors import CaptureError
-from pcapdiag.report import Report
+from pcapdiag.findings.report import Report
 
 PUBLIC = public_captures_dir()
 SUFFIXES = (".pcap", ".pcapng", ".cap", ".gz")

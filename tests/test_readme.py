@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pcapdiag.rules import load_rules
+from pcapdiag.rules.loader import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

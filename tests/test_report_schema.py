@@ -52,7 +52,7 @@ def test_a_schema_violation_is_caught(builtin_rules) -> None:
 def test_streamed_json_is_the_document_json_dumps_writes(rel, max_alike, builtin_rules) -> None:
     # The CLI writes the report piece by piece (render.iter_json); the text must be exactly
     # what json.dumps writes for the whole document, empty lists and groups included.
-    from pcapdiag.render import iter_json
+    from pcapdiag.render.text import iter_json
 
     report = analyze([str(ROOT / rel)], builtin_rules, keep_flows=True, max_alike=max_alike)
     whole = json.dumps(report.to_dict(), indent=2, ensure_ascii=True) + "\n"

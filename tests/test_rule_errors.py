@@ -16,7 +16,7 @@ import pytest
 
 from pcapdiag.cli import main
 from pcapdiag.errors import RuleError
-from pcapdiag.rules import MAX_RULE_FILE_BYTES, load_rules
+from pcapdiag.rules.loader import MAX_RULE_FILE_BYTES, load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 SYN_REFUSED = ROOT / "rules" / "syn-refused"

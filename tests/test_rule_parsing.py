@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pcapdiag import rules
+from pcapdiag.rules import loader as rules
 
 RULE_FILES = sorted((Path(__file__).resolve().parent.parent / "rules").glob("*/rule.yaml"))
 

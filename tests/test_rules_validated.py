@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from pcapdiag import rules
-from pcapdiag.rules import (
+from pcapdiag.rules import loader as rules
+from pcapdiag.rules.loader import (
     VALIDATED_FILE,
     builtin_rules_dir,
     load_rule_file,

@@ -6,10 +6,10 @@ checks. Sequence numbers are absolute, as on the wire.
 
 from __future__ import annotations
 
-from pcapdiag.events import Side
-from pcapdiag.packets import ACK, FIN, PSH, RST, SYN, IcmpError, Quoted, Segment, TcpOptions
-from pcapdiag.tcpstate import TcpState
-from pcapdiag.tracker import Connection, unwrap
+from pcapdiag.decode.packets import ACK, FIN, PSH, RST, SYN, IcmpError, Quoted, Segment, TcpOptions
+from pcapdiag.track.connection import Connection, unwrap
+from pcapdiag.track.events import Side
+from pcapdiag.track.tcpstate import TcpState
 
 C = (bytes([10, 0, 0, 1]), 40000)
 S = (bytes([10, 0, 0, 2]), 80)

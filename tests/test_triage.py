@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 from test_fast_path import OURS, PUBLIC
 
-import pcapdiag.triage as triage
+import pcapdiag.accel.triage as triage
+from pcapdiag.accel.fast_decode import decode_record
 from pcapdiag.api import analyze
-from pcapdiag.capture import open_capture
-from pcapdiag.decode_fast import decode_record
-from pcapdiag.engine import evaluate
+from pcapdiag.decode.packets import Datagram, IcmpError, Segment
 from pcapdiag.errors import CaptureError
-from pcapdiag.flows import FlowTable
-from pcapdiag.packets import Datagram, IcmpError, Segment
-from pcapdiag.rules import Rule, load_rules
+from pcapdiag.io.reader import open_capture
+from pcapdiag.rules.engine import evaluate
+from pcapdiag.rules.loader import Rule, load_rules
+from pcapdiag.track.flows import FlowTable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -414,7 +414,7 @@ def test_a_rule_about_repairs_keeps_repaired_connections_with_the_tracker(
 def test_the_c_pass_shards_as_shard_py_does(bench_capture, builtin_rules, workers) -> None:
     """Under --jobs each worker skips the TCP and UDP frames of the others' flows: exactly
     those that shard.shard_of gives to another worker."""
-    from pcapdiag.shard import shard_of
+    from pcapdiag.accel.shard import shard_of
 
     reader = open_capture(str(bench_capture))
     plans = triage.first_pass(reader, FlowTable(), builtin_rules, {}, workers)
@@ -524,7 +524,7 @@ def test_files_past_the_plans_budget_are_planned_by_each_worker(
 ) -> None:
     # Two captures in one run: the first planned ahead for the workers, the second (past the
     # budget) by each worker itself; the report is the same as one process makes.
-    from pcapdiag import parallel
+    from pcapdiag.accel import parallel
 
     second = tmp_path / "second.pcap"
     second.write_bytes(_pcap(tmp_path / "x.pcap", _connection(100.0, 40000)).read_bytes())

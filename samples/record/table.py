@@ -35,7 +35,7 @@ def _reported(scenario_dir: Path, rules: Any) -> str:
 
 
 def readme_table(recordings: Path) -> str:
-    from pcapdiag.rules import load_rules
+    from pcapdiag.rules.loader import load_rules
 
     rules = load_rules()
     lines = [

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import struct
 
-from .decode import decode
-from .frames import Buffer, Frame
-from .packets import SYN, Decoded, Segment
+from pcapdiag.decode.link import decode
+from pcapdiag.decode.packets import SYN, Decoded, Segment
+from pcapdiag.io.records import Buffer, Frame
 
 # Set to False to send every frame through the general decoder (tests compare the two).
 ENABLED = True

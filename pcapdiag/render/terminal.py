@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .render import clean, finding_block, flows_table, headline, plan
-from .report import Report, iso_time
+from pcapdiag.findings.report import Report, iso_time
+from pcapdiag.render.text import clean, finding_block, flows_table, headline, plan
 
 SEVERITY_STYLE = {
     "critical": "bold white on red",

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from .decode import decode
-from .errors import CaptureError
-from .frames import Frame
-from .icmp import describe_kind, icmp_kind
-from .packets import ACK, FIN, PSH, RST, SYN, Datagram, IcmpError, Segment
-from .sources import merged_frames
-from .tracker import Connection
+from pcapdiag.decode.icmp import describe_kind, icmp_kind
+from pcapdiag.decode.link import decode
+from pcapdiag.decode.packets import ACK, FIN, PSH, RST, SYN, Datagram, IcmpError, Segment
+from pcapdiag.errors import CaptureError
+from pcapdiag.io.records import Frame
+from pcapdiag.io.sources import merged_frames
+from pcapdiag.track.connection import Connection
 
 _FLAG_NAMES = ((SYN, "SYN"), (FIN, "FIN"), (RST, "RST"), (PSH, "PSH"), (ACK, "ACK"))
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import html
 
-from .render import headline
-from .replay import LadderRow
-from .report import OUTCOME_WORDS, Finding, Report, iso_time
+from pcapdiag.findings.ladder import LadderRow
+from pcapdiag.findings.report import OUTCOME_WORDS, Finding, Report, iso_time
+from pcapdiag.render.text import headline
 
 # Characters with a meaning inside a Markdown paragraph or table cell (GitHub flavour).
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|~"})

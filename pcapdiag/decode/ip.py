@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import struct
 
-from pcapdiag.frames import Frame
-from pcapdiag.packets import (
+from pcapdiag.decode.packets import (
     Datagram,
     Decoded,
     IcmpError,
@@ -25,6 +24,7 @@ from pcapdiag.packets import (
     TcpOptions,
     Undecodable,
 )
+from pcapdiag.io.records import Frame
 
 _IP4 = struct.Struct("!BBHHHBBH4s4s")  # RFC 791 section 3.1
 _IP6 = struct.Struct("!IHBB16s16s")  # RFC 8200 section 3
@@ -335,7 +335,7 @@ def _udp(
         and len(data) - l4 >= 16 + 14
         and data[l4 + 8] & 0x08
     ):
-        from pcapdiag.decode import decode_ethernet  # here: decode imports this module
+        from pcapdiag.decode.link import decode_ethernet  # here: decode imports this module
 
         inner = decode_ethernet(frame, data, l4 + 16, depth + 1)
         if not isinstance(inner, Undecodable):
@@ -355,7 +355,7 @@ def _gre(frame: Frame, data: bytes, l4: int, end: int, depth: int) -> Decoded:
     if flags & 0x4000:
         return other  # RFC 1701 routing present: variable length, long obsolete
     inner = l4 + 4 + 4 * (bool(flags & 0x8000) + bool(flags & 0x2000) + bool(flags & 0x1000))
-    from pcapdiag.decode import decode_ethernet  # here: decode imports this module
+    from pcapdiag.decode.link import decode_ethernet  # here: decode imports this module
 
     if proto == 0x0800:
         result = decode_ipv4(frame, data, inner, depth + 1)

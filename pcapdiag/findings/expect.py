@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from .errors import PcapdiagError
-from .report import Finding, Report
+from pcapdiag.errors import PcapdiagError
+from pcapdiag.findings.report import Finding, Report
 
 
 class ExpectationError(PcapdiagError):

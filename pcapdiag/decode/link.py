@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import struct
 
-from pcapdiag.decode_ip import decode_ipv4, decode_ipv6
-from pcapdiag.frames import Frame
-from pcapdiag.packets import Decoded, Other, Undecodable
+from pcapdiag.decode.ip import decode_ipv4, decode_ipv6
+from pcapdiag.decode.packets import Decoded, Other, Undecodable
+from pcapdiag.io.records import Frame
 
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD

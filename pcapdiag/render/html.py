@@ -16,12 +16,11 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from . import __version__
-from .errnos import errno_message, is_defined
-from .errors import CaptureError
-from .render import clean
-from .replay import LadderRow, ladder_rows
-from .report import (
+from pcapdiag import __version__
+from pcapdiag.errnos import errno_message, is_defined
+from pcapdiag.errors import CaptureError
+from pcapdiag.findings.ladder import LadderRow, ladder_rows
+from pcapdiag.findings.report import (
     OUTCOME_WORDS,
     SEVERITY_ORDER,
     CaptureInfo,
@@ -30,6 +29,7 @@ from .report import (
     Report,
     iso_time,
 )
+from pcapdiag.render.text import clean
 
 # Folding of long connections: the first packets, and this many rows around each evidence row.
 FOLD_HEAD = 3

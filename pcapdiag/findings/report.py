@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import __version__
-from .engine import Match, test
-from .errnos import PLATFORMS, errno_message, errno_number, is_defined
-from .events import Event, IcmpErrorEvent
-from .flows import FlowRecord
-from .frames import Damage
-from .icmp import describe_kind
-from .rules import Rule
+from pcapdiag import __version__
+from pcapdiag.decode.icmp import describe_kind
+from pcapdiag.errnos import PLATFORMS, errno_message, errno_number, is_defined
+from pcapdiag.io.records import Damage
+from pcapdiag.rules.engine import Match, test
+from pcapdiag.rules.loader import Rule
+from pcapdiag.track.events import Event, IcmpErrorEvent
+from pcapdiag.track.flows import FlowRecord
 
 REPORT_SCHEMA = "pcapdiag.report/v1"
 SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")

@@ -17,11 +17,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .events import Event, Side
-from .flows import FlowRecord
+from pcapdiag.track.events import Event, Side
+from pcapdiag.track.flows import FlowRecord
 
 if TYPE_CHECKING:  # rules.py reads files; the engine only needs the type
-    from .rules import Rule
+    from pcapdiag.rules.loader import Rule
 
 # Upper bound on candidate bindings tried per rule and flow: keeps a pathological flow (a
 # million segments) linear instead of polynomial. Real rules bind rare events (syn, rst,

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .events import (
+from pcapdiag.decode.icmp import icmp_kind
+from pcapdiag.decode.packets import ACK, FIN, RST, SYN, URG, IcmpError, Segment, format_addr
+from pcapdiag.track.events import (
     Anomaly,
     Data,
     End,
@@ -41,9 +43,7 @@ from .events import (
     ZeroWindow,
     ZeroWindowProbe,
 )
-from .icmp import icmp_kind
-from .packets import ACK, FIN, RST, SYN, URG, IcmpError, Segment, format_addr
-from .tcpstate import SYNCHRONIZED, Input, TcpState, next_state
+from pcapdiag.track.tcpstate import SYNCHRONIZED, Input, TcpState, next_state
 
 _MOD = 1 << 32
 _HALF = 1 << 31

@@ -11,7 +11,7 @@ the worker of its ports, and no worker counted it.
 
 from __future__ import annotations
 
-from .packets import Datagram, Decoded, IcmpError, Segment
+from pcapdiag.decode.packets import Datagram, Decoded, IcmpError, Segment
 
 
 def shard_of(pkt: Decoded, n: int) -> int:

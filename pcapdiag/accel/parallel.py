@@ -5,7 +5,7 @@ The order matters on a machine with few cores. This process runs the C first pas
 making every worker's plan (triage.first_pass), while the hashing process reads the files on
 another core; only then are workers 1 to N-1 forked: they inherit the plans, and nothing of
 this process's threads, for it has none. This process is worker 0. Each worker sends back its
-report and findings through a pipe; the parts are merged as api.merge_shards says, into the
+report and findings through a pipe; the parts are merged as session.merge_shards says, into the
 report one process makes, byte for byte (tests/test_jobs.py).
 """
 
@@ -18,12 +18,10 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import ForkContext, ForkProcess
 from typing import Any
 
-from .api import analyze_shard, hash_files, merge_shards
-from .capture import open_capture
-from .collect import FindingCollector
-from .flows import FlowTable
-from .report import Report
-from .triage import Plan, first_pass
+from pcapdiag.accel.triage import Plan, first_pass
+from pcapdiag.io.hashing import hash_files
+from pcapdiag.io.reader import open_capture
+from pcapdiag.track.flows import FlowTable
 
 # Bytes of plans made ahead for the workers to inherit (two bitmaps, a bit a frame, for each
 # worker): past this, as with a directory of many large captures, each worker plans the rest
@@ -31,11 +29,17 @@ from .triage import Plan, first_pass
 PLANS_BUDGET = 64 << 20
 
 
+# work(shard, plans) -> a worker's part of the result: session.analyze_shard bound to one
+# analysis (and, for worker 0, the progress display).
+Work = Callable[[tuple[int, int], dict[str, list[Plan] | None]], Any]
+
+
 def analyze_in_parallel(
-    args: tuple[Any, ...], jobs: int, progress: Callable[[int, int, int | None], None] | None = None
-) -> tuple[Report, FindingCollector]:
-    """analyze()'s work (`args` as it builds them) shared out over `jobs` processes; this one,
-    worker 0, reports `progress` (api.analyze)."""
+    args: tuple[Any, ...], jobs: int, work: Work, work0: Work
+) -> tuple[list[Any], dict[str, str | None]]:
+    """`work` shared out over `jobs` processes, each calling it with its shard (k, jobs) and
+    the plans made here for all of them; this process is worker 0 and calls `work0`. Returns
+    the workers' parts in order and the sha256 of every file."""
     groups, rules, _platform, params, keep_flows, _max_alike = args
     ctx = multiprocessing.get_context("fork")
     sources = [src for group in groups for src in group]
@@ -49,17 +53,14 @@ def analyze_in_parallel(
                 continue  # left to each worker when it comes to the file (api._Session._plan)
             plans[group[0]] = planned = _plan(group[0], rules, params, jobs)
             size += sum(len(p.bits) + len(p.own) for p in planned or ())
-        workers = [_Child(ctx, _shard_worker, (args, (k, jobs), plans)) for k in range(1, jobs)]
-        parts = [analyze_shard(args, progress, shard=(0, jobs), plans=plans)]
+        workers = [_Child(ctx, _shard_worker, (work, (k, jobs), plans)) for k in range(1, jobs)]
+        parts = [work0((0, jobs), plans)]
         parts += [w.result() for w in workers]
         hashes: dict[str, str | None] = hasher.result()
     finally:
         for child in (hasher, *workers):
             child.close()
-    report, collector = merge_shards(parts)
-    for info in report.captures:
-        info.sha256 = hashes.get(info.path)
-    return report, collector
+    return parts, hashes
 
 
 def _plan(source: str, rules: Any, params: Any, jobs: int) -> list[Plan] | None:
@@ -77,9 +78,9 @@ def _plan(source: str, rules: Any, params: Any, jobs: int) -> list[Plan] | None:
         reader.close()
 
 
-def _shard_worker(args: Any) -> tuple[Report, FindingCollector]:
-    analysis, shard, plans = args
-    return analyze_shard(analysis, shard=shard, plans=plans)
+def _shard_worker(args: Any) -> Any:
+    work, shard, plans = args
+    return work(shard, plans)
 
 
 class _Child:

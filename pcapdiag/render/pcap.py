@@ -8,8 +8,8 @@ from pathlib import Path
 
 import dpkt
 
-from .replay import read_frames
-from .report import Report
+from pcapdiag.findings.ladder import read_frames
+from pcapdiag.findings.report import Report
 
 _MAX_PCAP_SECONDS = 0xFFFFFFFF
 

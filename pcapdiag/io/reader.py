@@ -38,12 +38,12 @@ from types import TracebackType
 from typing import Any, BinaryIO, Protocol, TypeVar, cast
 
 from pcapdiag.errors import CaptureError
-from pcapdiag.frames import Buffer, Damage, Frame
+from pcapdiag.io.records import Buffer, Damage, Frame
 
 T = TypeVar("T")
 
 try:
-    from pcapdiag._triage import batch, ng_batch  # type: ignore[import-not-found]
+    from pcapdiag.accel._triage import batch, ng_batch  # type: ignore[import-not-found]
 except ImportError:  # no C extension: records are read one by one below (see triage.py)
     batch = ng_batch = None
 

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .errnos import ERRNO, PLATFORMS
-from .errors import RuleError
-from .events import EVENT_TYPES, event_fields
+from pcapdiag.errnos import ERRNO, PLATFORMS
+from pcapdiag.errors import RuleError
+from pcapdiag.track.events import EVENT_TYPES, event_fields
 
 if TYPE_CHECKING:
     import jsonschema
@@ -201,7 +201,7 @@ def builtin_rules_dir() -> Path:
     packaged = Path(str(resources.files("pcapdiag"))) / "_builtin_rules"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "rules"
+    return Path(__file__).resolve().parents[2] / "rules"
 
 
 def rule_files(directory: Path) -> list[Path]:

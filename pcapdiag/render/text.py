@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from . import jsontext
-from .errnos import errno_message, is_defined
-from .report import (
+from pcapdiag.errnos import errno_message, is_defined
+from pcapdiag.findings.report import (
     OUTCOME_WORDS,
     Finding,
     FindingGroup,
@@ -21,6 +20,7 @@ from .report import (
     alike_key_of_group,
     iso_time,
 )
+from pcapdiag.render import jsontext
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F] if c != 0x0A}
 _CONTROL.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})

@@ -8,9 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .capture import open_capture
-from .errors import CaptureError
-from .frames import Frame
+from pcapdiag.errors import CaptureError
+from pcapdiag.io.reader import open_capture
+from pcapdiag.io.records import Frame
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".dmp", ".gz")
 

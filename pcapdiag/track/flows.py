@@ -19,11 +19,19 @@ from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .events import Datagram as DatagramEvent
-from .events import End, Event, IcmpErrorEvent, Side
-from .icmp import icmp_kind
-from .packets import ACK, SYN, Datagram, IcmpError, Segment, format_addr, format_endpoint
-from .tracker import Connection
+from pcapdiag.decode.icmp import icmp_kind
+from pcapdiag.decode.packets import (
+    ACK,
+    SYN,
+    Datagram,
+    IcmpError,
+    Segment,
+    format_addr,
+    format_endpoint,
+)
+from pcapdiag.track.connection import Connection
+from pcapdiag.track.events import Datagram as DatagramEvent
+from pcapdiag.track.events import End, Event, IcmpErrorEvent, Side
 
 # TIME_WAIT lasts 60 s on Linux (TCP_TIMEWAIT_LEN); late segments within twice that still
 # belong to the connection that just closed.

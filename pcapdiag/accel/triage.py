@@ -36,15 +36,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import decode_fast
-from .capture import MAX_CAPLEN, CaptureReader
-from .engine import test
-from .flows import UDP_IDLE_NS, FlowTable, Released
-from .packets import Segment
-from .rules import Rule
+from pcapdiag.accel import fast_decode as decode_fast
+from pcapdiag.decode.packets import Segment
+from pcapdiag.io.reader import MAX_CAPLEN, CaptureReader
+from pcapdiag.rules.engine import test
+from pcapdiag.rules.loader import Rule
+from pcapdiag.track.flows import UDP_IDLE_NS, FlowTable, Released
 
 try:
-    from . import _triage  # type: ignore[attr-defined]
+    from pcapdiag.accel import _triage  # type: ignore[attr-defined]
 except ImportError:  # built without a C compiler: every frame goes through Python
     _triage = None
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from .render import headline
-from .report import Report
+from pcapdiag.findings.report import Report
+from pcapdiag.render.text import headline
 
 
 def _xml_text(text: str) -> str:

@@ -1,0 +1,1 @@
+"""Reports drawn for their readers: text, terminal, JSON, Markdown, HTML, JUnit, pcap export."""
