@@ -1,19 +1,8 @@
-"""Shared test helpers: paths, the built-in rules loaded once, and a public-captures locator."""
+"""Fixtures shared by every stage's tests: the built-in rules, loaded once."""
 
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-
-def public_captures_dir() -> Path:
-    return Path(os.environ.get("PCAPDIAG_PUBLIC_CAPTURES", ROOT.parent / "shared/captures/public"))
 
 
 @pytest.fixture(scope="session")

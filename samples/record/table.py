@@ -1,6 +1,6 @@
 """The README's table of recorded scenarios: what the capture shows, what the real application
 saw, and what pcapdiag reports. ``python -m record.table samples/recorded`` (with samples on
-PYTHONPATH, from the repository root) prints it; tests/test_readme.py checks the README has it.
+PYTHONPATH, from the repository root) prints it; tests/cli/test_readme.py checks the README has it.
 """
 
 from __future__ import annotations

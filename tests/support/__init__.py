@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: capture builders, paths, golden reports."""

@@ -1,9 +1,9 @@
-"""Damaged captures for tests/test_damaged_inputs.py, all made from samples/demo.pcap.
+"""Damaged captures for tests/io/test_damaged_inputs.py, all made from samples/demo.pcap.
 
-Run `python tests/data/damaged/make.py` to rewrite them; tests/test_damaged_inputs.py checks that
+Run `python tests/data/damaged/make.py` to rewrite them; tests/io/test_damaged_inputs.py checks that
 the committed files are exactly what this script writes. Each `CASES` entry says how its file
 was damaged; the expected message, byte offset, frame number and exit code of each are in the
-table of tests/test_damaged_inputs.py.
+table of tests/io/test_damaged_inputs.py.
 
 samples/demo.pcap: little-endian microsecond pcap, link type 1, 31 records. The 24-byte file
 header is followed by the records at these offsets (record header 16 bytes + captured bytes):

@@ -1,8 +1,8 @@
-"""Minimized reproducers of the crashes the fuzzer (fuzz/run.py) found, for tests/test_fuzz.py.
+"""Minimized reproducers of the crashes the fuzzer (fuzz/run.py) found (tests/system/test_fuzz.py).
 
 Each was first found as a fuzzer input (fuzz/crashes/<signature>-<sha>.bin), then rewritten by
 hand as the smallest capture that shows the same crash, built here so that what each byte means
-is written down. `python tests/data/fuzz/make.py` rewrites them; tests/test_fuzz.py checks that
+is written down. `python tests/data/fuzz/make.py` rewrites them; tests/system/test_fuzz.py checks
 the committed files are exactly what this script writes.
 
 All are little-endian pcapng: a Section Header Block, one Interface Description Block

@@ -1,0 +1,1 @@
+"""The accelerator: the C first pass, fast decoding and --jobs give the same reports."""

@@ -1,0 +1,500 @@
+"""The command line: output, exit codes, error messages, standard input.
+
+Expected values come from the frame-by-frame descriptions in tests/build_captures.py and from
+the rule files under rules/, not from pcapdiag's own output.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pcapdiag.cli import main
+from pcapdiag.rules.loader import builtin_rules_dir, rule_files
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "rules"
+FIN_DATA_RST = RULES / "write-after-peer-close" / "fin-data-rst.pcap"
+RESET_MID = RULES / "rst-established" / "reset-mid-connection.pcap"
+REFUSED = RULES / "syn-refused" / "refused.pcap"
+HEALTHY = ROOT / "tests" / "captures" / "ipv6-wraparound.pcap"
+PORT_REUSE = ROOT / "tests" / "captures" / "port-reuse.pcap"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    """Run `pcapdiag ARGV` in-process; return (exit code, stdout, stderr)."""
+    capsys.readouterr()  # drop anything printed before
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    code = exc.value.code
+    return (0 if code is None else int(code)), out, err
+
+
+def run_proc(*argv: object, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("PCAPDIAG_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pcapdiag", *map(str, argv)],
+        input=stdin if stdin is not None else b"",
+        capture_output=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def pcap_records(data: bytes) -> list[tuple[int, int]]:
+    """(offset, incl_len) of each record of a little-endian classic pcap."""
+    assert data[:4] == b"\xd4\xc3\xb2\xa1", "expected a little-endian microsecond pcap"
+    out = []
+    off = 24
+    while off < len(data):
+        incl = struct.unpack_from("<I", data, off + 8)[0]
+        out.append((off, incl))
+        off += 16 + incl
+    assert off == len(data)
+    return out
+
+
+# -- analyze: text and JSON --------------------------------------------------------------------
+
+
+def test_text_report_names_the_failed_call(capsys) -> None:
+    code, out, err = run(capsys, "analyze", FIN_DATA_RST)
+    assert code == 0, err
+    # build_captures.fin_data_rst: server FIN (8), client data (10), RST (11) -> client
+    # send() fails with EPIPE on Linux (errno-semantics 7.8).
+    head = "\n".join(out.splitlines()[:6])
+    assert "send() -> EPIPE" in head
+    assert "client 10.0.0.1:40000" in head
+    assert "11 frames" in out.splitlines()[0]
+    assert "PD-TCP-006" in out
+    assert err == ""
+
+
+def test_json_report_contract(capsys) -> None:
+    code, out, err = run(capsys, "analyze", "--format", "json", RESET_MID)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["schema"] == "pcapdiag.report/v1"
+    assert doc["platform"] == "linux"
+    assert doc["summary"]["frames"] == 9
+    assert doc["summary"]["tcp_connections"] == 1
+    assert len(doc["findings"]) == 1
+    f = doc["findings"][0]
+    assert f["flow"]["proto"] == "tcp"
+    assert f["flow"]["client"] == "10.0.0.1:40000"
+    assert f["flow"]["server"] == "10.0.0.2:80"
+    assert f["side"] == "client"
+    assert f["call"] == "recv"
+    assert f["errno"]["name"] == "ECONNRESET"
+    assert f["errno"]["number"] == 104
+    assert isinstance(f["errno"]["message"], str) and f["errno"]["message"]
+    assert f["frames"] == [9]  # frame 9 is the RST (build_captures.reset_mid_connection)
+    assert f["rule"] == "PD-TCP-005"
+    assert doc["captures"][0]["frames"] == 9
+    assert doc["captures"][0]["damage"] is None
+
+
+def test_json_platform_macos_numbers(capsys) -> None:
+    code, out, _ = run(capsys, "analyze", "--format", "json", "--platform", "macos", RESET_MID)
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["platform"] == "macos"
+    (f,) = doc["findings"]
+    assert f["errno"]["name"] == "ECONNRESET"
+    assert f["errno"]["number"] == 54
+    assert f["errno_by_platform"]["linux"]["number"] == 104
+
+
+def test_output_file(capsys, tmp_path: Path) -> None:
+    dest = tmp_path / "report.json"
+    code, out, _ = run(capsys, "analyze", "--format", "json", "-o", dest, REFUSED)
+    assert code == 0
+    assert out == ""
+    doc = json.loads(dest.read_text(encoding="utf-8"))
+    assert [f["errno"]["name"] for f in doc["findings"]] == ["ECONNREFUSED"]
+
+
+# -- --fail-on ----------------------------------------------------------------------------------
+
+
+def test_fail_on_severity(capsys) -> None:
+    # syn-refused is severity high
+    assert run(capsys, "analyze", "--fail-on", "high", REFUSED)[0] == 1
+    assert run(capsys, "analyze", "--fail-on", "critical", REFUSED)[0] == 0
+
+
+def test_fail_on_errno(capsys) -> None:
+    assert run(capsys, "analyze", "--fail-on", "ECONNREFUSED", REFUSED)[0] == 1
+    assert run(capsys, "analyze", "--fail-on", "ECONNRESET", REFUSED)[0] == 0
+    assert run(capsys, "analyze", "--fail-on", "ECONNREFUSED", HEALTHY)[0] == 0
+    assert run(capsys, "analyze", "--fail-on", "any", HEALTHY)[0] == 0
+    assert run(capsys, "analyze", "--fail-on", "any", REFUSED)[0] == 1
+
+
+def test_fail_on_bogus_is_usage_error(capsys) -> None:
+    code, _, err = run(capsys, "analyze", "--fail-on", "bogus", HEALTHY)
+    assert code == 2
+    assert "bogus" in err
+    assert "Traceback" not in err
+
+
+def test_unknown_option_is_usage_error(capsys) -> None:
+    code, _, err = run(capsys, "analyze", "--no-such-option", HEALTHY)
+    assert code == 2
+    assert "--no-such-option" in err
+
+
+def test_missing_argument_is_usage_error(capsys) -> None:
+    assert run(capsys, "analyze")[0] == 2
+
+
+def test_unknown_platform_is_usage_error(capsys) -> None:
+    assert run(capsys, "analyze", "--platform", "plan9", HEALTHY)[0] == 2
+
+
+# -- unreadable and damaged input ---------------------------------------------------------------
+
+
+def test_text_file_is_unreadable() -> None:
+    proc = run_proc("analyze", ROOT / "pyproject.toml")
+    assert proc.returncode == 3
+    err = proc.stderr.decode()
+    assert len(err.splitlines()) == 1, err
+    assert "pyproject.toml" in err
+    assert "Traceback" not in err
+    assert proc.stdout == b""
+
+
+def test_missing_file_is_unreadable(capsys, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.pcap"
+    code, out, err = run(capsys, "analyze", missing)
+    assert code == 3
+    assert str(missing) in err
+    assert len(err.splitlines()) == 1
+    assert out == ""
+
+
+def test_empty_file_is_unreadable(capsys, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(b"")
+    code, _, err = run(capsys, "analyze", empty)
+    assert code == 3
+    assert len(err.splitlines()) == 1
+    assert "empty" in err
+
+
+def test_one_unreadable_among_several_fails_the_run(capsys, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(b"hello, this is not a capture\n")
+    assert run(capsys, "analyze", REFUSED, bad)[0] == 3
+
+
+def test_truncated_capture_is_damaged(capsys, tmp_path: Path) -> None:
+    data = RESET_MID.read_bytes()
+    recs = pcap_records(data)
+    assert len(recs) == 9
+    last_off, last_len = recs[-1]
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[: last_off + 16 + last_len // 2])
+    code, out, err = run(capsys, "analyze", "--format", "json", "--all", cut)
+    assert code == 4
+    assert str(last_off) in err and "byte" in err
+    assert "frame 9" in err
+    assert "Traceback" not in err
+    doc = json.loads(out)
+    cap = doc["captures"][0]
+    assert cap["frames"] == 8
+    assert cap["damage"]["offset"] == last_off
+    assert cap["damage"]["frame"] == 9
+    # the eight frames before the damage are the handshake, request/response and 2nd request
+    (flow,) = doc["flows"]
+    assert flow["proto"] == "tcp"
+    assert flow["packets"] == 8
+    assert flow["client"] == "10.0.0.1:40000"
+    # the RST (frame 9) was cut off, so no reset is reported
+    assert doc["findings"] == []
+
+
+def test_truncated_capture_keeps_earlier_findings(capsys, tmp_path: Path) -> None:
+    # refused.pcap (SYN, RST|ACK) followed by half of a third record
+    data = REFUSED.read_bytes()
+    recs = pcap_records(data)
+    off, incl = recs[-1]
+    damaged = tmp_path / "refused-damaged.pcap"
+    damaged.write_bytes(data + data[off : off + 16 + incl // 2])
+    code, out, err = run(capsys, "analyze", damaged)
+    assert code == 4
+    assert f"byte {len(data)}" in err
+    assert "frame 3" in err
+    assert "connect() -> ECONNREFUSED" in out
+    assert "DAMAGED" in out
+
+
+def test_damage_beats_fail_on(capsys, tmp_path: Path) -> None:
+    data = REFUSED.read_bytes()
+    off, _ = pcap_records(data)[-1]
+    damaged = tmp_path / "d.pcap"
+    damaged.write_bytes(data + data[off : off + 20])
+    assert run(capsys, "analyze", "--fail-on", "any", damaged)[0] == 4
+
+
+# -- standard input -----------------------------------------------------------------------------
+
+
+def test_stdin() -> None:
+    proc = run_proc("analyze", "--format", "json", "-", stdin=REFUSED.read_bytes())
+    assert proc.returncode == 0, proc.stderr.decode()
+    doc = json.loads(proc.stdout)
+    assert doc["captures"][0]["path"] == "-"
+    assert doc["summary"]["frames"] == 2
+    (f,) = doc["findings"]
+    assert (f["call"], f["errno"]["name"], f["frames"]) == ("connect", "ECONNREFUSED", [1, 2])
+
+
+def test_stdin_gzip() -> None:
+    proc = run_proc("analyze", "--format", "json", "-", stdin=gzip.compress(RESET_MID.read_bytes()))
+    assert proc.returncode == 0, proc.stderr.decode()
+    doc = json.loads(proc.stdout)
+    assert doc["captures"][0]["compressed"] is True
+    assert doc["summary"]["frames"] == 9
+    assert [f["errno"]["name"] for f in doc["findings"]] == ["ECONNRESET"]
+
+
+def test_gzip_file(capsys, tmp_path: Path) -> None:
+    gz = tmp_path / "refused.pcap.gz"
+    gz.write_bytes(gzip.compress(REFUSED.read_bytes()))
+    code, out, _ = run(capsys, "analyze", "--fail-on", "ECONNREFUSED", gz)
+    assert code == 1
+    assert "connect() -> ECONNREFUSED" in out
+
+
+def test_stdin_garbage_is_unreadable() -> None:
+    proc = run_proc("analyze", "-", stdin=b"definitely not a capture\n" * 10)
+    assert proc.returncode == 3
+    err = proc.stderr.decode()
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+def test_stdin_empty_is_unreadable() -> None:
+    proc = run_proc("analyze", "-", stdin=b"")
+    assert proc.returncode == 3
+    assert "Traceback" not in proc.stderr.decode()
+
+
+# -- several captures ---------------------------------------------------------------------------
+
+
+def test_several_captures(capsys) -> None:
+    code, out, err = run(capsys, "analyze", "--format", "json", REFUSED, RESET_MID, HEALTHY)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [c["path"] for c in doc["captures"]] == [str(REFUSED), str(RESET_MID), str(HEALTHY)]
+    assert doc["summary"]["frames"] == 2 + 9 + 10
+    assert doc["summary"]["tcp_connections"] == 3
+    by_capture = {f["capture"]: (f["rule"], f["errno"]["name"]) for f in doc["findings"]}
+    assert by_capture == {
+        str(REFUSED): ("PD-TCP-001", "ECONNREFUSED"),
+        str(RESET_MID): ("PD-TCP-005", "ECONNRESET"),
+    }
+    assert sorted(doc["summary"]["by_errno"].items()) == [("ECONNREFUSED", 1), ("ECONNRESET", 1)]
+
+
+# -- flows --------------------------------------------------------------------------------------
+
+
+def flows_rows(out: str) -> list[dict[str, str]]:
+    """Parse the `flows` table by the header's column positions (cells may be empty)."""
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    header = lines[0]
+    names = [
+        "proto",
+        "client",
+        "server",
+        "pkts",
+        "client state",
+        "server state",
+        "history",
+        "end",
+        "failed",
+    ]
+    starts = [header.index(n) for n in names]
+    assert starts == sorted(starts), header
+    bounds = [*starts[1:], None]
+    return [
+        {n: ln[a:b].strip() for n, a, b in zip(names, starts, bounds, strict=True)}
+        for ln in lines[1:]
+    ]
+
+
+def test_flows_command(capsys) -> None:
+    code, out, err = run(capsys, "flows", FIN_DATA_RST)
+    assert code == 0, err
+    (row,) = flows_rows(out)
+    assert row["proto"] == "tcp"
+    assert row["client"] == "10.0.0.1:40000"
+    assert row["server"] == "10.0.0.2:80"
+    assert row["pkts"] == "11"
+    # The server's RST (frame 11) ends the connection on both sides.
+    assert row["client state"] == "CLOSED"
+    assert row["server state"] == "CLOSED"
+    # Zeek-style history (upper case: client, lower case: server): S SYN, h SYN-ACK, A ACK,
+    # D/d data, f the server's FIN, r the server's RST; the client never sent a FIN.
+    hist = row["history"]
+    assert hist.startswith("ShA")
+    assert "D" in hist and "d" in hist
+    assert "f" in hist and "F" not in hist
+    assert hist.endswith("r")
+    assert row["failed"] == "yes"
+
+
+def test_flows_command_two_connections_on_one_tuple(capsys) -> None:
+    # port-reuse: a clean connection (frames 1-10; the client closes first, so it ends in
+    # TIME_WAIT), then a new connection on the same 4-tuple that is refused (11-12).
+    code, out, _ = run(capsys, "flows", PORT_REUSE)
+    assert code == 0
+    first, second = flows_rows(out)
+    assert first["client"] == second["client"] == "10.0.0.1:40000"
+    assert (first["pkts"], second["pkts"]) == ("10", "2")
+    assert first["client state"] == "TIME_WAIT"
+    assert first["server state"] == "CLOSED"
+    assert "F" in first["history"] and "f" in first["history"]
+    assert first["failed"] == ""
+    assert second["history"] == "Sr"
+    assert second["failed"] == "yes"
+
+
+# -- rules --------------------------------------------------------------------------------------
+
+
+def builtin_ids() -> list[str]:
+    ids = []
+    for path in rule_files(builtin_rules_dir()):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("id: "):
+                ids.append(line[4:].strip())
+                break
+    return ids
+
+
+def test_rules_list(capsys) -> None:
+    code, out, _ = run(capsys, "rules", "list")
+    assert code == 0
+    listed = [ln.split()[0] for ln in out.splitlines() if ln.strip()]
+    ids = builtin_ids()
+    assert len(ids) == 14
+    assert sorted(listed) == sorted(ids)
+    assert "PD-TCP-001" in listed and "PD-UDP-001" in listed
+
+
+def test_rules_show(capsys) -> None:
+    code, out, _ = run(capsys, "rules", "show", "PD-TCP-001")
+    assert code == 0
+    text = (RULES / "syn-refused" / "rule.yaml").read_text(encoding="utf-8")
+    assert out.splitlines()[0].startswith("# ")
+    assert out.splitlines()[0].endswith("rule.yaml")
+    assert text in out
+
+
+def test_rules_show_by_name(capsys) -> None:
+    code, out, _ = run(capsys, "rules", "show", "rst-established")
+    assert code == 0
+    assert "id: PD-TCP-005" in out
+
+
+def test_rules_show_unknown(capsys) -> None:
+    code, _, err = run(capsys, "rules", "show", "PD-NOPE-999")
+    assert code == 2
+    assert "PD-NOPE-999" in err
+
+
+def test_rules_check(capsys) -> None:
+    code, out, _ = run(capsys, "rules", "check")
+    assert code == 0
+    n = len(list(RULES.glob("*/rule.yaml")))
+    assert n == 14
+    assert out.strip() == f"{n} rules OK"
+
+
+def test_rules_test(capsys) -> None:
+    code, out, err = run(capsys, "rules", "test")
+    assert code == 0, out + err
+    n_cases = 0
+    for path in RULES.glob("*/rule.yaml"):
+        n_cases += sum(1 for ln in path.read_text().splitlines() if ln.startswith("  - name:"))
+    assert n_cases >= 26  # at least two cases per rule
+    assert out.splitlines()[-1] == f"{n_cases} passed, 0 failed"
+    assert "FAIL" not in out
+
+
+def test_rules_test_one_rule(capsys) -> None:
+    code, out, _ = run(capsys, "rules", "test", "PD-TCP-001")
+    assert code == 0
+    # syn-refused has two test cases (refused.pcap, rst-bad-ack.pcap)
+    assert out.splitlines()[-1] == "2 passed, 0 failed"
+
+
+# -- help, version, tracebacks ------------------------------------------------------------------
+
+
+def test_help_mentions_exit_codes(capsys) -> None:
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    assert "Exit codes" in out
+    for token in ("0 analysed", "2 usage", "3 unreadable", "4 damaged", "5 invalid rules", "70"):
+        assert token in " ".join(out.split()), token
+
+
+def test_analyze_help_mentions_exit_codes(capsys) -> None:
+    code, out, _ = run(capsys, "analyze", "--help")
+    assert code == 0
+    assert "Exit codes" in out
+    assert "--fail-on" in out
+
+
+def test_version(capsys) -> None:
+    code, out, _ = run(capsys, "--version")
+    assert code == 0
+    assert out.startswith("pcapdiag")
+
+
+def test_subprocess_no_traceback_on_directory(tmp_path: Path) -> None:
+    proc = run_proc("analyze", tmp_path)
+    assert proc.returncode in (2, 3)
+    assert "Traceback" not in proc.stderr.decode()
+
+
+def test_entry_point_exit_code_propagates() -> None:
+    proc = run_proc("analyze", "--fail-on", "ECONNREFUSED", REFUSED)
+    assert proc.returncode == 1
+    assert b"connect() -> ECONNREFUSED" in proc.stdout
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_a_reader_that_goes_away_is_not_an_error(fmt: str, tmp_path: Path) -> None:
+    # `pcapdiag analyze ... | head -1`: the report is larger than a pipe holds; when the reader
+    # closes its end, pcapdiag stops quietly with exit 0 (not click's 1, not a traceback).
+    sys.path.insert(0, str(ROOT / "bench"))
+    from floods import write
+
+    cap = tmp_path / "scan.pcap"
+    write(cap, "port-scan", 3000)
+    cmd = [sys.executable, "-m", "pcapdiag", "analyze", "-q", "--format", fmt, str(cap)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0, err
+    assert first.strip() and err == b""

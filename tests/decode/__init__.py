@@ -1,0 +1,1 @@
+"""Decoding link layers to TCP, UDP and ICMP."""

@@ -1,0 +1,1 @@
+"""Framing: pcap, pcapng, gzip, damaged files, hashing."""

@@ -1,0 +1,1 @@
+"""The repository itself: lint, layering, reproducible test captures, the benchmark generator."""

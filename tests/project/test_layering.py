@@ -1,0 +1,159 @@
+"""Layering: the core (decoding, tracking, flows, rule evaluation) is sans-IO and takes time
+only from the capture; only the command line knows about click. Checked on the source (ast),
+so an import inside a function counts too."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[2] / "pcapdiag"
+# The sans-IO core: decoding, tracking, rule evaluation.
+CORE = ["decode", "track", "rules/engine.py"]
+FORBIDDEN = {
+    "click",
+    "yaml",
+    "json",
+    "time",
+    "datetime",
+    "os",
+    "pathlib",
+    "io",
+    "socket",
+    "random",
+}
+
+
+def core_modules() -> list[Path]:
+    paths: list[Path] = []
+    for name in CORE:
+        where = PKG / name
+        paths += sorted(where.glob("*.py")) if where.is_dir() else [where]
+    return paths
+
+
+def _type_checking_block(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and (
+        (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
+        or (isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING")
+    )
+
+
+def imports(path: Path, *, runtime_only: bool = False) -> list[tuple[str, int, int]]:
+    """(absolute module name, level, line) of every import in the file. Relative imports are
+    resolved against the pcapdiag package. With runtime_only, imports under
+    `if TYPE_CHECKING:` are left out."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    skip: set[int] = set()
+    if runtime_only:
+        for node in ast.walk(tree):
+            if _type_checking_block(node):
+                for sub in ast.walk(node):
+                    skip.add(id(sub))
+    out: list[tuple[str, int, int]] = []
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            out += [(alias.name, 0, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = "pcapdiag" + ("." + node.module if node.module else "")
+                if node.module is None:
+                    out += [(f"pcapdiag.{a.name}", node.level, node.lineno) for a in node.names]
+                else:
+                    out.append((base, node.level, node.lineno))
+            else:
+                out.append((node.module or "", 0, node.lineno))
+    return out
+
+
+def top(name: str) -> str:
+    return name.split(".")[0]
+
+
+def test_core_modules_exist() -> None:
+    paths = core_modules()
+    missing = [p.name for p in paths if not p.is_file()]
+    assert not missing
+    names = {str(p.relative_to(PKG)) for p in paths}
+    assert {"decode/link.py", "decode/ip.py", "track/connection.py", "rules/engine.py"} <= names
+
+
+@pytest.mark.parametrize("path", core_modules(), ids=lambda p: str(p.relative_to(PKG)))
+def test_core_module_is_sans_io(path: Path) -> None:
+    bad = [
+        f"{path.name}:{line}: imports {name}"
+        for name, _, line in imports(path)
+        if top(name) in FORBIDDEN
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_checker_sees_imports_everywhere(tmp_path: Path) -> None:
+    # the checker itself: a function-level import and a relative import are both found
+    src = tmp_path / "m.py"
+    src.write_text(
+        "from __future__ import annotations\n"
+        "from . import rules\n"
+        "from .events import Event\n"
+        "def f():\n"
+        "    import time\n"
+        "    from os import path\n"
+        "    return time, path\n",
+        encoding="utf-8",
+    )
+    names = {n for n, _, _ in imports(src)}
+    assert {"pcapdiag.rules", "pcapdiag.events", "time", "os"} <= names
+
+
+def test_only_cli_imports_click() -> None:
+    importers = sorted(
+        str(p.relative_to(PKG))
+        for p in PKG.rglob("*.py")
+        if any(top(name) == "click" for name, _, _ in imports(p))
+    )
+    assert importers == ["cli.py"]
+
+
+def module_path(name: str) -> Path | None:
+    """The file of a pcapdiag module (a package's __init__.py), or None (a name imported
+    from a module, not a module)."""
+    rel = Path(*name.split(".")[1:])
+    for cand in (PKG / rel.with_suffix(".py"), PKG / rel / "__init__.py"):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _closure(start: Path) -> dict[Path, list[str]]:
+    """pcapdiag modules reachable from `start` through runtime imports, each with the import
+    chain that reaches it."""
+    label = str(start.relative_to(PKG))
+    seen: dict[Path, list[str]] = {start: [label]}
+    todo = [start]
+    while todo:
+        path = todo.pop()
+        chain = seen[path]
+        for name, _, _ in imports(path, runtime_only=True):
+            if not name.startswith("pcapdiag."):
+                continue
+            target = module_path(name) or module_path(name.rsplit(".", 1)[0])
+            if target is not None and target not in seen:
+                seen[target] = [*chain, str(target.relative_to(PKG))]
+                todo.append(target)
+    return seen
+
+
+@pytest.mark.parametrize("path", core_modules(), ids=lambda p: str(p.relative_to(PKG)))
+def test_core_module_does_not_reach_io_through_the_package(path: Path) -> None:
+    """Sans-IO holds transitively: no pcapdiag module the core imports at runtime imports a
+    forbidden module either."""
+    bad = []
+    for mod, chain in _closure(path).items():
+        for name, _, line in imports(mod, runtime_only=True):
+            if top(name) in FORBIDDEN:
+                bad.append(f"{' -> '.join(chain)} ({mod.name}:{line} imports {name})")
+    assert not bad, "\n".join(bad)

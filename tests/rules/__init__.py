@@ -1,0 +1,1 @@
+"""Rule files: parsing, validation, the built-in rules and their own tests."""

@@ -1,0 +1,639 @@
+"""Every test capture pcapdiag's own tests use, built packet by packet (scapy) with the reason
+for each one in its docstring. Run `python -m tests.support.build_captures` to rebuild them; a test
+checks that the committed files are exactly what this script writes.
+
+Each builder returns a Talk; its key is the path the capture is written to, relative to the
+repository root (rule test captures sit beside their rule in rules/<name>/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.support.scenario import T0, Talk
+
+ROOT = Path(__file__).resolve().parents[2]
+ROUTER4 = "10.0.1.254"
+ROUTER6 = "fd00:1::fe"
+
+CAPTURES: dict[str, Callable[[], Talk]] = {}
+
+
+def capture(path: str) -> Callable[[Callable[[], Talk]], Callable[[], Talk]]:
+    def register(fn: Callable[[], Talk]) -> Callable[[], Talk]:
+        CAPTURES[path] = fn
+        return fn
+
+    return register
+
+
+def _request_response(t: Talk) -> None:
+    t.tcp("c", "PA", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    t.tcp("s", "A")
+    t.tcp("s", "PA", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    t.tcp("c", "A")
+
+
+# -- syn-refused ------
+
+
+@capture("rules/syn-refused/refused.pcap")
+def refused() -> Talk:
+    """Connect to a closed port: the SYN is answered by RST|ACK with ack = ISN + 1 (Linux
+    tcp_v4_send_reset for a segment without ACK). Frames: 1 SYN, 2 RST|ACK."""
+    t = Talk(sport=81)
+    t.tcp("c", "S")
+    t.tcp("s", "RA", seq=0, ack=t.cisn + 1)
+    return t
+
+
+@capture("rules/syn-refused/rst-bad-ack.pcap")
+def rst_bad_ack() -> Talk:
+    """A RST|ACK whose ACK does not acknowledge the SYN (ack = ISN + 100): a SYN_SENT socket
+    must ignore it (RFC 9293 3.10.7.3), so connect() is not refused; the SYN is then answered
+    normally. Frames: 1 SYN, 2 bad RST, 3 SYN-ACK, 4 ACK."""
+    t = Talk(sport=82)
+    t.tcp("c", "S")
+    t.tcp("s", "RA", seq=0, ack=t.cisn + 100)
+    t.tcp("s", "SA", dt=0.01)
+    t.tcp("c", "A", options=[])
+    return t
+
+
+# -- syn-icmp-unreachable ------
+
+
+@capture("rules/syn-icmp-unreachable/host-prohibited.pcap")
+def icmp_host_prohibited() -> Talk:
+    """A firewall on the router rejects the SYN with ICMP host prohibited (3/10), the RHEL
+    firewalld default: Linux connect() fails at once with EHOSTUNREACH. Frames: 1 SYN,
+    2 ICMP quoting the SYN with seq = ISN."""
+    t = Talk()
+    syn = t.tcp("c", "S")
+    t.icmp_error(syn, router=ROUTER4, icmp_type=3, code=10)
+    return t
+
+
+@capture("rules/syn-icmp-unreachable/v6-admin-prohibited.pcap")
+def icmp6_admin_prohibited() -> Talk:
+    """ip6tables REJECT --reject-with adm-prohibited: ICMPv6 1/1, which Linux maps to EACCES
+    (icmpv6_err_convert), not EHOSTUNREACH as for IPv4. Frames: 1 SYN, 2 ICMPv6."""
+    t = Talk(client="fd00::1", server="fd00:2::2")
+    syn = t.tcp("c", "S")
+    t.icmp_error(syn, router=ROUTER6, icmp_type=1, code=1)
+    return t
+
+
+@capture("rules/syn-icmp-unreachable/stale-quote.pcap")
+def icmp_stale_quote() -> Talk:
+    """An ICMP port unreachable whose quoted sequence number is not the SYN's (ISN + 5000):
+    tcp_v4_err() ignores it (OutOfWindowIcmps), and the connection then succeeds.
+    Frames: 1 SYN, 2 ICMP with a stale quote, 3 SYN-ACK, 4 ACK."""
+    t = Talk()
+    syn = t.tcp("c", "S")
+    t.icmp_error(syn, router=ROUTER4, icmp_type=3, code=3, quote_seq=t.cisn + 5000)
+    t.tcp("s", "SA", dt=0.01)
+    t.tcp("c", "A", options=[])
+    return t
+
+
+# -- syn-timeout ------
+
+
+@capture("rules/syn-timeout/six-syns.pcap")
+def syn_timeout() -> Talk:
+    """SYNs to a black-holed address, as Linux 6.x sends them with tcp_syn_retries=2 and
+    tcp_syn_linear_timeouts=4: six SYNs 1 s apart, no answer, capture ends 2 s after the last.
+    Frames 1-6 are the SYNs."""
+    t = Talk(server="10.0.9.9")
+    t.tcp("c", "S")
+    for _ in range(5):
+        t.tcp("c", "S", seq=t.cisn, dt=1.0, advance=False)
+    t.wait(2.0)
+    t.udp("c", b"end-marker")  # unrelated datagram: marks the end of the capture
+    return t
+
+
+@capture("rules/syn-timeout/slow-connect.pcap")
+def slow_connect() -> Talk:
+    """The first SYN is lost, the retransmission 1 s later is answered: a slow connect that
+    succeeds, so no ETIMEDOUT. Frames: 1 SYN, 2 SYN (retransmitted), 3 SYN-ACK, 4 ACK, then a
+    request/response and an orderly close."""
+    t = Talk()
+    t.tcp("c", "S")
+    t.tcp("c", "S", seq=t.cisn, dt=1.0, advance=False)
+    t.tcp("s", "SA")
+    t.tcp("c", "A", options=[])
+    _request_response(t)
+    t.tcp("c", "FA")
+    t.tcp("s", "FA")
+    t.tcp("c", "A")
+    return t
+
+
+# -- syn-unanswered ------
+
+
+@capture("rules/syn-unanswered/lone-syn.pcap")
+def lone_syn() -> Talk:
+    """A scanner-style probe: one SYN to a silent address, never sent again; the capture goes
+    on for 3 s (a datagram of another flow marks its end). Frame 1 is the SYN."""
+    t = Talk(server="10.0.9.10")
+    t.tcp("c", "S")
+    t.wait(3.0)
+    t.udp("c", b"end-marker")
+    return t
+
+
+@capture("rules/syn-unanswered/syn-at-the-end.pcap")
+def syn_at_the_end() -> Talk:
+    """A SYN 0.5 s before the capture ends (a datagram of another flow marks the end): too
+    soon to tell. Frame 1 is the SYN, frame 2 the datagram."""
+    t = Talk(server="10.0.9.12")
+    t.tcp("c", "S")
+    t.wait(0.5)
+    t.udp("c", b"end-marker")
+    return t
+
+
+@capture("rules/syn-unanswered/answered-syn.pcap")
+def answered_syn() -> Talk:
+    """SYN, SYN-ACK, ACK and the capture ends: the attempt was answered. Frames: 1 SYN,
+    2 SYN-ACK, 3 ACK."""
+    t = Talk()
+    t.tcp("c", "S")
+    t.tcp("s", "SA")
+    t.tcp("c", "A", options=[])
+    return t
+
+
+@capture("rules/syn-unanswered/two-syns.pcap")
+def two_syns() -> Talk:
+    """A SYN and its retransmission 1 s later (Linux's initial RTO), then 2 s of silence: a
+    connecting socket, so syn-timeout's case, not a lone probe. Frames 1 and 2 are the SYNs."""
+    t = Talk(server="10.0.9.11")
+    t.tcp("c", "S")
+    t.tcp("c", "S", seq=t.cisn, dt=1.0, advance=False)
+    t.wait(2.0)
+    t.udp("c", b"end-marker")
+    return t
+
+
+# -- rst-after-handshake (server) ------
+
+
+@capture("rules/rst-after-handshake/server-rst.pcap")
+def server_rst_after_handshake() -> Talk:
+    """The server completes the handshake and resets at once (an application that accepts and
+    aborts, a proxy with no healthy backend): RST|ACK at seq = server's snd_nxt.
+    Frames: 1-3 handshake, 4 RST|ACK from the server."""
+    t = Talk()
+    t.handshake()
+    t.tcp("s", "RA")
+    return t
+
+
+@capture("rules/rst-after-handshake/rst-after-response.pcap")
+def rst_after_response() -> Talk:
+    """The server answers the request and then resets: not 'right after the handshake' (the
+    server sent data first). Frames: 1-3 handshake, 4-7 request/response, 8 RST|ACK."""
+    t = Talk()
+    t.handshake()
+    _request_response(t)
+    t.tcp("s", "RA")
+    return t
+
+
+# -- client-rst-before-accept ------
+
+
+@capture("rules/client-rst-before-accept/client-rst.pcap")
+def client_rst_before_accept() -> Talk:
+    """The client completes the handshake and resets before sending anything (a connect
+    timeout fired in the application, SO_LINGER 0 close). The server's accept() on Linux still
+    returns the connection and its first recv() fails with ECONNRESET; on BSD/macOS accept()
+    fails with ECONNABORTED. Frames: 1-3 handshake, 4 RST|ACK from the client."""
+    t = Talk()
+    t.handshake()
+    t.tcp("c", "RA", dt=0.002)
+    return t
+
+
+@capture("rules/client-rst-before-accept/client-request-then-rst.pcap")
+def client_request_then_rst() -> Talk:
+    """The client sends a request and then resets: it sent data first, so this is not a reset
+    before the first exchange. Frames: 1-3 handshake, 4 request, 5 ACK, 6 RST|ACK (client)."""
+    t = Talk()
+    t.handshake()
+    t.tcp("c", "PA", b"hello")
+    t.tcp("s", "A")
+    t.tcp("c", "RA")
+    return t
+
+
+# -- rst-established ------
+
+
+@capture("rules/rst-established/reset-mid-connection.pcap")
+def reset_mid_connection() -> Talk:
+    """Both sides exchanged data, then the client's next request is answered by a RST from
+    the server (seq = the client's ack: a server that lost its socket, stateless RST without
+    ACK flag). Frames: 1-3 handshake, 4-7 request/response, 8 second request, 9 RST."""
+    t = Talk()
+    t.handshake()
+    _request_response(t)
+    t.tcp("c", "PA", b"GET /2 HTTP/1.1\r\n\r\n", dt=5.0)
+    t.tcp("s", "R", seq=t.acked["c"], ack=0)
+    return t
+
+
+@capture("rules/rst-established/rst-lost.pcap")
+def rst_lost() -> Talk:
+    """As seen next to the server, whose RST never reaches the client (a firewall on the way
+    drops it; recorded for real in samples/recorded/peer-lost-state): the server aborts with
+    RST|ACK (frame 8), yet the client sends its next request a second later (frame 9), so it
+    never got that RST; the server's kernel, with no socket left, answers with a bare RST
+    (frame 10), which resets the client. Frames: 1-3 handshake, 4-7 request/response."""
+    t = Talk()
+    t.handshake()
+    _request_response(t)
+    t.tcp("s", "RA", dt=0.01, advance=False)
+    t.tcp("c", "PA", b"GET /2 HTTP/1.1\r\n\r\n", dt=1.0)
+    t.tcp("s", "R", seq=t.acked["c"], ack=0)
+    return t
+
+
+@capture("rules/rst-established/challenge-ack.pcap")
+def challenge_ack() -> Talk:
+    """A RST inside the window but not at rcv_nxt (seq = rcv_nxt + 1000): Linux answers with a
+    challenge ACK and ignores it (RFC 5961 3.2), so no ECONNRESET. Frames: 1-3 handshake,
+    4-7 request/response, 8 RST (in window, wrong seq), 9 challenge ACK from the client,
+    10-12 orderly close."""
+    t = Talk()
+    t.handshake()
+    _request_response(t)
+    t.tcp("s", "R", seq=t.nxt["s"] + 1000, ack=0)
+    t.tcp("c", "A")
+    t.tcp("c", "FA", dt=0.5)
+    t.tcp("s", "FA")
+    t.tcp("c", "A")
+    return t
+
+
+@capture("rules/rst-established/out-of-window.pcap")
+def rst_out_of_window() -> Talk:
+    """A RST far outside the receive window (seq = rcv_nxt + 2^30): silently dropped by
+    tcp_sequence(); the connection carries on. Frames: 1-3 handshake, 4 RST, 5-8
+    request/response, 9-11 orderly close."""
+    t = Talk()
+    t.handshake()
+    t.tcp("s", "R", seq=t.nxt["s"] + (1 << 30), ack=0)
+    _request_response(t)
+    t.tcp("c", "FA")
+    t.tcp("s", "FA")
+    t.tcp("c", "A")
+    return t
+
+
+# -- write-after-peer-close ------
+
+
+@capture("rules/write-after-peer-close/fin-data-rst.pcap")
+def fin_data_rst() -> Talk:
+    """The server closes (FIN), the client, now in CLOSE_WAIT, sends another request; the
+    server has no socket left for reading and answers with a RST (seq = the client's ack).
+    Linux: the client's recv() returns 0 and its next send() fails with EPIPE.
+    Frames: 1-3 handshake, 4-7 request/response, 8 FIN (server), 9 ACK, 10 data, 11 RST."""
+    t = Talk()
+    t.handshake()
+    _request_response(t)
+    t.tcp("s", "FA")
+    t.tcp("c", "A")
+    t.tcp("c", "PA", b"GET /again HTTP/1.1\r\n\r\n", dt=0.2)
+    t.tcp("s", "R", seq=t.acked["c"], ack=0)
+    return t
+
+
+@capture("rules/write-after-peer-close/half-close.pcap")
+def half_close() -> Talk:
+    """Half-close: the server calls shutdown(SHUT_WR) (FIN) but keeps reading; the client
+    sends more data, the server ACKs it, then both close. Healthy: no errno for anyone.
+    Frames: 1-3 handshake, 4-7 request/response, 8 FIN, 9 ACK, 10 data, 11 ACK, 12 FIN, 13 ACK."""
+    t = Talk()
+    t.handshake()
+    _request_response(t)
+    t.tcp("s", "FA")
+    t.tcp("c", "A")
+    t.tcp("c", "PA", b"more data")
+    t.tcp("s", "A")
+    t.tcp("c", "FA")
+    t.tcp("s", "A")
+    return t
+
+
+# -- close-with-unread-data ------
+
+
+@capture("rules/close-with-unread-data/rst-instead-of-fin.pcap")
+def rst_instead_of_fin() -> Talk:
+    """The server reads part of the request, sends its response and closes with request bytes
+    still unread: Linux sends RST|ACK instead of FIN (tcp_close, RFC 2525 2.17). The client
+    gets ECONNRESET and may lose the response. Frames: 1-3 handshake, 4 request, 5 ACK,
+    6 response, 7 second request chunk, 8 RST|ACK from the server."""
+    t = Talk()
+    t.handshake()
+    t.tcp("c", "PA", b"POST /upload HTTP/1.1\r\nContent-Length: 10\r\n\r\n")
+    t.tcp("s", "A")
+    t.tcp("s", "PA", b"HTTP/1.1 413 Payload Too Large\r\n\r\n")
+    t.tcp("c", "PA", b"0123456789")
+    t.tcp("s", "RA", seq=t.nxt["s"], ack=t.nxt["c"])
+    return t
+
+
+@capture("rules/close-with-unread-data/orderly-close.pcap")
+def orderly_close() -> Talk:
+    """Request, response, FIN from the server, FIN from the client: the textbook close.
+    Frames: 1-3 handshake, 4-7 request/response, 8 FIN, 9 FIN, 10 ACK."""
+    t = Talk()
+    t.handshake()
+    _request_response(t)
+    t.tcp("s", "FA")
+    t.tcp("c", "FA")
+    t.tcp("s", "A")
+    return t
+
+
+# -- data-timeout and data-timeout-icmp ------
+
+
+def _stalled(t: Talk, retransmissions: int) -> None:
+    t.handshake()
+    t.tcp("c", "PA", b"request 1")
+    t.tcp("s", "A")
+    seq = t.nxt["c"]
+    t.tcp("c", "PA", b"request 2 that never arrives")
+    rto = 0.2
+    for _ in range(retransmissions):
+        t.tcp("c", "PA", b"request 2 that never arrives", seq=seq, dt=rto, advance=False)
+        rto *= 2
+
+
+@capture("rules/data-timeout/retransmissions-then-silence.pcap")
+def retransmissions_then_silence() -> Talk:
+    """The server vanishes after the first request: the client's next segment is
+    retransmitted with exponential backoff (0.2, 0.4, ... s) and never acknowledged.
+    Frames: 1-3 handshake, 4 request, 5 ACK, 6 data, 7-11 retransmissions."""
+    t = Talk()
+    _stalled(t, 5)
+    t.wait(3.0)
+    return t
+
+
+@capture("rules/data-timeout/retransmissions-recover.pcap")
+def retransmissions_recover() -> Talk:
+    """Two retransmissions, then the server acknowledges the data: loss that recovers, no
+    errno. Frames: 1-3 handshake, 4 request, 5 ACK, 6 data, 7-8 retransmissions, 9 ACK,
+    10-12 close."""
+    t = Talk()
+    _stalled(t, 2)
+    t.tcp("s", "A")
+    t.tcp("c", "FA")
+    t.tcp("s", "FA")
+    t.tcp("c", "A")
+    return t
+
+
+@capture("rules/data-timeout-icmp/host-unreachable.pcap")
+def data_timeout_icmp() -> Talk:
+    """As retransmissions-then-silence, but the router answers each segment with ICMP host
+    unreachable (the server's host went away): Linux keeps retransmitting and, at the
+    timeout, reports EHOSTUNREACH instead of ETIMEDOUT (soft error, tcp_v4_err).
+    Frames: 1-3 handshake, 4 request, 5 ACK, 6 data, 7 ICMP, 8 retransmission, 9 ICMP,
+    10 retransmission, 11 ICMP, 12 retransmission, 13 ICMP."""
+    t = Talk()
+    t.handshake()
+    t.tcp("c", "PA", b"request 1")
+    t.tcp("s", "A")
+    seq = t.nxt["c"]
+    seg = t.tcp("c", "PA", b"request 2")
+    t.icmp_error(seg, router=ROUTER4, icmp_type=3, code=1, dt=0.003)
+    for _ in range(3):
+        seg = t.tcp("c", "PA", b"request 2", seq=seq, dt=0.2, advance=False)
+        t.icmp_error(seg, router=ROUTER4, icmp_type=3, code=1, dt=0.003)
+    t.wait(2.0)
+    return t
+
+
+@capture("rules/data-timeout-icmp/stale-icmp.pcap")
+def data_timeout_stale_icmp() -> Talk:
+    """The ICMP error quotes a sequence number below snd_una (old, already acknowledged data):
+    tcp_v4_err() ignores it, so the final errno stays ETIMEDOUT. Frames: 1-3 handshake,
+    4 request, 5 ACK, 6 data, 7 ICMP (stale quote), 8-11 retransmissions."""
+    t = Talk()
+    t.handshake()
+    t.tcp("c", "PA", b"request 1")
+    t.tcp("s", "A")
+    seq = t.nxt["c"]
+    seg = t.tcp("c", "PA", b"request 2")
+    t.icmp_error(seg, router=ROUTER4, icmp_type=3, code=1, quote_seq=t.cisn + 1, dt=0.003)
+    rto = 0.2
+    for _ in range(4):
+        t.tcp("c", "PA", b"request 2", seq=seq, dt=rto, advance=False)
+        rto *= 2
+    t.wait(2.0)
+    return t
+
+
+# -- keepalive-timeout ------
+
+
+@capture("rules/keepalive-timeout/probes-unanswered.pcap")
+def keepalive_unanswered() -> Talk:
+    """An idle connection whose peer vanished: the client sends keepalive probes (seq =
+    snd_una - 1, no payload) 1 s apart (TCP_KEEPINTVL=1, TCP_KEEPCNT=3), none is answered, and
+    Linux then sends a RST and reports ETIMEDOUT. Frames: 1-3 handshake, 4-7 request/response,
+    8-10 probes, 11 RST|ACK from the client."""
+    t = Talk()
+    t.handshake()
+    _request_response(t)
+    t.wait(5.0)
+    for _ in range(3):
+        t.tcp("c", "A", seq=t.nxt["c"] - 1, dt=1.0, advance=False)
+    t.tcp("c", "RA", dt=1.0)
+    return t
+
+
+@capture("rules/keepalive-timeout/probes-answered.pcap")
+def keepalive_answered() -> Talk:
+    """Keepalive probes answered by the server's ACK: a healthy idle connection.
+    Frames: 1-3 handshake, 4-7 request/response, 8 probe, 9 ACK, 10 probe, 11 ACK."""
+    t = Talk()
+    t.handshake()
+    _request_response(t)
+    t.wait(5.0)
+    for _ in range(2):
+        t.tcp("c", "A", seq=t.nxt["c"] - 1, dt=1.0, advance=False)
+        t.tcp("s", "A")
+    return t
+
+
+# -- udp-icmp-error ------
+
+
+@capture("rules/udp-icmp-error/port-unreachable.pcap")
+def udp_port_unreachable() -> Talk:
+    """A DNS query to a host with nothing on port 53: the host answers ICMP port unreachable,
+    and a connected UDP socket's next recv() fails with ECONNREFUSED. Frames: 1 query, 2 ICMP."""
+    t = Talk(sport=53, cport=50000)
+    dg = t.udp("c", b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00")
+    t.icmp_error(dg, router=t.server, icmp_type=3, code=3)
+    return t
+
+
+@capture("rules/udp-icmp-error/host-unreachable.pcap")
+def udp_host_unreachable() -> Talk:
+    """ICMP host unreachable for a UDP datagram: not in the set Linux reports to UDP sockets
+    (icmp_err_convert marks it not fatal), so the application only sees its own timeout.
+    Frames: 1 datagram, 2 ICMP from the router."""
+    t = Talk(sport=53, cport=50001)
+    dg = t.udp("c", b"\x12\x35\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00")
+    t.icmp_error(dg, router=ROUTER4, icmp_type=3, code=1)
+    return t
+
+
+# -- rst-ignored ------
+
+# rst-ignored reuses rules/rst-established/challenge-ack.pcap (positive) and
+# rules/rst-established/reset-mid-connection.pcap (negative) through relative paths.
+
+
+# -- healthy controls (tests/captures) ------
+
+
+@capture("tests/captures/rst-after-close.pcap")
+def rst_after_close() -> Talk:
+    """Both sides close with FIN; a late segment from the client then draws a RST from the
+    server, which has already gone (its socket closed, LAST_ACK finished). Nobody's
+    application sees an error. Frames: 1-3 handshake, 4-7 request/response, 8 FIN (client),
+    9 FIN (server), 10 ACK, 11 late ACK retransmission, 12 RST."""
+    t = Talk()
+    t.handshake()
+    _request_response(t)
+    t.tcp("c", "FA")
+    t.tcp("s", "FA")
+    t.tcp("c", "A")
+    t.tcp("c", "A", dt=0.5)
+    t.tcp("s", "R", seq=t.nxt["s"], ack=0)
+    return t
+
+
+@capture("tests/captures/port-reuse.pcap")
+def port_reuse() -> Talk:
+    """Two connections on the same 4-tuple: the first closes cleanly, the second (new ISN)
+    is refused. Frames: 1-3 handshake, 4-7 request/response, 8-10 close, 11 SYN (new ISN),
+    12 RST|ACK."""
+    t = Talk()
+    t.handshake()
+    _request_response(t)
+    t.tcp("c", "FA")
+    t.tcp("s", "FA")
+    t.tcp("c", "A")
+    t2 = Talk(cisn=900_000, t=t.t + 70.0, packets=t.packets)
+    t2.tcp("c", "S")
+    t2.tcp("s", "RA", seq=0, ack=t2.cisn + 1)
+    return t2
+
+
+@capture("tests/captures/ipv6-wraparound.pcap")
+def ipv6_wraparound() -> Talk:
+    """IPv6 connection whose client ISN sits 10 bytes before 2^32, so the sequence numbers
+    wrap during the request; a healthy exchange and close. Frames: 1-3 handshake, 4-7
+    request/response, 8-10 close."""
+    t = Talk(client="fd00::1", server="fd00::2", cisn=2**32 - 10)
+    t.handshake()
+    _request_response(t)
+    t.tcp("c", "FA")
+    t.tcp("s", "FA")
+    t.tcp("c", "A")
+    return t
+
+
+@capture("tests/captures/stale-ack-reuse.pcap")
+def stale_ack_reuse() -> Talk:
+    """The server still holds an older connection on the same ports and answers the SYN with
+    a plain ACK for it; the client answers that with a RST (seq = that ACK, RFC 9293 3.10.7.3),
+    which clears the stale state, and its SYN retransmitted 1 s later succeeds. A 1 s connect
+    stall, not a failure: no errno. Frames: 1 SYN, 2 stale ACK, 3 RST, 4 SYN again, 5 SYN-ACK,
+    6 ACK, 7-10 request/response, 11-13 close."""
+    t = Talk()
+    t.tcp("c", "S")
+    t.tcp("s", "A", seq=777_000, ack=3_000_000)
+    t.tcp("c", "R", seq=3_000_000, ack=0)
+    t.tcp("c", "S", seq=t.cisn, dt=1.0, advance=False)
+    t.tcp("s", "SA")
+    t.tcp("c", "A", options=[])
+    _request_response(t)
+    t.tcp("c", "FA")
+    t.tcp("s", "FA")
+    t.tcp("c", "A")
+    return t
+
+
+@capture("samples/demo.pcap")
+def demo() -> Talk:
+    """The README's sample: six flows from one client host interleaved in time, five of them
+    failing in different ways. Ports tell them apart: 40001 refused (ECONNREFUSED), 40002
+    healthy request/response and close, 40003 server closes and the client keeps writing
+    (EPIPE), 40004 server resets right after the handshake (ECONNRESET), 40005 a firewall
+    rejects the SYN with ICMP host prohibited (EHOSTUNREACH), and UDP 50000 -> 53 answered by
+    port unreachable (ECONNREFUSED on a connected socket). Frame numbers in samples/README.md."""
+    talks = []
+    a = Talk(cport=40001, sport=8080, t=T0)
+    a.tcp("c", "S")
+    a.tcp("s", "RA", seq=0, ack=a.cisn + 1)
+    talks.append(a)
+    b = Talk(cport=40002, t=T0 + 0.0105)
+    b.handshake()
+    _request_response(b)
+    b.tcp("s", "FA")
+    b.tcp("c", "FA")
+    b.tcp("s", "A")
+    talks.append(b)
+    c = Talk(cport=40003, cisn=70_000, sisn=90_000, t=T0 + 0.0203)
+    c.handshake()
+    _request_response(c)
+    c.tcp("s", "FA", dt=0.05)
+    c.tcp("c", "A")
+    c.tcp("c", "PA", b"GET /again HTTP/1.1\r\n\r\n", dt=0.2)
+    c.tcp("s", "R", seq=c.acked["c"], ack=0)
+    talks.append(c)
+    d = Talk(cport=40004, sport=443, t=T0 + 0.0307)
+    d.handshake()
+    d.tcp("s", "RA", dt=0.004)
+    talks.append(d)
+    e = Talk(cport=40005, server="10.0.7.7", sport=5432, t=T0 + 0.0402)
+    syn = e.tcp("c", "S")
+    e.icmp_error(syn, router=ROUTER4, icmp_type=3, code=10)
+    talks.append(e)
+    u = Talk(cport=50000, sport=53, server="10.0.0.53", t=T0 + 0.0501)
+    dg = u.udp("c", b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00")
+    u.icmp_error(dg, router=u.server, icmp_type=3, code=3)
+    talks.append(u)
+    merged = Talk()
+    merged.packets = sorted((p for t in talks for p in t.packets), key=lambda p: float(p.time))
+    return merged
+
+
+def build_all(root: Path = ROOT) -> list[Path]:
+    written = []
+    for rel, fn in CAPTURES.items():
+        path = root / rel
+        fn().write(path)
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for p in build_all():
+        print(p.relative_to(ROOT))

@@ -1,0 +1,1 @@
+"""Whole runs over real captures: samples, kernel recordings, public captures, floods, fuzzing."""

@@ -1,0 +1,1 @@
+"""The two-sided TCP state machine and the flow table."""
