@@ -130,14 +130,14 @@ def test_plain_connections_are_what_the_tracker_finds_plain(capture, builtin_rul
         elif isinstance(pkt, IcmpError):
             records += table.add_icmp(pkt)
     records += table.finish(reader.last_ts_ns)
-    plain = {"tcp": 0, "udp": 0}
+    n_plain = {"tcp": 0, "udp": 0}
     repaired = 0
     for rec in records:
         flags = {marked(f) for f in rec.frames}
         assert len(flags) == 1, f"{rec.client} {rec.server}: marked in part"
         if flags != {True}:
             continue
-        plain[rec.proto] += 1
+        n_plain[rec.proto] += 1
         events, ends = (
             (plain.REPAIRED_EVENTS, plain.PLAIN_END)
             if rec.proto == "tcp"
@@ -152,7 +152,7 @@ def test_plain_connections_are_what_the_tracker_finds_plain(capture, builtin_rul
         assert end.server_state in ends["server_state"]
         assert end.reason in ends["reason"]
         assert all(evaluate(r, rec) is None for r in builtin_rules)
-    assert plain == {"tcp": plan.plain, "udp": plan.plain_udp}
+    assert n_plain == {"tcp": plan.plain, "udp": plan.plain_udp}
     assert plan.plain_udp > 100
     assert repaired > 50  # retransmissions repaired, keepalives answered
     assert sum(marked(n) for n in range(1, plan.records + 1)) > plan.records // 2
