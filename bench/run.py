@@ -3,6 +3,7 @@
     python bench/run.py CAPTURE.pcap [--rounds K] [--json OUT]
     python bench/run.py --frames N [--seed S] [--rounds K] [--json OUT] [--workdir DIR]
     python bench/run.py --scaling [--workdir DIR] [--json OUT]
+    python bench/run.py ... --write-docs docs/performance.md
 
 Each tool runs as a subprocess, alternating A B C A B C ... for K rounds (default 3):
 
@@ -28,6 +29,12 @@ N tiny connections of N each, and one connection of N out-of-order, overlapping 
 and at N/5; runs pcapdiag (one job) and tcptrace on each, checks each report's counts against
 what the flood must give (floods.expected) and the peak RSS against the memory bound
 (MEMORY_BOUND_MB, the same as for the 5M-frame capture), and prints the time ratio N : N/5.
+
+`--write-docs FILE` puts the run's results into FILE between the lines RESULTS_BEGIN and
+RESULTS_END (docs/performance.md has them): the date, the commit, the machine and tools, the
+table of medians, the targets and the correctness verdicts (and the scaling and flood lines
+when those ran). Everything outside the markers is left as it was; nothing is written when a
+report was wrong.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -45,6 +53,7 @@ import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -56,8 +65,7 @@ import check  # noqa: E402
 import floods as flood_gen  # noqa: E402
 import generate  # noqa: E402
 
-# Peak RSS pcapdiag must stay under: on the 5M-frame capture (issue 5) and on every flood
-# (issue 6).
+# Peak RSS pcapdiag must stay under: on the 5M-frame capture and on every flood.
 MEMORY_BOUND_MB = 300
 
 
@@ -203,6 +211,8 @@ def bench(capture: Path, rounds: int, work: Path) -> dict[str, Any]:
     samples: list[Sample] = []
     for rnd in range(1, rounds + 1):
         for name, cmd in tools(capture, work, rnd, jobs):
+            if "-o" in cmd:  # a report left by an earlier run must not pass for this one's
+                Path(cmd[cmd.index("-o") + 1]).unlink(missing_ok=True)
             s = measure(name, rnd, cmd, subprocess.DEVNULL, work / "stderr.txt")
             if s.exit_code not in (0, 1) or (not name.startswith("pcapdiag") and s.exit_code):
                 err = (work / "stderr.txt").read_text(errors="replace").strip()[-500:]
@@ -236,7 +246,13 @@ def bench(capture: Path, rounds: int, work: Path) -> dict[str, Any]:
     if check.truth_path(capture).exists():
         for name in medians:
             report = work / f"{_slug(name)}-1.json"
-            if not name.startswith("pcapdiag") or not report.exists():
+            if not name.startswith("pcapdiag"):
+                continue
+            if not report.exists():
+                code = next(s.exit_code for s in samples if s.tool == name)
+                summary = f"no report written (exit code {code})"
+                print(f"{name}: {summary}", file=sys.stderr)
+                verdicts[name] = {"ok": False, "summary": summary}
                 continue
             v = check.check(capture, json.loads(report.read_text()))
             print(f"{name}:", file=sys.stderr)
@@ -261,7 +277,7 @@ def bench(capture: Path, rounds: int, work: Path) -> dict[str, Any]:
     }
 
 
-# Issue 5's targets on the 1M-frame capture: (what, tool A, tool B, A's wall time / B's at
+# The performance targets on the 1M-frame capture: (what, tool A, tool B, A's wall time / B's at
 # least (>=) or at most (<=) this).
 TARGETS = (
     (
@@ -477,6 +493,155 @@ def flood_runs(workdir: Path, count: int) -> dict[str, Any]:
     return out
 
 
+# The lines around the part of a document --write-docs rewrites (see docs/performance.md).
+RESULTS_BEGIN = "<!-- bench/run.py results: begin -->"
+RESULTS_END = "<!-- bench/run.py results: end -->"
+
+
+def _first_line(cmd: list[str]) -> str:
+    """The first line a tool prints about itself, or "not installed"."""
+    if shutil.which(cmd[0]) is None:
+        return "not installed"
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    lines = (res.stdout + res.stderr).strip().splitlines()
+    return lines[0].strip() if lines else "unknown"
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers depend on besides pcapdiag: the CPUs, memory, system and the versions
+    of the tools timed against it."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 1
+    mem_gib = None
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])  # MemTotal comes first
+        mem_gib = round(kb / 2**20)
+    except (OSError, ValueError, IndexError):
+        pass
+    system = platform.platform()
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                system = line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    tshark = _first_line(["tshark", "--version"])
+    tcptrace = _first_line(["tcptrace", "-v"])
+    return {
+        "cpus": os.cpu_count(),
+        "cpus_usable": usable,
+        "memory_gib": mem_gib,
+        "system": system,
+        "python": platform.python_version(),
+        # "TShark (Wireshark) 4.0.17 (Git ...)." and "Version: Ostermann's tcptrace -- version
+        # 6.6.7 -- <date>": the version is the word after the name.
+        "tshark": _version_after(tshark, "TShark (Wireshark)"),
+        "tcptrace": _version_after(tcptrace, "version"),
+    }
+
+
+def _version_after(line: str, word: str) -> str:
+    _, found, tail = line.partition(word)
+    return tail.split()[0] if found and tail.split() else line
+
+
+def git_describe() -> str:
+    res = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    return res.stdout.strip() or "unknown"
+
+
+def results_markdown(doc: dict[str, Any]) -> str:
+    """The run as Markdown for --write-docs: when, where, then the same numbers print_table,
+    scaling and flood_runs print."""
+    m = doc["machine"]
+    mem = f", {m['memory_gib']} GiB" if m["memory_gib"] else ""
+    out = [
+        f"Written by `{doc['command']}` on {doc['date']}, at commit `{doc['describe']}`.",
+        "",
+        f"Machine: {m['cpus']} CPUs ({m['cpus_usable']} usable){mem}, {m['system']}, "
+        f"Python {m['python']}, tshark {m['tshark']}, tcptrace {m['tcptrace']}; load average "
+        f"{doc['loadavg_start'][0]:.2f} at the start, {doc['loadavg_end'][0]:.2f} at the end.",
+    ]
+    res = doc.get("bench")
+    if res is not None:
+        out += [
+            "",
+            f"Capture `{Path(res['capture']).name}`: {res['frames']:,} frames, "
+            f"{res['capture_bytes'] / 1e6:,.1f} MB; medians of {res['rounds']} round(s).",
+            "",
+            "| command | wall s | CPU s | peak RSS MB | tree RSS MB | frames/s |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, med in res["medians"].items():
+            out.append(
+                f"| {name} | {med['wall_s']:.2f} | {med['cpu_s']:.2f} | {med['peak_rss_mb']:.0f} "
+                f"| {med['tree_rss_mb']:.0f} | {med['frames_per_s']:,.0f} |"
+            )
+        out += ["", "```"]
+        out += [
+            f"target: {t['target']}: {t['a']} / {t['b']} wall, median of the rounds' ratios "
+            f"{t['ratio']:.2f} (needs {t['op']} {t['bound']}): {'met' if t['met'] else 'NOT met'}"
+            for t in res["targets"]
+        ]
+        out += [f"correctness ({n}): {c['summary']}" for n, c in res["correctness"].items()]
+        if not res["correctness"]:
+            out.append("correctness: not checked (no truth file beside the capture)")
+        out.append("```")
+    sc = doc.get("scaling")
+    if sc is not None:
+        sizes = sorted(sc["sizes"], key=int)
+        a, b = sc["sizes"][sizes[0]], sc["sizes"][sizes[-1]]
+        out += [
+            "",
+            f"Scaling, one process: {int(sizes[-1]):,} frames took x{sc['wall_ratio']:.2f} the "
+            f"wall time of {int(sizes[0]):,} (x{int(sizes[-1]) / int(sizes[0]):g} the frames); "
+            f"peak RSS {a['peak_rss_mb']:.0f} MB -> {b['peak_rss_mb']:.0f} MB.",
+        ]
+    fl = doc.get("floods")
+    if fl is not None:
+        n = fl["count"]
+        out += [
+            "",
+            f"Floods at N = {n:,} (one job; memory bound {fl['bound_mb']} MB):",
+            "",
+            "| flood | frames | pcapdiag wall s | peak RSS MB | time N vs N/5 | counts |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
+        for kind, r in fl["kinds"].items():
+            row = r[str(n)]
+            out.append(
+                f"| {kind} | {row['frames']:,} | {row['pcapdiag']['wall_s']:.1f} | "
+                f"{row['pcapdiag']['peak_rss_mb']:.0f} | x{r['wall_ratio']:.2f} | "
+                f"{'right' if row['counts_right'] else 'WRONG'} |"
+            )
+    return "\n".join(out) + "\n"
+
+
+def _around_results(path: Path) -> tuple[str, str]:
+    """The text of `path` before RESULTS_BEGIN and from RESULTS_END on."""
+    text = path.read_text()
+    head, begin, rest = text.partition(RESULTS_BEGIN)
+    _, end, tail = rest.partition(RESULTS_END)
+    if not begin or not end:
+        raise SystemExit(f"{path}: no section between {RESULTS_BEGIN} and {RESULTS_END}")
+    return head, tail
+
+
+def write_docs(path: Path, section: str) -> None:
+    """Replace what lies between RESULTS_BEGIN and RESULTS_END in `path` with `section`."""
+    head, tail = _around_results(path)
+    path.write_text(f"{head}{RESULTS_BEGIN}\n{section}{RESULTS_END}{tail}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("capture", nargs="?", type=Path)
@@ -492,7 +657,15 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="keep generated captures and reports here (default: a temp dir)",
     )
+    ap.add_argument(
+        "--write-docs",
+        type=Path,
+        metavar="FILE",
+        help="put the results into FILE's marked section (docs/performance.md)",
+    )
     args = ap.parse_args(argv)
+    if args.write_docs is not None:
+        _around_results(args.write_docs)  # no markers: say so now, not after the run
     if not (args.scaling or args.floods) and (args.capture is None) == (args.frames is None):
         ap.error("give a CAPTURE or --frames N (or --scaling, --floods N)")
     tmp = None
@@ -503,9 +676,13 @@ def main(argv: list[str] | None = None) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="pcapdiag-bench-")
         work = Path(tmp.name)
     doc: dict[str, Any] = {
+        "command": shlex.join(["python", "bench/run.py", *(argv or sys.argv[1:])]),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": git_commit(),
+        "describe": git_describe(),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
+        "machine": machine(),
         "loadavg_start": os.getloadavg(),
     }
     print(f"pcapdiag at {doc['commit']}; load average {doc['loadavg_start'][0]:.2f}")
@@ -530,6 +707,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load average at the end {doc['loadavg_end'][0]:.2f}")
         if args.json:
             args.json.write_text(json.dumps(doc, indent=1) + "\n")
+        if args.write_docs is not None and ok:
+            write_docs(args.write_docs, results_markdown(doc))
+            print(f"results written into {args.write_docs}")
+        elif args.write_docs is not None:  # numbers of a wrong answer would mislead
+            print(f"results not written into {args.write_docs}: a check failed")
         return 0 if ok else 1
     finally:
         if tmp is not None:
