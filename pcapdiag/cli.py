@@ -29,7 +29,7 @@ from pcapdiag.errnos import ALL_NAMES, PLATFORMS
 from pcapdiag.errors import CaptureError, RuleError
 from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE
 from pcapdiag.findings.expect import ExpectationError, check, load_expectation
-from pcapdiag.findings.report import SEVERITY_ORDER, Report
+from pcapdiag.findings.model import SEVERITY_ORDER, Report
 from pcapdiag.render.progress import Callback, progress_display
 from pcapdiag.render.text import clean, flows_table, iter_json, to_text
 from pcapdiag.rules.loader import FLOW_FIELDS, Rule, load_rules

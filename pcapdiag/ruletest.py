@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pcapdiag.api import analyze
-from pcapdiag.findings.report import Finding
+from pcapdiag.findings.model import Finding
 from pcapdiag.rules.loader import Rule
 
 

@@ -11,15 +11,9 @@ from pcapdiag.accel.fast_decode import decode_record
 from pcapdiag.accel.shard import shard_of
 from pcapdiag.accel.triage import Plan, first_pass
 from pcapdiag.decode.packets import Datagram, Decoded, IcmpError, Other, Segment, Undecodable
+from pcapdiag.findings.build import build_finding
 from pcapdiag.findings.collect import FindingCollector
-from pcapdiag.findings.report import (
-    CaptureInfo,
-    Finding,
-    FlowSummary,
-    Report,
-    ReportWarning,
-    build_finding,
-)
+from pcapdiag.findings.model import CaptureInfo, Finding, FlowSummary, Report, ReportWarning
 from pcapdiag.io.hashing import _Hashing
 from pcapdiag.io.reader import open_capture
 from pcapdiag.io.records import Buffer

@@ -11,7 +11,7 @@ each keeping its own smallest, merges into exactly the report one process makes.
 
 from __future__ import annotations
 
-from pcapdiag.findings.report import Finding, FindingGroup, alike_key, finding_order
+from pcapdiag.findings.model import Finding, FindingGroup, alike_key, finding_order
 
 # Findings alike kept in full per group by default; the rest are only counted.
 DEFAULT_MAX_ALIKE = 100

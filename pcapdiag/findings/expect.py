@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from pcapdiag.errors import PcapdiagError
-from pcapdiag.findings.report import Finding, Report
+from pcapdiag.findings.model import Finding, Report
 
 
 class ExpectationError(PcapdiagError):

@@ -19,15 +19,15 @@ from dataclasses import dataclass
 from pcapdiag import __version__
 from pcapdiag.errnos import errno_message, is_defined
 from pcapdiag.errors import CaptureError
+from pcapdiag.findings.contract import iso_time
 from pcapdiag.findings.ladder import LadderRow, ladder_rows
-from pcapdiag.findings.report import (
+from pcapdiag.findings.model import (
     OUTCOME_WORDS,
     SEVERITY_ORDER,
     CaptureInfo,
     Effect,
     Finding,
     Report,
-    iso_time,
 )
 from pcapdiag.render.text import clean
 

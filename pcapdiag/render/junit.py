@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from pcapdiag.findings.report import Report
+from pcapdiag.findings.model import Report
 from pcapdiag.render.text import headline
 
 

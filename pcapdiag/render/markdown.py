@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import html
 
+from pcapdiag.findings.contract import iso_time
 from pcapdiag.findings.ladder import LadderRow
-from pcapdiag.findings.report import OUTCOME_WORDS, Finding, Report, iso_time
+from pcapdiag.findings.model import OUTCOME_WORDS, Finding, Report
 from pcapdiag.render.text import headline
 
 # Characters with a meaning inside a Markdown paragraph or table cell (GitHub flavour).

@@ -9,7 +9,7 @@ from pathlib import Path
 import dpkt
 
 from pcapdiag.findings.ladder import read_frames
-from pcapdiag.findings.report import Report
+from pcapdiag.findings.model import Report
 
 _MAX_PCAP_SECONDS = 0xFFFFFFFF
 

@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pcapdiag.findings.report import Report, iso_time
+from pcapdiag.findings.contract import iso_time
+from pcapdiag.findings.model import Report
 from pcapdiag.render.text import clean, finding_block, flows_table, headline, plan
 
 SEVERITY_STYLE = {

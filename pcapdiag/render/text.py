@@ -11,14 +11,14 @@ import json
 from collections.abc import Iterator
 
 from pcapdiag.errnos import errno_message, is_defined
-from pcapdiag.findings.report import (
+from pcapdiag.findings.contract import iso_time
+from pcapdiag.findings.model import (
     OUTCOME_WORDS,
     Finding,
     FindingGroup,
     Report,
     alike_key,
     alike_key_of_group,
-    iso_time,
 )
 from pcapdiag.render import jsontext
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from pcapdiag.api import analyze  # noqa: E402
 from pcapdiag.findings.ladder import LadderRow  # noqa: E402
-from pcapdiag.findings.report import Report  # noqa: E402
+from pcapdiag.findings.model import Report  # noqa: E402
 from pcapdiag.io.records import Damage  # noqa: E402
 from pcapdiag.render.html import Gap, fold, ladders_for, to_html  # noqa: E402
 from pcapdiag.rules.loader import load_rules  # noqa: E402

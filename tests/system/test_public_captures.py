@@ -19,7 +19,7 @@ import pytest
 from pcapdiag.api import analyze
 from pcapdiag.cli import main
 from pcapdiag.errors import CaptureError
-from pcapdiag.findings.report import Report
+from pcapdiag.findings.model import Report
 from tests.support.paths import public_captures_dir
 
 PUBLIC = public_captures_dir()

@@ -1,0 +1,202 @@
+"""A finding made of a rule's outcome and one match of its pattern in a flow: the effects
+per platform, the evidence frames, and the cause, next steps and notes filled from the match
+(the template context)."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pcapdiag.decode.icmp import describe_kind
+from pcapdiag.findings.model import Effect, Finding
+from pcapdiag.findings.templates import render_template
+from pcapdiag.rules.engine import Match, test
+from pcapdiag.rules.loader import Rule
+from pcapdiag.track.events import Event, IcmpErrorEvent
+from pcapdiag.track.flows import FlowRecord
+
+MAX_EVIDENCE_PER_COUNT = 12
+
+
+def build_finding(
+    rule: Rule,
+    flow: FlowRecord,
+    match: Match,
+    *,
+    capture: str = "",
+    sources: tuple[str, ...] = (),
+    keep: FlowRecord | None = None,
+) -> Finding:
+    """The finding a match makes. `keep` is the flow the finding holds (default `flow`):
+    a copy without events, so that a finding stays small."""
+    outcome = rule.data["outcome"]
+    ctx = _context(rule, flow, match)
+    effects: dict[str, tuple[Effect, ...]] = {}
+    for platform, items in outcome["effects"].items():
+        effects[platform] = tuple(_effect(item, match) for item in items)
+    evidence: list[Event] = []
+    for ref in outcome["evidence"]:
+        name, _, pick = ref.partition(".")
+        if name in match.bindings:
+            evidence.append(match.bindings[name])
+            continue
+        hits = match.counts.get(name, ())
+        if pick == "first":
+            hits = hits[:1]
+        elif pick == "last":
+            hits = hits[-1:]
+        elif len(hits) > MAX_EVIDENCE_PER_COUNT:
+            # A long run (a million retransmissions) is cited by its two ends.
+            half = MAX_EVIDENCE_PER_COUNT // 2
+            hits = hits[:half] + hits[-half:]
+        evidence.extend(hits)
+    frames = tuple(sorted({ev.frame for ev in evidence}))
+    times = [ev.ts_ns for ev in evidence] or [flow.first_ts_ns]
+    notes = tuple(
+        render_template(n["text"], ctx).strip()
+        for n in outcome.get("notes", ())
+        if "when" not in n or test(n["when"], lambda f: ctx[f], rule.params)
+    )
+    if flow.roles == "guessed":
+        notes += (f"Client and server roles are guessed: {flow.roles_reason}.",)
+    key = f"{rule.id}|{flow.proto}|{flow.client}|{flow.server}|{flow.instance}|{match.side}"
+    key += f"|{frames[0] if frames else 0}"
+    fid = "F-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+    return Finding(
+        id=fid,
+        rule=rule.id,
+        rev=rule.rev,
+        rule_name=rule.name,
+        severity=rule.severity,
+        title=rule.title,
+        flow=flow if keep is None else keep,
+        side=match.side.value,
+        effects=effects,
+        frames=frames,
+        first_ts_ns=min(times),
+        last_ts_ns=max(times),
+        cause=render_template(outcome["cause"], ctx).strip(),
+        next_steps=(
+            render_template(outcome["next_steps"], ctx).strip() if "next_steps" in outcome else None
+        ),
+        notes=notes,
+        capture=capture,
+        sources=sources,
+    )
+
+
+def _effect(item: dict[str, Any], match: Match) -> Effect:
+    name = item.get("errno")
+    if "errno_from" in item:
+        src = item["errno_from"]
+        value = getattr(match.bindings[src["binding"]], src["field"])
+        name = src["map"].get(str(value))
+    result = item.get("result", "error" if name else "ok")
+    return Effect(
+        call=item["call"], errno=name, result=result, then=item.get("then"), note=item.get("note")
+    )
+
+
+def _context(rule: Rule, flow: FlowRecord, match: Match) -> _Context:
+    return _Context(rule, flow, match)
+
+
+class _Context(Mapping[str, Any]):
+    """Values a cause/note template may use: {client}, {server}, {side}, {peer}, {proto},
+    {b.frame}, {b.t} (seconds since the flow's first packet), {b.<field>} for each binding b,
+    {b.description} for an ICMP error, {c.count}, {c.frames}, {c.gaps} for each count c,
+    {elapsed.a.b} (seconds from binding a to binding b) and {params.name}.
+
+    Each value is worked out when a template asks for it: a template names a handful of the
+    hundreds of values a match offers, and a flood makes a finding per connection."""
+
+    __slots__ = ("_flow", "_match", "_rule")
+
+    def __init__(self, rule: Rule, flow: FlowRecord, match: Match) -> None:
+        self._rule = rule
+        self._flow = flow
+        self._match = match
+
+    def __getitem__(self, key: str) -> Any:
+        flow, match = self._flow, self._match
+        if key == "client":
+            return flow.client
+        if key == "server":
+            return flow.server
+        if key == "side":
+            return match.side.value
+        if key == "peer":
+            return match.side.peer.value
+        if key == "proto":
+            return flow.proto.upper()
+        head, _, rest = key.partition(".")
+        if not rest:
+            raise KeyError(key)
+        if head == "params":
+            return self._rule.params[rest]
+        if head == "elapsed":
+            a, _, b = rest.partition(".")
+            bound = match.bindings
+            if a not in bound or b not in bound:
+                raise KeyError(key)
+            return round((bound[b].ts_ns - bound[a].ts_ns) / 1e9, 3)
+        ev = match.bindings.get(head)
+        if ev is not None:
+            return _binding_value(ev, rest, flow.first_ts_ns, key)
+        evs = match.counts.get(head)
+        if evs is not None:
+            return _count_value(evs, rest, key)
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            self[key]  # type: ignore[index]
+        except KeyError:
+            return False
+        return True
+
+    def _keys(self) -> list[str]:
+        out = ["client", "server", "side", "peer", "proto"]
+        out += [f"params.{n}" for n in self._rule.params]
+        for name, ev in self._match.bindings.items():
+            out += [f"{name}.frame", f"{name}.t"]
+            out += [f"{name}.{f}" for f in ev.__dataclass_fields__ if f not in ("frame", "ts_ns")]
+            if isinstance(ev, IcmpErrorEvent):
+                out.append(f"{name}.description")
+        for name in self._match.counts:
+            out += [f"{name}.count", f"{name}.frames", f"{name}.gaps"]
+        names = list(self._match.bindings)
+        out += [f"elapsed.{a}.{b}" for a in names for b in names]
+        return out
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+
+def _binding_value(ev: Event, field_name: str, t0: int, key: str) -> Any:
+    if field_name == "frame":
+        return ev.frame
+    if field_name == "t":
+        return round((ev.ts_ns - t0) / 1e9, 3)
+    if field_name == "description" and isinstance(ev, IcmpErrorEvent):
+        return describe_kind(ev.kind)
+    if field_name == "ts_ns" or field_name not in ev.__dataclass_fields__:
+        raise KeyError(key)
+    v = getattr(ev, field_name)
+    return v.value if hasattr(v, "value") else v
+
+
+def _count_value(evs: tuple[Event, ...], field_name: str, key: str) -> Any:
+    if field_name == "count":
+        return len(evs)
+    if field_name == "frames":
+        return ", ".join(str(e.frame) for e in evs[:12]) + (", ..." if len(evs) > 12 else "")
+    if field_name == "gaps":
+        gaps = [(b.ts_ns - a.ts_ns) / 1e9 for a, b in itertools.pairwise(evs[:13])]
+        return ", ".join(f"{g:.1f} s" for g in gaps) or "none"
+    raise KeyError(key)

@@ -1,0 +1,352 @@
+"""The report model every renderer draws: findings (each with what the calls of one side
+return per platform), groups of findings alike, capture metadata, flow summaries, warnings,
+and the orders and keys that arrange them. What the JSON report looks like is said in
+contract.py, which each `to_dict` here calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pcapdiag.errnos import PLATFORMS
+from pcapdiag.findings import contract
+from pcapdiag.io.records import Damage
+from pcapdiag.track.flows import FlowRecord
+
+if TYPE_CHECKING:
+    from pcapdiag.findings.ladder import LadderRow
+
+SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
+# How every report format words what a call returns; "error" is followed by the errno.
+OUTCOME_WORDS = {"error": "fails with", "eof": "returns 0 (end of file)", "ok": "succeeds"}
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    call: str
+    errno: str | None
+    result: str  # error | eof | ok
+    then: str | None = None
+    note: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        """ "error", "eof" or "ok": what the renderers put into words (OUTCOME_WORDS)."""
+        if self.result == "eof":
+            return "eof"
+        if self.result == "ok" or self.errno is None:
+            return "ok"
+        return "error"
+
+    def to_dict(self, platform: str) -> dict[str, Any]:
+        return contract.effect_dict(self, platform)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    id: str
+    rule: str
+    rev: int
+    rule_name: str
+    severity: str
+    title: str
+    flow: FlowRecord
+    side: str
+    effects: dict[str, tuple[Effect, ...]]  # platform -> what each call returns
+    frames: tuple[int, ...]
+    first_ts_ns: int
+    last_ts_ns: int
+    cause: str
+    next_steps: str | None
+    notes: tuple[str, ...]
+    capture: str = ""  # the capture file the frame numbers refer to ("a + b" when merged)
+    sources: tuple[str, ...] = ()  # the file(s) behind `capture`, to read the packets again
+
+    def primary(self, platform: str) -> Effect | None:
+        """The first call that fails (or the first effect, when none fails)."""
+        effects = self.effects.get(platform, ())
+        for eff in effects:
+            if eff.errno is not None:
+                return eff
+        return effects[0] if effects else None
+
+    @property
+    def flow_filter(self) -> str:
+        return wireshark_flow_filter(self.flow)
+
+    @property
+    def evidence_filter(self) -> str:
+        return "frame.number in {" + " ".join(str(f) for f in self.frames) + "}"
+
+    def to_dict(self, platform: str) -> dict[str, Any]:
+        return contract.finding_dict(self, platform)
+
+
+def finding_order(f: Finding) -> tuple[object, ...]:
+    """The order of findings in every report: by time, then evidence, rule and id."""
+    return (f.first_ts_ns, f.frames, f.rule, f.id)
+
+
+def alike_key(f: Finding, platform: str) -> tuple[object, ...]:
+    """Findings alike: in the same capture, the same rule, side, errno and server address (a
+    port scan: one client, many ports; a SYN flood: many clients, one port)."""
+    prim = f.primary(platform)
+    return (f.capture, f.rule, f.side, prim.errno if prim else None, _host(f.flow.server))
+
+
+def alike_key_of_group(g: FindingGroup, platform: str) -> tuple[object, ...]:
+    return (g.capture, g.rule, g.side, g.errno(platform), g.server)
+
+
+def _host(endpoint: str) -> str:
+    return endpoint.rpartition(":")[0]
+
+
+# Distinct clients of a group are counted exactly up to this many (a spoofed SYN flood has
+# one per attempt; holding them all would cost what the grouping saves).
+MAX_COUNTED_CLIENTS = 4096
+
+
+@dataclass(slots=True)
+class FindingGroup:
+    """Findings alike (see `alike_key`), counted: the report lists the first `listed` of
+    them in full and summarises the group in one line."""
+
+    capture: str
+    rule: str
+    proto: str
+    side: str
+    severity: str
+    title: str
+    server: str  # the server's address (without port)
+    primary: dict[str, Effect | None]  # platform -> the first failing call
+    count: int
+    first_ts_ns: int
+    last_ts_ns: int
+    clients: set[str] | None  # None once more than MAX_COUNTED_CLIENTS
+    server_ports: set[int]
+    listed: int = 0
+
+    @classmethod
+    def first(cls, f: Finding, platform: str) -> FindingGroup:
+        return cls(
+            capture=f.capture,
+            rule=f.rule,
+            proto=f.flow.proto,
+            side=f.side,
+            severity=f.severity,
+            title=f.title,
+            server=_host(f.flow.server),
+            primary={p: f.primary(p) for p in PLATFORMS},
+            count=1,
+            first_ts_ns=f.first_ts_ns,
+            last_ts_ns=f.last_ts_ns,
+            clients={_host(f.flow.client)},
+            server_ports={int(f.flow.server.rpartition(":")[2])},
+        )
+
+    def count_in(self, f: Finding) -> None:
+        self.count += 1
+        self.first_ts_ns = min(self.first_ts_ns, f.first_ts_ns)
+        self.last_ts_ns = max(self.last_ts_ns, f.last_ts_ns)
+        if self.clients is not None:
+            self.clients.add(_host(f.flow.client))
+            if len(self.clients) > MAX_COUNTED_CLIENTS:
+                self.clients = None
+        self.server_ports.add(int(f.flow.server.rpartition(":")[2]))
+
+    def merge(self, other: FindingGroup) -> None:
+        self.count += other.count
+        self.first_ts_ns = min(self.first_ts_ns, other.first_ts_ns)
+        self.last_ts_ns = max(self.last_ts_ns, other.last_ts_ns)
+        if self.clients is None or other.clients is None:
+            self.clients = None
+        else:
+            self.clients |= other.clients
+            if len(self.clients) > MAX_COUNTED_CLIENTS:
+                self.clients = None
+        self.server_ports |= other.server_ports
+
+    @property
+    def unlisted(self) -> int:
+        return self.count - self.listed
+
+    def errno(self, platform: str) -> str | None:
+        prim = self.primary.get(platform)
+        return prim.errno if prim else None
+
+    def client_count(self) -> str:
+        """How many distinct clients, in words ("12" or "more than 4096")."""
+        if self.clients is None:
+            return f"more than {MAX_COUNTED_CLIENTS:,}"
+        return f"{len(self.clients):,}"
+
+    def describe(self, platform: str) -> str:
+        """One line: "1,000,000 findings alike: ... from 1,000,000 clients to 10.0.0.1:80"."""
+        prim = self.primary.get(platform)
+        if prim is not None and prim.errno is not None:
+            what = f"{self.side} {prim.call}() {OUTCOME_WORDS['error']} {prim.errno}"
+        else:
+            what = f"{self.title}, no errno"
+        clients = (
+            f"client {next(iter(self.clients))}"
+            if self.clients is not None and len(self.clients) == 1
+            else f"{self.client_count()} clients"
+        )
+        ports = self.server_ports
+        server = (
+            f"{self.server}:{next(iter(ports))}"
+            if len(ports) == 1
+            else f"{self.server} ({len(ports):,} ports)"
+        )
+        return f"{self.count:,} alike: {what}, {clients} to {server} ({self.rule})"
+
+    def to_dict(self, platform: str) -> dict[str, Any]:
+        return contract.group_dict(self, platform)
+
+
+def wireshark_flow_filter(flow: FlowRecord) -> str:
+    """A display filter showing the flow (and ICMP errors quoting it, whose inner headers
+    Wireshark also matches)."""
+    caddr, cport = _split(flow.client)
+    saddr, sport = _split(flow.server)
+    ipf = "ipv6.addr" if ":" in caddr else "ip.addr"
+    proto = flow.proto
+    return f"{ipf}=={caddr} && {ipf}=={saddr} && {proto}.port=={cport} && {proto}.port=={sport}"
+
+
+def _split(endpoint: str) -> tuple[str, str]:
+    addr, _, port = endpoint.rpartition(":")
+    return addr.strip("[]"), port
+
+
+@dataclass(slots=True)
+class CaptureInfo:
+    path: str
+    size: int | None
+    sha256: str | None
+    format: str
+    compressed: bool
+    linktypes: list[int]
+    frames: int = 0
+    first_ts_ns: int | None = None
+    last_ts_ns: int | None = None
+    damage: Damage | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return contract.capture_dict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSummary:
+    proto: str
+    client: str
+    server: str
+    instance: int
+    roles: str
+    first_frame: int
+    first_ts_ns: int
+    last_ts_ns: int
+    packets: int
+    client_bytes: int
+    server_bytes: int
+    client_state: str
+    server_state: str
+    history: str
+    end_reason: str
+    failed: bool
+
+    @classmethod
+    def of(cls, flow: FlowRecord, failed: bool) -> FlowSummary:
+        return cls(
+            flow.proto,
+            flow.client,
+            flow.server,
+            flow.instance,
+            flow.roles,
+            flow.first_frame,
+            flow.first_ts_ns,
+            flow.last_ts_ns,
+            flow.packets,
+            flow.client_bytes,
+            flow.server_bytes,
+            flow.client_state,
+            flow.server_state,
+            flow.history,
+            flow.end_reason,
+            failed,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return contract.flow_dict(self)
+
+
+@dataclass(slots=True)
+class ReportWarning:
+    frame: int | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return contract.warning_dict(self)
+
+
+@dataclass(slots=True)
+class Report:
+    platform: str
+    captures: list[CaptureInfo] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # those listed in full
+    # Findings alike, counted (those with more than one member); a group's first `listed`
+    # members are in `findings`, the rest only in its count.
+    groups: list[FindingGroup] = field(default_factory=list)
+    flows: list[FlowSummary] = field(default_factory=list)
+    warnings: list[ReportWarning] = field(default_factory=list)
+    undecodable: int = 0
+    other_frames: int = 0
+    tcp_connections: int = 0
+    udp_flows: int = 0
+    orphan_icmp: int = 0
+    evicted_attempts: int = 0  # unanswered connection attempts released early (a SYN flood)
+    # The ladder rows of listed findings' flows by finding id, when asked for (second pass,
+    # evidence.py): drawn by Markdown and HTML, not part of the JSON document.
+    ladders: dict[str, list[LadderRow]] = field(default_factory=dict)
+
+    @property
+    def frames(self) -> int:
+        return sum(c.frames for c in self.captures)
+
+    @property
+    def damaged(self) -> bool:
+        return any(c.damage is not None for c in self.captures)
+
+    @property
+    def finding_count(self) -> int:
+        """Every finding, listed in full or only counted in a group."""
+        return len(self.findings) + sum(g.unlisted for g in self.groups)
+
+    def counts_by_rule(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.findings:
+            out[f.rule] = out.get(f.rule, 0) + 1
+        for g in self.groups:
+            out[g.rule] = out.get(g.rule, 0) + g.unlisted
+        return dict(sorted(out.items()))
+
+    def counts_by_errno(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.findings:
+            prim = f.primary(self.platform)
+            name = prim.errno if prim and prim.errno else "none"
+            out[name] = out.get(name, 0) + 1
+        for g in self.groups:
+            name = g.errno(self.platform) or "none"
+            out[name] = out.get(name, 0) + g.unlisted
+        return {k: v for k, v in sorted(out.items()) if v}
+
+    def failed_calls(self) -> int:
+        """Findings where a call fails with an errno (the rest are other findings)."""
+        listed = sum(1 for f in self.findings if (pr := f.primary(self.platform)) and pr.errno)
+        return listed + sum(g.unlisted for g in self.groups if g.errno(self.platform))
+
+    def to_dict(self, *, lists: bool = True) -> dict[str, Any]:
+        """The JSON document (contract.report_dict)."""
+        return contract.report_dict(self, lists=lists)
