@@ -1,4 +1,5 @@
-"""The README shows real output and the commands CI really runs."""
+"""The README shows real output and the commands CI really runs; the documents it links to
+exist, and the generated parts of docs/ are current."""
 
 from __future__ import annotations
 
@@ -7,10 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pcapdiag.rules.loader import load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+# The README is for a user: what the tool is, how to run it, what it says. Design notes,
+# measurements and history belong in docs/ and CHANGELOG.md.
+README_MAX_BYTES = 12 * 1024
 
 
 def _block_after(marker: str) -> list[str]:
@@ -43,9 +50,46 @@ def test_every_rule_is_in_the_readme_table() -> None:
         assert f"| {rule.id} {rule.name} |" in README, rule.id
 
 
+def test_readme_stays_short() -> None:
+    assert len(README.encode()) <= README_MAX_BYTES
+
+
 def test_recorded_table_is_current() -> None:
     sys.path.insert(0, str(ROOT / "samples"))
     from record.table import readme_table
 
-    shown = README.split("<!-- recorded-table -->\n", 1)[1].split("<!-- /recorded-table -->")[0]
+    text = (ROOT / "docs/recordings.md").read_text()
+    shown = text.split("<!-- recorded-table -->\n", 1)[1].split("<!-- /recorded-table -->")[0]
     assert shown == readme_table(ROOT / "samples/recorded")
+
+
+@pytest.mark.parametrize(
+    "doc", [ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "fuzz/README.md", *DOCS]
+)
+def test_relative_links_and_paths_exist(doc: Path) -> None:
+    """Every relative link, and every repository path written in backquotes, names a file or
+    directory that exists (`pcapdiag/x.py`, `tests/...`: moved files leave no stale names)."""
+    text = doc.read_text()
+    missing = []
+    for target in re.findall(r"\]\(([^)#\s]+)", text):
+        if "://" not in target and not (doc.parent / target).exists():
+            missing.append(target)
+    for path in re.findall(r"`((?:pcapdiag|tests|bench|fuzz|samples|rules|docs)/[\w./-]+)`", text):
+        if not (ROOT / path).exists():
+            missing.append(path)
+    assert not missing, f"{doc.relative_to(ROOT)}: {missing}"
+
+
+def test_performance_results_are_written_by_the_benchmark(tmp_path: Path) -> None:
+    """docs/performance.md has the one section bench/run.py --write-docs replaces, and the
+    writer changes nothing outside it."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import run
+
+    text = (ROOT / "docs/performance.md").read_text()
+    assert text.count(run.RESULTS_BEGIN) == 1 and text.count(run.RESULTS_END) == 1
+    copy = tmp_path / "performance.md"
+    copy.write_text(text)
+    run.write_docs(copy, "| a | table |\n")
+    head, tail = text.split(run.RESULTS_BEGIN)[0], text.split(run.RESULTS_END)[1]
+    assert copy.read_text() == f"{head}{run.RESULTS_BEGIN}\n| a | table |\n{run.RESULTS_END}{tail}"
