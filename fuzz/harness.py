@@ -1057,15 +1057,15 @@ def target_analysis(path: Path, frame_count: int | None, workdir: Path) -> None:
     from rich.console import Console
 
     import pcapdiag.accel.triage as triage
-    from pcapdiag.render.html import ladders_for, to_html
+    from pcapdiag.api import export_findings
+    from pcapdiag.render.html import to_html
     from pcapdiag.render.junit import to_junit
     from pcapdiag.render.markdown import to_markdown
-    from pcapdiag.render.pcap import export_findings
     from pcapdiag.render.terminal import print_report
     from pcapdiag.render.text import flows_table, to_json, to_text
 
     try:
-        report = analyze([str(path)], list(rules()))
+        report = analyze([str(path)], list(rules()), ladders=True)
     except CaptureError:
         return
     # The C first pass (triage.py) may only save time: the report without it is the same.
@@ -1086,12 +1086,11 @@ def target_analysis(path: Path, frame_count: int | None, workdir: Path) -> None:
         _require(
             w.frame is None or 1 <= w.frame <= n + 1, f"warning frame {w.frame} outside 1..{n + 1}"
         )
-    ladders = ladders_for(report)
     to_text(report, show_flows=True)
     to_json(report)
-    to_markdown(report, ladders)
+    to_markdown(report)
     to_junit(report)
-    to_html(report, ladders)
+    to_html(report)
     flows_table(report)
     print_report(
         report, Console(file=io.StringIO(), force_terminal=True, width=100), show_flows=True

@@ -5,8 +5,10 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+from pcapdiag import evidence
 from pcapdiag.errnos import PLATFORMS
 from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE, FindingCollector
 from pcapdiag.findings.model import Report, ReportWarning, finding_order
@@ -27,6 +29,7 @@ def analyze(
     jobs: int = 1,
     progress: Callable[[int, int, int | None], None] | None = None,
     max_alike: int | None = DEFAULT_MAX_ALIKE,
+    ladders: bool = False,
 ) -> Report:
     """Analyse captures (paths, directories, or "-" for standard input) into one report.
 
@@ -44,6 +47,9 @@ def analyze(
 
     Findings alike (same rule, side, errno and server address: a SYN flood, a port scan)
     beyond `max_alike` are only counted, in `report.groups` (None lists every one).
+
+    `ladders` fills `report.ladders` (drawn by Markdown and HTML) with the packets of each
+    listed finding's flow, replayed: one more pass over each capture (evidence.py).
 
     Raises CaptureError when a source cannot be read as a capture at all. A capture damaged
     part-way is analysed up to the damage, which is recorded in `report.captures[i].damage`.
@@ -90,6 +96,8 @@ def analyze(
                 f"{report.undecodable - MAX_LISTED_WARNINGS} more undecodable frames not listed",
             )
         )
+    if ladders:
+        report.ladders = evidence.ladders(report.findings)
     return report
 
 
@@ -122,3 +130,13 @@ def _in_parallel(
     for info in report.captures:
         info.sha256 = hashes.get(info.path)
     return report, collector
+
+
+def export_findings(report: Report, directory: Path) -> list[Path]:
+    """Write the packets of each listed finding's flow to `directory`/<finding id>.pcap, with
+    a README.txt that gives their original frame numbers; returns the pcap files written.
+    Reads each capture once more (evidence.py): raises CaptureError when one cannot be read
+    again (standard input cannot)."""
+    from pcapdiag.render.pcap import write_findings  # dpkt: loaded only for an export
+
+    return write_findings(report, evidence.finding_frames(report.findings), directory)

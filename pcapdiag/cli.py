@@ -24,7 +24,7 @@ from typing import Any
 import click
 
 from pcapdiag import __version__
-from pcapdiag.api import analyze, default_jobs
+from pcapdiag.api import analyze, default_jobs, export_findings
 from pcapdiag.errnos import ALL_NAMES, PLATFORMS
 from pcapdiag.errors import CaptureError, RuleError
 from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE
@@ -199,6 +199,7 @@ def analyze_cmd(
             jobs=n_jobs,
             progress=progress,
             max_alike=max_alike or None,
+            ladders=fmt in ("markdown", "html") or html_file is not None,
         )
     if fmt == "json":
         _emit_chunks(iter_json(report), output)
@@ -206,18 +207,17 @@ def analyze_cmd(
     # Renderers and their libraries (rich, dpkt for --export) are imported when used: each
     # costs start-up time that a run in another format should not pay.
     elif fmt == "markdown":
-        from pcapdiag.render.html import ladders_for
         from pcapdiag.render.markdown import to_markdown
 
-        text = to_markdown(report, ladders_for(report))
+        text = to_markdown(report)
     elif fmt == "junit":
         from pcapdiag.render.junit import to_junit
 
         text = to_junit(report)
     elif fmt == "html":
-        from pcapdiag.render.html import ladders_for, to_html
+        from pcapdiag.render.html import to_html
 
-        text = to_html(report, ladders_for(report))
+        text = to_html(report)
     elif output is None and (color == "always" or (color == "auto" and sys.stdout.isatty())):
         from rich.console import Console
 
@@ -230,12 +230,10 @@ def analyze_cmd(
     if text is not None:
         _emit(text, output)
     if html_file is not None:
-        from pcapdiag.render.html import ladders_for, to_html
+        from pcapdiag.render.html import to_html
 
-        html_file.write_text(to_html(report, ladders_for(report)), encoding="utf-8")
+        html_file.write_text(to_html(report), encoding="utf-8")
     if export_dir is not None:
-        from pcapdiag.render.pcap import export_findings
-
         try:
             written = export_findings(report, export_dir)
         except CaptureError as exc:
@@ -409,6 +407,7 @@ def _analyze(
     jobs: int = 1,
     progress: Callback | None = None,
     max_alike: int | None = DEFAULT_MAX_ALIKE,
+    ladders: bool = False,
 ) -> Report:
     try:
         return analyze(
@@ -420,6 +419,7 @@ def _analyze(
             jobs=jobs,
             progress=progress,
             max_alike=max_alike,
+            ladders=ladders,
         )
     except CaptureError as exc:
         raise _Exit(EXIT_UNREADABLE, str(exc)) from exc

@@ -1,42 +1,20 @@
-"""Second pass over a capture: the packets of one flow, for ladder diagrams and exports.
-
-The first pass keeps only frame numbers per flow (memory stays bounded by open flows); when a
-report needs the packets of a failed flow, they are read again from the file and replayed
-through a fresh tracker, which gives each endpoint's state after every packet.
-"""
+"""Ladder rows: the packets of one flow replayed through a fresh tracker, which gives each
+endpoint's state after every packet. The frames come from the second pass (evidence.py);
+nothing here reads a file."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pcapdiag.decode.icmp import describe_kind, icmp_kind
 from pcapdiag.decode.link import decode
 from pcapdiag.decode.packets import ACK, FIN, PSH, RST, SYN, Datagram, IcmpError, Segment
-from pcapdiag.errors import CaptureError
+from pcapdiag.findings.model import Finding
 from pcapdiag.io.records import Frame
-from pcapdiag.io.sources import merged_frames
 from pcapdiag.track.connection import Connection
 
 _FLAG_NAMES = ((SYN, "SYN"), (FIN, "FIN"), (RST, "RST"), (PSH, "PSH"), (ACK, "ACK"))
-
-
-def read_frames(sources: str | tuple[str, ...], wanted: Iterable[int]) -> Iterator[Frame]:
-    """The frames whose numbers are in `wanted`, in file order; several sources are read as
-    one merged capture (numbers running on across files, see api.merged_frames)."""
-    if isinstance(sources, str):
-        sources = (sources,)
-    if "-" in sources:
-        raise CaptureError("standard input cannot be read twice: save the capture to a file")
-    want = set(wanted)
-    if not want:
-        return
-    last = max(want)
-    for frame in merged_frames(sources):
-        if frame.number in want:
-            yield frame
-        if frame.number >= last:
-            break
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,86 +32,112 @@ class LadderRow:
     server_state: str
 
 
-def ladder_rows(source: str | tuple[str, ...], frames: Iterable[int]) -> list[LadderRow]:
-    """Replay the frames of one flow (as listed in its FlowRecord) into ladder rows."""
-    rows: list[LadderRow] = []
-    conn: Connection | None = None
-    udp_client: tuple[bytes, int] | None = None
-    for frame in read_frames(source, frames):
+def finding_sources(f: Finding) -> tuple[str, ...]:
+    """The file(s) a finding's frame numbers refer to (several when captures were merged),
+    from which its ladder is read again; none for a finding made without a capture."""
+    return tuple(f.sources) or ((f.capture,) if f.capture else ())
+
+
+class LadderReplay:
+    """The rows of one flow, made as its frames are given, in capture order."""
+
+    def __init__(self) -> None:
+        self.rows: list[LadderRow] = []
+        self._conn: Connection | None = None
+        self._udp_client: tuple[bytes, int] | None = None
+
+    def add(self, frame: Frame) -> None:
         pkt = decode(frame)
         if isinstance(pkt, Segment):
-            if conn is None:
-                conn, sender = Connection.from_first_segment(pkt)
-            else:
-                side = conn.side_of(pkt.src, pkt.sport)
-                if side is None:
-                    continue
-                sender = side
-            s = conn.endpoint(sender)
-            r = conn.endpoint(sender.peer)
-            base_s = s.isn if s.isn is not None else (s.snd_una if s.snd_una is not None else None)
-            base_r = r.isn if r.isn is not None else (r.snd_una if r.snd_una is not None else None)
-            conn.receive(pkt, sender)
-            base_s = s.isn if base_s is None else base_s
-            base_r = r.isn if base_r is None else base_r
-            rows.append(
-                LadderRow(
-                    frame=pkt.frame,
-                    ts_ns=pkt.ts_ns,
-                    direction="c2s" if sender.value == "client" else "s2c",
-                    label=" ".join(n for bit, n in _FLAG_NAMES if pkt.flags & bit) or "none",
-                    seq=(s.seq(pkt.seq) - base_s) if base_s is not None else None,
-                    ack=(
-                        (r.seq(pkt.ack) - base_r)
-                        if pkt.flags & ACK and base_r is not None
-                        else None
-                    ),
-                    length=pkt.payload_len,
-                    client_state=conn.client.state.value,
-                    server_state=conn.server.state.value,
-                )
-            )
-        elif isinstance(pkt, IcmpError) and conn is not None:
-            q = pkt.quoted
-            side = conn.side_of(q.src, q.sport or 0)
-            if side is None:
-                continue
-            conn.icmp(pkt, side)
-            rows.append(
-                LadderRow(
-                    frame=pkt.frame,
-                    ts_ns=pkt.ts_ns,
-                    direction=f"net2{side.value[0]}",
-                    label=describe_kind(icmp_kind(pkt.family, pkt.type, pkt.code)),
-                    seq=None,
-                    ack=None,
-                    length=0,
-                    client_state=conn.client.state.value,
-                    server_state=conn.server.state.value,
-                )
-            )
+            self._segment(pkt)
+        elif isinstance(pkt, IcmpError) and self._conn is not None:
+            self._tcp_icmp(pkt, self._conn)
         elif isinstance(pkt, Datagram | IcmpError):
-            if isinstance(pkt, Datagram):
-                if udp_client is None:
-                    udp_client = (pkt.src, pkt.sport)
-                direction = "c2s" if (pkt.src, pkt.sport) == udp_client else "s2c"
-                label, length = "UDP", pkt.payload_len
-            else:
-                to_client = udp_client is None or (pkt.quoted.src, pkt.quoted.sport) == udp_client
-                direction = "net2c" if to_client else "net2s"
-                label = describe_kind(icmp_kind(pkt.family, pkt.type, pkt.code))
-                length = 0
-            rows.append(
-                LadderRow(
-                    frame=pkt.frame,
-                    ts_ns=pkt.ts_ns,
-                    direction=direction,
-                    label=label,
-                    seq=None,
-                    ack=None,
-                    length=length,
-                    client_state="UDP",
-                    server_state="UDP",
-                )
+            self._udp(pkt)
+
+    def _segment(self, pkt: Segment) -> None:
+        conn = self._conn
+        if conn is None:
+            conn, sender = Connection.from_first_segment(pkt)
+            self._conn = conn
+        else:
+            side = conn.side_of(pkt.src, pkt.sport)
+            if side is None:
+                return
+            sender = side
+        s = conn.endpoint(sender)
+        r = conn.endpoint(sender.peer)
+        # Sequence numbers are shown relative to each sender's first known one: its ISN, or
+        # for a flow seen mid-stream the first unacknowledged byte.
+        base_s = s.isn if s.isn is not None else s.snd_una
+        base_r = r.isn if r.isn is not None else r.snd_una
+        conn.receive(pkt, sender)
+        base_s = s.isn if base_s is None else base_s
+        base_r = r.isn if base_r is None else base_r
+        self.rows.append(
+            LadderRow(
+                frame=pkt.frame,
+                ts_ns=pkt.ts_ns,
+                direction="c2s" if sender.value == "client" else "s2c",
+                label=" ".join(n for bit, n in _FLAG_NAMES if pkt.flags & bit) or "none",
+                seq=(s.seq(pkt.seq) - base_s) if base_s is not None else None,
+                ack=(r.seq(pkt.ack) - base_r) if pkt.flags & ACK and base_r is not None else None,
+                length=pkt.payload_len,
+                client_state=conn.client.state.value,
+                server_state=conn.server.state.value,
             )
-    return rows
+        )
+
+    def _tcp_icmp(self, pkt: IcmpError, conn: Connection) -> None:
+        q = pkt.quoted
+        side = conn.side_of(q.src, q.sport or 0)
+        if side is None:
+            return
+        conn.icmp(pkt, side)
+        self.rows.append(
+            LadderRow(
+                frame=pkt.frame,
+                ts_ns=pkt.ts_ns,
+                direction=f"net2{side.value[0]}",
+                label=describe_kind(icmp_kind(pkt.family, pkt.type, pkt.code)),
+                seq=None,
+                ack=None,
+                length=0,
+                client_state=conn.client.state.value,
+                server_state=conn.server.state.value,
+            )
+        )
+
+    def _udp(self, pkt: Datagram | IcmpError) -> None:
+        if isinstance(pkt, Datagram):
+            if self._udp_client is None:
+                self._udp_client = (pkt.src, pkt.sport)
+            direction = "c2s" if (pkt.src, pkt.sport) == self._udp_client else "s2c"
+            label, length = "UDP", pkt.payload_len
+        else:
+            client = self._udp_client
+            to_client = client is None or (pkt.quoted.src, pkt.quoted.sport) == client
+            direction = "net2c" if to_client else "net2s"
+            label = describe_kind(icmp_kind(pkt.family, pkt.type, pkt.code))
+            length = 0
+        self.rows.append(
+            LadderRow(
+                frame=pkt.frame,
+                ts_ns=pkt.ts_ns,
+                direction=direction,
+                label=label,
+                seq=None,
+                ack=None,
+                length=length,
+                client_state="UDP",
+                server_state="UDP",
+            )
+        )
+
+
+def ladder_rows(frames: Iterable[Frame]) -> list[LadderRow]:
+    """The rows of one flow from its frames, in capture order."""
+    replay = LadderReplay()
+    for frame in frames:
+        replay.add(frame)
+    return replay.rows

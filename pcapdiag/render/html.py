@@ -18,9 +18,8 @@ from dataclasses import dataclass
 
 from pcapdiag import __version__
 from pcapdiag.errnos import errno_message, is_defined
-from pcapdiag.errors import CaptureError
 from pcapdiag.findings.contract import iso_time
-from pcapdiag.findings.ladder import LadderRow, ladder_rows
+from pcapdiag.findings.ladder import LadderRow, finding_sources
 from pcapdiag.findings.model import (
     OUTCOME_WORDS,
     SEVERITY_ORDER,
@@ -56,37 +55,12 @@ def _e(text: object) -> str:
     return html.escape(s, quote=True)
 
 
-def ladders_for(report: Report) -> dict[str, list[LadderRow]]:
-    """The ladder rows of every finding's flow, read again from its capture. A finding whose
-    capture cannot be read again (standard input, a file that went away) gets none, and the
-    page says so instead of drawing a diagram."""
-    out: dict[str, list[LadderRow]] = {}
-    cache: dict[tuple[tuple[str, ...], tuple[int, ...]], list[LadderRow]] = {}
-    for f in report.findings:
-        sources = _sources(f)
-        if not sources or "-" in sources:
-            continue
-        key = (sources, tuple(f.flow.frames))
-        if key not in cache:
-            try:
-                cache[key] = ladder_rows(sources, f.flow.frames)
-            except (CaptureError, OSError):
-                continue
-        out[f.id] = cache[key]
-    return out
-
-
-def _sources(f: Finding) -> tuple[str, ...]:
-    """The file(s) a finding's frame numbers refer to (several when captures were merged)."""
-    return tuple(f.sources) or ((f.capture,) if f.capture else ())
-
-
 # -- page ------------------------------------------------------------------------------------
 
 
-def to_html(report: Report, ladders: dict[str, list[LadderRow]]) -> str:
-    """The whole report as one HTML document. `ladders` maps finding id to the rows of its
-    flow (see `ladders_for`); a finding without rows is shown without a diagram."""
+def to_html(report: Report) -> str:
+    """The whole report as one HTML document, with the ladder of each finding in
+    `report.ladders` (analyze(ladders=True)); a finding without rows is shown without one."""
     p = report.platform
     title = "pcapdiag report"
     if report.captures:
@@ -107,7 +81,7 @@ def to_html(report: Report, ladders: dict[str, list[LadderRow]]) -> str:
         _summary(report),
     ]
     for i, f in enumerate(report.findings, 1):
-        parts.append(_finding(i, f, p, ladders.get(f.id)))
+        parts.append(_finding(i, f, p, report.ladders.get(f.id)))
     if report.warnings:
         items = "".join(f"<li>{_e(w.message)}</li>" for w in report.warnings)
         parts.append(f'<section class="warnings"><h2>Warnings</h2><ul>{items}</ul></section>')
@@ -333,7 +307,9 @@ def _finding(i: int, f: Finding, p: str, rows: list[LadderRow] | None) -> str:
     if rows:
         out.append(ladder_svg(f, rows, i))
     else:
-        why = "standard input cannot be read twice" if "-" in _sources(f) else "not available"
+        why = (
+            "standard input cannot be read twice" if "-" in finding_sources(f) else "not available"
+        )
         out.append(f'<p class="no-ladder">No ladder diagram: the packets are {why}.</p>')
     out.append("</article>")
     return "\n".join(out)

@@ -32,7 +32,9 @@ def code(text: str) -> str:
     return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
 
 
-def to_markdown(report: Report, ladders: dict[str, list[LadderRow]] | None = None) -> str:
+def to_markdown(report: Report) -> str:
+    """The report in Markdown; a finding with ladder rows in `report.ladders` lists its
+    evidence packets with the endpoints' states."""
     p = report.platform
     out = ["# pcapdiag report", ""]
     for cap in report.captures:
@@ -64,7 +66,7 @@ def to_markdown(report: Report, ladders: dict[str, list[LadderRow]] | None = Non
             f"| {i} | {f.severity} | {md(headline(f, p))} | {f.rule} {md(f.rule_name)} | {frames} |"
         )
     for i, f in enumerate(report.findings, 1):
-        out += ["", *_section(i, f, p, (ladders or {}).get(f.id))]
+        out += ["", *_section(i, f, p, report.ladders.get(f.id))]
     return "\n".join(out) + "\n"
 
 

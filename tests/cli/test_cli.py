@@ -13,9 +13,11 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pcapdiag import cli
 from pcapdiag.cli import main
 from pcapdiag.rules.loader import builtin_rules_dir, rule_files
 
@@ -26,6 +28,7 @@ RESET_MID = RULES / "rst-established" / "reset-mid-connection.pcap"
 REFUSED = RULES / "syn-refused" / "refused.pcap"
 HEALTHY = ROOT / "tests" / "captures" / "ipv6-wraparound.pcap"
 PORT_REUSE = ROOT / "tests" / "captures" / "port-reuse.pcap"
+DEMO = ROOT / "samples" / "demo.pcap"
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
@@ -498,3 +501,61 @@ def test_a_reader_that_goes_away_is_not_an_error(fmt: str, tmp_path: Path) -> No
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == 0, err
     assert first.strip() and err == b""
+
+
+# -- ladders and --export: the second pass -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "ladders"),
+    [
+        (("--format", "markdown"), True),
+        (("--format", "html"), True),
+        (("--format", "json", "--html", "{tmp}/r.html"), True),
+        (("--format", "text"), False),
+        (("--format", "json"), False),
+        (("--format", "junit"), False),
+        (("--export", "{tmp}/out"), False),
+    ],
+)
+def test_ladders_are_read_only_for_the_formats_that_draw_them(
+    args: tuple[str, ...], ladders: bool, capsys, monkeypatch, tmp_path: Path
+) -> None:
+    asked: list[bool] = []
+    real = cli.analyze
+
+    def recording(*a: Any, **kw: Any) -> Any:
+        asked.append(kw["ladders"])
+        return real(*a, **kw)
+
+    monkeypatch.setattr(cli, "analyze", recording)
+    argv = [a.format(tmp=tmp_path) for a in args]
+    code, _, err = run(capsys, "analyze", "-q", *argv, DEMO)
+    assert code == 0, err
+    assert asked == [ladders]
+
+
+def test_markdown_and_html_draw_the_ladders(capsys, tmp_path: Path) -> None:
+    page = tmp_path / "r.html"
+    code, out, _ = run(capsys, "analyze", "--format", "markdown", "--html", page, DEMO)
+    assert code == 0
+    assert out.count("| frame | time | direction |") == 5
+    assert page.read_text(encoding="utf-8").count('<svg class="ladder"') == 5
+
+
+def test_standard_input_is_drawn_without_ladders() -> None:
+    proc = run_proc("analyze", "--format", "html", "-", stdin=REFUSED.read_bytes())
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert b"No ladder diagram: the packets are standard input cannot be read twice." in (
+        proc.stdout
+    )
+    assert b'<svg class="ladder"' not in proc.stdout
+
+
+def test_export_of_standard_input_is_unreadable(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = run_proc("analyze", "--export", out, "-", stdin=REFUSED.read_bytes())
+    assert proc.returncode == 3
+    assert proc.stderr.decode() == (
+        "pcapdiag: --export: standard input cannot be read twice: save the capture to a file\n"
+    )

@@ -157,3 +157,73 @@ def test_core_module_does_not_reach_io_through_the_package(path: Path) -> None:
             if top(name) in FORBIDDEN:
                 bad.append(f"{' -> '.join(chain)} ({mod.name}:{line} imports {name})")
     assert not bad, "\n".join(bad)
+
+
+# -- renderers only draw -------------------------------------------------------------------------
+
+
+def render_modules() -> list[Path]:
+    return sorted((PKG / "render").glob("*.py"))
+
+
+def io_imports(path: Path, package: tuple[str, ...]) -> list[str]:
+    """Each import of pcapdiag.io in a module of `package`, in any form: `import
+    pcapdiag.io.x`, `from pcapdiag.io.x import y`, `from pcapdiag import io`, relative ones."""
+
+    def is_io(name: str) -> bool:
+        return name == "pcapdiag.io" or name.startswith("pcapdiag.io.")
+
+    out: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1])
+                module = base + ("." + node.module if node.module else "")
+            else:
+                module = node.module or ""
+            names = [module, *(f"{module}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        if any(is_io(name) for name in names):
+            out.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+    return out
+
+
+@pytest.mark.parametrize("path", render_modules(), ids=lambda p: str(p.relative_to(PKG)))
+def test_renderer_does_not_import_io(path: Path) -> None:
+    """Renderers draw what the report holds; the packets they show (ladders, --export) were
+    read by the second pass (evidence.py), not by them."""
+    bad = io_imports(path, ("pcapdiag", "render"))
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("path", render_modules(), ids=lambda p: str(p.relative_to(PKG)))
+def test_renderer_does_not_reach_a_file_reader(path: Path) -> None:
+    """Nor through the modules it imports: of io, only the record types (records.py, which
+    the report model names) may be reached, never what opens or reads a capture."""
+    bad = [
+        " -> ".join(chain)
+        for mod, chain in _closure(path).items()
+        if mod.parent == PKG / "io" and mod.name not in ("__init__.py", "records.py")
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_renderer_check_sees_every_form(tmp_path: Path) -> None:
+    names = {p.name for p in render_modules()}
+    assert {"html.py", "markdown.py", "pcap.py", "text.py"} <= names
+    forms = [
+        "import pcapdiag.io.reader",
+        "from pcapdiag.io.records import Frame",
+        "from pcapdiag import io",
+        "from ..io import sources",
+        "from ..io.sources import merged_frames",
+    ]
+    for form in forms:
+        src = tmp_path / "m.py"
+        src.write_text(f"def f():\n    {form}\n", encoding="utf-8")
+        assert io_imports(src, ("pcapdiag", "render")), form
+    src.write_text("import io\nfrom pcapdiag.findings import ladder\n", encoding="utf-8")
+    assert io_imports(src, ("pcapdiag", "render")) == []

@@ -8,12 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pcapdiag.api import analyze
-from pcapdiag.findings.ladder import ladder_rows
+from pcapdiag.api import analyze, export_findings
 from pcapdiag.io.reader import open_capture
 from pcapdiag.render.junit import to_junit
 from pcapdiag.render.markdown import to_markdown
-from pcapdiag.render.pcap import export_findings
 from pcapdiag.render.text import to_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,14 +26,13 @@ def hostile_capture(tmp_path: Path) -> Path:
     return path
 
 
-def _report(path: Path, rules):
-    return analyze([str(path)], rules)
+def _report(path: Path, rules, *, ladders: bool = False):
+    return analyze([str(path)], rules, ladders=ladders)
 
 
 def test_markdown_has_summary_table_and_evidence_tables(builtin_rules) -> None:
-    report = _report(DEMO, builtin_rules)
-    ladders = {f.id: ladder_rows(f.sources, f.flow.frames) for f in report.findings}
-    text = to_markdown(report, ladders)
+    report = _report(DEMO, builtin_rules, ladders=True)
+    text = to_markdown(report)
     assert text.count("\n## ") == 5
     assert "| 5 | high | client 10.0.0.1:40003: send\\(\\) -&gt; EPIPE" not in text  # no ( escape
     assert "| 5 | high | client 10.0.0.1:40003: send() -&gt; EPIPE" in text
@@ -66,11 +63,11 @@ def test_junit_healthy_capture_is_one_passing_case(builtin_rules) -> None:
 
 
 def test_hostile_path_is_escaped_in_every_format(hostile_capture: Path, builtin_rules) -> None:
-    report = _report(hostile_capture, builtin_rules)
-    ladders = {f.id: ladder_rows(f.sources, f.flow.frames) for f in report.findings}
+    report = _report(hostile_capture, builtin_rules, ladders=True)
+    assert len(report.ladders) == len(report.findings)
     plain = to_text(report)
     assert "\x1b" not in plain and "\\x1b[31m" in plain  # shown, but cannot drive a terminal
-    for text in (to_markdown(report, ladders), to_junit(report)):
+    for text in (to_markdown(report), to_junit(report)):
         assert "\x1b" not in text
         assert "<script>" not in text
     ET.fromstring(to_junit(report))  # still well-formed XML

@@ -24,11 +24,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from pcapdiag import evidence  # noqa: E402
 from pcapdiag.api import analyze  # noqa: E402
 from pcapdiag.findings.ladder import LadderRow  # noqa: E402
 from pcapdiag.findings.model import Report  # noqa: E402
 from pcapdiag.io.records import Damage  # noqa: E402
-from pcapdiag.render.html import Gap, fold, ladders_for, to_html  # noqa: E402
+from pcapdiag.render.html import Gap, fold, to_html  # noqa: E402
 from pcapdiag.rules.loader import load_rules  # noqa: E402
 
 DEMO = ROOT / "samples" / "demo.pcap"
@@ -114,9 +115,8 @@ def svg_trees(page: str) -> list[ET.Element]:
 
 @pytest.fixture(scope="module")
 def demo() -> Demo:
-    report = analyze([str(DEMO)], load_rules())
-    ladders = ladders_for(report)
-    return report, ladders, to_html(report, ladders)
+    report = analyze([str(DEMO)], load_rules(), ladders=True)
+    return report, report.ladders, to_html(report)
 
 
 def _finding_ladder(report: Report, page: Page, rule: str) -> Ladder:
@@ -219,8 +219,8 @@ def test_everything_from_capture_and_rules_is_escaped(tmp_path: Path) -> None:
     # A real file whose name is markup, and report strings that are.
     evil_file = tmp_path / "<img src=x onerror=alert(1)>\x1b[31m.pcap"
     shutil.copyfile(DEMO, evil_file)
-    report = analyze([str(evil_file)], load_rules())
-    ladders = ladders_for(report)
+    report = analyze([str(evil_file)], load_rules(), ladders=True)
+    ladders = report.ladders
     assert len(ladders) == len(report.findings)  # the evil path was read again
     first = report.findings[0]
     report.findings[0] = replace(
@@ -229,7 +229,7 @@ def test_everything_from_capture_and_rules_is_escaped(tmp_path: Path) -> None:
     report.captures.append(replace(report.captures[0], path=EVIL, damage=Damage(10, 3, EVIL)))
     rows = ladders[first.id]
     ladders[first.id] = [replace(rows[0], label=EVIL), *rows[1:]]
-    page_html = to_html(report, ladders)
+    page_html = to_html(report)
 
     assert "<script" not in page_html.lower()
     assert "<img" not in page_html.lower()
@@ -251,9 +251,9 @@ def test_standard_input_has_no_ladder_but_a_reason(demo: Demo) -> None:
     report, _, _ = demo
     piped = Report(platform=report.platform, captures=[replace(report.captures[0], path="-")])
     piped.findings = [replace(f, capture="-", sources=("-",)) for f in report.findings]
-    ladders = ladders_for(piped)
-    assert ladders == {}
-    page_html = to_html(piped, ladders)
+    piped.ladders = evidence.ladders(piped.findings)
+    assert piped.ladders == {}
+    page_html = to_html(piped)
     assert parse(page_html).ladders == []
     assert page_html.count("standard input cannot be read twice") == len(piped.findings)
 
@@ -302,11 +302,11 @@ def test_long_connection_is_folded_around_the_evidence(tmp_path: Path) -> None:
     pytest.importorskip("scapy")
     cap = tmp_path / "long.pcap"
     rst = _long_connection(cap)
-    report = analyze([str(cap)], load_rules())
-    ladders = ladders_for(report)
+    report = analyze([str(cap)], load_rules(), ladders=True)
+    ladders = report.ladders
     findings = [f for f in report.findings if rst in f.frames]
     assert findings, [(f.rule, f.frames) for f in report.findings]
-    page_html = to_html(report, ladders)
+    page_html = to_html(report)
     page = parse(page_html)
     for f in findings:
         ladder = page.ladders[report.findings.index(f)]
@@ -427,8 +427,8 @@ def demo_html(path: Path, *, relative: bool = False) -> Path:
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
-        report = analyze([source], load_rules())
-        page_html = to_html(report, ladders_for(report))
+        report = analyze([source], load_rules(), ladders=True)
+        page_html = to_html(report)
     finally:
         os.chdir(cwd)
     path.write_text(page_html, encoding="utf-8")
