@@ -9,6 +9,11 @@ Exit codes (also in `pcapdiag --help` and the README):
      damage were analysed and reported
   5  invalid rules (schema or semantic errors, listed with file:line)
  70  internal error (a bug: please report it)
+130  interrupted (Ctrl-C)
+
+Each outcome other than 0 and 70 is raised as an `Outcome` (a click exception that carries
+its exit code), so that a command ends where it finds out; `main()` turns into exit codes
+what click does not: an interruption, a reader gone away, a bug.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import traceback
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, NoReturn
 
 import click
 
@@ -37,7 +42,7 @@ from pcapdiag.ruletest import run_rule_tests
 from pcapdiag.track.events import EVENT_TYPES, predicate_fields
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_UNREADABLE, EXIT_DAMAGED, EXIT_RULES = 0, 1, 2, 3, 4, 5
-EXIT_INTERNAL = 70
+EXIT_INTERNAL, EXIT_INTERRUPTED = 70, 130
 
 EPILOG = """\b
 Exit codes: 0 analysed, 1 a --fail-on condition met, 2 usage error,
@@ -53,10 +58,54 @@ Examples:
 """
 
 
-class _Exit(Exception):
-    def __init__(self, code: int, message: str | None = None) -> None:
-        self.code = code
-        self.message = message
+class Outcome(click.ClickException):
+    """The end of a run with its exit code, shown as `pcapdiag: <message>` on standard error;
+    without a message, nothing is shown (the report or the lines before said it)."""
+
+    exit_code = EXIT_INTERNAL
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        if self.message:
+            click.echo(f"pcapdiag: {clean(self.message)}", err=True)
+
+
+class ReaderGone(Outcome):
+    """Standard output's reader went away (`| head`): not an error of ours."""
+
+    exit_code = EXIT_OK
+
+
+class FailOnMet(Outcome):
+    """A finding met a --fail-on condition; or a check or a rule test found differences."""
+
+    exit_code = EXIT_FAIL_ON
+
+
+class BadUsage(Outcome):
+    """A usage error found past click's parsing: an expectation file, an unknown rule."""
+
+    exit_code = EXIT_USAGE
+
+
+class Unreadable(Outcome):
+    """A capture that cannot be read at all."""
+
+    exit_code = EXIT_UNREADABLE
+
+
+class Damaged(Outcome):
+    """A capture damaged part-way (analysed up to the damage)."""
+
+    exit_code = EXIT_DAMAGED
+
+
+class InvalidRules(Outcome):
+    """Rule files with schema or semantic errors."""
+
+    exit_code = EXIT_RULES
 
 
 def _load(rule_dirs: tuple[Path, ...], builtin: bool) -> list[Rule]:
@@ -64,7 +113,7 @@ def _load(rule_dirs: tuple[Path, ...], builtin: bool) -> list[Rule]:
         return load_rules(rule_dirs, builtin=builtin)
     except RuleError as exc:
         problems = "\n".join(f"  {p}" for p in exc.problems)
-        raise _Exit(EXIT_RULES, "invalid rules:\n" + problems) from exc
+        raise InvalidRules("invalid rules:\n" + problems) from exc
 
 
 rules_option = click.option(
@@ -237,7 +286,7 @@ def analyze_cmd(
         try:
             written = export_findings(report, export_dir)
         except CaptureError as exc:
-            raise _Exit(EXIT_UNREADABLE, f"--export: {exc}") from exc
+            raise Unreadable(f"--export: {exc}") from exc
         if not quiet:
             where = clean(str(export_dir))
             click.echo(f"pcapdiag: wrote {len(written)} capture(s) to {where}", err=True)
@@ -281,10 +330,10 @@ def check_cmd(
     try:
         spec = load_expectation(expect_file)
     except ExpectationError as exc:
-        raise _Exit(EXIT_USAGE, str(exc)) from exc
+        raise BadUsage(str(exc)) from exc
     if not captures:
         if "capture" not in spec:
-            raise _Exit(EXIT_USAGE, f"{expect_file}: no capture given and none named in the file")
+            raise BadUsage(f"{expect_file}: no capture given and none named in the file")
         captures = (str(expect_file.parent / spec["capture"]),)
     rules = _load(rule_dirs, not no_builtin_rules)
     report = _analyze(captures, rules, spec.get("platform", "linux"))
@@ -295,7 +344,7 @@ def check_cmd(
         click.echo(clean(line))
     if problems:
         click.echo(f"FAIL: {len(problems)} difference(s) from {clean(str(expect_file))}")
-        raise _Exit(EXIT_FAIL_ON)
+        raise FailOnMet()
     click.echo(f"OK: {report.finding_count} findings as expected ({clean(str(expect_file))})")
 
 
@@ -332,7 +381,7 @@ def rules_show(rule_id: str, rule_dirs: tuple[Path, ...], no_builtin_rules: bool
             click.echo(f"# {r.path}")
             click.echo(clean(r.path.read_text(encoding="utf-8")), nl=False)
             return
-    raise _Exit(EXIT_USAGE, f"no rule with id or name {rule_id!r} (see: pcapdiag rules list)")
+    raise BadUsage(f"no rule with id or name {rule_id!r} (see: pcapdiag rules list)")
 
 
 @rules_group.command("events")
@@ -364,9 +413,9 @@ def rules_test(rule_id: str | None, rule_dirs: tuple[Path, ...], no_builtin_rule
     try:
         results = run_rule_tests(rules, rule_id)
     except CaptureError as exc:
-        raise _Exit(EXIT_UNREADABLE, f"rule test capture: {exc}") from exc
+        raise Unreadable(f"rule test capture: {exc}") from exc
     if not results:
-        raise _Exit(EXIT_USAGE, f"no test cases for {rule_id!r}")
+        raise BadUsage(f"no test cases for {rule_id!r}")
     for res in results:
         click.echo(f"{'PASS' if res.ok else 'FAIL'}  {res.rule}  {clean(res.name)}")
         for problem in res.problems:
@@ -374,7 +423,7 @@ def rules_test(rule_id: str | None, rule_dirs: tuple[Path, ...], no_builtin_rule
     failed = sum(not r.ok for r in results)
     click.echo(f"{len(results) - failed} passed, {failed} failed")
     if failed:
-        raise _Exit(EXIT_FAIL_ON)
+        raise FailOnMet()
 
 
 def _total_size(captures: tuple[str, ...]) -> int | None:
@@ -422,7 +471,7 @@ def _analyze(
             ladders=ladders,
         )
     except CaptureError as exc:
-        raise _Exit(EXIT_UNREADABLE, str(exc)) from exc
+        raise Unreadable(str(exc)) from exc
 
 
 def _check_fail_on(values: tuple[str, ...]) -> None:
@@ -462,10 +511,9 @@ def _emit_chunks(chunks: Iterable[str], output: Path | None) -> None:
                 sys.stdout.write(chunk)
             sys.stdout.flush()
         except BrokenPipeError:
-            # The reader went away (| head): not an error of ours (click would exit 1).
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            raise _Exit(EXIT_OK) from None
+            # Caught here, not left to click, which would exit 1.
+            _silence_stdout()
+            raise ReaderGone() from None
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -485,33 +533,34 @@ def _finish(report: Report, fail_on: tuple[str, ...]) -> None:
                     f"{d.frame}): {clean(d.message)}",
                     err=True,
                 )
-        raise _Exit(EXIT_DAMAGED)
+        raise Damaged()
     if fail_on and _fails(report, fail_on):
-        raise _Exit(EXIT_FAIL_ON)
+        raise FailOnMet()
 
 
-def main(argv: list[str] | None = None) -> Any:
-    """Entry point: no traceback reaches the user; every outcome is an exit code."""
+def _silence_stdout() -> None:
+    """Standard output's reader went away (| head): send what is left, and the flush at
+    exit, nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point: no traceback reaches the user; every outcome is an exit code.
+
+    Click runs outside its standalone mode, which would turn Ctrl-C into its own "Aborted!"
+    and exit 1: its errors and ours (Outcome) come here and are shown as they are."""
     try:
         cli.main(args=argv, prog_name="pcapdiag", standalone_mode=False)
-    except _Exit as exc:
-        if exc.message:
-            click.echo(f"pcapdiag: {clean(exc.message)}", err=True)
-        sys.exit(exc.code)
-    except click.exceptions.Abort:
-        click.echo("pcapdiag: interrupted", err=True)
-        sys.exit(130)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
-    except BrokenPipeError:
-        # The reader went away (| head): not an error of ours; silence the flush at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(EXIT_OK)
-    except KeyboardInterrupt:
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("pcapdiag: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        _silence_stdout()
+        sys.exit(EXIT_OK)
     except Exception as exc:  # the last line of defence against tracebacks
         if os.environ.get("PCAPDIAG_DEBUG"):
             traceback.print_exc()

@@ -15,10 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 
 from pcapdiag import cli
 from pcapdiag.cli import main
+from pcapdiag.errors import CaptureError
 from pcapdiag.rules.loader import builtin_rules_dir, rule_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -501,6 +503,63 @@ def test_a_reader_that_goes_away_is_not_an_error(fmt: str, tmp_path: Path) -> No
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == 0, err
     assert first.strip() and err == b""
+
+
+# -- outcomes as click exceptions ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("outcome", "code"),
+    [
+        (cli.ReaderGone, 0),
+        (cli.FailOnMet, 1),
+        (cli.BadUsage, 2),
+        (cli.Unreadable, 3),
+        (cli.Damaged, 4),
+        (cli.InvalidRules, 5),
+    ],
+)
+def test_each_outcome_carries_its_exit_code(outcome: type[cli.Outcome], code: int, capsys) -> None:
+    assert issubclass(outcome, click.ClickException)
+    assert outcome.exit_code == code
+    outcome("a message\x1b[31m").show()
+    assert capsys.readouterr().err == "pcapdiag: a message\\x1b[31m\n"  # made visible
+    outcome().show()
+    assert capsys.readouterr().err == ""  # said before, by the report or the damage lines
+
+
+def test_an_outcome_raised_by_a_command_ends_the_run(capsys, monkeypatch) -> None:
+    def unreadable(*_: object, **__: object) -> None:
+        raise CaptureError("x.pcap: not a pcap or pcapng file")
+
+    monkeypatch.setattr(cli, "analyze", unreadable)
+    assert run(capsys, "analyze", "x.pcap") == (
+        3,
+        "",
+        "pcapdiag: x.pcap: not a pcap or pcapng file\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "err"),
+    [
+        (KeyboardInterrupt(), 130, "\npcapdiag: interrupted\n"),  # click closes the ^C line
+        (
+            ZeroDivisionError("boom"),
+            70,
+            "pcapdiag: internal error: ZeroDivisionError: boom (a bug; set PCAPDIAG_DEBUG=1 "
+            "to see the traceback)\n",
+        ),
+    ],
+)
+def test_main_translates_what_click_cannot(exc, code, err, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("PCAPDIAG_DEBUG", raising=False)
+
+    def failing(*_: object, **__: object) -> None:
+        raise exc
+
+    monkeypatch.setattr(cli, "analyze", failing)
+    assert run(capsys, "analyze", "-q", REFUSED) == (code, "", err)
 
 
 # -- ladders and --export: the second pass -------------------------------------------------------
