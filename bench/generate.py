@@ -1,6 +1,7 @@
 """Deterministic generator of large, realistic captures with known failures (issue 5).
 
     python bench/generate.py --frames N --out F.pcap [--seed S] [--duration SECONDS]
+                             [--steady-state]
 
 writes an Ethernet pcap (microsecond timestamps) of exactly N frames and `F.truth.json`, the
 list of connections the generator made fail, how, and which errno the application on which
@@ -30,6 +31,18 @@ the ICMP error, the first SYN retransmission, the third data retransmission or k
 the thresholds the rules document); a failing flow cut before that looks healthy and is not
 listed. Nothing healthy can look like a failure when cut: healthy flows never retransmit more
 than once in a row and never send a RST.
+
+With --steady-state the capture begins in the middle of the traffic, as a capture of a busy
+link does: the traffic starts 30 s before the capture, and what came before is not written.
+Most frames then belong to thousands of long-lived connections (a connection pool's, HTTP
+keep-alive) opened before the capture, whose SYNs it never shows, some with transfers in
+flight when it starts; a third of all connections carry no TCP timestamps (Windows' default),
+and about 2 % of transfers end with a spurious retransmission (the last segment sent again
+one RTO later though its ACK had passed the tap or was merely late). Connections that start
+before the capture are healthy, but for a few long-lived ones that fail during it in ways
+pcapdiag diagnoses without a handshake (RST, EPIPE, close with unread data, data or keepalive
+timeout, each after an exchange the capture shows), one of each early on; connections that
+start during the capture fail as above. The truth file then has a "steady_state" entry.
 
 Frames are written in 20 ms time slices: each flow is a Python generator that waits, holding
 its next frame, in the slice that frame belongs to. Memory: one small generator per open flow
@@ -86,6 +99,28 @@ FAIL_WEIGHTS: dict[str, float] = {
 FAIL_KINDS = tuple(FAIL_WEIGHTS)
 _SLOW = ("keepalive-timeout", "data-timeout", "syn-timeout")
 FORCED_ORDER = (*_SLOW, *(k for k in FAIL_KINDS if k not in _SLOW))
+
+# --steady-state: the traffic starts WARMUP_US before the capture does, so that the capture
+# begins in the middle of everything (connections open, transfers in flight), and frames
+# before the capture are not written. Most frames then come from long-lived connections
+# opened before it (a connection pool's, HTTP keep-alive), of which there are thousands.
+WARMUP_US = 30 * SEC
+STEADY_TS_SHARE = 2 / 3  # a third of the connections without TCP timestamps
+STEADY_SPURIOUS = 0.02  # transfers that end with a spurious retransmission (see transfer)
+PERSISTENT_SHARE = 0.7  # of the frames, about: from the long-lived connections
+PERSISTENT_FPS = 3.0  # frames a second of one long-lived connection, about
+PERSISTENT_THINK_US = 1 * SEC  # mean time between a response and the next request
+PERSISTENT_CLOSE = 0.01  # a healthy long-lived connection closes after an exchange
+PERSISTENT_FAIL = 0.02  # long-lived connections that fail during the capture
+# Failures of a connection seen without its handshake that pcapdiag still diagnoses (with
+# roles guessed from the ports); one of each is forced early, slow ones first.
+MIDSTREAM_FAIL_KINDS = (
+    "keepalive-timeout",
+    "data-timeout",
+    "rst-established",
+    "epipe",
+    "close-unread",
+)
 
 # ICMP errors rejecting a SYN: (type, code, Linux errno for connect()), icmp_err_convert[] and
 # icmpv6_err_convert(); weights favour the issue's two (v4 host-prohibited, v6 admin-prohibited).
@@ -213,10 +248,12 @@ class Tcp:
         "ptsum",
         "rcv",
         "react",
+        "retx_left",
         "rng",
         "rto",
         "rtt",
         "salt",
+        "spurious",
         "ts",
         "tsoff",
         "ttl",
@@ -233,6 +270,8 @@ class Tcp:
         sport: int,
         macs: tuple[bytes, bytes],
         vlan: int | None,
+        ts_share: float = 0.85,
+        spurious: float = 0.0,
     ) -> None:
         self.rng = rng
         self.v6 = len(client) == 16
@@ -248,7 +287,12 @@ class Tcp:
         self.rcv = [0, 0]  # what each side has received: the ACK value it sends
         self.ipid = [rng.getrandbits(16), rng.getrandbits(16)]
         self.tsoff = (rng.getrandbits(32), rng.getrandbits(32))
-        self.ts = rng.random() < 0.85
+        self.ts = rng.random() < ts_share
+        # Chance that a transfer ends with a spurious retransmission (see transfer), and the
+        # retransmissions each side may still make: a healthy connection cut by the end of
+        # the capture must never show three (rule data-timeout's threshold).
+        self.spurious = spurious
+        self.retx_left = [2, 2] if spurious else [1 << 30, 1 << 30]
         self.mss = (1440 if self.v6 else 1460) - (12 if self.ts else 0)
         self.win = (rint(rng, 500, 3000), rint(rng, 500, 2000))
         self.salt = (rint(rng, 0, _PAY_LEN - 1), rint(rng, 0, _PAY_LEN - 1))
@@ -494,8 +538,11 @@ def icmp_error(
 
 
 class World:
-    def __init__(self, seed: int, frames: int, duration_s: float) -> None:
+    def __init__(self, seed: int, frames: int, duration_s: float, steady: bool = False) -> None:
         self.rng = random.Random(seed)
+        self.steady = steady
+        self.t0 = T0_US  # the capture's start
+        self.end_us = T0_US + int(duration_s * SEC)  # about its end
         n_clients = 4000
         self.clients4 = [ipaddress.IPv4Address(0x0A010000 + k).packed for k in range(1, n_clients)]
         self.clients6 = [
@@ -524,15 +571,34 @@ class World:
         for w in kinds.values():
             acc += w
             self.kind_cum.append(acc)
+        healthy = list(HEALTHY_WEIGHTS.values())
+        self.healthy_cum = [sum(healthy[: i + 1]) for i in range(len(healthy))]
         self.spawned = 0
-        # Arrival rate chosen so that N frames span about `duration_s` seconds.
-        self.rate = frames / (duration_s * 20.0)
+        self.forced = 0  # flows that may fail, spawned so far (see pick_kind)
+        # Arrival rate chosen so that N frames span about `duration_s` seconds (in steady
+        # state, with the long-lived connections' share of them).
+        self.rate = frames / (duration_s * 20.0) * (1 - PERSISTENT_SHARE if steady else 1)
+        self.persistent = (
+            max(
+                len(MIDSTREAM_FAIL_KINDS),
+                round(PERSISTENT_SHARE * frames / duration_s / PERSISTENT_FPS),
+            )
+            if steady
+            else 0
+        )
         self.truth: list[dict[str, Any]] = []
         self.counts: dict[str, int] = {}
 
-    def pick_kind(self) -> str:
-        k = self.spawned
+    def pick_kind(self, healthy_only: bool = False) -> str:
         self.spawned += 1
+        if healthy_only:
+            x = self.rng.random() * self.healthy_cum[-1]
+            names = list(HEALTHY_WEIGHTS)
+            return next(
+                (n for n, c in zip(names, self.healthy_cum, strict=True) if x < c), names[-1]
+            )
+        k = self.forced
+        self.forced += 1
         # Every failure kind appears once among the first 50 flows (slow ones first), so that
         # small captures have them all.
         if k % 5 == 2 and k // 5 < len(FORCED_ORDER):
@@ -559,7 +625,9 @@ class World:
         return client, server, p, sport
 
     def spawn(self, t: int) -> Flow:
-        kind = self.pick_kind()
+        # In steady state, what starts before the capture is healthy: a failure whose first
+        # frames went unseen could not be told (nor listed in the truth) reliably.
+        kind = self.pick_kind(self.steady and t < self.t0)
         self.counts[kind] = self.counts.get(kind, 0) + 1
         rng = self.rng
         v6 = rng.random() < V6_SHARE
@@ -569,8 +637,39 @@ class World:
         cmac = b"\x02\x00" + client[-4:]
         if udp:
             return udp_flow(self, kind, t, client, server, cport, sport, (cmac, self.gw_mac), vlan)
-        c = Tcp(rng, client, server, cport, sport, (cmac, self.gw_mac), vlan)
-        return tcp_flow(self, c, kind, t)
+        return tcp_flow(self, self._tcp(client, server, cport, sport, cmac, vlan), kind, t)
+
+    def _tcp(
+        self, client: bytes, server: bytes, cport: int, sport: int, cmac: bytes, vlan: int | None
+    ) -> Tcp:
+        macs = (cmac, self.gw_mac)
+        if not self.steady:
+            return Tcp(self.rng, client, server, cport, sport, macs, vlan)
+        return Tcp(
+            self.rng, client, server, cport, sport, macs, vlan, STEADY_TS_SHARE, STEADY_SPURIOUS
+        )
+
+    def spawn_persistent(self, k: int) -> tuple[int, Flow]:
+        """The k-th long-lived connection: when it opens (before the capture) and its flow.
+        The first ones fail early in the capture, one of each MIDSTREAM_FAIL_KINDS."""
+        rng = self.rng
+        if k < len(MIDSTREAM_FAIL_KINDS):
+            fate = MIDSTREAM_FAIL_KINDS[k]
+            fail_at = self.t0 + rint(rng, SEC // 2, 3 * SEC)
+        elif rng.random() < PERSISTENT_FAIL:
+            fate = pick(rng, MIDSTREAM_FAIL_KINDS)
+            fail_at = rint(rng, self.t0, self.end_us)
+        else:
+            fate, fail_at = "tcp-ok", 0
+        name = "tcp-persistent" if fate == "tcp-ok" else f"tcp-persistent-{fate}"
+        self.counts[name] = self.counts.get(name, 0) + 1
+        self.spawned += 1
+        start = self.t0 - rint(rng, SEC // 2, WARMUP_US - SEC)
+        v6 = rng.random() < V6_SHARE
+        vlan = pick(rng, VLAN_IDS) if rng.random() < VLAN_SHARE else None
+        client, server, cport, sport = self.endpoints(v6, False)
+        c = self._tcp(client, server, cport, sport, b"\x02\x00" + client[-4:], vlan)
+        return start, persistent_flow(self, c, fate, start, fail_at)
 
     def fail(
         self,
@@ -617,15 +716,20 @@ def transfer(
     """Side i sends n bytes in slow-start rounds; the other side ACKs every second segment,
     and the last odd one after 40 ms unless it sends data within `reply_after` (piggyback).
     With `lossy`, a client's last odd segment is sometimes lost after the tap and sent again
-    one RTO later. Returns (time of the last packet, time the receiver had everything, as
-    seen at the tap)."""
+    one RTO later. With `c.spurious`, the last segment is sometimes sent again one RTO later
+    though nothing was lost: its ACK had passed the tap and not yet reached the sender, or
+    the receiver had not acknowledged it yet (a reply slower than the RTO); the receiver
+    answers the copy with an ACK. Returns (time of the last packet, time the receiver had
+    everything, as seen at the tap)."""
     j = 1 - i
     mss = c.mss
     cwnd = 10
     left = n
     last = t
     gap = 12 if mss > 1000 else 2
-    lose_tail = lossy and i == 0 and c.rng.random() < LOSS_SHARE
+    lose_tail = lossy and i == 0 and c.rng.random() < LOSS_SHARE and c.retx_left[0] > 0
+    if lose_tail:
+        c.retx_left[0] -= 1
     seg = c.seg
     while True:
         plan: list[tuple[int, int, int]] = []  # (time, 0 data / 1 ack, size or ack value)
@@ -666,6 +770,18 @@ def transfer(
                 when = max(last, recv_at + 40 * MS)
                 yield when, seg(j, ACK, when), None
                 last = when
+            if (
+                c.spurious
+                and lost_seq is None
+                and c.retx_left[i] > 0
+                and c.rng.random() < c.spurious
+            ):
+                c.retx_left[i] -= 1
+                when = max(last, last_data + c.rto)
+                yield when, seg(i, ACK | PSH, when, size, seq=c.nxt[i] - size), None
+                when += c.react[i]
+                yield when, seg(j, ACK, when), None
+                last = recv_at = when
             return last, recv_at
         t = max(last, recv_at) + c.react[j]
 
@@ -763,6 +879,17 @@ def tcp_flow(w: World, c: Tcp, kind: str, t: int) -> Flow:
         t = max(last, recv + proc)
         last, _ = yield from transfer(c, t, 1, r, th if k + 1 < n_ex else 10 * SEC)
         t = last + th
+    yield from ending(w, c, kind, t)
+
+
+def ending(w: World, c: Tcp, kind: str, t: int) -> Flow:
+    """How a connection past its exchanges ends at t: healthy (`tcp-ok`, `tcp-open`) or one of
+    the failures of an established connection."""
+    rng = c.rng
+    cl, sv = _ep(c.addr[0], c.port[0]), _ep(c.addr[1], c.port[1])
+
+    def fail(side: int, call: str, errno: str, **extra: Any) -> dict[str, Any]:
+        return w.fail("tcp", cl, sv, kind, ("client", "server")[side], call, errno, **extra)
 
     if kind == "tcp-ok":
         how = rng.random()
@@ -874,6 +1001,35 @@ def tcp_flow(w: World, c: Tcp, kind: str, t: int) -> Flow:
     raise ValueError(kind)
 
 
+def persistent_flow(w: World, c: Tcp, fate: str, t: int, fail_at: int) -> Flow:
+    """A long-lived connection (a connection pool's, HTTP keep-alive) opened at t, before the
+    capture starts: request/response exchanges with think times until the capture ends, or
+    now and then an orderly close. With `fate` a failure kind, the first exchange to start
+    at or after `fail_at` (inside the capture) is its last and the failure follows it, so
+    that the capture shows both sides' data acknowledged before it (a keepalive probe is
+    told by that, see Connection._on_segment)."""
+    rng = c.rng
+    t = yield from handshake(c, t)
+    t += rint(rng, 10, 200)
+    while True:
+        final = fate != "tcp-ok" and t >= fail_at
+        closing = not final and t >= w.t0 and rng.random() < PERSISTENT_CLOSE
+        q = _size(rng, 400, 8000)
+        r = _size(rng, 2500, 100_000)
+        proc = int(rng.expovariate(1 / (15 * MS))) + 50
+        th = int(rng.expovariate(1 / PERSISTENT_THINK_US)) + 200
+        last, recv = yield from transfer(c, t, 0, q, proc, lossy=True)
+        t = max(last, recv + proc)
+        last, _ = yield from transfer(c, t, 1, r, 10 * SEC if final or closing else th)
+        t = last + th
+        if final:
+            yield from ending(w, c, fate, t)
+            return
+        if closing:
+            yield from close(c, t, rint(rng, 0, 1))
+            return
+
+
 # -- UDP flows ---------------------------------------------------------------------------------
 
 
@@ -946,20 +1102,27 @@ def udp_flow(
 
 
 def generate(
-    out: Path, frames: int, seed: int = 1, duration_s: float | None = None
+    out: Path,
+    frames: int,
+    seed: int = 1,
+    duration_s: float | None = None,
+    steady: bool = False,
 ) -> dict[str, Any]:
-    """Write `frames` frames to `out` and the truth next to it; returns the truth."""
+    """Write `frames` frames to `out` and the truth next to it; returns the truth. With
+    `steady`, the capture begins in steady state (see the module's docstring)."""
     if duration_s is None:
         duration_s = max(60.0, frames / 25_000)
-    w = World(seed, frames, duration_s)
+    w = World(seed, frames, duration_s, steady)
     rng = w.rng
+    # The traffic starts at `base`; in steady state, frames before T0_US are not written.
+    base = T0_US - WARMUP_US if steady else T0_US
     # Time slices: every flow due in the current slice runs until its next packet falls in a
     # later slice, where it waits (with that packet); the slice's packets are then sorted by
     # time (stable: ties keep their deterministic insertion order) and written.
     slice_us = 20 * MS
     due: dict[int, list[tuple[Flow, Pkt]]] = {}
     written = 0
-    next_arrival = T0_US
+    next_arrival = base
     mean_gap_us = SEC / w.rate
     truth = w.truth
     peak = 0
@@ -967,10 +1130,14 @@ def generate(
     last_t = T0_US
     k = 0
     by_time = operator.itemgetter(0)
+    for n in range(w.persistent):
+        start, flow = w.spawn_persistent(n)
+        due.setdefault((start - base) // slice_us, []).append((flow, None))
+        open_flows += 1
     with open(out, "wb") as f:
         f.write(_PCAP_HEADER)
         while written < frames:
-            end = T0_US + (k + 1) * slice_us
+            end = base + (k + 1) * slice_us
             cur: list[Pkt] = []
             marked: list[Pkt] = []
             add = cur.append
@@ -986,7 +1153,7 @@ def generate(
                         marked.append(held)
                 for item in flow:
                     if item[0] >= end:
-                        due.setdefault((item[0] - T0_US) // slice_us, []).append((flow, item))
+                        due.setdefault((item[0] - base) // slice_us, []).append((flow, item))
                         break
                     add(item)
                     if item[2] is not None:
@@ -996,6 +1163,8 @@ def generate(
             if open_flows > peak:
                 peak = open_flows
             k += 1
+            if end - slice_us < T0_US:
+                cur = [item for item in cur if item[0] >= T0_US]  # before the capture
             if not cur:
                 continue
             cur.sort(key=by_time)
@@ -1025,6 +1194,8 @@ def generate(
         "peak_open_flows": peak,
         "failures": truth,
     }
+    if steady:
+        doc["steady_state"] = {"warmup_us": WARMUP_US, "long_lived": w.persistent}
     truth_path(out).write_text(json.dumps(doc, indent=1) + "\n")
     return doc
 
@@ -1045,11 +1216,17 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="approximate capture length in seconds (default max(60, N/25000))",
     )
+    ap.add_argument(
+        "--steady-state",
+        action="store_true",
+        help="begin in the middle of the traffic: thousands of long-lived connections already "
+        "open, a third of the connections without timestamps, spurious retransmissions",
+    )
     args = ap.parse_args(argv)
     if args.frames < 1:
         ap.error("--frames must be at least 1")
     start = time.perf_counter()
-    doc = generate(args.out, args.frames, args.seed, args.duration)
+    doc = generate(args.out, args.frames, args.seed, args.duration, args.steady_state)
     took = time.perf_counter() - start
     span = (doc["last_time_us"] - doc["first_time_us"]) / SEC
     print(
