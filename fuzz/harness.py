@@ -54,7 +54,8 @@ from pcapdiag.decode.packets import Undecodable  # noqa: E402
 from pcapdiag.errors import CaptureError  # noqa: E402
 from pcapdiag.io.reader import open_capture  # noqa: E402
 from pcapdiag.io.records import Frame  # noqa: E402
-from pcapdiag.rules.loader import Rule, load_rules  # noqa: E402
+from pcapdiag.rules.loader import load_rules  # noqa: E402
+from pcapdiag.rules.model import Rule  # noqa: E402
 
 # Link types pcapdiag decodes, plus a few it does not (they must become `Other`).
 LINKTYPES = (0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 105, 127, 147, 0xFFFF)

@@ -13,7 +13,7 @@ from pcapdiag.errnos import PLATFORMS
 from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE, FindingCollector
 from pcapdiag.findings.model import Report, ReportWarning, finding_order
 from pcapdiag.io.sources import expand_sources, order_by_start
-from pcapdiag.rules.loader import Rule
+from pcapdiag.rules.model import Rule
 from pcapdiag.session import MAX_LISTED_WARNINGS, analyze_shard, failed_flows, merge_shards
 from pcapdiag.track import flows
 

@@ -37,7 +37,8 @@ from pcapdiag.findings.expect import ExpectationError, check, load_expectation
 from pcapdiag.findings.model import SEVERITY_ORDER, Report
 from pcapdiag.render.progress import Callback, progress_display
 from pcapdiag.render.text import clean, flows_table, iter_json, to_text
-from pcapdiag.rules.loader import FLOW_FIELDS, Rule, load_rules
+from pcapdiag.rules.loader import load_rules
+from pcapdiag.rules.model import FLOW_FIELDS, Rule
 from pcapdiag.ruletest import run_rule_tests
 from pcapdiag.track.events import EVENT_TYPES, predicate_fields
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pcapdiag.api import analyze
 from pcapdiag.findings.model import Finding
-from pcapdiag.rules.loader import Rule
+from pcapdiag.rules.model import UNSET, Expected, Rule, RuleTest
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,18 +29,18 @@ def run_rule_tests(rules: Sequence[Rule], only: str | None = None) -> list[CaseR
     for rule in rules:
         if only is not None and only not in (rule.id, rule.name):
             continue
-        for case in rule.data["tests"]:
+        for case in rule.tests:
             results.append(run_case(rule, rules, case))
     return results
 
 
-def run_case(rule: Rule, rules: Sequence[Rule], case: dict[str, Any]) -> CaseResult:
-    platform = case.get("platform", "linux")
-    capture = rule.path.parent / case["capture"]
+def run_case(rule: Rule, rules: Sequence[Rule], case: RuleTest) -> CaseResult:
+    platform = case.platform
+    capture = rule.path.parent / case.capture
     report = analyze([str(capture)], rules, platform=platform, keep_flows=False)
     got = [f for f in report.findings if f.rule == rule.id]
     problems: list[str] = []
-    expected = case["expect"]
+    expected = case.expect
     if len(got) != len(expected):
         problems.append(
             f"expected {len(expected)} finding(s) of {rule.id}, got {len(got)}"
@@ -51,23 +50,24 @@ def run_case(rule: Rule, rules: Sequence[Rule], case: dict[str, Any]) -> CaseRes
         problems += _compare(exp, finding, platform)
     if report.damaged:
         problems.append("the test capture is damaged")
-    return CaseResult(rule.id, case["name"], not problems, tuple(problems))
+    return CaseResult(rule.id, case.name, not problems, tuple(problems))
 
 
-def _compare(exp: dict[str, Any], f: Finding, platform: str) -> list[str]:
+def _compare(exp: Expected, f: Finding, platform: str) -> list[str]:
     prim = f.primary(platform)
-    actual = {
-        "side": f.side,
-        "call": prim.call if prim else None,
-        "errno": prim.errno if prim else None,
-        "frames": list(f.frames),
-        "client": f.flow.client,
-        "server": f.flow.server,
-    }
+    # (what, expected, actual); frames are shown as lists, as the rule file writes them
+    pairs = (
+        ("side", exp.side, f.side),
+        ("call", exp.call, prim.call if prim else None),
+        ("errno", exp.errno, prim.errno if prim else None),
+        ("frames", exp.frames if exp.frames is UNSET else list(exp.frames), list(f.frames)),
+        ("client", exp.client, f.flow.client),
+        ("server", exp.server, f.flow.server),
+    )
     return [
-        f"{key}: expected {value!r}, got {actual[key]!r}"
-        for key, value in exp.items()
-        if actual[key] != value
+        f"{what}: expected {want!r}, got {got!r}"
+        for what, want, got in pairs
+        if want is not UNSET and want != got
     ]
 
 

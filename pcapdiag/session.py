@@ -18,7 +18,7 @@ from pcapdiag.io.hashing import _Hashing
 from pcapdiag.io.reader import open_capture
 from pcapdiag.io.records import Buffer
 from pcapdiag.rules.engine import evaluate, event_index
-from pcapdiag.rules.loader import Rule
+from pcapdiag.rules.model import Rule
 from pcapdiag.track.flows import FlowRecord, FlowTable, Released
 
 # Warnings listed one by one before they are only counted (a flood of broken frames must not

@@ -7,8 +7,8 @@ import itertools
 from collections.abc import Iterable
 from typing import Any
 
-from pcapdiag.rules.engine import test
-from pcapdiag.rules.loader import Rule
+from pcapdiag.rules.model import Absent, Rule, SideSpec, Step
+from pcapdiag.rules.predicates import Predicate
 from pcapdiag.track.plain import (
     PLAIN_END,
     PLAIN_EVENTS,
@@ -38,53 +38,41 @@ def _rule_blind(rule: Rule, p: dict[str, Any], repaired: bool = False) -> bool:
         return False  # a protocol this module knows nothing of
     if any(name not in events for name in rule.step_events):
         return True
-    match = rule.data["match"]
-    steps = match["sequence"]
+    steps = rule.match.sequence
     if any(
-        step["event"] == "end" and "where" in step and _excludes_end(step["where"], end, p)
+        step.event == "end" and step.where is not None and _excludes_end(step.where, end, p)
         for step in steps
     ):
         return True
     return (
         repaired
         and rule.proto == "tcp"
-        and any(_answer_required_absent(clause, steps) for clause in match.get("absent", ()))
+        and any(_answer_required_absent(absent, steps) for absent in rule.match.absent)
     )
 
 
-def _answer_required_absent(clause: dict[str, Any], steps: list[dict[str, Any]]) -> bool:
+def _answer_required_absent(absent: Absent, steps: tuple[Step, ...]) -> bool:
     """Whether an `absent` clause forbids what a repaired connection always has: the answer
     to a retransmission or keepalive bound by a step, between that step and the end, from
     anyone or from that event's receiver, whatever its fields (no `where`)."""
-    after, until = clause["between"]
-    if until != "end" or "where" in clause:
+    after, until = absent.between
+    if until != "end" or absent.where is not None:
         return False
-    bound = next((step["event"] for step in steps if step.get("as") == after), None)
-    if bound not in REPAIRED_BY or clause["event"] != REPAIRED_BY[bound]:
+    bound = next((step.event for step in steps if step.binding == after), None)
+    if bound not in REPAIRED_BY or absent.event != REPAIRED_BY[bound]:
         return False
-    sender = clause.get("from", "any")
-    return sender == "any" or sender == {"receiver_of": after}
+    return absent.sender is None or absent.sender == SideSpec("receiver_of", after)
 
 
 def _excludes_end(
-    where: dict[str, Any], plain_end: dict[str, tuple[str, ...]], p: dict[str, Any]
+    where: Predicate, plain_end: dict[str, tuple[str, ...]], p: dict[str, Any]
 ) -> bool:
-    fields = set(_fields(where))
+    fields = set(where.fields())
     if not fields <= plain_end.keys():
         return False  # a field we cannot vouch for
     names = sorted(fields)
     for values in itertools.product(*(plain_end[n] for n in names)):
         end = dict(zip(names, values, strict=True))
-        if test(where, end.__getitem__, p):
+        if where.test(end.__getitem__, p):
             return False
     return True
-
-
-def _fields(pred: dict[str, Any]) -> Iterable[str]:
-    for key in ("all", "any"):
-        for sub in pred.get(key, ()):
-            yield from _fields(sub)
-    if "not" in pred:
-        yield from _fields(pred["not"])
-    if "field" in pred:
-        yield pred["field"]

@@ -39,7 +39,7 @@ from pcapdiag.accel import fast_decode as decode_fast
 from pcapdiag.accel.blind import blind_to_plain
 from pcapdiag.decode.packets import Segment
 from pcapdiag.io.reader import MAX_CAPLEN, CaptureReader
-from pcapdiag.rules.loader import Rule
+from pcapdiag.rules.model import Rule
 from pcapdiag.track.flows import UDP_IDLE_NS, FlowTable, Released
 
 try:

@@ -12,8 +12,8 @@ from typing import Any
 from pcapdiag.decode.icmp import describe_kind
 from pcapdiag.findings.model import Effect, Finding
 from pcapdiag.findings.templates import render_template
-from pcapdiag.rules.engine import Match, test
-from pcapdiag.rules.loader import Rule
+from pcapdiag.rules.engine import Match
+from pcapdiag.rules.model import EffectSpec, Rule
 from pcapdiag.track.events import Event, IcmpErrorEvent
 from pcapdiag.track.flows import FlowRecord
 
@@ -31,14 +31,14 @@ def build_finding(
 ) -> Finding:
     """The finding a match makes. `keep` is the flow the finding holds (default `flow`):
     a copy without events, so that a finding stays small."""
-    outcome = rule.data["outcome"]
+    outcome = rule.outcome
     ctx = _context(rule, flow, match)
     effects: dict[str, tuple[Effect, ...]] = {}
-    for platform, items in outcome["effects"].items():
-        effects[platform] = tuple(_effect(item, match) for item in items)
+    for platform, specs in outcome.effects.items():
+        effects[platform] = tuple(_effect(spec, match) for spec in specs)
     evidence: list[Event] = []
-    for ref in outcome["evidence"]:
-        name, _, pick = ref.partition(".")
+    for ref in outcome.evidence:
+        name, pick = ref.name, ref.pick
         if name in match.bindings:
             evidence.append(match.bindings[name])
             continue
@@ -55,9 +55,9 @@ def build_finding(
     frames = tuple(sorted({ev.frame for ev in evidence}))
     times = [ev.ts_ns for ev in evidence] or [flow.first_ts_ns]
     notes = tuple(
-        render_template(n["text"], ctx).strip()
-        for n in outcome.get("notes", ())
-        if "when" not in n or test(n["when"], lambda f: ctx[f], rule.params)
+        render_template(n.text, ctx).strip()
+        for n in outcome.notes
+        if n.when is None or n.when.test(ctx.__getitem__, rule.params)
     )
     if flow.roles == "guessed":
         notes += (f"Client and server roles are guessed: {flow.roles_reason}.",)
@@ -77,9 +77,11 @@ def build_finding(
         frames=frames,
         first_ts_ns=min(times),
         last_ts_ns=max(times),
-        cause=render_template(outcome["cause"], ctx).strip(),
+        cause=render_template(outcome.cause, ctx).strip(),
         next_steps=(
-            render_template(outcome["next_steps"], ctx).strip() if "next_steps" in outcome else None
+            render_template(outcome.next_steps, ctx).strip()
+            if outcome.next_steps is not None
+            else None
         ),
         notes=notes,
         capture=capture,
@@ -87,16 +89,14 @@ def build_finding(
     )
 
 
-def _effect(item: dict[str, Any], match: Match) -> Effect:
-    name = item.get("errno")
-    if "errno_from" in item:
-        src = item["errno_from"]
-        value = getattr(match.bindings[src["binding"]], src["field"])
-        name = src["map"].get(str(value))
-    result = item.get("result", "error" if name else "ok")
-    return Effect(
-        call=item["call"], errno=name, result=result, then=item.get("then"), note=item.get("note")
-    )
+def _effect(spec: EffectSpec, match: Match) -> Effect:
+    name = spec.errno
+    src = spec.errno_from
+    if src is not None:
+        value = getattr(match.bindings[src.binding], src.field)
+        name = src.map.get(str(value))
+    result = spec.result if spec.result is not None else ("error" if name else "ok")
+    return Effect(call=spec.call, errno=name, result=result, then=spec.then, note=spec.note)
 
 
 def _context(rule: Rule, flow: FlowRecord, match: Match) -> _Context:

@@ -22,8 +22,10 @@ from pcapdiag.api import analyze
 from pcapdiag.decode.packets import Datagram, IcmpError, Segment
 from pcapdiag.errors import CaptureError
 from pcapdiag.io.reader import open_capture
+from pcapdiag.rules.convert import pattern_of
 from pcapdiag.rules.engine import evaluate
-from pcapdiag.rules.loader import Rule, load_rules
+from pcapdiag.rules.loader import load_rules
+from pcapdiag.rules.model import Outcome, Rule, SideSpec
 from pcapdiag.track import plain
 from pcapdiag.track.flows import FlowTable
 from tests.accel.test_fast_path import OURS, PUBLIC
@@ -312,7 +314,9 @@ def test_too_many_unanswered_attempts_turn_the_pass_off(tmp_path, builtin_rules)
     assert plan is not None and plan.plain == 1
 
 
-def _rule(rid: str, sequence: list[dict]) -> Rule:
+def _rule(rid: str, sequence: list[dict], absent: tuple[dict, ...] = ()) -> Rule:
+    """A custom rule with this match (steps written without `as` are bound as s0, s1...)."""
+    steps = [{"as": f"s{i}", **step} for i, step in enumerate(sequence)]
     return Rule(
         id=rid,
         rev=1,
@@ -322,7 +326,10 @@ def _rule(rid: str, sequence: list[dict]) -> Rule:
         status="test",
         proto="tcp",
         path=ROOT,
-        data={"match": {"sequence": sequence}},
+        description="a custom rule",
+        references=(),
+        match=pattern_of({"sequence": steps, "absent": list(absent)}),
+        outcome=Outcome(side=SideSpec("client"), effects={}, cause="a cause", evidence=()),
     )
 
 
@@ -400,13 +407,13 @@ def test_a_rule_about_repairs_keeps_repaired_connections_with_the_tracker(
         {"event": "recovered", "between": ["start", "end"]},
         {"event": "keepalive_ack", "between": ["r", "end"]},
     ):
-        rule = _rule("X-5", [{"as": "r", "event": "retransmission"}])
-        rule.data["match"]["absent"] = [absent]
+        rule = _rule("X-5", [{"as": "r", "event": "retransmission"}], (absent,))
         assert not blind_to_plain([rule], {}, repaired=True), absent
-    rule = _rule("X-6", [{"as": "k", "event": "keepalive"}])
-    rule.data["match"]["absent"] = [
-        {"event": "keepalive_ack", "from": {"receiver_of": "k"}, "between": ["k", "end"]}
-    ]
+    rule = _rule(
+        "X-6",
+        [{"as": "k", "event": "keepalive"}],
+        ({"event": "keepalive_ack", "from": {"receiver_of": "k"}, "between": ["k", "end"]},),
+    )
     assert blind_to_plain([rule], {}, repaired=True)
 
 

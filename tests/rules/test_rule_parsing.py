@@ -1,5 +1,5 @@
-"""Rule files parsed by libyaml (the fast path of rules._parse) give the same data and the
-same line numbers as the pure-Python _Loader, which alone reports errors."""
+"""Rule files parsed by libyaml (the fast path of yamlfile.parse) give the same data and the
+same line numbers as the pure-Python LineLoader, which alone reports errors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pcapdiag.rules import loader as rules
+from pcapdiag.rules import yamlfile
 
 RULE_FILES = sorted((Path(__file__).resolve().parents[2] / "rules").glob("*/rule.yaml"))
 
@@ -22,16 +22,16 @@ def _with_lines(d: Any) -> Any:
     return d
 
 
-@pytest.mark.skipif(rules._CSafeLoader is None, reason="PyYAML without libyaml")
+@pytest.mark.skipif(yamlfile._CSafeLoader is None, reason="PyYAML without libyaml")
 @pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.parent.name)
 def test_libyaml_and_python_parsers_agree(path: Path) -> None:
     text = path.read_text()
-    fast = rules._parse(text)
-    slow = yaml.load(text, Loader=rules._Loader)
+    fast = yamlfile.parse(text)
+    slow = yaml.load(text, Loader=yamlfile.LineLoader)
     assert _with_lines(fast) == _with_lines(slow)
 
 
 def test_an_alias_is_refused_on_the_fast_path_too() -> None:
     text = "a: &x {b: 1}\nc: *x\n"
     with pytest.raises(yaml.constructor.ConstructorError, match="aliases are not allowed"):
-        rules._parse(text)
+        yamlfile.parse(text)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import yaml
 
-from pcapdiag.rules import loader as rules
 from pcapdiag.rules.loader import (
     VALIDATED_FILE,
     builtin_rules_dir,
@@ -21,6 +20,7 @@ from pcapdiag.rules.loader import (
     schema_problems,
     validated_digest,
 )
+from pcapdiag.rules.yamlfile import parse
 
 
 def test_the_validated_list_is_exactly_the_builtin_rules_each_valid() -> None:
@@ -28,7 +28,7 @@ def test_the_validated_list_is_exactly_the_builtin_rules_each_valid() -> None:
     assert len(files) >= 14
     for path in files:
         # Validated here in full, whatever the list says.
-        assert schema_problems(path, rules._parse(path.read_text(encoding="utf-8"))) == []
+        assert schema_problems(path, parse(path.read_text(encoding="utf-8"))) == []
     digests = sorted(validated_digest(p.read_text(encoding="utf-8")) for p in files)
     listed_path = builtin_rules_dir() / VALIDATED_FILE
     if os.environ.get("PCAPDIAG_UPDATE_VALIDATED") == "1":
