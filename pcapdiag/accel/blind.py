@@ -10,6 +10,9 @@ from typing import Any
 from pcapdiag.rules.model import Absent, Rule, SideSpec, Step
 from pcapdiag.rules.predicates import Predicate
 from pcapdiag.track.plain import (
+    MIDSTREAM_EVENTS,
+    MIDSTREAM_FIELDS,
+    MIDSTREAM_REPAIRED_EVENTS,
     PLAIN_END,
     PLAIN_EVENTS,
     PLAIN_UDP_END,
@@ -20,27 +23,42 @@ from pcapdiag.track.plain import (
 
 
 def blind_to_plain(
-    rules: Iterable[Rule], params: dict[str, dict[str, Any]], *, repaired: bool = False
+    rules: Iterable[Rule],
+    params: dict[str, dict[str, Any]],
+    *,
+    repaired: bool = False,
+    midstream: bool = False,
 ) -> bool:
     """Whether no rule can match a plain connection or UDP flow (with `repaired`, a repaired
-    connection too): each rule needs an event a plain one never has, or an `end` whose state
-    or reason a plain one never ends with, or (repaired) the absence of the answer that a
-    repaired connection always has after a retransmission or keepalive the rule binds."""
-    return all(_rule_blind(r, {**r.params, **params.get(r.id, {})}, repaired) for r in rules)
+    connection too; with `midstream`, such a connection seen mid-stream, track/plain.py
+    MIDSTREAM_*): each rule needs an event a plain one never has, or an `end` (or, mid-stream,
+    an `anomaly`) whose fields a plain one never has, or (repaired) the absence of the answer
+    that a repaired connection always has after a retransmission or keepalive the rule binds."""
+    return all(
+        _rule_blind(r, {**r.params, **params.get(r.id, {})}, repaired, midstream) for r in rules
+    )
 
 
-def _rule_blind(rule: Rule, p: dict[str, Any], repaired: bool = False) -> bool:
-    if rule.proto == "tcp":
-        events, end = (REPAIRED_EVENTS if repaired else PLAIN_EVENTS), PLAIN_END
+def _rule_blind(
+    rule: Rule, p: dict[str, Any], repaired: bool = False, midstream: bool = False
+) -> bool:
+    fields: dict[str, dict[str, tuple[str, ...]]]
+    if rule.proto == "tcp" and midstream:
+        events = MIDSTREAM_REPAIRED_EVENTS if repaired else MIDSTREAM_EVENTS
+        fields = MIDSTREAM_FIELDS
+    elif rule.proto == "tcp":
+        events, fields = (REPAIRED_EVENTS if repaired else PLAIN_EVENTS), {"end": PLAIN_END}
     elif rule.proto == "udp":
-        events, end = PLAIN_UDP_EVENTS, PLAIN_UDP_END
+        events, fields = PLAIN_UDP_EVENTS, {"end": PLAIN_UDP_END}
     else:
         return False  # a protocol this module knows nothing of
     if any(name not in events for name in rule.step_events):
         return True
     steps = rule.match.sequence
     if any(
-        step.event == "end" and step.where is not None and _excludes_end(step.where, end, p)
+        step.event in fields
+        and step.where is not None
+        and _excludes_end(step.where, fields[step.event], p)
         for step in steps
     ):
         return True
@@ -67,6 +85,8 @@ def _answer_required_absent(absent: Absent, steps: tuple[Step, ...]) -> bool:
 def _excludes_end(
     where: Predicate, plain_end: dict[str, tuple[str, ...]], p: dict[str, Any]
 ) -> bool:
+    """Whether `where` is false for every combination of the values a plain connection's
+    event may carry (`plain_end`: field -> values)."""
     fields = set(where.fields())
     if not fields <= plain_end.keys():
         return False  # a field we cannot vouch for
