@@ -13,9 +13,11 @@
  * (a new connection on the same ports would be numbered after it) and no ICMP error may quote
  * it. When every rule is blind to them (triage.py decides), two repairs a healthy connection
  * makes are allowed too: retransmitted data that the peer then acknowledges, and keepalive
- * probes that the peer answers (see repair). Anything else about a connection, however
- * harmless, makes it "not plain": all its frames go to the Python tracker, which is the only
- * judge of what happened.
+ * probes that the peer answers (see repair). A connection whose first segment is no SYN (it
+ * began before the capture did, as most do on a busy link) is judged the same way from that
+ * segment on, on the tracker's terms for such a connection (see midstream). Anything else
+ * about a connection, however harmless, makes it "not plain": all its frames go to the Python
+ * tracker, which is the only judge of what happened.
  *
  * The pass is conservative by construction: a wrong "not plain" costs time, never a result.
  * When a frame might carry TCP in a way this pass does not decode (GRE, VXLAN, IPv6 extension
@@ -48,7 +50,7 @@
 #define F_ACK 0x10
 
 enum { ST_OPEN = 1, ST_CLOSED = 2, ST_BAD = 3 };
-enum { PH_SYN = 0, PH_EST = 1 };
+enum { PH_SYN = 0, PH_EST = 1, PH_MID = 2 }; /* PH_MID: seen mid-stream, see midstream() */
 
 #define MAX_FLOW_FRAMES (1u << 22)
 #define SWEEP_FRAMES 65536
@@ -78,8 +80,12 @@ typedef struct {
      * acknowledged past (Python: retx_streak > 0, a `recovered` event still to come), and a
      * side's keepalive probe the peer has not yet answered (keepalive_unanswered > 0). */
     uint8_t retx[2], probe[2];
+    /* Seen mid-stream (PH_MID): each side's sequence space is known (the tracker's snd_nxt
+     * is set), and it has sent new data the capture saw (bytes_sent > 0). */
+    uint8_t known[2], sent[2];
     uint32_t nxt[2]; /* next sequence number each side should send */
     uint32_t ack[2]; /* last acknowledgement each side sent */
+    uint32_t una[2]; /* PH_MID: each side's oldest unacknowledged byte (the tracker's snd_una) */
     uint32_t isn0;
     int64_t last_ts;
     uint32_t *frames;
@@ -121,6 +127,7 @@ typedef struct {
     int give_up;
     int oom;
     int repairs; /* repaired connections count as plain (triage.py: blind_to_plain) */
+    int midstream; /* connections seen mid-stream may be plain (triage.py: blind_to_plain) */
     /* No flow can be released before this capture time: sweeps wait for it (a sweep only
      * gives memory back; what it decides is decided the same later, see settle). */
     int64_t sweep_due;
@@ -259,10 +266,11 @@ static int settle(State *s, Flow *f, int64_t now, int final) {
     if (f->status == ST_CLOSED)
         return (final || quiet > s->linger_ns + 10 * 1000000000LL) && count_plain(s->plain, f);
     if (f->status == ST_OPEN) {
-        if (quiet > s->idle_ns || (final && (f->phase != PH_EST || pending(f)))) {
+        if (quiet > s->idle_ns || (final && (f->phase == PH_SYN || pending(f)))) {
             make_bad(s, f); /* expired, or a SYN the capture ends on: Python judges */
         } else if (final) {
-            /* Past the handshake and still open when the capture ends: plain too. */
+            /* Past the handshake (or seen mid-stream) and open when the capture ends:
+             * plain too. */
             return count_plain(s->plain, f);
         }
     }
@@ -374,28 +382,119 @@ static Slot *lookup(State *s, uint8_t proto, uint32_t frame, const uint8_t *src,
 
 /* A segment of an established connection whose sequence number is not where its sender left
  * off, taken as plain only when repairs are allowed and it is one of the two repairs a healthy
- * connection makes, as tracker.Connection._on_segment classifies them (the flag it sets must
- * then be cleared by the peer, see segment):
- * - a retransmission: data (no FIN) lying wholly inside what the sender has sent and the peer
- *   has not yet acknowledged (seq >= snd_una, seq + len <= snd_nxt);
+ * connection makes, as tracker.Connection._on_segment classifies them, in its order (the flag
+ * it sets must then be cleared by the peer, see segment):
  * - a keepalive probe (RFC 9293 3.8.4, Linux tcp_xmit_probe_skb): no FIN, at most one byte,
- *   at snd_nxt - 1 when everything sent is acknowledged, before either side's FIN.
- * Anything else (a gap, a partial overlap, a FIN sent again, a probe of another shape) is not
- * plain. Returns 1 for a repair (its flag set), 0 otherwise. */
+ *   at snd_nxt - 1 when everything sent is acknowledged, before either side's FIN;
+ * - a retransmission: data (no FIN) lying wholly below snd_nxt, whether the peer has
+ *   acknowledged it already (a spurious retransmission: the ACK was on its way) or not.
+ * Anything else (a gap, a partial overlap, a FIN sent again, a probe after a FIN) is not
+ * plain. Sequence numbers are compared with snd_nxt as the tracker unwraps them (within
+ * 2^31). Returns 1 for a repair (its flag set), 0 otherwise. */
 static int repair(State *s, Flow *f, int side, uint32_t seq, uint32_t flags, long payload) {
     int peer = 1 - side;
     if (!s->repairs || !f->client_acked || (flags & F_FIN)) return 0;
     uint32_t una = f->ack[peer], nxt = f->nxt[side];
-    if (payload > 0 && (int32_t)(seq - una) >= 0 &&
-        (int32_t)(nxt - (seq + (uint32_t)payload)) >= 0) {
-        f->retx[side] = 1;
-        return 1;
-    }
-    if (payload <= 1 && seq == nxt - 1 && una == nxt && !f->fin[0] && !f->fin[1]) {
+    int64_t dq = (int32_t)(seq - nxt);
+    if (payload <= 1 && dq == -1 && una == nxt) {
+        if (f->fin[0] || f->fin[1]) return 0;
         f->probe[side] = 1;
         return 1;
     }
+    if (payload > 0 && dq + payload <= 0) {
+        f->retx[side] = 1;
+        return 1;
+    }
     return 0;
+}
+
+/* Both FINs sent and acknowledged: the tracker's connection is finished (both ends CLOSED or
+ * TIME_WAIT), plain unless a repair is still unanswered. */
+static void closed_or_bad(State *s, Flow *f) {
+    if (f->fin_acked[0] && f->fin_acked[1]) {
+        if (pending(f)) make_bad(s, f);
+        else f->status = ST_CLOSED;
+    }
+}
+
+/* A segment of a connection seen mid-stream (PH_MID): its first segment carried no SYN, so it
+ * began before the capture did. tracker.Connection.from_first_segment starts both ends
+ * ESTABLISHED (roles guessed from the ports), learns a side's sequence space from its first
+ * segment (snd_una = snd_nxt = seq) or from the peer's first ACK (snd_una = snd_nxt = ack),
+ * and never takes the inline path (the window scale is unknown): this follows _on_segment
+ * and _on_ack step by step, in their order, for segments carrying ACK (PSH, FIN) and a
+ * window, and keeps the connection plain (track/plain.py: MIDSTREAM_*) only while every
+ * step gives one of these:
+ * - nothing, `data` or `fin`; a bare ACK is not checked against snd_nxt (neither is it there);
+ * - the anomaly `ack-of-unseen-data`: an ACK beyond what the peer was seen to send, while
+ *   the peer has sent neither data nor FIN in the capture (data sent just before the capture
+ *   started); the peer's snd_nxt moves up to it. After that it is capture loss: not plain;
+ * - with repairs allowed, `retransmission` (data wholly below snd_nxt, acknowledged before
+ *   or not) and `keepalive` (at most one byte at snd_nxt - 1 when everything sent is
+ *   acknowledged, before either FIN), each answered later as in repair().
+ * A gap after data (previous-segment-not-captured), data part old and part new, a FIN sent
+ * again or anything sent after one's own FIN, or more than 2^31 bytes unacknowledged (32-bit
+ * arithmetic) make it not plain. */
+static void midstream(State *s, Flow *f, int side, uint32_t frame, uint32_t seq, uint32_t ackv,
+                      uint32_t flags, long payload) {
+    int peer = 1 - side, fin = (flags & F_FIN) != 0;
+    if ((flags & ~(uint32_t)(F_PSH | F_FIN)) != F_ACK || (f->fin[side] && (payload || fin))) {
+        make_bad(s, f);
+        return;
+    }
+    if (!f->known[side]) {
+        f->known[side] = 1;
+        f->una[side] = f->nxt[side] = seq;
+    }
+    /* _on_ack */
+    if (!f->known[peer]) {
+        f->known[peer] = 1;
+        f->una[peer] = f->nxt[peer] = ackv;
+    }
+    if ((int32_t)(ackv - f->nxt[peer]) > 0) {
+        if (f->sent[peer] || f->fin[peer]) {
+            make_bad(s, f);
+            return;
+        }
+        f->nxt[peer] = ackv; /* ack-of-unseen-data */
+    }
+    if ((int64_t)(int32_t)(ackv - f->nxt[peer]) + (int64_t)(f->nxt[peer] - f->una[peer]) > 0) {
+        f->una[peer] = ackv;
+        f->retx[peer] = 0; /* `recovered` */
+        /* Nothing follows a side's FIN (see above): its FIN is acknowledged at snd_nxt. */
+        if (f->fin[peer] && ackv == f->nxt[peer]) f->fin_acked[peer] = 1;
+    }
+    f->probe[peer] = 0; /* `keepalive_ack` */
+    /* The payload and FIN, against the sender's snd_nxt. */
+    int64_t dq = (int32_t)(seq - f->nxt[side]);
+    if (!fin && payload <= 1 && dq == -1 && f->una[side] == f->nxt[side]) {
+        if (!s->repairs || f->fin[0] || f->fin[1]) {
+            make_bad(s, f);
+            return;
+        }
+        f->probe[side] = 1; /* `keepalive` */
+    } else if (payload || fin) {
+        if (dq + payload + fin <= 0) {
+            if (fin || !s->repairs) {
+                make_bad(s, f);
+                return;
+            }
+            f->retx[side] = 1; /* `retransmission` */
+        } else if (dq < 0 || (dq > 0 && f->sent[side])) {
+            make_bad(s, f);
+            return;
+        } else {
+            f->nxt[side] = seq + (uint32_t)payload + (uint32_t)fin;
+            if (payload) f->sent[side] = 1;
+            if (fin) f->fin[side] = 1;
+        }
+    }
+    if (f->nxt[side] - f->una[side] >= 0x80000000u || f->nxt[peer] - f->una[peer] >= 0x80000000u) {
+        make_bad(s, f);
+        return;
+    }
+    add_frame(s, f, frame);
+    closed_or_bad(s, f);
 }
 
 static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, const uint8_t *dst,
@@ -444,6 +543,11 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, co
             f->phase = PH_SYN;
             f->isn0 = seq;
             add_frame(s, f, frame);
+        } else if (s->midstream && !(flags & (F_SYN | F_RST)) && window != 0 && !unusual) {
+            /* No SYN first: the connection began before the capture did. */
+            f->status = ST_OPEN;
+            f->phase = PH_MID;
+            midstream(s, f, 0, frame, seq, ackv, flags, payload);
         } else {
             f->status = ST_BAD;
         }
@@ -462,6 +566,10 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, co
     if (f->status == ST_BAD) return;
     if (f->status == ST_CLOSED || unusual || gap < 0 || gap > s->idle_ns || window == 0) {
         make_bad(s, f);
+        return;
+    }
+    if (f->phase == PH_MID) {
+        midstream(s, f, side, frame, seq, ackv, flags, payload);
         return;
     }
     if (f->phase == PH_SYN) {
@@ -505,13 +613,7 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, co
     if (flags & F_FIN) f->fin[side] = 1;
     if (f->fin[peer] && ackv == f->nxt[peer]) f->fin_acked[peer] = 1;
     add_frame(s, f, frame);
-    if (f->fin_acked[0] && f->fin_acked[1]) {
-        if (pending(f)) {
-            make_bad(s, f);
-            return;
-        }
-        f->status = ST_CLOSED;
-    }
+    closed_or_bad(s, f);
 }
 
 /* One UDP datagram (decode_ip._udp: `udp` points at its 8-byte header). A UDP flow is plain
@@ -936,7 +1038,7 @@ static void state_free(State *s) {
 }
 
 /* triage(buffer, pcapng, big_endian, nanosecond, max_caplen, linger_ns, idle_ns, max_attempts,
- *        udp_idle_ns, release, shards, repairs)
+ *        udp_idle_ns, release, shards, repairs, midstream)
  *   -> ([(skip bits, own bits, plain TCP connections, plain UDP flows)] one per worker,
  *       records) or None
  * `pcapng`: the buffer is a pcapng file (walk_pcapng; big_endian and nanosecond are then read
@@ -945,15 +1047,16 @@ static void state_free(State *s) {
  * `shards`: the workers of --jobs (1 for one process), planned for in this one pass: each
  * skips the TCP and UDP frames of the others' flows (see plan_of). `repairs`: a connection
  * whose retransmissions were all acknowledged and whose keepalive probes were all answered
- * may be plain (see repair). */
+ * may be plain (see repair). `midstream`: a connection whose first segment is no SYN may be
+ * plain (see midstream). */
 static PyObject *triage(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer view;
-    int pcapng, big, nano, release, shard_n, repairs;
+    int pcapng, big, nano, release, shard_n, repairs, midstream;
     long long max_caplen, linger_ns, idle_ns, max_attempts, udp_idle_ns;
-    if (!PyArg_ParseTuple(args, "y*pppLLLLLpip", &view, &pcapng, &big, &nano, &max_caplen,
+    if (!PyArg_ParseTuple(args, "y*pppLLLLLpipp", &view, &pcapng, &big, &nano, &max_caplen,
                           &linger_ns, &idle_ns, &max_attempts, &udp_idle_ns, &release, &shard_n,
-                          &repairs))
+                          &repairs, &midstream))
         return NULL;
     if (shard_n > MAX_SHARDS) {
         PyBuffer_Release(&view);
@@ -962,6 +1065,7 @@ static PyObject *triage(PyObject *self, PyObject *args) {
     State s;
     memset(&s, 0, sizeof(s));
     s.repairs = repairs;
+    s.midstream = midstream;
     s.sweep_due = INT64_MAX;
     s.last_sweep = INT64_MIN / 2; /* no sweep yet */
     s.max_attempts = max_attempts;

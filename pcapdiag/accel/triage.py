@@ -6,7 +6,10 @@ a run takes. `_triage.c` reads the file once, very fast, and marks the frames of
 connections it can prove plain (the exact test is at the top of that file); the analysis then
 skips those frames in runs and counts the connections. When the rules allow it (see
 blind_to_plain), a connection whose only surprises are repairs, retransmitted data later
-acknowledged and keepalive probes answered, counts as plain too. Everything else, including
+acknowledged and keepalive probes answered, counts as plain too. So does a connection that
+began before the capture did (no SYN seen: on a busy link, most of them at first) when, from
+its first segment on, the tracker would find in it only what track/plain.py allows such a
+connection (MIDSTREAM_*) and the rules are blind to that too. Everything else, including
 every connection with an unanswered retransmission, a RST, a lone SYN or an ICMP error about
 it, goes through the tracker as before, and the report is the same as without this pass
 (tests/test_triage.py compares them). Under --jobs one pass plans for every worker.
@@ -92,6 +95,8 @@ def first_pass(
     if not available() or not blind_to_plain(rules, params):
         return None
     repairs = blind_to_plain(rules, params, repaired=True)
+    # Connections seen mid-stream, with the same repairs as the others or none at all.
+    midstream = blind_to_plain(rules, params, repaired=repairs, midstream=True)
     buf = reader.whole_file()
     if buf is None:
         return None
@@ -112,6 +117,7 @@ def first_pass(
         True,  # an mmap: pages read may be given back
         workers,
         repairs,
+        midstream,
     )
     if result is None:
         return None

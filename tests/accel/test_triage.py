@@ -58,6 +58,16 @@ def long_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def steady_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A capture that begins in steady state (generate.py --steady-state): most of its frames
+    belong to connections that were open before it started (no SYN seen), a third of them
+    without timestamps, with spurious retransmissions and delayed ACKs."""
+    path = tmp_path_factory.mktemp("triage") / "steady.pcap"
+    generate.generate(path, 60_000, seed=8, steady=True)
+    return path
+
+
 def _report(paths: list[Path], rules: list[Rule], enabled: bool, monkeypatch, **kw) -> str:
     monkeypatch.setattr(triage, "ENABLED", enabled)
     try:
@@ -85,7 +95,7 @@ def test_same_report_with_and_without_the_first_pass(path: Path, builtin_rules, 
     assert with_pass_2_jobs == without
 
 
-@pytest.mark.parametrize("capture", ["bench_capture", "long_capture"])
+@pytest.mark.parametrize("capture", ["bench_capture", "long_capture", "steady_capture"])
 def test_same_report_on_a_benchmark_capture(capture, builtin_rules, monkeypatch, request):
     path = request.getfixturevalue(capture)
     plan = _plan(path, builtin_rules)
@@ -107,11 +117,12 @@ def _answered(events) -> bool:
     return True
 
 
-@pytest.mark.parametrize("capture", ["bench_capture", "long_capture"])
+@pytest.mark.parametrize("capture", ["bench_capture", "long_capture", "steady_capture"])
 def test_plain_connections_are_what_the_tracker_finds_plain(capture, builtin_rules, request):
     """Every connection the pass marks, seen by the Python tracker with all its frames: only
-    the events, end states and reasons triage.PLAIN_* and REPAIRED_* allow (each repair
-    answered), and no rule matches. And a connection is marked whole or not at all."""
+    the events, end states and reasons plain.PLAIN_* and REPAIRED_* allow (each repair
+    answered), or for a connection seen mid-stream (roles guessed: no SYN captured)
+    plain.MIDSTREAM_*, and no rule matches. And a connection is marked whole or not at all."""
     bench_capture = request.getfixturevalue(capture)
     plan = _plan(bench_capture, builtin_rules)
     assert plan is not None
@@ -133,31 +144,38 @@ def test_plain_connections_are_what_the_tracker_finds_plain(capture, builtin_rul
             records += table.add_icmp(pkt)
     records += table.finish(reader.last_ts_ns)
     n_plain = {"tcp": 0, "udp": 0}
-    repaired = 0
+    repaired = midstream = unseen = 0
     for rec in records:
         flags = {marked(f) for f in rec.frames}
         assert len(flags) == 1, f"{rec.client} {rec.server}: marked in part"
         if flags != {True}:
             continue
         n_plain[rec.proto] += 1
-        events, ends = (
-            (plain.REPAIRED_EVENTS, plain.PLAIN_END)
-            if rec.proto == "tcp"
-            else (plain.PLAIN_UDP_EVENTS, plain.PLAIN_UDP_END)
-        )
+        if rec.proto == "udp":
+            events, ends = plain.PLAIN_UDP_EVENTS, plain.PLAIN_UDP_END
+        elif rec.roles == "guessed":
+            events, ends = plain.MIDSTREAM_REPAIRED_EVENTS, plain.MIDSTREAM_END
+            midstream += 1
+        else:
+            events, ends = plain.REPAIRED_EVENTS, plain.PLAIN_END
         names = {ev.name for ev in rec.events}
         assert names <= events
+        anomalies = {ev.kind for ev in rec.events if ev.name == "anomaly"}
+        assert anomalies <= set(plain.MIDSTREAM_ANOMALIES)
+        unseen += bool(anomalies)
         assert _answered(rec.events)
-        repaired += not names <= plain.PLAIN_EVENTS
+        repaired += bool(names & plain.REPAIRED_BY.keys())
         end = rec.events[-1]
         assert end.client_state in ends["client_state"]
         assert end.server_state in ends["server_state"]
         assert end.reason in ends["reason"]
         assert all(evaluate(r, rec) is None for r in builtin_rules)
     assert n_plain == {"tcp": plan.plain, "udp": plan.plain_udp}
-    assert plan.plain_udp > 100
+    assert plan.plain_udp > 50
     assert repaired > 50  # retransmissions repaired, keepalives answered
     assert sum(marked(n) for n in range(1, plan.records + 1)) > plan.records // 2
+    if capture == "steady_capture":  # most connections began before it did
+        assert midstream > 200 and unseen > 0
 
 
 # -- captures built here ---------------------------------------------------------------------
@@ -259,10 +277,13 @@ def test_retransmissions(tmp_path, builtin_rules, monkeypatch) -> None:
     frames = _connection(100.0, 40000)
     frames.insert(4, (100.035, frames[3][1]))
     assert _repaired(tmp_path, "recovered.pcap", frames, builtin_rules, monkeypatch) == 1
-    # Sent again after the response acknowledged it: no ACK past snd_una comes after it.
+    # Sent again after the response acknowledged it (spurious): the server's FIN then
+    # acknowledges the client's FIN, past snd_una, and that is the `recovered`: set aside.
     late = _connection(100.0, 40000)
     late.insert(5, (100.045, late[3][1]))
-    assert _repaired(tmp_path, "late.pcap", late, builtin_rules, monkeypatch) == 0
+    assert _repaired(tmp_path, "late.pcap", late, builtin_rules, monkeypatch) == 1
+    # The same with the capture ending before the FINs: no ACK past snd_una after it.
+    assert _repaired(tmp_path, "late-open.pcap", late[:6], builtin_rules, monkeypatch) == 0
     # Never acknowledged, and the capture ends: data-timeout's business (3 retransmissions).
     silent = _connection(100.0, 40000)[:4]
     silent += [(100.2 * k, silent[3][1]) for k in (1, 2, 3)]
@@ -703,3 +724,157 @@ def test_a_long_pcapng_gives_the_same_report(long_capture, tmp_path, builtin_rul
     assert _report([ng], builtin_rules, True, monkeypatch) == without
     pcap = json.loads(_report([long_capture], builtin_rules, True, monkeypatch))
     assert json.loads(without)["findings"] == [{**f, "capture": str(ng)} for f in pcap["findings"]]
+
+
+# -- connections seen mid-stream ----------------------------------------------------------------
+
+
+def _mid(t: float, frm: str, seq: int, ack: int, flags: int, data: bytes = b"", win: int = 64000):
+    """A segment of the connection C:40000 - S:80, sent by `frm` (C or S)."""
+    ports = (40000, 80) if frm == C else (80, 40000)
+    tcp = struct.pack("!HHIIHHHH", *ports, seq, ack, 0x5000 | flags, win, 0, 0) + data
+    return (t, _eth(_ip4(frm, S if frm == C else C, 6, tcp)))
+
+
+A, B = 1000, 5000  # where the client's and the server's sequence numbers are when it starts
+
+
+def _midstream(t: float = 100.0):
+    """A connection that began before the capture did (no SYN): a request, its response, the
+    client's ACK, then both FINs and the last ACK."""
+    return [
+        _mid(t, C, A, B, 0x18, b"GET /"),
+        _mid(t + 0.01, S, B, A + 5, 0x18, b"200 OK"),
+        _mid(t + 0.02, C, A + 5, B + 6, 0x10),
+        _mid(t + 0.03, C, A + 5, B + 6, 0x11),
+        _mid(t + 0.04, S, B + 6, A + 6, 0x11),
+        _mid(t + 0.05, C, A + 6, B + 7, 0x10),
+    ]
+
+
+def test_connections_seen_mid_stream_are_set_aside(tmp_path, builtin_rules, monkeypatch) -> None:
+    """What the tracker makes of a connection whose SYN the capture missed, when nothing in it
+    is for a rule: set aside, and the report is the same."""
+    conn = _midstream()
+    cases = {
+        "closed": conn,
+        "open-at-the-end": conn[:3],
+        # The capture starts with data in flight: the server acknowledges client data sent
+        # before it (ack-of-unseen-data), twice, before the client is seen sending.
+        "ack-of-unseen-data": [_mid(99.8, S, B, A - 700, 0x10), _mid(99.9, S, B, A, 0x10), *conn],
+        # The client first acknowledges older server data; the server's next data lies beyond
+        # that ACK (its segments in between went by before the capture started).
+        "gap-before-first-data": [
+            _mid(99.9, C, A, B - 900, 0x10),
+            _mid(100.0, S, B, A, 0x18, b"200 OK"),
+            _mid(100.01, C, A, B + 6, 0x11),
+            _mid(100.02, S, B + 6, A + 1, 0x11),
+            _mid(100.03, C, A + 1, B + 7, 0x10),
+        ],
+        # The response sent again after the client acknowledged it (its ACK was on its way);
+        # the client's ACK of the server's FIN comes later, past snd_una: `recovered`.
+        "spurious-retransmission": [*conn[:3], (100.025, conn[1][1]), *conn[3:]],
+        # A keepalive probe at snd_nxt - 1, answered.
+        "keepalive-answered": [
+            *conn[:3],
+            _mid(130.0, C, A + 4, B + 6, 0x10),
+            _mid(130.01, S, B + 6, A + 5, 0x10),
+            *[(t + 60, f) for t, f in conn[3:]],
+        ],
+        # The first segment a FIN: the connection closes as it is seen.
+        "fin-first": [
+            _mid(100.0, S, B, A, 0x11),
+            _mid(100.01, C, A, B + 1, 0x11),
+            _mid(100.02, S, B + 1, A + 1, 0x10),
+        ],
+    }
+    for name, frames in cases.items():
+        assert _repaired(tmp_path, f"{name}.pcap", frames, builtin_rules, monkeypatch) == 1, name
+        # What the tracker makes of it: within plain.MIDSTREAM_*, as the name says.
+        (rec,) = _tracked(tmp_path / f"{name}.pcap")
+        names = [ev.name for ev in rec.events]
+        assert rec.roles == "guessed" and set(names) <= plain.MIDSTREAM_REPAIRED_EVENTS, name
+        kinds = {ev.kind for ev in rec.events if ev.name == "anomaly"}
+        assert kinds == ({"ack-of-unseen-data"} if name == "ack-of-unseen-data" else set()), name
+        assert _answered(rec.events) and rec.end_reason in plain.MIDSTREAM_END["reason"]
+        repairs = {"spurious-retransmission": "retransmission", "keepalive-answered": "keepalive"}
+        assert (repairs.get(name) in names) == (name in repairs), name
+
+
+def _tracked(path: Path) -> list:
+    """The flow records the Python tracker makes of a capture, with all its frames."""
+    table = FlowTable()
+    reader = open_capture(str(path))
+    records = []
+    for pkt in reader.records(decode_record):
+        if isinstance(pkt, Segment):
+            records += table.add_segment(pkt)
+        elif isinstance(pkt, IcmpError):
+            records += table.add_icmp(pkt)
+    records += table.finish(reader.last_ts_ns)
+    reader.close()
+    return records
+
+
+def test_what_keeps_a_mid_stream_connection_with_the_tracker(
+    tmp_path, builtin_rules, monkeypatch
+) -> None:
+    """Each way a connection seen mid-stream must go through the tracker: something a rule
+    may look at, or something this pass does not follow as the tracker does. The report is
+    the same with the pass and without."""
+    conn = _midstream()
+    quoted = _ip4(C, S, 6, struct.pack("!HHII", 40000, 80, A, B))
+    icmp = _eth(_ip4("10.0.0.254", C, 1, bytes([3, 1, 0, 0, 0, 0, 0, 0]) + quoted))
+    cases = {
+        # An ACK beyond what the server was seen sending, after it sent data: capture loss.
+        "ack-of-lost-data": [*conn[:2], _mid(100.02, C, A + 5, B + 100, 0x10)],
+        # Client data past a hole after its first data (previous-segment-not-captured).
+        "gap-after-data": [*conn[:2], _mid(100.02, C, A + 10, B + 6, 0x18, b"more")],
+        # Data part sent before, part new.
+        "overlap": [*conn[:2], _mid(100.02, C, A + 3, B + 6, 0x18, b"T /x")],
+        # The request sent again, never acknowledged past it: the capture ends.
+        "unanswered-retransmission": [conn[0], (100.2, conn[0][1])],
+        # A keepalive probe nobody answers.
+        "unanswered-keepalive": [*conn[:3], _mid(130.0, C, A + 4, B + 6, 0x10)],
+        "rst": [*conn[:2], _mid(100.02, C, A + 5, B + 6, 0x14)],
+        "zero-window": [*conn[:2], _mid(100.02, C, A + 5, B + 6, 0x10, win=0), *conn[3:]],
+        "fin-sent-again": [*conn[:4], (100.035, conn[3][1]), *conn[4:]],
+        "data-after-own-fin": [*conn[:4], _mid(100.035, C, A + 6, B + 6, 0x18, b"late")],
+        "first-segment-without-ack": [_mid(100.0, C, A, 0, 0x08, b"GET /"), *conn[1:]],
+        "urgent-data": [_mid(100.0, C, A, B, 0x38, b"GET /"), *conn[1:]],
+        "icmp-error-about-it": [*conn[:2], (100.015, icmp), *conn[2:]],
+        # A new connection on the same ports while this one is open.
+        "syn-on-its-ports": [*conn[:3], _mid(100.5, C, 90000, 0, 0x02)],
+        # A segment ten seconds after both ends closed: late for the tracker, not plain here.
+        "segment-after-close": [*conn, _mid(110.5, C, A + 6, B + 7, 0x10)],
+    }
+    for name, frames in cases.items():
+        assert _repaired(tmp_path, f"{name}.pcap", frames, builtin_rules, monkeypatch) == 0, name
+
+
+def test_a_rule_about_mid_stream_anomalies_keeps_them_with_the_tracker(
+    tmp_path, builtin_rules, monkeypatch
+) -> None:
+    assert blind_to_plain(builtin_rules, {}, midstream=True)
+    assert blind_to_plain(builtin_rules, {}, repaired=True, midstream=True)
+    unseen = {"event": "anomaly", "where": {"field": "kind", "eq": "ack-of-unseen-data"}}
+    lost_rst = {"event": "anomaly", "where": {"field": "kind", "eq": "rst-not-received"}}
+    open_ = {"event": "end", "where": {"field": "server_state", "eq": "ESTABLISHED"}}
+    syn_received = {"event": "end", "where": {"field": "server_state", "eq": "SYN_RECEIVED"}}
+    # An anomaly a plain connection seen mid-stream may have, one it never has; an end it
+    # may have, one it never has (both its ends start ESTABLISHED).
+    assert blind_to_plain([_rule("X-7", [unseen])], {})
+    assert not blind_to_plain([_rule("X-7", [unseen])], {}, midstream=True)
+    assert blind_to_plain([_rule("X-8", [lost_rst])], {}, midstream=True)
+    assert not blind_to_plain([_rule("X-9", [open_])], {}, midstream=True)
+    assert blind_to_plain([_rule("X-10", [syn_received])], {}, midstream=True)
+    assert not blind_to_plain([_rule("X-10", [syn_received])], {})
+    # A rule about that anomaly: the pass still sets aside the connection it sees open, and
+    # leaves the one seen mid-stream to the tracker.
+    rule = _rule("X-7", [unseen])
+    unseen_first = [_mid(99.8, S, B, A - 700, 0x10), _mid(99.9, S, B, A, 0x10), *_midstream()]
+    frames = sorted([*_connection(100.0, 40001), *unseen_first], key=lambda f: f[0])
+    path = _pcap(tmp_path / "both.pcap", frames)
+    plan = _plan(path, [rule])
+    assert plan is not None and plan.plain == 1
+    assert _report([path], [rule], True, monkeypatch) == _report([path], [rule], False, monkeypatch)
