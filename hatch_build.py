@@ -1,8 +1,9 @@
-"""Build hook: compile pcapdiag/accel/_triage.c, the optional C first pass (see triage.py).
+"""Build hook: compile pcapdiag/accel/_triage.c, the optional C first pass (accel/triage.py).
 
-The extension is built with the machine's C compiler against the running Python's headers.
-Without a compiler the wheel is pure Python and pcapdiag reads every frame in Python: slower,
-the same results. PCAPDIAG_PURE=1 skips the build on purpose.
+The extension is built with the machine's C compiler against the running Python's headers,
+with a header generated from the Python definitions it shares (accel/shared.py). Without a
+compiler the wheel is pure Python and pcapdiag reads every frame in Python: slower, the same
+results. PCAPDIAG_PURE=1 skips the build on purpose.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +48,25 @@ def build(source: Path, out: Path) -> bool:
         print(f"pcapdiag: no C compiler ({compiler}); building pure Python", file=sys.stderr)
         return False
     include = sysconfig.get_paths()["include"]
-    cmd = [*cc.split(), "-O2", "-fPIC", "-shared", f"-I{include}", str(source), "-o", str(out)]
-    if sys.platform == "darwin":
-        cmd[1:1] = ["-undefined", "dynamic_lookup"]  # symbols come from the interpreter
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    with tempfile.TemporaryDirectory() as generated:
+        # The constants and definitions _triage.c shares with the Python pipeline, written
+        # from the Python modules themselves (which need nothing beyond the standard library).
+        root = source.parents[2]
+        gen = subprocess.run(
+            [sys.executable, "-m", "pcapdiag.accel.shared", str(Path(generated) / "_shared.h")],
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+            capture_output=True,
+            text=True,
+        )
+        if gen.returncode != 0:
+            print(f"pcapdiag: cannot generate _shared.h:\n{gen.stderr}", file=sys.stderr)
+            return False
+        cmd = [*cc.split(), "-O2", "-fPIC", "-shared", f"-I{include}", f"-I{generated}"]
+        cmd += [str(source), "-o", str(out)]
+        if sys.platform == "darwin":
+            cmd[1:1] = ["-undefined", "dynamic_lookup"]  # symbols come from the interpreter
+        done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         print(f"pcapdiag: C build failed, building pure Python:\n{done.stderr}", file=sys.stderr)
         return False

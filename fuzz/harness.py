@@ -1057,24 +1057,20 @@ def target_analysis(path: Path, frame_count: int | None, workdir: Path) -> None:
     """The whole analysis and every renderer."""
     from rich.console import Console
 
-    import pcapdiag.accel.triage as triage
     from pcapdiag.api import export_findings
     from pcapdiag.render.html import to_html
     from pcapdiag.render.junit import to_junit
     from pcapdiag.render.markdown import to_markdown
     from pcapdiag.render.terminal import print_report
     from pcapdiag.render.text import flows_table, to_json, to_text
+    from pcapdiag.settings import Settings
 
     try:
         report = analyze([str(path)], list(rules()), ladders=True)
     except CaptureError:
         return
-    # The C first pass (triage.py) may only save time: the report without it is the same.
-    triage.ENABLED = False
-    try:
-        without = analyze([str(path)], list(rules()))
-    finally:
-        triage.ENABLED = True
+    # The C first pass (accel) may only save time: the report without it is the same.
+    without = analyze([str(path)], list(rules()), settings=Settings(accelerate=False))
     _require(report.to_dict() == without.to_dict(), "report differs without the C first pass")
     (cap,) = report.captures
     n = cap.frames

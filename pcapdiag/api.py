@@ -1,4 +1,5 @@
-"""The one place that wires the pipeline: capture -> decode -> flows -> rules -> report."""
+"""The library's entry point: analyze() captures into one Report (session.py runs the stages
+for each capture; accel.parallel shares them out under --jobs)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,18 @@ from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE, FindingCollector
 from pcapdiag.findings.model import Report, ReportWarning, finding_order
 from pcapdiag.io.sources import expand_sources, order_by_start
 from pcapdiag.rules.model import Rule
-from pcapdiag.session import MAX_LISTED_WARNINGS, analyze_shard, failed_flows, merge_shards
+from pcapdiag.session import (
+    MAX_LISTED_WARNINGS,
+    Analysis,
+    Plans,
+    analyze_shard,
+    failed_flows,
+    merge_shards,
+)
+from pcapdiag.settings import Settings
 from pcapdiag.track import flows
+
+Progress = Callable[[int, int, int | None], None]
 
 
 def analyze(
@@ -27,8 +38,9 @@ def analyze(
     keep_flows: bool = False,
     merge: bool = False,
     jobs: int = 1,
-    progress: Callable[[int, int, int | None], None] | None = None,
+    progress: Progress | None = None,
     max_alike: int | None = DEFAULT_MAX_ALIKE,
+    settings: Settings | None = None,
     ladders: bool = False,
 ) -> Report:
     """Analyse captures (paths, directories, or "-" for standard input) into one report.
@@ -48,34 +60,54 @@ def analyze(
     Findings alike (same rule, side, errno and server address: a SYN flood, a port scan)
     beyond `max_alike` are only counted, in `report.groups` (None lists every one).
 
+    `settings` choose how the analysis runs (the accelerator, fast paths), never what it
+    finds: pcapdiag.settings.
+
     `ladders` fills `report.ladders` (drawn by Markdown and HTML) with the packets of each
     listed finding's flow, replayed: one more pass over each capture (evidence.py).
 
     Raises CaptureError when a source cannot be read as a capture at all. A capture damaged
     part-way is analysed up to the damage, which is recorded in `report.captures[i].damage`.
     """
-    if platform not in PLATFORMS:
-        raise ValueError(f"unknown platform {platform!r}")
-    files = expand_sources(sources)
-    groups = [order_by_start(files)] if merge and len(files) > 1 else [[f] for f in files]
-    args = (groups, rules, platform, params or {}, keep_flows, max_alike)
+    analysis = Analysis(
+        sources=tuple(sources),
+        rules=tuple(rules),
+        platform=platform,
+        params=params or {},
+        keep_flows=keep_flows,
+        merge=merge,
+        jobs=jobs,
+        max_alike=max_alike,
+        settings=settings or Settings(),
+        ladders=ladders,
+    )
+    return run_analysis(analysis, progress)
+
+
+def run_analysis(analysis: Analysis, progress: Progress | None = None) -> Report:
+    """analyze() for the arguments gathered in one Analysis."""
+    if analysis.platform not in PLATFORMS:
+        raise ValueError(f"unknown platform {analysis.platform!r}")
+    files = expand_sources(analysis.sources)
+    merged = analysis.merge and len(files) > 1
+    groups = [order_by_start(files)] if merged else [[f] for f in files]
     # The objects made per packet and per flow hold no reference cycles, so the cyclic
-    # garbage collector only costs time here (a quarter of the run on a 1M-frame capture,
-    # growing with the heap); reference counting frees everything.
+    # garbage collector only costs time here (more as the heap grows); reference counting
+    # frees everything.
     gc_was_on = gc.isenabled()
     gc.disable()
     try:
-        if jobs > 1 and "-" not in files:
-            report, collector = _in_parallel(args, jobs, progress)
+        if analysis.jobs > 1 and "-" not in files and _parallel_available():
+            report, collector = _in_parallel(analysis, groups, progress)
         else:
-            report, collector = analyze_shard(args, progress)
+            report, collector = analyze_shard(analysis, groups, progress)
     finally:
         if gc_was_on:
             gc.enable()
     report.findings, report.groups = collector.result()
     report.findings.sort(key=finding_order)
     report.groups.sort(key=lambda g: (g.first_ts_ns, g.capture, g.rule, g.side, g.server))
-    if not keep_flows:
+    if not analysis.keep_flows:
         report.flows = failed_flows(report.findings)
     if report.evicted_attempts:
         report.warnings.append(
@@ -96,7 +128,7 @@ def analyze(
                 f"{report.undecodable - MAX_LISTED_WARNINGS} more undecodable frames not listed",
             )
         )
-    if ladders:
+    if analysis.ladders:
         report.ladders = evidence.ladders(report.findings)
     return report
 
@@ -104,9 +136,9 @@ def analyze(
 def default_jobs() -> int:
     """A sensible --jobs default: one worker per CPU this process may use, at most 4 (past
     that, every worker reading the whole file costs more than sharding the tracking saves);
-    but one on two CPUs or fewer. There one process already keeps both busy (the hashing
-    thread takes the second), and measured on a 2-core machine (README, Performance) two
-    workers gained 4% on a pcap and lost 5% on a pcapng, for a third more CPU time."""
+    but one on two CPUs or fewer: there one process already keeps both busy (the hashing
+    thread takes the second), and a second worker costs about as much as it saves (the
+    measurements are in CHANGELOG.md)."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -114,18 +146,29 @@ def default_jobs() -> int:
     return 1 if cpus <= 2 else min(4, cpus)
 
 
+def _parallel_available() -> bool:
+    try:
+        from pcapdiag.accel import parallel  # noqa: F401
+    except ImportError:  # the accelerator is not installed: one process does it all
+        return False
+    return True
+
+
 def _in_parallel(
-    args: tuple[Any, ...], jobs: int, progress: Callable[[int, int, int | None], None] | None
+    analysis: Analysis, groups: list[list[str]], progress: Progress | None
 ) -> tuple[Report, FindingCollector]:
     from pcapdiag.accel.parallel import analyze_in_parallel  # multiprocessing: only for --jobs
 
-    def work(shard: tuple[int, int], plans: dict[str, Any]) -> tuple[Report, FindingCollector]:
-        return analyze_shard(args, shard=shard, plans=plans)
+    def work(shard: tuple[int, int], plans: Plans) -> tuple[Report, FindingCollector]:
+        return analyze_shard(analysis, groups, shard=shard, plans=plans)
 
-    def work0(shard: tuple[int, int], plans: dict[str, Any]) -> tuple[Report, FindingCollector]:
-        return analyze_shard(args, progress, shard=shard, plans=plans)
+    def work0(shard: tuple[int, int], plans: Plans) -> tuple[Report, FindingCollector]:
+        return analyze_shard(analysis, groups, progress, shard=shard, plans=plans)
 
-    parts, hashes = analyze_in_parallel(args, jobs, work, work0)
+    plan_ahead = analysis.accelerated and not analysis.keep_flows
+    parts, hashes = analyze_in_parallel(
+        groups, analysis.rules, analysis.params, plan_ahead, analysis.jobs, work, work0
+    )
     report, collector = merge_shards(parts)
     for info in report.captures:
         info.sha256 = hashes.get(info.path)

@@ -29,7 +29,7 @@ from typing import IO, Any, NoReturn
 import click
 
 from pcapdiag import __version__
-from pcapdiag.api import analyze, default_jobs, export_findings
+from pcapdiag.api import Analysis, default_jobs, export_findings, run_analysis
 from pcapdiag.errnos import ALL_NAMES, PLATFORMS
 from pcapdiag.errors import CaptureError, RuleError
 from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE
@@ -40,6 +40,7 @@ from pcapdiag.render.text import clean, flows_table, iter_json, to_text
 from pcapdiag.rules.loader import load_rules
 from pcapdiag.rules.model import FLOW_FIELDS, Rule
 from pcapdiag.ruletest import run_rule_tests
+from pcapdiag.settings import Settings
 from pcapdiag.track.events import EVENT_TYPES, predicate_fields
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_UNREADABLE, EXIT_DAMAGED, EXIT_RULES = 0, 1, 2, 3, 4, 5
@@ -216,6 +217,13 @@ def cli() -> None:
     help="Findings alike (same rule, side, errno and server address: a SYN flood, a port "
     "scan) listed in full; the rest are counted. 0 lists every one.",
 )
+@click.option(
+    "--accel/--no-accel",
+    default=True,
+    show_default=True,
+    help="Set aside the connections the C first pass proves plain, and decode common "
+    "segments in one step. --no-accel reads every frame in Python: slower, the same report.",
+)
 def analyze_cmd(
     captures: tuple[str, ...],
     fmt: str,
@@ -232,6 +240,7 @@ def analyze_cmd(
     merge: bool,
     export_dir: Path | None,
     max_alike: int,
+    accel: bool,
 ) -> None:
     """Analyse CAPTURES (pcap or pcapng files, optionally .gz, or directories of them; "-"
     for standard input)."""
@@ -250,6 +259,7 @@ def analyze_cmd(
             progress=progress,
             max_alike=max_alike or None,
             ladders=fmt in ("markdown", "html") or html_file is not None,
+            accel=accel,
         )
     if fmt == "json":
         _emit_chunks(iter_json(report), output)
@@ -458,19 +468,21 @@ def _analyze(
     progress: Callback | None = None,
     max_alike: int | None = DEFAULT_MAX_ALIKE,
     ladders: bool = False,
+    accel: bool = True,
 ) -> Report:
+    analysis = Analysis(
+        sources=captures,
+        rules=tuple(rules),
+        platform=platform,
+        merge=merge,
+        keep_flows=keep_flows,
+        jobs=jobs,
+        max_alike=max_alike,
+        ladders=ladders,
+        settings=Settings() if accel else Settings(accelerate=False, fast_decode=False),
+    )
     try:
-        return analyze(
-            list(captures),
-            rules,
-            platform=platform,
-            merge=merge,
-            keep_flows=keep_flows,
-            jobs=jobs,
-            progress=progress,
-            max_alike=max_alike,
-            ladders=ladders,
-        )
+        return run_analysis(analysis, progress)
     except CaptureError as exc:
         raise Unreadable(str(exc)) from exc
 

@@ -3,45 +3,79 @@ accelerator's batches), flows from track, findings from rules, gathered into a R
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pcapdiag.accel.fast_decode import decode_record
-from pcapdiag.accel.shard import shard_of
-from pcapdiag.accel.triage import Plan, first_pass
+from pcapdiag.decode.link import decode_record
 from pcapdiag.decode.packets import Datagram, Decoded, IcmpError, Other, Segment, Undecodable
 from pcapdiag.findings.build import build_finding
-from pcapdiag.findings.collect import FindingCollector
+from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE, FindingCollector
 from pcapdiag.findings.model import CaptureInfo, Finding, FlowSummary, Report, ReportWarning
 from pcapdiag.io.hashing import _Hashing
-from pcapdiag.io.reader import open_capture
+from pcapdiag.io.reader import CaptureReader, Record, open_capture
 from pcapdiag.io.records import Buffer
 from pcapdiag.rules.engine import evaluate, event_index
 from pcapdiag.rules.model import Rule
-from pcapdiag.track.flows import FlowRecord, FlowTable, Released
+from pcapdiag.settings import Settings
+from pcapdiag.track.flows import FlowRecord, FlowTable, SkippedRun
+
+# The accelerator is optional: without it (not installed, or built without a C compiler) every
+# frame takes the general Python path, and the report is the same.
+try:
+    from pcapdiag.accel.fast_decode import decode_record as fast_decode_record
+except ImportError:
+    fast_decode_record = None
+try:
+    from pcapdiag.accel import batches, triage
+except ImportError:
+    batches = triage = None  # type: ignore[assignment]
 
 # Warnings listed one by one before they are only counted (a flood of broken frames must not
 # flood the report).
 MAX_LISTED_WARNINGS = 50
 
 
+@dataclass(frozen=True)
+class Analysis:
+    """Everything one analysis is asked to do (api.analyze documents each)."""
+
+    sources: tuple[str, ...]
+    rules: tuple[Rule, ...]
+    platform: str = "linux"
+    params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    keep_flows: bool = False
+    merge: bool = False
+    jobs: int = 1
+    max_alike: int | None = DEFAULT_MAX_ALIKE
+    settings: Settings = field(default_factory=Settings)
+    ladders: bool = False
+
+    @property
+    def accelerated(self) -> bool:
+        """Whether the accelerator's first pass may run (asked for, and built)."""
+        return self.settings.accelerate and batches is not None and triage.available()
+
+
+# The first pass's plans for every worker of --jobs, by file (None: the pass does not apply).
+Plans = dict[str, "list[triage.Plan] | None"]
+
+
 def analyze_shard(
-    args: tuple[Any, ...],
+    analysis: Analysis,
+    groups: Sequence[Sequence[str]],
     progress: Callable[[int, int, int | None], None] | None = None,
     shard: tuple[int, int] | None = None,
-    plans: dict[str, list[Plan] | None] | None = None,
+    plans: Plans | None = None,
 ) -> tuple[Report, FindingCollector]:
-    """What one process makes of the captures (`args` as analyze() builds them): alone, or
-    as worker `shard` = (k, n) of --jobs with the first pass's `plans` made for all workers
-    (parallel.py; a file not in `plans` is planned here). Alone, it hashes the files too."""
-    groups, rules, platform, params, keep_flows, max_alike = args
-    report = Report(platform=platform)
-    collector = FindingCollector(platform, max_alike)
+    """What one process makes of the captures, in `groups` (each file alone, or one merged
+    group): alone, or as worker `shard` = (k, n) of --jobs with the first pass's `plans` made
+    for all workers (accel.parallel; a file not in `plans` is planned here). Alone, it
+    hashes the files too."""
+    report = Report(platform=analysis.platform)
+    collector = FindingCollector(analysis.platform, analysis.max_alike)
     for group in groups:
-        _Session(
-            tuple(group), rules, report, collector, params, keep_flows, shard, progress, plans
-        ).run()
+        _Session(tuple(group), analysis, report, collector, shard, progress, plans).run()
     return report, collector
 
 
@@ -77,24 +111,25 @@ class _Session:
     """One capture (or one merged group of files) through one flow table."""
 
     sources: tuple[str, ...]
-    rules: Sequence[Rule]
+    analysis: Analysis
     report: Report
     collector: FindingCollector
-    params: dict[str, dict[str, Any]]
-    keep_flows: bool
     shard: tuple[int, int] | None = None  # (this worker, workers) under --jobs
     progress: Callable[[int, int, int | None], None] | None = None
     # Under --jobs: the first pass's plans for every worker, made before the workers start
-    # (parallel.py); a file missing here is planned by each worker when it comes to it.
-    plans: dict[str, list[Plan] | None] | None = None
-    table: FlowTable = field(default_factory=FlowTable)
+    # (accel.parallel); a file missing here is planned by each worker when it comes to it.
+    plans: Plans | None = None
+    table: FlowTable = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.table = FlowTable(fast_path=self.analysis.settings.tracker_fast_path)
 
     @property
     def label(self) -> str:
         return " + ".join(self.sources)
 
     def run(self) -> None:
-        by_proto = {p: [r for r in self.rules if r.proto == p] for p in ("tcp", "udp")}
+        by_proto = {p: [r for r in self.analysis.rules if r.proto == p] for p in ("tcp", "udp")}
         readers: list[Any] = []
         infos: list[CaptureInfo] = []
         table = self.table
@@ -115,10 +150,21 @@ class _Session:
                 readers.append(reader)
                 infos.append(self._info(reader, src))
                 plan = self._plan(reader, src)
+                stream: Iterator[Record | Segment | SkippedRun]
                 if plan is not None:  # each worker counts its own
                     report.tcp_connections += plan.plain
                     report.udp_flows += plan.plain_udp
-                for pkt in reader.records(self._decoder(offset), plan):
+                    stream = batches.records(reader, plan, self.analysis.settings.fast_decode)
+                else:
+                    stream = reader.records()
+                decode = self._decoder(offset)
+                for item in stream:
+                    if type(item) is SkippedRun:
+                        # Frames the accelerator set aside: they count toward the sweeps.
+                        done = table.skip_run(item)
+                        if done:
+                            self._finished(done, by_proto)
+                        continue
                     if progress is not None:
                         seen += 1
                         frames = seen if plan is None else max(seen, reader.numbered)
@@ -128,6 +174,8 @@ class _Session:
                             # Under --jobs this worker holds only its share of the flows.
                             held = len(table.tcp) + len(table.udp) if self.shard is None else None
                             progress(frames, before + reader.position, held)
+                    # A record to decode, or a segment the accelerator decoded.
+                    pkt = decode(*item) if type(item) is Record else item
                     if pkt is None:
                         continue  # another worker's flow
                     if isinstance(pkt, Segment):
@@ -136,9 +184,6 @@ class _Session:
                         done = table.add_datagram(pkt)
                     elif isinstance(pkt, IcmpError):
                         done = table.add_icmp(pkt)
-                    elif isinstance(pkt, Released):
-                        # A sweep fell in a run of skipped frames (FlowTable.skip_run).
-                        done = pkt.records
                     elif isinstance(pkt, Undecodable):
                         report.undecodable += 1
                         if report.undecodable <= MAX_LISTED_WARNINGS:
@@ -167,33 +212,40 @@ class _Session:
         report.orphan_icmp += table.stats.orphan_icmp
         report.evicted_attempts += table.stats.evicted_attempts
 
-    def _plan(self, reader: Any, source: str) -> Plan | None:
-        """The first pass's plan for this file and worker, if the pass applies (triage.py)."""
-        if len(self.sources) != 1 or self.keep_flows:
+    def _plan(self, reader: CaptureReader, source: str) -> triage.Plan | None:
+        """The first pass's plan for this file and worker, if the pass applies (accel)."""
+        if not self.analysis.accelerated or len(self.sources) != 1 or self.analysis.keep_flows:
             return None
         k, n = self.shard or (0, 1)
         if self.plans is not None and source in self.plans:
             planned = self.plans[source]
-            return replace(planned[k], table=self.table) if planned else None
-        plans = first_pass(reader, self.table, self.rules, self.params, n)
+            return planned[k] if planned else None
+        analysis = self.analysis
+        plans = triage.first_pass(reader, analysis.rules, analysis.params, n, self.table)
         return plans[k] if plans else None
 
     def _decoder(self, offset: int) -> Callable[..., Decoded | None]:
-        """What turns a record into a packet for this worker: decode_record itself in the
+        """What turns a record into a packet for this worker: the decoder itself in the
         common case (one process, one file), else a wrapper that numbers frames on across
         merged files and drops the packets of other workers' flows (None)."""
+        if self.analysis.settings.fast_decode and fast_decode_record is not None:
+            base = fast_decode_record
+        else:
+            base = decode_record
         shard = self.shard
         if shard is None and offset == 0:
-            return decode_record
+            return base
         k, n = shard if shard is not None else (0, 1)
+        if n > 1:
+            from pcapdiag.accel.shard import shard_of  # only under --jobs
 
         def decode_for_worker(
             buf: Buffer, start: int, stop: int, number: int, ts: int, link: int, orig: int
         ) -> Decoded | None:
-            pkt = decode_record(buf, start, stop, number + offset, ts, link, orig)
-            # Most frames take decode_record's fast path (no copy, one unpack); a frame that
-            # decodes to nothing of a flow (undecodable, ARP) goes to worker 0, which alone
-            # counts it. Sharding the decoded packet, not raw header bytes, keeps that exact.
+            pkt = base(buf, start, stop, number + offset, ts, link, orig)
+            # Most frames take the fast path (no copy, one unpack); a frame that decodes to
+            # nothing of a flow (undecodable, ARP) goes to worker 0, which alone counts it.
+            # Sharding the decoded packet, not raw header bytes, keeps that exact.
             return pkt if n == 1 or shard_of(pkt, n) == k else None
 
         return decode_for_worker
@@ -228,20 +280,22 @@ class _Session:
 
     def _finished(self, records: Iterable[FlowRecord], by_proto: dict[str, list[Rule]]) -> None:
         for rec in records:
-            findings = _diagnose(rec, by_proto.get(rec.proto, []), self.params, self.sources)
+            findings = _diagnose(
+                rec, by_proto.get(rec.proto, []), self.analysis.params, self.sources
+            )
             for f in findings:
                 self.collector.add(f)
             # Every flow is listed only on request; otherwise the failed flows are listed at
             # the end, those of the findings kept, so that memory stays bounded by the open
             # flows and the findings kept, not by the capture's size.
-            if self.keep_flows:
+            if self.analysis.keep_flows:
                 self.report.flows.append(FlowSummary.of(rec, failed=bool(findings)))
 
 
 def _diagnose(
     flow: FlowRecord,
     rules: Sequence[Rule],
-    params: dict[str, dict[str, Any]],
+    params: Mapping[str, Mapping[str, Any]],
     sources: tuple[str, ...],
 ) -> list[Finding]:
     """All findings for one flow, minus those another finding on the same side overrides."""

@@ -26,9 +26,10 @@
  * table's cap, whose early release depends on every attempt being counted, and when it would
  * have to remember more than MAX_FLOWS port pairs at once.
  *
- * Frame decoding follows pcapdiag/decode.py and decode_ip.py exactly in what makes a frame
- * a TCP segment of a given 4-tuple; tests/test_triage.py compares whole reports with and
- * without this pass.
+ * Frame decoding follows pcapdiag/decode/link.py and decode/ip.py exactly in what makes a
+ * frame a TCP segment of a given 4-tuple (the numbers and sets they share come from
+ * _shared.h, generated from those modules); tests/accel/test_triage.py compares whole
+ * reports with and without this pass.
  *
  * Output: a bitmap with bit (n - 1) set for every frame n of a plain connection (and one
  * that also marks the TCP frames of other workers' connections under --jobs), the number of
@@ -43,11 +44,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define F_FIN 0x01
-#define F_SYN 0x02
-#define F_RST 0x04
-#define F_PSH 0x08
-#define F_ACK 0x10
+/* TCP flags, protocol numbers, the sets the decoder tests and the reader's limits, generated
+ * from the Python definitions at build time (pcapdiag/accel/shared.py). */
+#include "_shared.h"
 
 enum { ST_OPEN = 1, ST_CLOSED = 2, ST_BAD = 3 };
 enum { PH_SYN = 0, PH_EST = 1, PH_MID = 2 }; /* PH_MID: seen mid-stream, see midstream() */
@@ -134,8 +133,8 @@ typedef struct {
     int64_t last_sweep; /* capture time of the last sweep (see SWEEP_INTERVAL_NS) */
 } State;
 
-/* A multiply-xorshift hash over 8-byte words (keys are 13 or 37 bytes): a third of the
- * cost of a byte-at-a-time hash here. Open addressing takes the low bits: the last shift
+/* A multiply-xorshift hash over 8-byte words (keys are 13 or 37 bytes): much cheaper than
+ * a byte-at-a-time hash here. Open addressing takes the low bits: the last shift
  * brings the high bits of the product down. */
 static uint64_t hash_key(const uint8_t *k, size_t n) {
     uint64_t h = 0x9E3779B97F4A7C15ULL ^ n, w;
@@ -670,19 +669,18 @@ static void icmp_error(State *s, const uint8_t *d, long q, long end) {
         long ihl = (d[q] & 0x0F) * 4;
         uint32_t frag = rd16(d + q + 6);
         uint8_t proto = d[q + 9];
-        if (ihl < 20 || (frag & 0x1FFF) || (proto != 6 && proto != 17)) return;
+        if (ihl < 20 || (frag & 0x1FFF) || (proto != PROTO_TCP && proto != PROTO_UDP)) return;
         long l4 = q + ihl;
         if (end - l4 < 4) return;
         taint(s, proto, d + q + 12, d + q + 16, 4, rd16(d + l4), rd16(d + l4 + 2));
     } else if (version == 6) {
         if (end - q < 40) return;
         uint8_t nh = d[q + 6];
-        if (nh == 6 || nh == 17) {
+        if (nh == PROTO_TCP || nh == PROTO_UDP) {
             long l4 = q + 40;
             if (end - l4 < 4) return;
             taint(s, nh, d + q + 8, d + q + 24, 16, rd16(d + l4), rd16(d + l4 + 2));
-        } else if (nh == 0 || nh == 43 || nh == 44 || nh == 51 || nh == 60 || nh == 135 ||
-                   nh == 139 || nh == 140) {
+        } else if (IS_IPV6_WALKED_EXT(nh)) {
             s->give_up = 1;
         }
     }
@@ -692,8 +690,7 @@ static void icmp_error(State *s, const uint8_t *d, long q, long end) {
 static void icmp(State *s, const uint8_t *d, long l4, long end, int family) {
     if (end - l4 < 8) return;
     int type = d[l4];
-    int error = family == 4 ? (type == 3 || type == 4 || type == 5 || type == 11 || type == 12)
-                            : (type >= 1 && type <= 4);
+    int error = family == 4 ? IS_ICMP4_ERROR(type) : IS_ICMP6_ERROR(type);
     if (error) icmp_error(s, d, l4 + 8, end);
 }
 
@@ -703,12 +700,12 @@ static void ethernet(State *s, uint32_t frame, int64_t ts, const uint8_t *d, lon
     if (n < 14) return;
     long off = 14;
     uint32_t et = rd16(d + 12);
-    while (et == 0x8100 || et == 0x88A8 || et == 0x9100) {
+    while (IS_VLAN_TPID(et)) {
         if (n - off < 4) return;
         et = rd16(d + off + 2);
         off += 4;
     }
-    if (et == 0x0800) {
+    if (et == ETH_IPV4) {
         if (n - off < 20) return;
         const uint8_t *ip = d + off;
         if (ip[0] >> 4 != 4) return;
@@ -730,12 +727,14 @@ static void ethernet(State *s, uint32_t frame, int64_t ts, const uint8_t *d, lon
         long l4 = off + ihl;
         uint8_t proto = ip[9];
         if (frag & 0x2000) {
-            long min = proto == 6 ? 20 : (proto == 17 || proto == 1) ? 8 : 0;
+            long min = proto == PROTO_TCP                           ? 20
+                       : (proto == PROTO_UDP || proto == PROTO_ICMP) ? 8
+                                                                     : 0;
             if (ip_end - l4 < min) return;
             unusual = 1;
         }
         if (ihl != 20) unusual = 1;
-        if (proto == 6) {
+        if (proto == PROTO_TCP) {
             if (n - l4 < 20) return;
             long thl = (d[l4 + 12] >> 4) * 4;
             if (thl < 20) return;
@@ -743,16 +742,16 @@ static void ethernet(State *s, uint32_t frame, int64_t ts, const uint8_t *d, lon
             if (payload < 0) return;
             if (n - l4 < thl) unusual = 1; /* options cut short by the snap length */
             segment(s, frame, ts, ip + 12, ip + 16, 4, d + l4, payload, unusual);
-        } else if (proto == 17) {
+        } else if (proto == PROTO_UDP) {
             if (n - l4 < 8 || ip_end - l4 < 8) return; /* Undecodable for Python */
-            if (rd16(d + l4 + 2) == 4789) s->give_up = 1; /* VXLAN: Python decapsulates */
+            if (rd16(d + l4 + 2) == VXLAN_PORT) s->give_up = 1; /* Python decapsulates */
             datagram(s, frame, ts, ip + 12, ip + 16, 4, d + l4, unusual);
-        } else if (proto == 1) {
+        } else if (proto == PROTO_ICMP) {
             icmp(s, d, l4, ip_end < n ? ip_end : n, 4);
-        } else if (proto == 47) {
+        } else if (proto == PROTO_GRE) {
             s->give_up = 1; /* GRE: Python decapsulates */
         }
-    } else if (et == 0x86DD) {
+    } else if (et == ETH_IPV6) {
         if (n - off < 40) return;
         const uint8_t *ip = d + off;
         if (ip[0] >> 4 != 6) return;
@@ -761,7 +760,7 @@ static void ethernet(State *s, uint32_t frame, int64_t ts, const uint8_t *d, lon
         long l4 = off + 40;
         long ip_end = plen ? l4 + plen : n;
         int unusual = truncated || plen == 0;
-        if (nh == 6) {
+        if (nh == PROTO_TCP) {
             if (n - l4 < 20) return;
             long thl = (d[l4 + 12] >> 4) * 4;
             if (thl < 20) return;
@@ -769,14 +768,13 @@ static void ethernet(State *s, uint32_t frame, int64_t ts, const uint8_t *d, lon
             if (payload < 0) return;
             if (n - l4 < thl) unusual = 1;
             segment(s, frame, ts, ip + 8, ip + 24, 16, d + l4, payload, unusual);
-        } else if (nh == 17) {
+        } else if (nh == PROTO_UDP) {
             if (n - l4 < 8 || ip_end - l4 < 8) return;
-            if (rd16(d + l4 + 2) == 4789) s->give_up = 1;
+            if (rd16(d + l4 + 2) == VXLAN_PORT) s->give_up = 1;
             datagram(s, frame, ts, ip + 8, ip + 24, 16, d + l4, unusual);
-        } else if (nh == 58) {
+        } else if (nh == PROTO_ICMPV6) {
             icmp(s, d, l4, ip_end < n ? ip_end : n, 6);
-        } else if (nh == 47 || nh == 0 || nh == 43 || nh == 44 || nh == 51 || nh == 60 ||
-                   nh == 135 || nh == 139 || nh == 140) {
+        } else if (nh == PROTO_GRE || IS_IPV6_WALKED_EXT(nh)) {
             s->give_up = 1; /* tunnels and extension headers: Python walks them */
         }
     }
@@ -857,14 +855,6 @@ static uint32_t walk_pcap(State *s, Reading *rd, int big, int nano, long long ma
     if (end - pos >= 16 && number >= UINT32_MAX - 1) s->give_up = 1; /* numbers: 32 bits */
     return number;
 }
-
-#define BT_SHB 0x0A0D0D0Au
-#define BT_IDB 0x00000001u
-#define BT_PB 0x00000002u
-#define BT_SPB 0x00000003u
-#define BT_EPB 0x00000006u
-#define MAX_BLOCK (16u * 1024 * 1024)
-#define MAX_IFACES 256
 
 static inline uint32_t rd16e(const uint8_t *p, int big) {
     return big ? rd16(p) : ((uint32_t)p[1] << 8) | p[0];
@@ -1137,19 +1127,21 @@ static PyObject *new_segment(PyObject *cls, uint32_t number, int64_t ts, int fam
  * not a SYN, not a fragment), Py_None when the frame is of another kind, NULL on error. */
 static PyObject *fast_segment(PyObject *cls, const uint8_t *d, long n, uint32_t number,
                               int64_t ts) {
-    long off = (n > 18 && d[12] == 0x81 && d[13] == 0x00) ? 4 : 0;
+    long off = (n > 18 && rd16(d + 12) == ETH_8021Q) ? 4 : 0;
     if (n <= 14 + off) Py_RETURN_NONE;
     const uint8_t *e = d + off;
-    if (e[12] == 0x08 && e[13] == 0x00 && n >= 54 + off) {
+    if (rd16(e + 12) == ETH_IPV4 && n >= 54 + off) {
         long total = rd16(e + 16), thl = (e[46] >> 4) * 4;
         uint32_t frag = rd16(e + 20);
-        if (e[14] == 0x45 && e[23] == 6 && !(frag & 0x3FFF) && total >= 40 && thl >= 20 &&
+        if (e[14] == 0x45 && e[23] == PROTO_TCP && !(frag & 0x3FFF) && total >= 40 &&
+            thl >= 20 &&
             total - 20 >= thl && !(e[47] & F_SYN))
             return new_segment(cls, number, ts, 4, e + 26, e + 30, 4, e[22], e + 34,
                                total - 20 - thl);
-    } else if (e[12] == 0x86 && e[13] == 0xDD && n >= 74 + off) {
+    } else if (rd16(e + 12) == ETH_IPV6 && n >= 74 + off) {
         long plen = rd16(e + 18), thl = (e[66] >> 4) * 4;
-        if ((e[14] >> 4) == 6 && e[20] == 6 && plen >= thl && thl >= 20 && !(e[67] & F_SYN))
+        if ((e[14] >> 4) == 6 && e[20] == PROTO_TCP && plen >= thl && thl >= 20 &&
+            !(e[67] & F_SYN))
             return new_segment(cls, number, ts, 6, e + 22, e + 38, 16, e[21], e + 54,
                                plen - thl);
     }
@@ -1386,4 +1378,13 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_triage", NULL, -1, methods, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__triage(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__triage(void) {
+    PyObject *m = PyModule_Create(&module);
+    /* Which Python definitions this module was built from (accel/shared.py): the first pass
+     * runs only when they are still the ones in force. */
+    if (m != NULL && PyModule_AddStringConstant(m, "SHARED_DIGEST", SHARED_DIGEST) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -5,7 +5,7 @@ with a single precompiled struct from the frame's start and builds the Segment d
 frame it does not fully understand (another link type, VLAN tags, IP options, fragments,
 extension headers, SYNs whose options matter, short frames) goes to the general decoder
 `decode.decode`. Options are left out (None) of non-SYN segments: the tracker reads them only
-from SYNs. tests/test_fast_path.py checks that both paths give identical reports.
+from SYNs. tests/accel/test_fast_path.py checks that both paths give identical reports.
 """
 
 from __future__ import annotations
@@ -15,9 +15,6 @@ import struct
 from pcapdiag.decode.link import decode
 from pcapdiag.decode.packets import SYN, Decoded, Segment
 from pcapdiag.io.records import Buffer, Frame
-
-# Set to False to send every frame through the general decoder (tests compare the two).
-ENABLED = True
 
 # Ethernet (type at 12), IPv4 without options (20 bytes at 14), the TCP fields up to the window
 # (16 of its 20 bytes, at 34).
@@ -30,7 +27,7 @@ _MIN6 = 14 + 40 + 20
 
 
 def decode_fast(frame: Frame) -> Decoded:
-    if frame.linktype == 1 and ENABLED:
+    if frame.linktype == 1:
         data = frame.data
         seg = ethernet_segment(data, 0, len(data), frame.number, frame.ts_ns)
         if seg is not None:
@@ -43,7 +40,7 @@ def decode_record(
 ) -> Decoded:
     """decode_fast for a record still in the reader's buffer (the bytes at start:stop): a
     frame of the common kind is decoded in place, with no Frame and no copy of its bytes."""
-    if linktype == 1 and ENABLED:
+    if linktype == 1:
         seg = ethernet_segment(buf, start, stop, number, ts_ns)
         if seg is not None:
             return seg

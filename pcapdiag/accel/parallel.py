@@ -6,14 +6,14 @@ making every worker's plan (triage.first_pass), while the hashing process reads 
 another core; only then are workers 1 to N-1 forked: they inherit the plans, and nothing of
 this process's threads, for it has none. This process is worker 0. Each worker sends back its
 report and findings through a pipe; the parts are merged as session.merge_shards says, into the
-report one process makes, byte for byte (tests/test_jobs.py).
+report one process makes, byte for byte (tests/accel/test_jobs.py).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkContext, ForkProcess
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 from pcapdiag.accel.triage import Plan, first_pass
 from pcapdiag.io.hashing import hash_files
 from pcapdiag.io.reader import open_capture
-from pcapdiag.track.flows import FlowTable
+from pcapdiag.rules.model import Rule
 
 # Bytes of plans made ahead for the workers to inherit (two bitmaps, a bit a frame, for each
 # worker): past this, as with a directory of many large captures, each worker plans the rest
@@ -35,12 +35,18 @@ Work = Callable[[tuple[int, int], dict[str, list[Plan] | None]], Any]
 
 
 def analyze_in_parallel(
-    args: tuple[Any, ...], jobs: int, work: Work, work0: Work
+    groups: Sequence[Sequence[str]],
+    rules: Sequence[Rule],
+    params: Mapping[str, Mapping[str, Any]],
+    plan_ahead: bool,
+    jobs: int,
+    work: Work,
+    work0: Work,
 ) -> tuple[list[Any], dict[str, str | None]]:
     """`work` shared out over `jobs` processes, each calling it with its shard (k, jobs) and
-    the plans made here for all of them; this process is worker 0 and calls `work0`. Returns
-    the workers' parts in order and the sha256 of every file."""
-    groups, rules, _platform, params, keep_flows, _max_alike = args
+    the plans made here for all of them (with `plan_ahead`: the first pass is wanted); this
+    process is worker 0 and calls `work0`. Returns the workers' parts in order and the
+    sha256 of every file."""
     ctx = multiprocessing.get_context("fork")
     sources = [src for group in groups for src in group]
     hasher = _Child(ctx, hash_files, sources)
@@ -49,7 +55,7 @@ def analyze_in_parallel(
         plans: dict[str, list[Plan] | None] = {}
         size = 0
         for group in groups:
-            if keep_flows or len(group) != 1 or size > PLANS_BUDGET:
+            if not plan_ahead or len(group) != 1 or size > PLANS_BUDGET:
                 continue  # left to each worker when it comes to the file (api._Session._plan)
             plans[group[0]] = planned = _plan(group[0], rules, params, jobs)
             size += sum(len(p.bits) + len(p.own) for p in planned or ())
@@ -63,7 +69,9 @@ def analyze_in_parallel(
     return parts, hashes
 
 
-def _plan(source: str, rules: Any, params: Any, jobs: int) -> list[Plan] | None:
+def _plan(
+    source: str, rules: Sequence[Rule], params: Mapping[str, Mapping[str, Any]], jobs: int
+) -> list[Plan] | None:
     """Every worker's plan for one file (None: the first pass does not apply). A file that
     cannot be opened is left to the workers, which report it as with one job."""
     try:
@@ -71,9 +79,8 @@ def _plan(source: str, rules: Any, params: Any, jobs: int) -> list[Plan] | None:
     except Exception:
         return None
     try:
-        # The workers' flow tables have the defaults the pass is given here; each binds its
-        # own table to its plan (api._Session._plan).
-        return first_pass(reader, FlowTable(), rules, params, jobs)
+        # The workers' flow tables have the defaults the pass applies here.
+        return first_pass(reader, rules, params, jobs)
     finally:
         reader.close()
 

@@ -12,11 +12,10 @@ its first segment on, the tracker would find in it only what track/plain.py allo
 connection (MIDSTREAM_*) and the rules are blind to that too. Everything else, including
 every connection with an unanswered retransmission, a RST, a lone SYN or an ICMP error about
 it, goes through the tracker as before, and the report is the same as without this pass
-(tests/test_triage.py compares them). Under --jobs one pass plans for every worker.
+(tests/accel/test_triage.py compares them). Under --jobs one pass plans for every worker.
 
 The pass is used only when all of this holds, and otherwise silently not:
-- the C extension was built (see hatch_build.py), ENABLED is set and PCAPDIAG_PURE=1 is not
-  in the environment;
+- the C extension was built (see hatch_build.py) and the analysis's Settings ask for it;
 - the input is an uncompressed pcap or pcapng file of Ethernet frames, mapped in memory;
 - every rule in use needs, to match, something a plain connection never has (checked from
   the rules themselves: a custom rule about healthy connections turns the pass off);
@@ -27,71 +26,61 @@ The pass is used only when all of this holds, and otherwise silently not:
   to remember more than 500,000 port pairs at once (a scan or a flood: the Python flow
   table, which releases what it can, then reads everything, and memory stays bounded).
 
-Frames the pass does not set aside are read in batches in C too (`_triage.batch`): the
-common TCP segments are built there, the rest decoded by decode.py as before.
+Frames the pass does not set aside are read in batches in C too (batches.py): the common TCP
+segments are built there, the rest decoded in Python as before.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pcapdiag.accel import fast_decode as decode_fast
+from pcapdiag.accel import shared
 from pcapdiag.accel.blind import blind_to_plain
-from pcapdiag.decode.packets import Segment
 from pcapdiag.io.reader import MAX_CAPLEN, CaptureReader
 from pcapdiag.rules.model import Rule
-from pcapdiag.track.flows import UDP_IDLE_NS, FlowTable, Released
+from pcapdiag.track.flows import UDP_IDLE_NS, FlowTable
 
 try:
     from pcapdiag.accel import _triage  # type: ignore[attr-defined]
 except ImportError:  # built without a C compiler: every frame goes through Python
     _triage = None
 
-ENABLED = True
 
-
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
-    """The outcome of the first pass over one file for one worker: what the reader skips (a
-    capture.SkipPlan, once `table` is the worker's flow table) and what the report counts
-    for it."""
+    """The outcome of the first pass over one file for one worker: which frames are set
+    aside (accel.batches reads the file by it) and what the report counts for them."""
 
     bits: bytes  # bit n - 1 set: frame n is skipped (a plain connection's, another worker's)
     own: bytes  # bit n - 1 set: frame n belongs to one of this worker's plain connections
     plain: int  # this worker's plain TCP connections set aside
     plain_udp: int  # this worker's plain UDP flows set aside
     records: int  # records the pass read
-    table: FlowTable  # where the reader's runs of skipped frames go (see skipped_run)
-
-    segment_type: type | None = Segment  # frames of the common kind decoded in C
-
-    @property
-    def skipped_run(self) -> Callable[[int, Sequence[int], int], Released | None]:
-        """What the reader calls for each run of skipped frames: FlowTable.skip_run."""
-        return self.table.skip_run
 
 
 def available() -> bool:
-    """Whether the C pass can run: built, enabled, and not turned off by PCAPDIAG_PURE=1 in
-    the environment (to compare reports or time the pure-Python path)."""
-    return ENABLED and _triage is not None and os.environ.get("PCAPDIAG_PURE") != "1"
+    """Whether the C pass was built (without a C compiler, pcapdiag is pure Python) from the
+    definitions in force (a module built before track/plain.py or a decoder constant changed
+    must not judge connections by the old ones: the analysis then reads every frame)."""
+    return _triage is not None and getattr(_triage, "SHARED_DIGEST", None) == shared.digest()
 
 
 def first_pass(
     reader: CaptureReader,
-    table: FlowTable,
     rules: Sequence[Rule],
     params: dict[str, dict[str, Any]],
     workers: int = 1,
+    table: FlowTable | None = None,
 ) -> list[Plan] | None:
     """Run the C pass over `reader`'s file before it is read: one Plan for each of the
     `workers` of --jobs (worker k's at k), or None when the pass does not apply (see the
     module's docstring). Each worker skips the TCP and UDP frames of the other workers' flows
-    too (shard.py decides the same). The plans send skipped runs to `table` (a worker binds
-    its own with dataclasses.replace); its timeouts and cap are those the pass applies."""
+    too (shard.py decides the same). The timeouts and cap the pass applies are those of
+    `table` (a flow table with the defaults if None), which every worker's table shares."""
+    if table is None:
+        table = FlowTable()
     if not available() or not blind_to_plain(rules, params):
         return None
     repairs = blind_to_plain(rules, params, repaired=True)
@@ -122,8 +111,4 @@ def first_pass(
     if result is None:
         return None
     plans, records = result
-    segment_type = Segment if decode_fast.ENABLED else None
-    return [
-        Plan(bits, own, plain, plain_udp, records, table, segment_type)
-        for bits, own, plain, plain_udp in plans
-    ]
+    return [Plan(bits, own, plain, plain_udp, records) for bits, own, plain, plain_udp in plans]

@@ -60,15 +60,15 @@ _PROTO_NAMES = {
 # IPv6 extension headers in the common "next header, length in 8-octet units minus one" format
 # (RFC 8200 section 4: hop-by-hop 0, routing 43, destination options 60; RFC 7045 adds mobility
 # 135, HIP 139, shim6 140).
-_EXT_GENERIC = frozenset({0, 43, 60, 135, 139, 140})
-_EXT_FRAGMENT = 44
-_EXT_AH = 51  # RFC 4302: length in 4-octet units minus two
+EXT_GENERIC = frozenset({0, 43, 60, 135, 139, 140})
+EXT_FRAGMENT = 44
+EXT_AH = 51  # RFC 4302: length in 4-octet units minus two
 _EXT_ESP = 50
 _NO_NEXT = 59
 
 # ICMP error types that quote the offending datagram (RFC 792, RFC 1812 section 4.3.2.3).
-_ICMP4_ERRORS = frozenset({3, 4, 5, 11, 12})
-_ICMP6_ERRORS = frozenset({1, 2, 3, 4})  # RFC 4443 section 3
+ICMP4_ERRORS = frozenset({3, 4, 5, 11, 12})
+ICMP6_ERRORS = frozenset({1, 2, 3, 4})  # RFC 4443 section 3
 _ICMP4_NAMES = {0: "icmp-echo-reply", 8: "icmp-echo", 13: "icmp-timestamp", 14: "icmp-timestamp"}
 _ICMP6_NAMES = {
     128: "icmpv6-echo",
@@ -182,7 +182,7 @@ def walk_ipv6_ext(data: bytes, p: int, nh: int, end: int) -> tuple[int, int, int
     jumbo = -1
     ok = _EXT_OK
     while True:
-        if nh in _EXT_GENERIC:
+        if nh in EXT_GENERIC:
             if end - p < 2:
                 return nh, p, jumbo, _EXT_TRUNCATED
             hlen = (data[p + 1] + 1) * 8
@@ -192,7 +192,7 @@ def walk_ipv6_ext(data: bytes, p: int, nh: int, end: int) -> tuple[int, int, int
                 jumbo = _jumbo_length(data, p + 2, p + hlen)
             nh = data[p]
             p += hlen
-        elif nh == _EXT_FRAGMENT:
+        elif nh == EXT_FRAGMENT:
             # RFC 8200 section 4.5: 8 bytes; offset in the upper 13 bits of bytes 2-3.
             if end - p < 8:
                 return nh, p, jumbo, _EXT_TRUNCATED
@@ -204,7 +204,7 @@ def walk_ipv6_ext(data: bytes, p: int, nh: int, end: int) -> tuple[int, int, int
                 ok = _EXT_FIRST_FRAGMENT
             nh = nh_inner
             p += 8
-        elif nh == _EXT_AH:
+        elif nh == EXT_AH:
             if end - p < 2:
                 return nh, p, jumbo, _EXT_TRUNCATED
             hlen = (data[p + 1] + 2) * 4
@@ -383,7 +383,7 @@ def _icmp(
         return Undecodable(frame.number, frame.ts_ns, "truncated ICMP header")
     icmp_type = data[l4]
     code = data[l4 + 1]
-    errors = _ICMP4_ERRORS if family == 4 else _ICMP6_ERRORS
+    errors = ICMP4_ERRORS if family == 4 else ICMP6_ERRORS
     if icmp_type not in errors:
         names = _ICMP4_NAMES if family == 4 else _ICMP6_NAMES
         prefix = "icmp" if family == 4 else "icmpv6"

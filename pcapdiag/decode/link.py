@@ -19,11 +19,12 @@ import struct
 
 from pcapdiag.decode.ip import decode_ipv4, decode_ipv6
 from pcapdiag.decode.packets import Decoded, Other, Undecodable
-from pcapdiag.io.records import Frame
+from pcapdiag.io.records import Buffer, Frame
 
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
-_VLAN_TPIDS = frozenset({0x8100, 0x88A8, 0x9100})  # IEEE 802.1Q, 802.1ad, pre-standard QinQ
+ETH_8021Q = 0x8100  # IEEE 802.1Q: the one tag common on trunk captures
+VLAN_TPIDS = frozenset({ETH_8021Q, 0x88A8, 0x9100})  # 802.1Q, 802.1ad, pre-standard QinQ
 _ETHERTYPE_NAMES = {
     0x0806: "arp",
     0x8035: "rarp",
@@ -55,6 +56,13 @@ def decode(frame: Frame) -> Decoded:
     except Exception as exc:  # the contract is "never raises"
         # Only reached on a decoder bug: the helpers check lengths before reading.
         return Undecodable(frame.number, frame.ts_ns, f"decoder error ({type(exc).__name__})")
+
+
+def decode_record(
+    buf: Buffer, start: int, stop: int, number: int, ts_ns: int, linktype: int, orig_len: int
+) -> Decoded:
+    """decode() for a record still in the reader's buffer (an io.reader.Record)."""
+    return decode(Frame(number, ts_ns, linktype, bytes(buf[start:stop]), orig_len))
 
 
 def decode_link(frame: Frame, linktype: int, data: bytes, off: int, depth: int) -> Decoded:
@@ -113,7 +121,7 @@ def _by_ethertype(frame: Frame, data: bytes, off: int, ethertype: int, depth: in
         return decode_ipv4(frame, data, off, depth)
     if ethertype == ETH_IPV6:
         return decode_ipv6(frame, data, off, depth)
-    while ethertype in _VLAN_TPIDS:
+    while ethertype in VLAN_TPIDS:
         # Each tag is TCI (2 bytes) then the next ethertype (IEEE 802.1Q section 9.5).
         if len(data) - off < 4:
             return Undecodable(frame.number, frame.ts_ns, "truncated VLAN tag")

@@ -43,8 +43,8 @@ def file_sha256(source: str) -> str | None:
         return None
     h = hashlib.sha256()
     # Large reads into one buffer: the hashing thread takes the GIL once per read, and each
-    # time may wait a switch interval (5 ms) for the analysis to let it go. With 1 MB reads
-    # that made the hash finish after the analysis (0.2 s late on a 550 MB file).
+    # time may wait a switch interval (sys.getswitchinterval()) for the analysis to let it
+    # go: with small reads, the hash of a large file would finish well after the analysis.
     buf = bytearray(_HASH_CHUNK)
     view = memoryview(buf)
     with open(source, "rb") as fh:

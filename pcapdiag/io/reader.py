@@ -34,79 +34,60 @@ import struct
 import sys
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, BinaryIO, Protocol, TypeVar, cast
+from typing import BinaryIO, NamedTuple, Protocol, cast
 
 from pcapdiag.errors import CaptureError
 from pcapdiag.io.records import Buffer, Damage, Frame
 
-T = TypeVar("T")
 
-try:
-    from pcapdiag.accel._triage import batch, ng_batch  # type: ignore[import-not-found]
-except ImportError:  # no C extension: records are read one by one below (see triage.py)
-    batch = ng_batch = None
+class Record(NamedTuple):
+    """One packet record, still in the reader's buffer: a decoder can read its bytes where
+    they lie, with no Frame made and no bytes copied (the hot path)."""
 
-
-def _batch_items(
-    items: list[Any],
-    stamps: memoryview,
-    buf: Any,
-    make: Callable[[Buffer, int, int, int, int, int, int], T],
-    skipped_run: Callable[[int, Sequence[int], int], object | None],
-    linktype: int,
-) -> Iterator[T | object]:
-    """The records of one C batch (_triage.batch or ng_batch), in order: Segments as they
-    are, runs of skipped records to `skipped_run`, the rest made by `make`."""
-    for item in items:
-        if type(item) is not tuple:
-            yield item  # a Segment
-        elif len(item) == 2:
-            instead = skipped_run(item[0], stamps, item[1])
-            if instead is not None:
-                yield instead
-        else:
-            start, stop, n, ts, orig = item
-            yield make(buf, start, stop, n, ts, linktype, orig)
+    buf: Buffer
+    start: int  # the frame's bytes are buf[start:stop]
+    stop: int
+    number: int  # 1-based, as Wireshark numbers it
+    ts_ns: int
+    linktype: int
+    orig_len: int
 
 
-class _Ready:
-    """What one C batch read (_triage.ng_batch), yielded at once by _pcapng_frames: its items
-    and the timestamps they refer to, taken in order by _pcapng_records."""
+class Interface(NamedTuple):
+    """What a record's bytes and timestamp mean: the file header (pcap) or an Interface
+    Description Block (pcapng). A timestamp in ns is units * ts_mul // ts_div + ts_offset_ns."""
 
-    __slots__ = ("items", "stamps")
-
-    def __init__(self, items: list[Any], stamps: memoryview) -> None:
-        self.items = items
-        self.stamps = stamps
-
-
-# ng_batch's limits: interfaces in a section, and the range of their timestamp factors.
-_NG_BATCH_IFACES = 256
-_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
-
-# fast(buf, pos, number, big_endian, interfaces) -> (pos, number, batch or None): see
-# _pcapng_frames.
-_FastBlocks = Callable[[Any, int, int, bool, list[Any]], tuple[int, int, "_Ready | None"]]
-
-# Records read by one call to _triage.batch.
-BATCH = 4096
+    linktype: int
+    snaplen: int
+    ts_mul: int
+    ts_div: int
+    ts_offset_ns: int
 
 
-class SkipPlan(Protocol):
-    """What a first pass over a whole pcap file found (triage.Plan): which records to skip
-    (bit n - 1 of `bits` for frame n), which of those count (`own`), and what to do with a
-    run of skipped records: `skipped_run(count, stamps, index)` gets how many counted and
-    their timestamps (stamps[index:index + count]); whatever it returns, if not None, is
-    yielded in the run's place. `segment_type`, if not None, is the Segment class: frames of
-    the common kind are then decoded in C (the fast path of decode_fast), not by `make`."""
+@dataclass(slots=True)
+class Chunk:
+    """Records a FastForward hook read on the reader's behalf. The reader yields it as it is:
+    what the hook read (`payload`) means nothing to the reader, which takes only where the
+    hook stopped and the timestamps it saw."""
 
-    bits: bytes
-    own: bytes
-    segment_type: type | None
+    end: int  # buffer position after the last record or block read
+    numbered: int  # the last frame number used
+    first_ts_ns: int | None
+    last_ts_ns: int | None
+    payload: object
 
-    @property
-    def skipped_run(self) -> Callable[[int, Sequence[int], int], object | None]: ...
+
+class FastForward(Protocol):
+    """Reads on from `pos` in a file mapped whole in memory, faster than the reader would:
+    records (pcap) or blocks (pcapng) of the current section, whose byte order and interfaces
+    are given, numbered on from `number`. Returns None when it read nothing (the reader then
+    reads the next record or block itself, and may ask again after it)."""
+
+    def __call__(
+        self, buf: Buffer, pos: int, number: int, big_endian: bool, interfaces: Sequence[Interface]
+    ) -> Chunk | None: ...
 
 
 # Wireshark refuses records longer than this for ordinary link types
@@ -133,11 +114,11 @@ _BOM_BE = b"\x1a\x2b\x3c\x4d"
 _GZIP = b"\x1f\x8b"
 
 # pcapng block types (draft-ietf-opsawg-pcapng section 10.1 registry)
-_BT_SHB = 0x0A0D0D0A
-_BT_IDB = 0x00000001
-_BT_PB = 0x00000002  # obsolete Packet Block (appendix A)
-_BT_SPB = 0x00000003
-_BT_EPB = 0x00000006
+BT_SHB = 0x0A0D0D0A
+BT_IDB = 0x00000001
+BT_PB = 0x00000002  # obsolete Packet Block (appendix A)
+BT_SPB = 0x00000003
+BT_EPB = 0x00000006
 # Blocks Wireshark numbers as frames without them being packets (see module docstring).
 _NUMBERED_NON_PACKETS = frozenset({0x00000BAD, 0x40000BAD, 0x00000009})
 
@@ -461,125 +442,37 @@ class CaptureReader:
             message = f"{message} ({self._stream_error})"
         self.damage = Damage(offset, self.numbered + 1, message)
 
-    def records(
-        self,
-        make: Callable[[Buffer, int, int, int, int, int, int], T],
-        skip: SkipPlan | None = None,
-    ) -> Iterator[T | object]:
-        """What `make(buf, start, stop, number, ts_ns, linktype, orig_len)` returns for each
-        record, the record's bytes being buf[start:stop]: a decoder can read a pcap record
-        where it lies, with no Frame made and no bytes copied (the hot path, see
-        decode_fast.decode_record). pcapng records go through Frames. Damage is handled and
-        recorded as when iterating frames.
-
-        With `skip` (a file from `whole_file`, see triage.py), runs of the records it
-        marks are not handed to `make`: see SkipPlan."""
+    def records(self, fast: FastForward | None = None) -> Iterator[Record | Chunk]:
+        """Every record as a Record (the bytes where they lie in the buffer; pcapng
+        records are cut from their Frames). Damage is handled and recorded as when iterating
+        frames. With `fast`, when the whole file is mapped in memory, the hook is offered each
+        record (pcap) or block (pcapng) first and what it reads is yielded as one Chunk."""
         if self._started:
             raise RuntimeError("a CaptureReader can be iterated only once")
         self._started = True
         if self.format == "pcap":
-            return self._pcap_records(make, skip)
-        return self._pcapng_records(make, skip)
+            return self._pcap_records(fast)
+        return self._pcapng_records(fast)
 
-    def _pcapng_records(
-        self,
-        make: Callable[[Buffer, int, int, int, int, int, int], T],
-        skip: SkipPlan | None = None,
-    ) -> Iterator[T | object]:
-        # With a plan, as _triage.batch does for pcap: each run of marked frames becomes one
-        # skip.skipped_run call, with the timestamps of those of them that are this worker's.
-        bits = skip.bits if skip is not None else b""
-        own = skip.own if skip is not None else b""
-        nbits, nown = len(bits) * 8, len(own) * 8
-        in_run = False  # frames this loop read itself are in a run the plan skips
-        stamps: list[int] = []  # the timestamps of the run's frames that are this worker's
-
-        def end_run() -> object | None:
-            nonlocal in_run
-            assert skip is not None
-            in_run = False
-            instead = skip.skipped_run(len(stamps), stamps, 0)
-            stamps.clear()
-            return instead
-
-        fast = None
-        if skip is not None and ng_batch is not None and skip.segment_type is not None:
-            fast = self._ng_batches(skip)
+    def _pcapng_records(self, fast: FastForward | None = None) -> Iterator[Record | Chunk]:
         for f in self._pcapng_frames(fast):
-            if type(f) is _Ready:
-                assert skip is not None
-                if in_run and (instead := end_run()) is not None:
-                    yield instead
-                # In order, as _pcap_records takes a batch: a run's sweep, if one falls in
-                # it, comes after the segments before it have been tracked.
-                yield from _batch_items(f.items, f.stamps, self._buf, make, skip.skipped_run, 1)
+            if type(f) is Chunk:
+                yield f
                 continue
             assert isinstance(f, Frame)
             if self.first_ts_ns is None:
                 self.first_ts_ns = f.ts_ns
             self.last_ts_ns = f.ts_ns
             self.position += len(f.data) + 32  # about: block headers vary
-            i = f.number - 1
-            if i < nbits and bits[i >> 3] >> (i & 7) & 1:
-                in_run = True
-                if i < nown and own[i >> 3] >> (i & 7) & 1:
-                    stamps.append(f.ts_ns)
-                continue
-            if in_run and (instead := end_run()) is not None:
-                yield instead
-            yield make(f.data, 0, len(f.data), f.number, f.ts_ns, f.linktype, f.orig_len)
-        if in_run and (instead := end_run()) is not None:
-            yield instead
-
-    def _ng_batches(self, skip: SkipPlan) -> _FastBlocks:
-        """What reads the packet blocks of a pcapng file mapped in memory in C batches
-        (_triage.ng_batch), as _pcap_records does for pcap: runs of the plan's records as
-        counts, the common TCP segments built in C, the rest as (start, stop, number, ts,
-        orig_len) for `make` (see _pcapng_records)."""
-        seg_type = skip.segment_type
-
-        def read_on(
-            buf: Buffer, pos: int, number: int, big: bool, ifaces: list[tuple[int, ...]]
-        ) -> tuple[int, int, _Ready | None]:
-            # What came before `pos` has been taken by now (the generator was resumed).
-            self._release(buf, pos)
-            times = [(mul, div, off) for _link, _snap, mul, div, off in ifaces]
-            if (
-                len(ifaces) > _NG_BATCH_IFACES
-                or any(link != 1 for link, *_ in ifaces)
-                or any(not _I64_MIN <= v <= _I64_MAX for t in times for v in t)
-            ):
-                # The plan was made for Ethernet only, and ng_batch computes timestamps in
-                # 128 bits from 64-bit factors: the reader reads such a section itself.
-                return pos, number, None
-            items, stamps, new_pos, new_number, b_first, b_last = ng_batch(
-                buf, pos, big, skip.bits, skip.own, number, BATCH, MAX_CAPLEN, times, seg_type
-            )
-            if b_first is not None:
-                if self.first_ts_ns is None:
-                    self.first_ts_ns = b_first
-                self.last_ts_ns = b_last
-            self.numbered = new_number
-            self.position = new_pos
-            ready = _Ready(items, memoryview(stamps).cast("q")) if items else None
-            return new_pos, new_number, ready
-
-        return read_on
+            yield Record(f.data, 0, len(f.data), f.number, f.ts_ns, f.linktype, f.orig_len)
 
     def _pcap_frames(self) -> Iterator[Frame]:
-        def frame(
-            buf: Buffer, start: int, stop: int, number: int, ts: int, link: int, orig: int
-        ) -> Frame:
-            return Frame(number, ts, link, buf[start:stop], orig)
+        for buf, start, stop, number, ts, link, orig in cast(
+            Iterator[Record], self._pcap_records()
+        ):
+            yield Frame(number, ts, link, buf[start:stop], orig)
 
-        # Without a skip plan, every item is what `frame` made.
-        return cast(Iterator[Frame], self._pcap_records(frame))
-
-    def _pcap_records(
-        self,
-        make: Callable[[Buffer, int, int, int, int, int, int], T],
-        skip: SkipPlan | None = None,
-    ) -> Iterator[T | object]:
+    def _pcap_records(self, fast: FastForward | None = None) -> Iterator[Record | Chunk]:
         rec = _PCAP_REC_HDR[self._pcap_order].unpack_from
         linktype = self._pcap_linktype
         # pcap draft section 5: the sub-second field is in us or ns depending on the magic.
@@ -593,37 +486,21 @@ class CaptureReader:
         first: int | None = None
         last: int | None = None
         try:
-            if skip is not None and batch is not None and buf is self._mm:
-                # The whole file is mapped: read it in batches in C, the runs of records the
-                # plan skips given as counts. What a batch stops before (damage, the end of
-                # the file) is left to the loop below.
-                seg_type = skip.segment_type
-                skipped_run = skip.skipped_run
+            if fast is not None and buf is self._mm:
+                # The whole file is mapped: the hook reads on as far as it can. What it stops
+                # before (damage, the end of the file) is left to the loop below.
                 big = self._pcap_order == ">"
-                while True:
-                    items, stamps, new_pos, new_number, b_first, b_last = batch(
-                        buf,
-                        pos,
-                        big,
-                        self.nanosecond,
-                        skip.bits,
-                        skip.own,
-                        number,
-                        BATCH,
-                        MAX_CAPLEN,
-                        linktype == 1 and seg_type is not None,
-                        seg_type,
-                    )
-                    if new_number == number:
-                        break
+                ifaces = [
+                    Interface(linktype, self.snaplen or 0, frac_mul, 1, 0),
+                ]
+                while (chunk := fast(buf, pos, number, big, ifaces)) is not None:
                     if first is None:
-                        first = b_first
-                    last = b_last
-                    view = memoryview(stamps).cast("q")
-                    yield from _batch_items(items, view, buf, make, skipped_run, linktype)
-                    pos, number = new_pos, new_number
+                        first = chunk.first_ts_ns
+                    last = chunk.last_ts_ns
+                    pos, number = chunk.end, chunk.numbered
                     self.numbered = number  # so far: what a progress display shows
                     self.position = base + pos
+                    yield chunk
                     self._release(buf, pos)
             while True:
                 if end - pos < 16:
@@ -661,7 +538,7 @@ class CaptureReader:
                 last = sec * 1_000_000_000 + frac * frac_mul
                 if first is None:
                     first = last
-                yield make(buf, pos + 16, stop, number, last, linktype, orig_len)
+                yield Record(buf, pos + 16, stop, number, last, linktype, orig_len)
                 pos = stop
                 if not number & 0xFFF:
                     # Every 4096 records (a few MB): the pages read so far are given back, so
@@ -684,11 +561,10 @@ class CaptureReader:
             self._mm.madvise(mmap.MADV_DONTNEED, self._released, upto - self._released)
             self._released = upto
 
-    def _pcapng_frames(self, fast: _FastBlocks | None = None) -> Iterator[Frame | _Ready]:
-        """The frames of a pcapng file. With `fast` (a file mapped in memory, see
-        _pcapng_records), before each block: fast(buf, pos, number, big_endian, interfaces)
-        may read on from there, returning (pos, number, what it read as a _Ready), which is
-        yielded; this loop then reads the block it stopped at."""
+    def _pcapng_frames(self, fast: FastForward | None = None) -> Iterator[Frame | Chunk]:
+        """The frames of a pcapng file. With `fast` (a file mapped in memory), before each
+        block the hook may read on from there; its Chunk is yielded, and when it reads
+        nothing this loop reads the next block itself."""
         buf = self._buf
         took_last = False  # `fast` was just called and read nothing: this loop takes a block
         pos = 0
@@ -702,16 +578,24 @@ class CaptureReader:
         epb = _NG_EPB[order].unpack_from
         # per interface of the current section: (linktype, snaplen, ts multiplier, ts divisor,
         # ts offset in ns); the timestamp in ns is units * mul // div + offset.
-        ifaces: list[tuple[int, int, int, int, int]] = []
+        ifaces: list[Interface] = []
         damage: str | None = None
         try:
             while True:
                 if fast is not None and not took_last and buf is self._mm:
-                    pos0 = pos
-                    pos, number, ready = fast(buf, pos, number, order == ">", ifaces)
-                    took_last = pos == pos0
-                    if ready is not None:
-                        yield ready
+                    chunk = fast(buf, pos, number, order == ">", ifaces)
+                    if chunk is None:
+                        took_last = True
+                        continue
+                    pos, number = chunk.end, chunk.numbered
+                    if chunk.first_ts_ns is not None:
+                        if self.first_ts_ns is None:
+                            self.first_ts_ns = chunk.first_ts_ns
+                        self.last_ts_ns = chunk.last_ts_ns
+                    self.numbered = number
+                    self.position = pos
+                    yield chunk
+                    self._release(buf, pos)
                     continue
                 took_last = False
                 if end - pos < 12:
@@ -755,7 +639,7 @@ class CaptureReader:
                 if u32(buf, pos + blen - 4)[0] != blen:
                     damage = "block's trailing length does not match its leading length"
                     break
-                if btype == _BT_EPB:
+                if btype == BT_EPB:
                     if blen < 32:
                         damage = "enhanced packet block too short"
                         break
@@ -777,7 +661,7 @@ class CaptureReader:
                         orig_len,
                         ifid,
                     )
-                elif btype == _BT_SPB:
+                elif btype == BT_SPB:
                     # Simple Packet Block (pcapng draft section 4.4): interface 0, no
                     # timestamp. Wireshark shows no time for it; we use 0.
                     if not ifaces:
@@ -793,14 +677,14 @@ class CaptureReader:
                         caplen = min(caplen, snap)
                     number += 1
                     yield Frame(number, 0, linktype, buf[pos + 12 : pos + 12 + caplen], orig_len)
-                elif btype == _BT_IDB:
+                elif btype == BT_IDB:
                     if blen < 20:
                         damage = "interface description block too short"
                         break
                     iface = self._parse_idb(buf, pos, blen, order)
                     ifaces.append(iface)
                     self._linktypes.add(iface[0])
-                elif btype == _BT_SHB:
+                elif btype == BT_SHB:
                     if blen < 28:
                         damage = "section header block too short"
                         break
@@ -810,7 +694,7 @@ class CaptureReader:
                         break
                     ifaces = []  # interface ids are per section
                     self.sections += 1
-                elif btype == _BT_PB:
+                elif btype == BT_PB:
                     if blen < 32:
                         damage = "packet block too short"
                         break
@@ -844,10 +728,8 @@ class CaptureReader:
                 self._set_damage(base + pos, damage)
             self.close()
 
-    def _parse_idb(
-        self, buf: bytes | mmap.mmap, pos: int, blen: int, order: str
-    ) -> tuple[int, int, int, int, int]:
-        """Interface Description Block (pcapng draft section 4.2) -> interface tuple."""
+    def _parse_idb(self, buf: bytes | mmap.mmap, pos: int, blen: int, order: str) -> Interface:
+        """Interface Description Block (pcapng draft section 4.2)."""
         linktype, _reserved, snaplen = _NG_IDB[order].unpack_from(buf, pos + 8)
         mul, div, offset_s = 1000, 1, 0  # default resolution: microseconds
         opt = _NG_OPT[order].unpack_from
@@ -874,7 +756,7 @@ class CaptureReader:
             p = value + ((length + 3) & ~3)
         if div != 1 or mul < 1000:
             self.nanosecond = True
-        return linktype, snaplen, mul, div, offset_s * 1_000_000_000
+        return Interface(linktype, snaplen, mul, div, offset_s * 1_000_000_000)
 
     # -- resources ---------------------------------------------------------------------------
 

@@ -1,10 +1,10 @@
-"""json.dumps(value, indent=2) text, about twice as fast.
+"""json.dumps(value, indent=2) text, faster.
 
 The standard library encodes with its C accelerator only when `indent` is None; an indented
-report of thousands of findings goes through the pure-Python generator encoder, which was a
-tenth of a 1M-frame run. This encoder gives the very same text (tests/test_jsontext.py checks
-it against json.dumps on generated values) by appending pieces to a list, with the C string
-escaper of the json module.
+report of thousands of findings goes through the much slower pure-Python generator encoder.
+This encoder gives the very same text (tests/render/test_jsontext.py checks it against
+json.dumps on generated values) by appending pieces to a list, with the C string escaper of
+the json module.
 """
 
 from __future__ import annotations

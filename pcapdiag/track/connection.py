@@ -69,8 +69,6 @@ _LINUX_TCP_IGNORED_KINDS = frozenset(
 
 _MAY_SEND_FIN = frozenset({TcpState.ESTABLISHED, TcpState.CLOSE_WAIT, TcpState.SYN_RECEIVED})
 
-# Set to False to send every segment through the general path (tests compare the two).
-FAST_PATH = True
 # A plain segment has ACK set and none of these (PSH, ECE and CWR change nothing here).
 _PLAIN_MASK = SYN | FIN | RST | URG | ACK
 
@@ -185,11 +183,16 @@ class Connection:
     # in between, is folded into the run's first `data` event (memory per connection then
     # grows with the turns of the conversation, not with its segments).
     data_run: Side | None = None
+    # Take steady segments through the inline path (_steady_segment): the same events and
+    # states as the general path, faster. Off only to compare the two.
+    fast_path: bool = True
 
     # -- construction -------------------------------------------------------------------------
 
     @classmethod
-    def from_first_segment(cls, seg: Segment, instance: int = 1) -> tuple[Connection, Side]:
+    def from_first_segment(
+        cls, seg: Segment, instance: int = 1, fast_path: bool = True
+    ) -> tuple[Connection, Side]:
         """Start tracking at `seg`; returns the connection and the side that sent `seg`."""
         a = (seg.src, seg.sport)
         b = (seg.dst, seg.dport)
@@ -225,6 +228,7 @@ class Connection:
             first_frame=seg.frame,
             first_ts_ns=seg.ts_ns,
             last_ts_ns=seg.ts_ns,
+            fast_path=fast_path,
         )
         if roles == "guessed":
             conn.handshake = "none"
@@ -252,7 +256,7 @@ class Connection:
             s, r = self.client, self.server
         else:
             s, r = self.server, self.client
-        if FAST_PATH and seg.flags & _PLAIN_MASK == ACK and seg.window and _steady(s, r):
+        if self.fast_path and seg.flags & _PLAIN_MASK == ACK and seg.window and _steady(s, r):
             steady = self._steady_segment(seg, s, r)
             if steady is not None:
                 return steady

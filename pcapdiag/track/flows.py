@@ -170,10 +170,14 @@ class _Udp:
 
 
 @dataclass(slots=True)
-class Released:
-    """Flows a sweep released while frames were being skipped (FlowTable.skip_run)."""
+class SkippedRun:
+    """A run of frames that went by unseen (the accelerator proved their flows plain and set
+    them aside): `count` of them segments of this table's plain connections, whose
+    timestamps are stamps[index:index + count]."""
 
-    records: list[FlowRecord]
+    count: int
+    stamps: Sequence[int]
+    index: int
 
 
 @dataclass(slots=True)
@@ -193,6 +197,7 @@ class FlowTable:
         idle_ns: int = DEFAULT_IDLE_NS,
         grace_ns: int = DEFAULT_GRACE_NS,
         max_attempts: int | None = None,
+        fast_path: bool = True,
     ):
         self.linger_ns = linger_ns
         self.grace_ns = grace_ns
@@ -215,6 +220,7 @@ class FlowTable:
         # flood quadratic; OrderedDict.popitem(last=False) is O(1).
         self._attempts: OrderedDict[Key, _Tcp] = OrderedDict()
         self.max_attempts = MAX_ATTEMPTS if max_attempts is None else max_attempts
+        self.fast_path = fast_path  # the connections' inline path for steady segments
         self._next_idle_scan = 0
 
     # -- input --------------------------------------------------------------------------------
@@ -256,7 +262,7 @@ class FlowTable:
                 assert tomb is not None
                 previous = tomb[1]
             instance = previous + 1
-            conn, sender = Connection.from_first_segment(seg, instance)
+            conn, sender = Connection.from_first_segment(seg, instance, self.fast_path)
             t = _Tcp(conn, key)
             self.tcp[key] = t
             c, sv = conn.client, conn.server
@@ -287,10 +293,11 @@ class FlowTable:
         return done
 
     def skip(self, count: int, ts_ns: int) -> list[FlowRecord]:
-        """`count` segments of plain connections went by unseen (see triage.py), the last at
-        `ts_ns`. They count toward the sweep schedule as if added, so that every other flow
-        is swept at the same frames and times as in a full run; at most sweep_budget() at a
-        time, so that a sweep due inside the run falls on its last segment."""
+        """`count` segments of plain connections went by unseen (set aside by the accelerator),
+        the last at `ts_ns`. They count toward the sweep schedule as if added, so that every
+        other flow is swept at the same frames and times as in a full run; at most
+        sweep_budget() at a time, so that a sweep due inside the run falls on its last
+        segment."""
         self._since_sweep += count
         return self._maybe_sweep(ts_ns) if self._since_sweep >= _SWEEP_EVERY else []
 
@@ -298,22 +305,22 @@ class FlowTable:
         """Packets until the next sweep is due."""
         return max(1, _SWEEP_EVERY - self._since_sweep)
 
-    def skip_run(self, count: int, stamps: Sequence[int], index: int) -> Released | None:
-        """A run of skipped frames (triage.py), `count` of them segments of this table's
-        plain connections, their timestamps at stamps[index:]: counted toward the sweeps one
-        sweep period at a time, so that every sweep falls on the frame and time it would in
-        a full run. What a sweep released, if anything, comes back to be diagnosed."""
+    def skip_run(self, run: SkippedRun) -> list[FlowRecord]:
+        """A run of skipped frames: its segments are counted toward the sweeps one sweep
+        period at a time, so that every sweep falls on the frame and time it would in a full
+        run. What a sweep released, if anything, comes back to be diagnosed."""
+        count, stamps, index = run.count, run.stamps, run.index
         since = self._since_sweep + count
         if since < _SWEEP_EVERY:
             self._since_sweep = since  # the common case: no sweep due in the run
-            return None
+            return []
         done: list[FlowRecord] = []
         while count:
             step = min(count, self.sweep_budget())
             done += self.skip(step, stamps[index + step - 1])
             index += step
             count -= step
-        return Released(done) if done else None
+        return done
 
     def add_datagram(self, dg: Datagram) -> list[FlowRecord]:
         self._since_sweep += 1

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-import pcapdiag.accel.fast_decode as decode_fast
-import pcapdiag.accel.triage as triage
 import pcapdiag.track.connection as tracker
 from pcapdiag.api import analyze
 from pcapdiag.errors import CaptureError
+from pcapdiag.settings import Settings
 from tests.support.paths import public_captures_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,10 +34,9 @@ PUBLIC = (
 
 
 def _report(path: Path, rules, fast: bool, monkeypatch) -> str:
-    monkeypatch.setattr(tracker, "FAST_PATH", fast)
-    monkeypatch.setattr(decode_fast, "ENABLED", fast)
+    settings = Settings(fast_decode=fast, tracker_fast_path=fast)
     try:
-        report = analyze([str(path)], rules, keep_flows=True)
+        report = analyze([str(path)], rules, keep_flows=True, settings=settings)
     except CaptureError as exc:
         return f"CaptureError: {exc}"
     return json.dumps(report.to_dict(), sort_keys=True)
@@ -62,6 +60,5 @@ def test_the_fast_path_is_taken(builtin_rules, monkeypatch) -> None:
 
     monkeypatch.setattr(tracker.Connection, "_steady_segment", counting)
     # The C first pass would set the healthy flows aside before the tracker sees them.
-    monkeypatch.setattr(triage, "ENABLED", False)
-    analyze([str(ROOT / "samples/demo.pcap")], builtin_rules)
+    analyze([str(ROOT / "samples/demo.pcap")], builtin_rules, settings=Settings(accelerate=False))
     assert calls["n"] >= 5  # the in-order ACK and data segments of the healthy flows

@@ -26,6 +26,7 @@ from pcapdiag.rules.convert import pattern_of
 from pcapdiag.rules.engine import evaluate
 from pcapdiag.rules.loader import load_rules
 from pcapdiag.rules.model import Outcome, Rule, SideSpec
+from pcapdiag.settings import Settings
 from pcapdiag.track import plain
 from pcapdiag.track.flows import FlowTable
 from tests.accel.test_fast_path import OURS, PUBLIC
@@ -69,18 +70,26 @@ def steady_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _report(paths: list[Path], rules: list[Rule], enabled: bool, monkeypatch, **kw) -> str:
-    monkeypatch.setattr(triage, "ENABLED", enabled)
+    """The report with the first pass (`enabled`) or without it."""
     try:
-        report = analyze([str(p) for p in paths], rules, **kw)
+        report = analyze(
+            [str(p) for p in paths], rules, settings=Settings(accelerate=enabled), **kw
+        )
     except CaptureError as exc:
         return f"CaptureError: {exc}"
     return json.dumps(report.to_dict(), sort_keys=True)
 
 
+def _decoded(reader):
+    """Every record of `reader` decoded, as the session decodes them without the pass."""
+    for record in reader.records():
+        yield decode_record(*record)
+
+
 def _plan(path: Path, rules: list[Rule], table: FlowTable | None = None) -> triage.Plan | None:
     reader = open_capture(str(path))
     try:
-        plans = triage.first_pass(reader, table or FlowTable(), rules, {})
+        plans = triage.first_pass(reader, rules, {}, 1, table)
         return plans[0] if plans else None
     finally:
         reader.close()
@@ -135,7 +144,7 @@ def test_plain_connections_are_what_the_tracker_finds_plain(capture, builtin_rul
     table = FlowTable()
     records = []
     reader = open_capture(str(bench_capture))
-    for pkt in reader.records(decode_record):
+    for pkt in _decoded(reader):
         if isinstance(pkt, Segment):
             records += table.add_segment(pkt)
         elif isinstance(pkt, Datagram):
@@ -264,7 +273,6 @@ def test_an_icmp_error_about_a_connection(tmp_path, builtin_rules, monkeypatch) 
 def _repaired(tmp_path: Path, name: str, frames, rules, monkeypatch) -> int:
     """Connections the pass sets aside in `frames`; the report must not change."""
     path = _pcap(tmp_path / name, frames)
-    monkeypatch.setattr(triage, "ENABLED", True)
     plan = _plan(path, rules)
     assert plan is not None
     assert _report([path], rules, True, monkeypatch) == _report([path], rules, False, monkeypatch)
@@ -415,7 +423,6 @@ def test_a_rule_about_repairs_keeps_repaired_connections_with_the_tracker(
     (rules / "slow.yaml").write_text(_SLOW_RULE)
     (slow,) = load_rules([rules], builtin=False)
     assert blind_to_plain([slow], {}) and not blind_to_plain([slow], {}, repaired=True)
-    monkeypatch.setattr(triage, "ENABLED", True)
     plan = _plan(path, [slow])
     assert plan is not None and plan.plain == 1
     with_pass = _report([path], [slow], True, monkeypatch)
@@ -445,13 +452,13 @@ def test_the_c_pass_shards_as_shard_py_does(bench_capture, builtin_rules, worker
     from pcapdiag.accel.shard import shard_of
 
     reader = open_capture(str(bench_capture))
-    plans = triage.first_pass(reader, FlowTable(), builtin_rules, {}, workers)
+    plans = triage.first_pass(reader, builtin_rules, {}, workers)
     reader.close()
     assert plans is not None and len(plans) == workers
     for k, plan in enumerate(plans):
         others = 0
         reader = open_capture(str(bench_capture))
-        for pkt in reader.records(decode_record):
+        for pkt in _decoded(reader):
             if not isinstance(pkt, Segment | Datagram):
                 continue
             i = pkt.frame - 1
@@ -488,11 +495,21 @@ def test_server_data_before_the_handshake_completes(tmp_path, builtin_rules) -> 
     assert plan is not None and plan.plain == 0
 
 
-def test_pcapdiag_pure_turns_the_pass_off(tmp_path, builtin_rules, monkeypatch) -> None:
+def test_settings_turn_the_pass_off(tmp_path, builtin_rules, monkeypatch) -> None:
     path = _pcap(tmp_path / "one.pcap", _connection(100.0, 40000))
     assert _plan(path, builtin_rules) is not None
-    monkeypatch.setenv("PCAPDIAG_PURE", "1")
-    assert _plan(path, builtin_rules) is None
+    calls: list[object] = []
+    real = triage.first_pass
+
+    def counting(*args, **kw):
+        calls.append(args)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(triage, "first_pass", counting)
+    analyze([str(path)], builtin_rules, settings=Settings(accelerate=False))
+    assert calls == []
+    analyze([str(path)], builtin_rules)
+    assert len(calls) == 1
 
 
 def _udp(sport: int, dport: int, data: bytes) -> bytes:
@@ -642,10 +659,10 @@ def test_pcapng_is_planned_as_the_same_pcap(variant, bench_capture, tmp_path, bu
     ng.write_bytes(_to_pcapng(bench_capture.read_bytes(), **variant))
     for workers in (1, 2):
         reader = open_capture(str(bench_capture))
-        from_pcap = triage.first_pass(reader, FlowTable(), builtin_rules, {}, workers)
+        from_pcap = triage.first_pass(reader, builtin_rules, {}, workers)
         reader.close()
         reader = open_capture(str(ng))
-        from_ng = triage.first_pass(reader, FlowTable(), builtin_rules, {}, workers)
+        from_ng = triage.first_pass(reader, builtin_rules, {}, workers)
         reader.close()
         assert from_pcap is not None and from_ng is not None
         for a, b in zip(from_pcap, from_ng, strict=True):
@@ -682,7 +699,6 @@ def test_pcapng_blocks_numbered_as_frames(bench_capture, tmp_path, builtin_rules
     # Custom blocks take a frame number each (as in Wireshark): the batches count them too.
     ng = tmp_path / "custom.pcapng"
     ng.write_bytes(_to_pcapng(bench_capture.read_bytes(), custom_every=997))
-    monkeypatch.setattr(triage, "ENABLED", True)
     plan = _plan(ng, builtin_rules)
     assert plan is not None and plan.records == 40_000 + 40_000 // 997
     without = _report([ng], builtin_rules, False, monkeypatch)
@@ -806,7 +822,7 @@ def _tracked(path: Path) -> list:
     table = FlowTable()
     reader = open_capture(str(path))
     records = []
-    for pkt in reader.records(decode_record):
+    for pkt in _decoded(reader):
         if isinstance(pkt, Segment):
             records += table.add_segment(pkt)
         elif isinstance(pkt, IcmpError):

@@ -532,7 +532,7 @@ def test_an_outcome_raised_by_a_command_ends_the_run(capsys, monkeypatch) -> Non
     def unreadable(*_: object, **__: object) -> None:
         raise CaptureError("x.pcap: not a pcap or pcapng file")
 
-    monkeypatch.setattr(cli, "analyze", unreadable)
+    monkeypatch.setattr(cli, "run_analysis", unreadable)
     assert run(capsys, "analyze", "x.pcap") == (
         3,
         "",
@@ -558,7 +558,7 @@ def test_main_translates_what_click_cannot(exc, code, err, capsys, monkeypatch) 
     def failing(*_: object, **__: object) -> None:
         raise exc
 
-    monkeypatch.setattr(cli, "analyze", failing)
+    monkeypatch.setattr(cli, "run_analysis", failing)
     assert run(capsys, "analyze", "-q", REFUSED) == (code, "", err)
 
 
@@ -581,13 +581,13 @@ def test_ladders_are_read_only_for_the_formats_that_draw_them(
     args: tuple[str, ...], ladders: bool, capsys, monkeypatch, tmp_path: Path
 ) -> None:
     asked: list[bool] = []
-    real = cli.analyze
+    real = cli.run_analysis
 
-    def recording(*a: Any, **kw: Any) -> Any:
-        asked.append(kw["ladders"])
-        return real(*a, **kw)
+    def recording(analysis: Any, *a: Any, **kw: Any) -> Any:
+        asked.append(analysis.ladders)
+        return real(analysis, *a, **kw)
 
-    monkeypatch.setattr(cli, "analyze", recording)
+    monkeypatch.setattr(cli, "run_analysis", recording)
     argv = [a.format(tmp=tmp_path) for a in args]
     code, _, err = run(capsys, "analyze", "-q", *argv, DEMO)
     assert code == 0, err
@@ -618,3 +618,22 @@ def test_export_of_standard_input_is_unreadable(tmp_path: Path) -> None:
     assert proc.stderr.decode() == (
         "pcapdiag: --export: standard input cannot be read twice: save the capture to a file\n"
     )
+
+
+def test_no_accel_reads_every_frame_in_python_with_the_same_report(capsys, monkeypatch) -> None:
+    from pcapdiag.accel import triage
+
+    passes: list[object] = []
+    real = triage.first_pass
+
+    def counting(*args: Any, **kw: Any) -> Any:
+        passes.append(args)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(triage, "first_pass", counting)
+    demo = str(ROOT / "samples/demo.pcap")
+    code, fast, _ = run(capsys, "analyze", "--format", "json", demo)
+    assert code == 0 and len(passes) == 1
+    code, pure, _ = run(capsys, "analyze", "--format", "json", "--no-accel", demo)
+    assert code == 0 and len(passes) == 1  # no first pass the second time
+    assert pure == fast

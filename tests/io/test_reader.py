@@ -614,7 +614,7 @@ def _records_and_frames(path: Path) -> tuple[list[tuple[object, ...]], list[tupl
 
     try:
         in_place = open_capture(str(path))
-        got = [*in_place.records(record), (in_place.numbered, in_place.damage)]
+        got = [*(record(*r) for r in in_place.records()), (in_place.numbered, in_place.damage)]
         reader = open_capture(str(path))
         frames = list(reader)
     except CaptureError as exc:

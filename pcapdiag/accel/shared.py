@@ -1,0 +1,123 @@
+"""What the C first pass shares with the Python pipeline, written as a C header at build time.
+
+_triage.c decodes frames as decode/ does and judges connections as track/ does; the numbers
+and sets it needs for that (TCP flags, ethertypes, protocol numbers, the ICMP errors that
+quote a datagram, the IPv6 headers the decoder walks, pcapng block types, the reader's
+limits) are taken from the Python modules that define them, never copied by hand. The
+header also carries the definition of a plain connection (track/plain.py) and a digest of
+the whole text: the built module exposes the digest, and the first pass runs only when it
+matches the header these definitions give now, so that a module built from older
+definitions is never used (tests/accel/test_shared.py checks the same).
+
+`python -m pcapdiag.accel.shared OUT.h` writes the header (hatch_build.py does, before
+compiling). Imports only modules that need nothing beyond the standard library: the build
+runs this without the package's dependencies installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from pcapdiag.decode import ip, link, packets
+from pcapdiag.io import reader
+from pcapdiag.track import plain
+
+# ng_batch reads a pcapng section in C only when it has at most this many interfaces (the
+# timestamp factors of each are kept on the stack).
+NG_BATCH_IFACES = 256
+
+
+def constants() -> dict[str, int]:
+    """Every number the C pass takes from the Python definitions, by its C name."""
+    return {
+        # TCP header flags (RFC 9293 section 3.1), as decode/packets.py names them.
+        "F_FIN": packets.FIN,
+        "F_SYN": packets.SYN,
+        "F_RST": packets.RST,
+        "F_PSH": packets.PSH,
+        "F_ACK": packets.ACK,
+        "F_URG": packets.URG,
+        # Link and network layers (decode/link.py, decode/ip.py).
+        "ETH_IPV4": link.ETH_IPV4,
+        "ETH_IPV6": link.ETH_IPV6,
+        "ETH_8021Q": link.ETH_8021Q,
+        "PROTO_ICMP": ip.PROTO_ICMP,
+        "PROTO_TCP": ip.PROTO_TCP,
+        "PROTO_UDP": ip.PROTO_UDP,
+        "PROTO_GRE": ip.PROTO_GRE,
+        "PROTO_ICMPV6": ip.PROTO_ICMPV6,
+        "VXLAN_PORT": ip.VXLAN_PORT,
+        # Framing (io/reader.py).
+        "MAX_CAPLEN": reader.MAX_CAPLEN,
+        "MAX_BLOCK": reader.MAX_BLOCK,
+        "BT_SHB": reader.BT_SHB,
+        "BT_IDB": reader.BT_IDB,
+        "BT_PB": reader.BT_PB,
+        "BT_SPB": reader.BT_SPB,
+        "BT_EPB": reader.BT_EPB,
+        "MAX_IFACES": NG_BATCH_IFACES,
+    }
+
+
+def sets() -> dict[str, frozenset[int]]:
+    """Sets the C pass tests membership of, as IS_<NAME>(x) macros."""
+    return {
+        "VLAN_TPID": link.VLAN_TPIDS,
+        "ICMP4_ERROR": ip.ICMP4_ERRORS,
+        "ICMP6_ERROR": ip.ICMP6_ERRORS,
+        # IPv6 headers the Python decoder walks past to find TCP or UDP: the C pass does
+        # not, so a frame with one turns it off.
+        "IPV6_WALKED_EXT": ip.EXT_GENERIC | {ip.EXT_FRAGMENT, ip.EXT_AH},
+    }
+
+
+def _strings() -> dict[str, Iterable[str]]:
+    """The definition of a plain connection the C pass implements (track/plain.py)."""
+    return {
+        "PLAIN_EVENTS": plain.PLAIN_EVENTS,
+        "REPAIRED_EVENTS": plain.REPAIRED_EVENTS,
+        "REPAIRED_BY": [f"{k}>{v}" for k, v in plain.REPAIRED_BY.items()],
+        "PLAIN_UDP_EVENTS": plain.PLAIN_UDP_EVENTS,
+        **{f"PLAIN_END_{k}": v for k, v in plain.PLAIN_END.items()},
+        **{f"PLAIN_UDP_END_{k}": v for k, v in plain.PLAIN_UDP_END.items()},
+    }
+
+
+def _body() -> str:
+    lines = [
+        "/* Generated from the Python definitions by pcapdiag/accel/shared.py at build time:",
+        " * do not edit, do not commit. */",
+        "#ifndef PCAPDIAG_SHARED_H",
+        "#define PCAPDIAG_SHARED_H",
+        "",
+    ]
+    for name, value in constants().items():
+        lines.append(f"#define {name} {value:#x}u" if value >= 0 else f"#define {name} {value}")
+    lines.append("")
+    for name, members in sets().items():
+        test = " || ".join(f"(x) == {m:#x}" for m in sorted(members))
+        lines.append(f"#define IS_{name}(x) ({test})")
+    lines.append("")
+    lines.append("/* What the first pass proves of a connection it sets aside (track/plain.py). */")
+    for name, words in _strings().items():
+        text = " ".join(sorted(str(w) for w in words))
+        lines.append(f'#define {name.upper()} "{text}"')
+    return "\n".join(lines) + "\n"
+
+
+@functools.cache
+def digest() -> str:
+    """The sha256 of the header's definitions: what a module built from them exposes."""
+    return hashlib.sha256(_body().encode()).hexdigest()
+
+
+def header() -> str:
+    return _body() + f'\n#define SHARED_DIGEST "{digest()}"\n\n#endif\n'
+
+
+if __name__ == "__main__":
+    Path(sys.argv[1]).write_text(header(), encoding="utf-8")

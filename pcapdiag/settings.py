@@ -1,0 +1,22 @@
+"""How an analysis runs, never what it finds: every combination gives the same report (the
+tests compare them). The defaults are the fastest the installation allows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # The accelerator's C first pass and batch reader (pcapdiag.accel), when it was built:
+    # frames of connections it proves plain are set aside unread.
+    accelerate: bool = True
+    # Common Ethernet/IP/TCP frames decoded with one unpack (in C under the first pass),
+    # the rest by the general decoder.
+    fast_decode: bool = True
+    # The tracker's inline path for steady segments (track.connection._steady_segment).
+    tracker_fast_path: bool = True
+
+
+# Everything through the general Python path: the reference the fast paths are held to.
+PURE = Settings(accelerate=False, fast_decode=False, tracker_fast_path=False)
