@@ -1099,26 +1099,31 @@ static PyObject *triage(PyObject *self, PyObject *args) {
 static PyObject *new_segment(PyObject *cls, uint32_t number, int64_t ts, int family,
                              const uint8_t *src, const uint8_t *dst, size_t alen, uint32_t ttl,
                              const uint8_t *tcp, long payload) {
-    PyObject *args[14];
-    args[0] = PyLong_FromUnsignedLong(number);
-    args[1] = PyLong_FromLongLong(ts);
-    args[2] = PyLong_FromLong(family);
-    args[3] = PyBytes_FromStringAndSize((const char *)src, (Py_ssize_t)alen);
-    args[4] = PyBytes_FromStringAndSize((const char *)dst, (Py_ssize_t)alen);
-    args[5] = PyLong_FromUnsignedLong(ttl);
-    args[6] = PyLong_FromUnsignedLong(rd16(tcp));
-    args[7] = PyLong_FromUnsignedLong(rd16(tcp + 2));
-    args[8] = PyLong_FromUnsignedLong(rd32(tcp + 4));
-    args[9] = PyLong_FromUnsignedLong(rd32(tcp + 8));
-    args[10] = PyLong_FromUnsignedLong(tcp[13]);
-    args[11] = PyLong_FromUnsignedLong(rd16(tcp + 14));
-    args[12] = PyLong_FromLong(payload);
-    args[13] = Py_None;
+    /* A field added to decode/packets.py's Segment must be filled here too (and in
+     * fast_decode.py): the build stops until it is. */
+    _Static_assert(SEGMENT_NFIELDS == 14, "Segment's fields changed: fill them in new_segment");
+    PyObject *args[SEGMENT_NFIELDS];
+    args[SEG_FRAME] = PyLong_FromUnsignedLong(number);
+    args[SEG_TS_NS] = PyLong_FromLongLong(ts);
+    args[SEG_FAMILY] = PyLong_FromLong(family);
+    args[SEG_SRC] = PyBytes_FromStringAndSize((const char *)src, (Py_ssize_t)alen);
+    args[SEG_DST] = PyBytes_FromStringAndSize((const char *)dst, (Py_ssize_t)alen);
+    args[SEG_TTL] = PyLong_FromUnsignedLong(ttl);
+    args[SEG_SPORT] = PyLong_FromUnsignedLong(rd16(tcp));
+    args[SEG_DPORT] = PyLong_FromUnsignedLong(rd16(tcp + 2));
+    args[SEG_SEQ] = PyLong_FromUnsignedLong(rd32(tcp + 4));
+    args[SEG_ACK] = PyLong_FromUnsignedLong(rd32(tcp + 8));
+    args[SEG_FLAGS] = PyLong_FromUnsignedLong(tcp[13]);
+    args[SEG_WINDOW] = PyLong_FromUnsignedLong(rd16(tcp + 14));
+    args[SEG_PAYLOAD_LEN] = PyLong_FromLong(payload);
+    args[SEG_OPTIONS] = Py_None; /* borrowed: the tracker reads options only from SYNs */
     PyObject *seg = NULL;
     int ok = 1;
-    for (int i = 0; i < 13; i++) ok &= args[i] != NULL;
-    if (ok) seg = PyObject_Vectorcall(cls, args, 14, NULL);
-    for (int i = 0; i < 13; i++) Py_XDECREF(args[i]);
+    for (int i = 0; i < SEGMENT_NFIELDS; i++) ok &= args[i] != NULL;
+    if (ok) seg = PyObject_Vectorcall(cls, args, SEGMENT_NFIELDS, NULL);
+    for (int i = 0; i < SEGMENT_NFIELDS; i++) {
+        if (i != SEG_OPTIONS) Py_XDECREF(args[i]);
+    }
     return seg;
 }
 

@@ -16,6 +16,7 @@ runs this without the package's dependencies installed.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import sys
@@ -63,6 +64,12 @@ def constants() -> dict[str, int]:
     }
 
 
+def segment_fields() -> tuple[str, ...]:
+    """The fields of decode.packets.Segment, in order: the C batches build Segments
+    positionally (new_segment), each field at the index SEG_<NAME> the header gives."""
+    return tuple(f.name for f in dataclasses.fields(packets.Segment))
+
+
 def sets() -> dict[str, frozenset[int]]:
     """Sets the C pass tests membership of, as IS_<NAME>(x) macros."""
     return {
@@ -84,6 +91,13 @@ def _strings() -> dict[str, Iterable[str]]:
         "PLAIN_UDP_EVENTS": plain.PLAIN_UDP_EVENTS,
         **{f"PLAIN_END_{k}": v for k, v in plain.PLAIN_END.items()},
         **{f"PLAIN_UDP_END_{k}": v for k, v in plain.PLAIN_UDP_END.items()},
+        "MIDSTREAM_EVENTS": plain.MIDSTREAM_EVENTS,
+        "MIDSTREAM_REPAIRED_EVENTS": plain.MIDSTREAM_REPAIRED_EVENTS,
+        **{
+            f"MIDSTREAM_{event}_{name}": values
+            for event, fields in plain.MIDSTREAM_FIELDS.items()
+            for name, values in fields.items()
+        },
     }
 
 
@@ -97,6 +111,10 @@ def _body() -> str:
     ]
     for name, value in constants().items():
         lines.append(f"#define {name} {value:#x}u" if value >= 0 else f"#define {name} {value}")
+    lines.append("")
+    for i, name in enumerate(segment_fields()):
+        lines.append(f"#define SEG_{name.upper()} {i}")
+    lines.append(f"#define SEGMENT_NFIELDS {len(segment_fields())}")
     lines.append("")
     for name, members in sets().items():
         test = " || ".join(f"(x) == {m:#x}" for m in sorted(members))

@@ -79,4 +79,15 @@ def test_every_definition_reaches_the_header() -> None:
         assert macro is not None
         assert {int(v, 16) for v in re.findall(r"== (0x[0-9a-f]+)", macro.group(1))} == members
     assert '#define PLAIN_EVENTS "data end fin handshake syn synack"' in text
+    assert '#define MIDSTREAM_ANOMALY_KIND "ack-of-unseen-data"' in text
     assert f'#define SHARED_DIGEST "{shared.digest()}"' in text
+
+
+def test_the_c_batches_fill_every_field_of_a_segment() -> None:
+    # new_segment builds decode.packets.Segment positionally: each field, by the index the
+    # header gives it, and nothing by a bare number.
+    body = C_SOURCE[C_SOURCE.index("static PyObject *new_segment") :]
+    body = body[: body.index("\n}\n")]
+    for name in shared.segment_fields():
+        assert f"args[SEG_{name.upper()}] = " in body, name
+    assert not re.search(r"args\[\d+\]", body)
