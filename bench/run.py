@@ -1,6 +1,7 @@
 """Benchmark pcapdiag against tshark and tcptrace on one capture, and check pcapdiag's answer.
 
-    python bench/run.py CAPTURE.pcap [--rounds K] [--json OUT]
+    python bench/run.py CAPTURE.pcap [CAPTURE2.pcap ...] [--rounds K] [--json OUT]
+        [--baseline PYTHON] [--write-docs docs/performance.md]
     python bench/run.py --frames N [--seed S] [--rounds K] [--json OUT] [--workdir DIR]
     python bench/run.py --scaling [--workdir DIR] [--json OUT]
     python bench/run.py ... --write-docs docs/performance.md
@@ -11,6 +12,10 @@ Each tool runs as a subprocess, alternating A B C A B C ... for K rounds (defaul
   `pcapdiag analyze --help` lists `--jobs`),
 - `tshark -r F -q -z expert`,
 - `tcptrace -n -l F`.
+
+With `--baseline PYTHON`, the pcapdiag that another interpreter runs (a venv of an earlier
+commit, say) is timed with one job in the same rounds, and a target compares the two builds.
+Several captures are timed one after the other, each with its own table.
 
 For each run: wall time (perf_counter around spawn and wait), CPU time (user + sys, the delta
 of getrusage(RUSAGE_CHILDREN) across the run, so it includes the tool's own children) and
@@ -169,8 +174,12 @@ def git_commit() -> str:
     return commit + (" + uncommitted changes in pcapdiag/ or rules/" if dirty else "")
 
 
-def tools(capture: Path, work: Path, rnd: int, jobs: bool) -> list[tuple[str, list[str]]]:
-    """(name, command); pcapdiag variants write their report to work/<variant>-<round>.json."""
+def tools(
+    capture: Path, work: Path, rnd: int, jobs: bool, baseline: str | None = None
+) -> list[tuple[str, list[str]]]:
+    """(name, command); pcapdiag variants write their report to work/<variant>-<round>.json.
+    `baseline`: another Python with another build of pcapdiag (an earlier commit's), timed
+    with one job beside this one."""
     py = [sys.executable, "-m", "pcapdiag", "analyze", "--format", "json"]
     variants: list[tuple[str, list[str]]] = [("pcapdiag", [])]
     if jobs:
@@ -180,6 +189,10 @@ def tools(capture: Path, work: Path, rnd: int, jobs: bool) -> list[tuple[str, li
         (name, [*py, *flags, str(capture), "-o", str(work / f"{_slug(name)}-{rnd}.json")])
         for name, flags in variants
     ]
+    if baseline is not None:
+        name = "baseline --jobs 1"
+        cmd = [baseline, "-m", "pcapdiag", "analyze", "--format", "json", "--jobs", "1"]
+        out.append((name, [*cmd, str(capture), "-o", str(work / f"{_slug(name)}-{rnd}.json")]))
     tshark = shutil.which("tshark") or "/usr/bin/tshark"
     out.append(("tshark -z expert", [tshark, "-r", str(capture), "-q", "-z", "expert"]))
     tcptrace = shutil.which("tcptrace")
@@ -205,16 +218,17 @@ def frames_in(capture: Path) -> int:
     return 0
 
 
-def bench(capture: Path, rounds: int, work: Path) -> dict[str, Any]:
+def bench(capture: Path, rounds: int, work: Path, baseline: str | None = None) -> dict[str, Any]:
     frames = frames_in(capture)
     jobs = pcapdiag_has_jobs()
     samples: list[Sample] = []
     for rnd in range(1, rounds + 1):
-        for name, cmd in tools(capture, work, rnd, jobs):
+        for name, cmd in tools(capture, work, rnd, jobs, baseline):
             if "-o" in cmd:  # a report left by an earlier run must not pass for this one's
                 Path(cmd[cmd.index("-o") + 1]).unlink(missing_ok=True)
             s = measure(name, rnd, cmd, subprocess.DEVNULL, work / "stderr.txt")
-            if s.exit_code not in (0, 1) or (not name.startswith("pcapdiag") and s.exit_code):
+            ours = name.startswith(("pcapdiag", "baseline"))
+            if s.exit_code not in (0, 1) or (not ours and s.exit_code):
                 err = (work / "stderr.txt").read_text(errors="replace").strip()[-500:]
                 print(f"warning: {name} exited {s.exit_code}: {err}", file=sys.stderr)
             samples.append(s)
@@ -246,7 +260,7 @@ def bench(capture: Path, rounds: int, work: Path) -> dict[str, Any]:
     if check.truth_path(capture).exists():
         for name in medians:
             report = work / f"{_slug(name)}-1.json"
-            if not name.startswith("pcapdiag"):
+            if not name.startswith(("pcapdiag", "baseline")):
                 continue
             if not report.exists():
                 code = next(s.exit_code for s in samples if s.tool == name)
@@ -294,6 +308,14 @@ TARGETS = (
         "pcapdiag --jobs 2",
         ">=",
         1.6,
+    ),
+    # With --baseline: this build against another (a change meant to cost no speed).
+    (
+        "one process within 5% of the baseline build's time",
+        "pcapdiag --jobs 1",
+        "baseline --jobs 1",
+        "<=",
+        1.05,
     ),
 )
 
@@ -571,8 +593,7 @@ def results_markdown(doc: dict[str, Any]) -> str:
         f"Python {m['python']}, tshark {m['tshark']}, tcptrace {m['tcptrace']}; load average "
         f"{doc['loadavg_start'][0]:.2f} at the start, {doc['loadavg_end'][0]:.2f} at the end.",
     ]
-    res = doc.get("bench")
-    if res is not None:
+    for res in doc.get("benches", []):
         out += [
             "",
             f"Capture `{Path(res['capture']).name}`: {res['frames']:,} frames, "
@@ -644,7 +665,7 @@ def write_docs(path: Path, section: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("capture", nargs="?", type=Path)
+    ap.add_argument("capture", nargs="*", type=Path, help="captures to time (each in turn)")
     ap.add_argument("--frames", type=int, help="generate a capture of N frames to benchmark")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3)
@@ -658,6 +679,11 @@ def main(argv: list[str] | None = None) -> int:
         help="keep generated captures and reports here (default: a temp dir)",
     )
     ap.add_argument(
+        "--baseline",
+        metavar="PYTHON",
+        help="also time the pcapdiag that this Python runs (e.g. an earlier commit's venv)",
+    )
+    ap.add_argument(
         "--write-docs",
         type=Path,
         metavar="FILE",
@@ -666,7 +692,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.write_docs is not None:
         _around_results(args.write_docs)  # no markers: say so now, not after the run
-    if not (args.scaling or args.floods) and (args.capture is None) == (args.frames is None):
+    if not (args.scaling or args.floods) and bool(args.capture) == (args.frames is not None):
         ap.error("give a CAPTURE or --frames N (or --scaling, --floods N)")
     tmp = None
     if args.workdir:
@@ -688,15 +714,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pcapdiag at {doc['commit']}; load average {doc['loadavg_start'][0]:.2f}")
     try:
         ok = True
-        if args.capture or args.frames:
-            if args.capture:
-                capture = args.capture
-            else:
-                capture, doc["generator"] = ensure_capture(work, args.frames, args.seed)
-            res = bench(capture.resolve(), args.rounds, work)
+        captures = list(args.capture)
+        if args.frames:
+            capture, doc["generator"] = ensure_capture(work, args.frames, args.seed)
+            captures.append(capture)
+        doc["benches"] = []
+        for capture in captures:
+            res = bench(capture.resolve(), args.rounds, work, args.baseline)
             print_table(res)
-            doc["bench"] = res
-            ok = all(c["ok"] for c in res["correctness"].values())
+            doc["benches"].append(res)
+            ok = ok and all(c["ok"] for c in res["correctness"].values())
         if args.scaling:
             sizes = [int(x) for x in args.scaling_sizes.split(",")]
             doc["scaling"] = scaling(work, args.seed, sizes, args.rounds)
