@@ -191,7 +191,8 @@ def tools(
     ]
     if baseline is not None:
         name = "baseline --jobs 1"
-        cmd = [baseline, "-m", "pcapdiag", "analyze", "--format", "json", "--jobs", "1"]
+        # -P: the tools run from the repository, whose pcapdiag would come first on sys.path.
+        cmd = [baseline, "-P", "-m", "pcapdiag", "analyze", "--format", "json", "--jobs", "1"]
         out.append((name, [*cmd, str(capture), "-o", str(work / f"{_slug(name)}-{rnd}.json")]))
     tshark = shutil.which("tshark") or "/usr/bin/tshark"
     out.append(("tshark -z expert", [tshark, "-r", str(capture), "-q", "-z", "expert"]))
