@@ -571,6 +571,26 @@ def _version_after(line: str, word: str) -> str:
     return tail.split()[0] if found and tail.split() else line
 
 
+def baseline_describe(python: str) -> str:
+    """Which pcapdiag `python` runs: its source directory and, in a git checkout, the commit."""
+    where = subprocess.run(
+        [python, "-P", "-c", "import pcapdiag, os; print(os.path.dirname(pcapdiag.__file__))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if not where:
+        return f"{python} (pcapdiag not importable)"
+    described = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        cwd=where,
+        check=False,
+    ).stdout.strip()
+    return f"{where} at commit `{described}`" if described else where
+
+
 def git_describe() -> str:
     res = subprocess.run(
         ["git", "describe", "--always", "--dirty"],
@@ -594,6 +614,8 @@ def results_markdown(doc: dict[str, Any]) -> str:
         f"Python {m['python']}, tshark {m['tshark']}, tcptrace {m['tcptrace']}; load average "
         f"{doc['loadavg_start'][0]:.2f} at the start, {doc['loadavg_end'][0]:.2f} at the end.",
     ]
+    if doc.get("baseline"):
+        out += ["", f"Baseline build (`baseline --jobs 1` below): pcapdiag from {doc['baseline']}."]
     for res in doc.get("benches", []):
         out += [
             "",
@@ -713,6 +735,9 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_start": os.getloadavg(),
     }
     print(f"pcapdiag at {doc['commit']}; load average {doc['loadavg_start'][0]:.2f}")
+    if args.baseline:
+        doc["baseline"] = baseline_describe(args.baseline)
+        print(f"baseline: {doc['baseline']}")
     try:
         ok = True
         captures = list(args.capture)

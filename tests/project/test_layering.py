@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.imports import imports
+
 PKG = Path(__file__).resolve().parents[2] / "pcapdiag"
 # The sans-IO core: decoding, tracking, rule evaluation.
 CORE = ["decode", "track", "rules/engine.py"]
@@ -32,42 +34,6 @@ def core_modules() -> list[Path]:
         where = PKG / name
         paths += sorted(where.glob("*.py")) if where.is_dir() else [where]
     return paths
-
-
-def _type_checking_block(node: ast.AST) -> bool:
-    return isinstance(node, ast.If) and (
-        (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
-        or (isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING")
-    )
-
-
-def imports(path: Path, *, runtime_only: bool = False) -> list[tuple[str, int, int]]:
-    """(absolute module name, level, line) of every import in the file. Relative imports are
-    resolved against the pcapdiag package. With runtime_only, imports under
-    `if TYPE_CHECKING:` are left out."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    skip: set[int] = set()
-    if runtime_only:
-        for node in ast.walk(tree):
-            if _type_checking_block(node):
-                for sub in ast.walk(node):
-                    skip.add(id(sub))
-    out: list[tuple[str, int, int]] = []
-    for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
-        if isinstance(node, ast.Import):
-            out += [(alias.name, 0, node.lineno) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = "pcapdiag" + ("." + node.module if node.module else "")
-                if node.module is None:
-                    out += [(f"pcapdiag.{a.name}", node.level, node.lineno) for a in node.names]
-                else:
-                    out.append((base, node.level, node.lineno))
-            else:
-                out.append((node.module or "", 0, node.lineno))
-    return out
 
 
 def top(name: str) -> str:
@@ -121,7 +87,10 @@ def test_only_cli_imports_click() -> None:
 def module_path(name: str) -> Path | None:
     """The file of a pcapdiag module (a package's __init__.py), or None (a name imported
     from a module, not a module)."""
-    rel = Path(*name.split(".")[1:])
+    parts = name.split(".")[1:]
+    if not parts:
+        return PKG / "__init__.py"
+    rel = Path(*parts)
     for cand in (PKG / rel.with_suffix(".py"), PKG / rel / "__init__.py"):
         if cand.is_file():
             return cand

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.imports import imports
+
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "pcapdiag"
 
@@ -50,26 +52,11 @@ def _unit(path: Path) -> str:
 def _imports(path: Path) -> list[tuple[str, int]]:
     """(pcapdiag unit, line) of every pcapdiag import in a file, at any depth, but not those
     under `if TYPE_CHECKING:` (they never run)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    skip: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skip |= {id(n) for n in ast.walk(node)}
     out = []
-    for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
-        names: list[str] = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
-            if node.module == "pcapdiag":
-                names = [f"pcapdiag.{a.name}" for a in node.names]
-        for name in names:
-            parts = name.split(".")
-            if parts[0] == "pcapdiag" and len(parts) > 1:
-                out.append((parts[1], node.lineno))
+    for name, _level, line in imports(path, runtime_only=True):
+        parts = name.split(".")
+        if parts[0] == "pcapdiag" and len(parts) > 1:
+            out.append((parts[1], line))
     return out
 
 
