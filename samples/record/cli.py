@@ -9,8 +9,8 @@ import time
 import traceback
 from pathlib import Path
 
-from pcapdiag.runner import run_scenario
-from pcapdiag.scenarios import all_scenarios
+from .runner import run_scenario
+from .scenarios import all_scenarios
 
 
 def first_error(sock: dict) -> str:

@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pcapdiag.scenarios import Scenario
-from pcapdiag.topo import TCP_SYSCTLS, Lab
+from .scenarios import Scenario
+from .topo import TCP_SYSCTLS, Lab
 
 HOST_ROLE = {"client": "c", "server": "s"}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pcapdiag.topo import CLIENT4, CLIENT6, ROUTE_DESTS, ROUTER_C4, SERVER4, SERVER6
+from .topo import CLIENT4, CLIENT6, ROUTE_DESTS, ROUTER_C4, SERVER4, SERVER6
 
 PORT = 8080
 CPORT = 40001
