@@ -494,14 +494,10 @@ class CaptureReader:
                     Interface(linktype, self.snaplen or 0, frac_mul, 1, 0),
                 ]
                 while (chunk := fast(buf, pos, number, big, ifaces)) is not None:
-                    if first is None:
-                        first = chunk.first_ts_ns
-                    last = chunk.last_ts_ns
-                    pos, number = chunk.end, chunk.numbered
-                    self.numbered = number  # so far: what a progress display shows
-                    self.position = base + pos
+                    pos, number = self._took(chunk)
                     yield chunk
                     self._release(buf, pos)
+                first, last = self.first_ts_ns, self.last_ts_ns
             while True:
                 if end - pos < 16:
                     if not eof:
@@ -550,6 +546,17 @@ class CaptureReader:
             self.first_ts_ns, self.last_ts_ns, self.position = first, last, base + pos
             self.close()
 
+    def _took(self, chunk: Chunk) -> tuple[int, int]:
+        """Account for what a FastForward hook read (in the mapped file, so positions are file
+        offsets); returns where reading goes on: the position and the last frame number."""
+        if chunk.first_ts_ns is not None:
+            if self.first_ts_ns is None:
+                self.first_ts_ns = chunk.first_ts_ns
+            self.last_ts_ns = chunk.last_ts_ns
+        self.numbered = chunk.numbered  # so far: what a progress display shows
+        self.position = chunk.end
+        return chunk.end, chunk.numbered
+
     def _release(self, buf: bytes | mmap.mmap, pos: int) -> None:
         """Give the pages of an mmap-ed file already read back to the kernel: they would
         otherwise count in the resident memory, which should grow with the open connections,
@@ -587,13 +594,7 @@ class CaptureReader:
                     if chunk is None:
                         took_last = True
                         continue
-                    pos, number = chunk.end, chunk.numbered
-                    if chunk.first_ts_ns is not None:
-                        if self.first_ts_ns is None:
-                            self.first_ts_ns = chunk.first_ts_ns
-                        self.last_ts_ns = chunk.last_ts_ns
-                    self.numbered = number
-                    self.position = pos
+                    pos, number = self._took(chunk)
                     yield chunk
                     self._release(buf, pos)
                     continue
