@@ -40,7 +40,7 @@ from pcapdiag.render.text import clean, flows_table, iter_json, to_text
 from pcapdiag.rules.loader import load_rules
 from pcapdiag.rules.model import FLOW_FIELDS, Rule
 from pcapdiag.ruletest import run_rule_tests
-from pcapdiag.settings import Settings
+from pcapdiag.settings import NO_ACCEL, Settings
 from pcapdiag.track.events import EVENT_TYPES, predicate_fields
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_UNREADABLE, EXIT_DAMAGED, EXIT_RULES = 0, 1, 2, 3, 4, 5
@@ -479,7 +479,7 @@ def _analyze(
         jobs=jobs,
         max_alike=max_alike,
         ladders=ladders,
-        settings=Settings() if accel else Settings(accelerate=False, fast_decode=False),
+        settings=Settings() if accel else NO_ACCEL,
     )
     try:
         return run_analysis(analysis, progress)

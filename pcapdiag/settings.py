@@ -18,5 +18,6 @@ class Settings:
     tracker_fast_path: bool = True
 
 
-# Everything through the general Python path: the reference the fast paths are held to.
-PURE = Settings(accelerate=False, fast_decode=False, tracker_fast_path=False)
+# What `pcapdiag analyze --no-accel` asks for: none of the accelerator's parts (the tracker's
+# own inline path is not the accelerator's).
+NO_ACCEL = Settings(accelerate=False, fast_decode=False)

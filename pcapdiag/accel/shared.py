@@ -41,7 +41,6 @@ def constants() -> dict[str, int]:
         "F_RST": packets.RST,
         "F_PSH": packets.PSH,
         "F_ACK": packets.ACK,
-        "F_URG": packets.URG,
         # Link and network layers (decode/link.py, decode/ip.py).
         "ETH_IPV4": link.ETH_IPV4,
         "ETH_IPV6": link.ETH_IPV6,
@@ -52,8 +51,7 @@ def constants() -> dict[str, int]:
         "PROTO_GRE": ip.PROTO_GRE,
         "PROTO_ICMPV6": ip.PROTO_ICMPV6,
         "VXLAN_PORT": ip.VXLAN_PORT,
-        # Framing (io/reader.py).
-        "MAX_CAPLEN": reader.MAX_CAPLEN,
+        # Framing (io/reader.py; MAX_CAPLEN reaches the C functions as an argument).
         "MAX_BLOCK": reader.MAX_BLOCK,
         "BT_SHB": reader.BT_SHB,
         "BT_IDB": reader.BT_IDB,
