@@ -272,14 +272,21 @@ def _tcp(
     )
 
 
+# One letter per TCP option kind in TcpOptions.layout (RFC 9293 0-2, RFC 7323 3 and 8,
+# RFC 2018 4 and 5).
+_LAYOUT_LETTER = {0: "E", 1: "N", 2: "M", 3: "W", 4: "S", 5: "K", 8: "T"}
+
+
 def _tcp_options(data: bytes, p: int, end: int) -> TcpOptions:
     """TCP options between `p` and `end` (end already clipped to the captured bytes, so a
     snaplen cut simply ends the list)."""
     mss = wscale = ts_val = ts_ecr = None
     sack_permitted = False
     blocks: tuple[tuple[int, int], ...] = ()
+    layout: list[str] = []
     while p < end:
         kind = data[p]
+        layout.append(_LAYOUT_LETTER.get(kind, "?"))
         if kind == 0:  # End of Option List
             break
         if kind == 1:  # No-Operation
@@ -305,7 +312,7 @@ def _tcp_options(data: bytes, p: int, end: int) -> TcpOptions:
         elif kind == 8 and olen == 10:  # timestamps, RFC 7323 section 3
             ts_val, ts_ecr = _U32_PAIR.unpack_from(data, p + 2)
         p += olen
-    return TcpOptions(mss, wscale, sack_permitted, ts_val, ts_ecr, blocks)
+    return TcpOptions(mss, wscale, sack_permitted, ts_val, ts_ecr, blocks, "".join(layout))
 
 
 def _sack_blocks(data: bytes, p: int, end: int) -> tuple[tuple[int, int], ...]:

@@ -35,6 +35,10 @@ class TcpOptions:
     ts_val: int | None = None
     ts_ecr: int | None = None
     sack_blocks: tuple[tuple[int, int], ...] = ()
+    # The options in the order the sender wrote them, one letter each (M mss, N nop, W window
+    # scale, S SACK permitted, K SACK blocks, T timestamps, E end of list, ? other): the
+    # layout of a SYN tells operating systems apart (p0f's "olayout").
+    layout: str = ""
 
 
 @dataclass(slots=True)

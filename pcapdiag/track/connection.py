@@ -43,6 +43,7 @@ from pcapdiag.track.events import (
     ZeroWindow,
     ZeroWindowProbe,
 )
+from pcapdiag.track.fingerprint import Fingerprint
 from pcapdiag.track.tcpstate import SYNCHRONIZED, Input, TcpState, next_state
 
 _MOD = 1 << 32
@@ -66,6 +67,9 @@ _LINUX_TCP_IGNORED_KINDS = frozenset(
     }
 )
 
+
+# Why the roles are known when the capture holds the connection from its first SYN on.
+ROLES_FROM_SYN = "the client sent the first SYN"
 
 _MAY_SEND_FIN = frozenset({TcpState.ESTABLISHED, TcpState.CLOSE_WAIT, TcpState.SYN_RECEIVED})
 
@@ -145,6 +149,11 @@ class Endpoint:
     # connection again (then the RST never reached it: see Connection.receive).
     state_before_reset: TcpState | None = None
     ttl: int | None = None
+    # Options layout, window and MSS of this endpoint's SYN (or SYN-ACK): its platform's
+    # signature (track/fingerprint.py).
+    syn_layout: str | None = None
+    syn_window: int | None = None
+    syn_mss: int | None = None
     history: list[str] = field(default_factory=list)
     # The connection's history string, shared by both endpoints (see Connection.history).
     order: list[str] = field(default_factory=list)
@@ -157,6 +166,17 @@ class Endpoint:
         """Unwrap a raw sequence number of this endpoint's sequence space."""
         ref = self.snd_nxt if self.snd_nxt is not None else raw
         return unwrap(raw, ref)
+
+    def fingerprint(self) -> Fingerprint:
+        return Fingerprint(self.ttl, self.syn_layout, self.syn_window, self.syn_mss)
+
+    def note_syn(self, seg: Segment) -> None:
+        """Keep the SYN's signature (the first SYN or SYN-ACK of this endpoint)."""
+        if self.syn_window is None:
+            self.syn_window = seg.window
+            opts = seg.options
+            self.syn_layout = opts.layout if opts is not None else ""
+            self.syn_mss = opts.mss if opts is not None else None
 
     def note(self, letter: str) -> None:
         """Zeek-style history letter, recorded the first time it happens on this side."""
@@ -173,7 +193,7 @@ class Connection:
     server: Endpoint
     instance: int = 1
     roles: str = "known"  # known | guessed
-    roles_reason: str = "the client sent the first SYN"
+    roles_reason: str = ROLES_FROM_SYN
     first_frame: int = 0
     first_ts_ns: int = 0
     last_ts_ns: int = 0
@@ -199,7 +219,7 @@ class Connection:
         syn, ack = bool(seg.flags & SYN), bool(seg.flags & ACK)
         if syn and not ack:
             client, server, sender = a, b, Side.CLIENT
-            roles, reason = "known", "the client sent the first SYN"
+            roles, reason = "known", ROLES_FROM_SYN
             cstate, sstate = TcpState.CLOSED, TcpState.LISTEN
         elif syn and ack:
             client, server, sender = b, a, Side.SERVER
@@ -443,6 +463,7 @@ class Connection:
 
     def _on_syn(self, seg: Segment, s: Endpoint, r: Endpoint, out: list[Event]) -> None:
         opts = seg.options
+        s.note_syn(seg)
         if seg.flags & ACK:
             s.note("h")
             self._on_synack(seg, s, r, out)

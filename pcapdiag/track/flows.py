@@ -29,9 +29,10 @@ from pcapdiag.decode.packets import (
     format_addr,
     format_endpoint,
 )
-from pcapdiag.track.connection import Connection
+from pcapdiag.track.connection import ROLES_FROM_SYN, Connection
 from pcapdiag.track.events import Datagram as DatagramEvent
 from pcapdiag.track.events import End, Event, IcmpErrorEvent, Side
+from pcapdiag.track.fingerprint import NOT_SEEN, Fingerprint
 
 # TIME_WAIT lasts 60 s on Linux (TCP_TIMEWAIT_LEN); late segments within twice that still
 # belong to the connection that just closed.
@@ -132,6 +133,16 @@ class FlowRecord:
     end_reason: str
     events: tuple[Event, ...]
     frames: array[int]  # frame numbers of the flow's packets (and ICMP errors about it)
+    client_host: Fingerprint = NOT_SEEN  # what the client's packets look like
+    server_host: Fingerprint = NOT_SEEN
+
+    @property
+    def seen_from_start(self) -> bool:
+        """Whether the capture holds the connection from its client's first SYN on."""
+        return self.proto == "tcp" and self.roles_reason == ROLES_FROM_SYN
+
+    def host(self, side: str) -> Fingerprint:
+        return self.client_host if side == "client" else self.server_host
 
     @property
     def packets(self) -> int:
@@ -167,6 +178,8 @@ class _Udp:
     client_bytes: int = 0
     server_bytes: int = 0
     last_frame: int = 0
+    client_ttl: int | None = None
+    server_ttl: int | None = None
 
 
 @dataclass(slots=True)
@@ -338,9 +351,13 @@ class FlowTable:
         if side is Side.CLIENT:
             u.client_packets += 1
             u.client_bytes += dg.payload_len
+            if u.client_ttl is None:
+                u.client_ttl = dg.ttl
         else:
             u.server_packets += 1
             u.server_bytes += dg.payload_len
+            if u.server_ttl is None:
+                u.server_ttl = dg.ttl
         u.last_ts_ns = dg.ts_ns
         u.last_frame = dg.frame
         u.frames.append(dg.frame)
@@ -534,6 +551,8 @@ class FlowTable:
             end_reason=reason,
             events=tuple(t.events),
             frames=t.frames,
+            client_host=c.client.fingerprint(),
+            server_host=c.server.fingerprint(),
         )
 
     def _close_udp(
@@ -572,4 +591,6 @@ class FlowTable:
             end_reason=reason,
             events=tuple(u.events),
             frames=u.frames,
+            client_host=Fingerprint(ttl=u.client_ttl),
+            server_host=Fingerprint(ttl=u.server_ttl),
         )

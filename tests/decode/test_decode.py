@@ -122,7 +122,11 @@ def test_ethernet_ipv4_with_options_and_all_tcp_options() -> None:
     assert (s.family, s.src, s.dst, s.ttl) == (4, ip4(A4), ip4(B4), 33)
     assert (s.sport, s.dport, s.seq, s.ack, s.window) == (1234, 443, 7, 9, 65535)
     assert s.flags == SYN | ACK and s.payload_len == 10 and (s.frame, s.ts_ns) == (7, 123)
-    assert s.options == TcpOptions(1460, 7, True, 111, 222, ((1000, 2000), (3000, 4000)))
+    # The layout is the order scapy wrote them in: MSS, NOP, WScale, SAckOK, Timestamp, SAck,
+    # EOL (what p0f reads to tell stacks apart).
+    assert s.options == TcpOptions(
+        1460, 7, True, 111, 222, ((1000, 2000), (3000, 4000)), layout="MNWSTKE"
+    )
 
 
 def test_no_tcp_options_gives_none() -> None:
