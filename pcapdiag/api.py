@@ -13,6 +13,7 @@ from pcapdiag import evidence
 from pcapdiag.errnos import PLATFORMS
 from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE, FindingCollector
 from pcapdiag.findings.model import Report, ReportWarning, finding_order
+from pcapdiag.findings.platform import AUTO
 from pcapdiag.io.sources import expand_sources, order_by_start
 from pcapdiag.rules.model import Rule
 from pcapdiag.session import (
@@ -33,7 +34,7 @@ def analyze(
     sources: Sequence[str],
     rules: Sequence[Rule],
     *,
-    platform: str = "linux",
+    platform: str = "auto",
     params: dict[str, dict[str, Any]] | None = None,
     keep_flows: bool = False,
     merge: bool = False,
@@ -59,6 +60,10 @@ def analyze(
 
     Findings alike (same rule, side, errno and server address: a SYN flood, a port scan)
     beyond `max_alike` are only counted, in `report.groups` (None lists every one).
+
+    `platform` names the errnos of one platform for every finding, or with "auto" (the
+    default) each finding's side's platform as its packets show it (findings/platform.py),
+    Linux where they do not decide.
 
     `settings` choose how the analysis runs (the accelerator, fast paths), never what it
     finds: pcapdiag.settings.
@@ -86,7 +91,7 @@ def analyze(
 
 def run_analysis(analysis: Analysis, progress: Progress | None = None) -> Report:
     """analyze() for the arguments gathered in one Analysis."""
-    if analysis.platform not in PLATFORMS:
+    if analysis.platform != AUTO and analysis.platform not in PLATFORMS:
         raise ValueError(f"unknown platform {analysis.platform!r}")
     files = expand_sources(analysis.sources)
     merged = analysis.merge and len(files) > 1

@@ -33,6 +33,7 @@ from pcapdiag.api import Analysis, default_jobs, export_findings, run_analysis
 from pcapdiag.errnos import ALL_NAMES, PLATFORMS
 from pcapdiag.errors import CaptureError, RuleError
 from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE
+from pcapdiag.findings.confidence import at_least
 from pcapdiag.findings.expect import ExpectationError, check, load_expectation
 from pcapdiag.findings.model import SEVERITY_ORDER, Report
 from pcapdiag.render.progress import Callback, progress_display
@@ -130,10 +131,11 @@ no_builtin_option = click.option(
 )
 platform_option = click.option(
     "--platform",
-    type=click.Choice(PLATFORMS),
-    default="linux",
+    type=click.Choice(("auto", *PLATFORMS)),
+    default="auto",
     show_default=True,
-    help="Whose errno names and numbers to report.",
+    help="Whose errno names and numbers to report: auto infers each host's platform from "
+    "its packets (Linux where they do not decide).",
 )
 
 
@@ -162,6 +164,13 @@ def cli() -> None:
     multiple=True,
     metavar="SEVERITY|ERRNO|any",
     help="Exit 1 when a finding has this severity or higher, or this errno name (repeatable).",
+)
+@click.option(
+    "--min-confidence",
+    type=click.Choice(["low", "medium", "high"]),
+    default="medium",
+    show_default=True,
+    help="--fail-on counts only findings at least this sure (low: every finding).",
 )
 @click.option(
     "--all",
@@ -231,6 +240,7 @@ def analyze_cmd(
     rule_dirs: tuple[Path, ...],
     no_builtin_rules: bool,
     fail_on: tuple[str, ...],
+    min_confidence: str,
     show_all: bool,
     output: Path | None,
     color: str,
@@ -301,7 +311,7 @@ def analyze_cmd(
         if not quiet:
             where = clean(str(export_dir))
             click.echo(f"pcapdiag: wrote {len(written)} capture(s) to {where}", err=True)
-    _finish(report, fail_on)
+    _finish(report, fail_on, min_confidence)
 
 
 @cli.command("flows")
@@ -347,7 +357,7 @@ def check_cmd(
             raise BadUsage(f"{expect_file}: no capture given and none named in the file")
         captures = (str(expect_file.parent / spec["capture"]),)
     rules = _load(rule_dirs, not no_builtin_rules)
-    report = _analyze(captures, rules, spec.get("platform", "linux"))
+    report = _analyze(captures, rules, spec.get("platform", "auto"))
     problems = check(report, spec)
     if report.damaged:
         problems.append("! the capture is damaged (see the warning above)")
@@ -497,9 +507,11 @@ def _check_fail_on(values: tuple[str, ...]) -> None:
             )
 
 
-def _fails(report: Report, fail_on: tuple[str, ...]) -> bool:
+def _fails(report: Report, fail_on: tuple[str, ...], min_confidence: str) -> bool:
     for f in report.findings:
-        prim = f.primary(report.platform)
+        if not at_least(f.confidence.level, min_confidence):
+            continue
+        prim = f.primary()
         errno = prim.errno if prim else None
         for v in fail_on:
             if v == "any":
@@ -536,7 +548,7 @@ def _emit(text: str, output: Path | None) -> None:
         click.echo(text, nl=False)
 
 
-def _finish(report: Report, fail_on: tuple[str, ...]) -> None:
+def _finish(report: Report, fail_on: tuple[str, ...], min_confidence: str = "medium") -> None:
     if report.damaged:
         for cap in report.captures:
             if cap.damage is not None:
@@ -547,7 +559,7 @@ def _finish(report: Report, fail_on: tuple[str, ...]) -> None:
                     err=True,
                 )
         raise Damaged()
-    if fail_on and _fails(report, fail_on):
+    if fail_on and _fails(report, fail_on, min_confidence):
         raise FailOnMet()
 
 

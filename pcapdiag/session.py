@@ -42,7 +42,7 @@ class Analysis:
 
     sources: tuple[str, ...]
     rules: tuple[Rule, ...]
-    platform: str = "linux"
+    platform: str = "auto"
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     keep_flows: bool = False
     merge: bool = False
@@ -73,7 +73,7 @@ def analyze_shard(
     for all workers (accel.parallel; a file not in `plans` is planned here). Alone, it
     hashes the files too."""
     report = Report(platform=analysis.platform)
-    collector = FindingCollector(analysis.platform, analysis.max_alike)
+    collector = FindingCollector(analysis.max_alike)
     for group in groups:
         _Session(tuple(group), analysis, report, collector, shard, progress, plans).run()
     return report, collector
@@ -281,7 +281,11 @@ class _Session:
     def _finished(self, records: Iterable[FlowRecord], by_proto: dict[str, list[Rule]]) -> None:
         for rec in records:
             findings = _diagnose(
-                rec, by_proto.get(rec.proto, []), self.analysis.params, self.sources
+                rec,
+                by_proto.get(rec.proto, []),
+                self.analysis.params,
+                self.sources,
+                self.analysis.platform,
             )
             for f in findings:
                 self.collector.add(f)
@@ -297,6 +301,7 @@ def _diagnose(
     rules: Sequence[Rule],
     params: Mapping[str, Mapping[str, Any]],
     sources: tuple[str, ...],
+    platform: str,
 ) -> list[Finding]:
     """All findings for one flow, minus those another finding on the same side overrides."""
     matched: list[tuple[Rule, Finding]] = []
@@ -310,7 +315,9 @@ def _diagnose(
         if m is not None:
             if lean is None:
                 lean = replace(flow, events=())
-            finding = build_finding(rule, flow, m, capture=label, sources=sources, keep=lean)
+            finding = build_finding(
+                rule, flow, m, capture=label, sources=sources, keep=lean, platform=platform
+            )
             matched.append((rule, finding))
     if len(matched) < 2:
         return [f for _, f in matched]

@@ -10,8 +10,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pcapdiag.decode.icmp import describe_kind
+from pcapdiag.findings.confidence import assess
 from pcapdiag.findings.model import Effect, Finding
+from pcapdiag.findings.platform import AUTO, forced, infer
 from pcapdiag.findings.templates import render_template
+from pcapdiag.findings.vantage import vantage
 from pcapdiag.rules.engine import Match
 from pcapdiag.rules.model import EffectSpec, Rule
 from pcapdiag.track.events import Event, IcmpErrorEvent
@@ -28,14 +31,26 @@ def build_finding(
     capture: str = "",
     sources: tuple[str, ...] = (),
     keep: FlowRecord | None = None,
+    platform: str = "linux",
 ) -> Finding:
     """The finding a match makes. `keep` is the flow the finding holds (default `flow`):
-    a copy without events, so that a finding stays small."""
+    a copy without events, so that a finding stays small. `platform` names the errnos;
+    "auto" infers the side's platform from its packets."""
     outcome = rule.outcome
-    ctx = _context(rule, flow, match)
+    side = match.side.value
+    guess = infer(flow, side) if platform == AUTO else forced(platform)
+    ctx = _Context(rule, flow, match, guess.name)
     effects: dict[str, tuple[Effect, ...]] = {}
-    for platform, specs in outcome.effects.items():
-        effects[platform] = tuple(_effect(spec, match) for spec in specs)
+    for name, specs in outcome.effects.items():
+        effects[name] = tuple(_effect(spec, match) for spec in specs)
+    seen_from = vantage(flow)
+    doubts = [
+        (d.level, render_template(d.reason, ctx).strip())
+        for d in outcome.doubts
+        if d.when is None or d.when.test(ctx.__getitem__, rule.params)
+    ]
+    firsts = {name: _first_errno(effs) for name, effs in effects.items()}
+    confidence = assess(flow, side, guess, seen_from, firsts, doubts)
     evidence: list[Event] = []
     for ref in outcome.evidence:
         name, pick = ref.name, ref.pick
@@ -59,8 +74,6 @@ def build_finding(
         for n in outcome.notes
         if n.when is None or n.when.test(ctx.__getitem__, rule.params)
     )
-    if flow.roles == "guessed":
-        notes += (f"Client and server roles are guessed: {flow.roles_reason}.",)
     key = f"{rule.id}|{flow.proto}|{flow.client}|{flow.server}|{flow.instance}|{match.side}"
     key += f"|{frames[0] if frames else 0}"
     fid = "F-" + hashlib.sha256(key.encode()).hexdigest()[:12]
@@ -72,7 +85,7 @@ def build_finding(
         severity=rule.severity,
         title=rule.title,
         flow=flow if keep is None else keep,
-        side=match.side.value,
+        side=side,
         effects=effects,
         frames=frames,
         first_ts_ns=min(times),
@@ -86,7 +99,14 @@ def build_finding(
         notes=notes,
         capture=capture,
         sources=sources,
+        platform=guess,
+        confidence=confidence,
+        vantage=seen_from,
     )
+
+
+def _first_errno(effects: tuple[Effect, ...]) -> str | None:
+    return next((e.errno for e in effects if e.errno is not None), None)
 
 
 def _effect(spec: EffectSpec, match: Match) -> Effect:
@@ -95,29 +115,33 @@ def _effect(spec: EffectSpec, match: Match) -> Effect:
     if src is not None:
         value = getattr(match.bindings[src.binding], src.field)
         name = src.map.get(str(value))
-    result = spec.result if spec.result is not None else ("error" if name else "ok")
+    if src is not None and spec.result == "pending":
+        # A map with a pending fallback: the codes it names end the call; the rest leave it
+        # waiting (a soft error).
+        result = "error" if name else "pending"
+    else:
+        result = spec.result if spec.result is not None else ("error" if name else "ok")
     return Effect(call=spec.call, errno=name, result=result, then=spec.then, note=spec.note)
-
-
-def _context(rule: Rule, flow: FlowRecord, match: Match) -> _Context:
-    return _Context(rule, flow, match)
 
 
 class _Context(Mapping[str, Any]):
     """Values a cause/note template may use: {client}, {server}, {side}, {peer}, {proto},
     {b.frame}, {b.t} (seconds since the flow's first packet), {b.<field>} for each binding b,
     {b.description} for an ICMP error, {c.count}, {c.frames}, {c.gaps} for each count c,
-    {elapsed.a.b} (seconds from binding a to binding b) and {params.name}.
+    {elapsed.a.b} (seconds from binding a to binding b), {params.name}, {platform} (whose
+    errnos the finding names: linux, freebsd, macos, windows) and {since_start} ("into the
+    connection", or words saying the capture began after it did: what {b.t} counts from).
 
     Each value is worked out when a template asks for it: a template names a handful of the
     hundreds of values a match offers, and a flood makes a finding per connection."""
 
-    __slots__ = ("_flow", "_match", "_rule")
+    __slots__ = ("_flow", "_match", "_platform", "_rule")
 
-    def __init__(self, rule: Rule, flow: FlowRecord, match: Match) -> None:
+    def __init__(self, rule: Rule, flow: FlowRecord, match: Match, platform: str) -> None:
         self._rule = rule
         self._flow = flow
         self._match = match
+        self._platform = platform
 
     def __getitem__(self, key: str) -> Any:
         flow, match = self._flow, self._match
@@ -131,6 +155,10 @@ class _Context(Mapping[str, Any]):
             return match.side.peer.value
         if key == "proto":
             return flow.proto.upper()
+        if key == "platform":
+            return self._platform
+        if key == "since_start":
+            return _since_start(flow)
         head, _, rest = key.partition(".")
         if not rest:
             raise KeyError(key)
@@ -158,7 +186,7 @@ class _Context(Mapping[str, Any]):
         return True
 
     def _keys(self) -> list[str]:
-        out = ["client", "server", "side", "peer", "proto"]
+        out = ["client", "server", "side", "peer", "proto", "platform", "since_start"]
         out += [f"params.{n}" for n in self._rule.params]
         for name, ev in self._match.bindings.items():
             out += [f"{name}.frame", f"{name}.t"]
@@ -176,6 +204,13 @@ class _Context(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._keys())
+
+
+def _since_start(flow: FlowRecord) -> str:
+    """What a flow's times count from, in words: its SYN, or its first packet captured."""
+    if flow.seen_from_start:
+        return "into the connection"
+    return "after its first packet captured"
 
 
 def _binding_value(ev: Event, field_name: str, t0: int, key: str) -> Any:

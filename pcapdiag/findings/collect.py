@@ -18,18 +18,17 @@ DEFAULT_MAX_ALIKE = 100
 
 
 class FindingCollector:
-    def __init__(self, platform: str, max_alike: int | None = DEFAULT_MAX_ALIKE) -> None:
+    def __init__(self, max_alike: int | None = DEFAULT_MAX_ALIKE) -> None:
         """`max_alike` None keeps every finding."""
-        self.platform = platform
         self.max_alike = max_alike
         self._groups: dict[tuple[object, ...], FindingGroup] = {}
         self._kept: dict[tuple[object, ...], list[Finding]] = {}
 
     def add(self, finding: Finding) -> None:
-        key = alike_key(finding, self.platform)
+        key = alike_key(finding)
         group = self._groups.get(key)
         if group is None:
-            group = self._groups[key] = FindingGroup.first(finding, self.platform)
+            group = self._groups[key] = FindingGroup.first(finding)
             self._kept[key] = []
         else:
             group.count_in(finding)
@@ -42,7 +41,7 @@ class FindingCollector:
             del kept[self.max_alike :]
 
     def merge(self, other: FindingCollector) -> None:
-        """Take in another worker's findings (the same platform and limit)."""
+        """Take in another worker's findings (the same limit)."""
         for key, group in other._groups.items():
             mine = self._groups.get(key)
             if mine is None:

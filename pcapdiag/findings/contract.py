@@ -64,8 +64,9 @@ def effect_dict(e: Effect, platform: str) -> dict[str, Any]:
     }
 
 
-def finding_dict(f: Finding, platform: str) -> dict[str, Any]:
-    prim = f.primary(platform)
+def finding_dict(f: Finding) -> dict[str, Any]:
+    platform = f.platform.name
+    prim = f.primary()
     return {
         "id": f.id,
         "capture": f.capture,
@@ -73,6 +74,8 @@ def finding_dict(f: Finding, platform: str) -> dict[str, Any]:
         "rev": f.rev,
         "rule_name": f.rule_name,
         "severity": f.severity,
+        "confidence": f.confidence.level,
+        "confidence_reasons": list(f.confidence.reasons),
         "title": f.title,
         "flow": {
             "proto": f.flow.proto,
@@ -82,6 +85,13 @@ def finding_dict(f: Finding, platform: str) -> dict[str, Any]:
             "roles": f.flow.roles,
         },
         "side": f.side,
+        "platform": {
+            "name": platform,
+            "inferred": f.platform.inferred,
+            "decided": f.platform.decided,
+            "why": f.platform.why,
+        },
+        "vantage": {"where": f.vantage.where, "why": f.vantage.why},
         "call": prim.call if prim else None,
         "errno": errno_ref(platform, prim.errno if prim else None),
         "errno_by_platform": {
@@ -104,13 +114,16 @@ def finding_dict(f: Finding, platform: str) -> dict[str, Any]:
     }
 
 
-def group_dict(g: FindingGroup, platform: str) -> dict[str, Any]:
+def group_dict(g: FindingGroup) -> dict[str, Any]:
+    platform = g.platform
     prim = g.primary.get(platform)
     return {
         "capture": g.capture,
         "rule": g.rule,
         "side": g.side,
+        "platform": platform,
         "severity": g.severity,
+        "confidence": g.confidence,
         "title": g.title,
         "call": prim.call if prim else None,
         "errno": errno_ref(platform, prim.errno if prim else None),
@@ -191,9 +204,10 @@ def report_dict(r: Report, *, lists: bool = True) -> dict[str, Any]:
             "findings_listed": len(r.findings),
             "by_rule": r.counts_by_rule(),
             "by_errno": r.counts_by_errno(),
+            "by_confidence": r.counts_by_confidence(),
         },
         "warnings": [warning_dict(w) for w in r.warnings],
-        "findings": [finding_dict(f, r.platform) for f in r.findings] if lists else [],
-        "groups": [group_dict(g, r.platform) for g in r.groups] if lists else [],
+        "findings": [finding_dict(f) for f in r.findings] if lists else [],
+        "groups": [group_dict(g) for g in r.groups] if lists else [],
         "flows": [flow_dict(s) for s in r.flows] if lists else [],
     }

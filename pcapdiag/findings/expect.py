@@ -1,7 +1,9 @@
 """Expectation files for CI: which findings a capture must (and must not) produce.
 
 An entry matches a finding when every key it gives equals the finding's value (rule, errno and
-call for the report's platform, side, client, server, proto, severity, frames). Each entry
+call on the finding's platform, platform, side, client, server, proto, severity, confidence,
+frames; `min_confidence` and `max_confidence` bound the confidence; `why` is the reader's,
+not compared). Each entry
 claims `count` distinct findings (default 1). With `exclusive: true` any finding left over is
 a failure too. The result is a list of readable lines, empty when the expectation holds.
 """
@@ -16,6 +18,7 @@ from typing import Any
 import yaml
 
 from pcapdiag.errors import PcapdiagError
+from pcapdiag.findings.confidence import at_least
 from pcapdiag.findings.model import Finding, Report
 
 
@@ -40,10 +43,12 @@ def load_expectation(path: Path) -> dict[str, Any]:
     return data  # type: ignore[no-any-return]
 
 
-def finding_facts(f: Finding, platform: str) -> dict[str, Any]:
-    prim = f.primary(platform)
+def finding_facts(f: Finding) -> dict[str, Any]:
+    prim = f.primary()
     return {
         "rule": f.rule,
+        "platform": f.platform.name,
+        "confidence": f.confidence.level,
         "errno": prim.errno if prim else None,
         "call": prim.call if prim else None,
         "side": f.side,
@@ -55,8 +60,24 @@ def finding_facts(f: Finding, platform: str) -> dict[str, Any]:
     }
 
 
+_NOT_COMPARED = frozenset({"count", "why"})
+
+
+def _matches(facts: dict[str, Any], want: dict[str, Any]) -> bool:
+    for key, value in want.items():
+        if key == "min_confidence":
+            if not at_least(facts["confidence"], value):
+                return False
+        elif key == "max_confidence":
+            if not at_least(value, facts["confidence"]):
+                return False
+        elif facts.get(key) != value:
+            return False
+    return True
+
+
 def describe(facts: dict[str, Any]) -> str:
-    keys = ("rule", "side", "call", "errno", "client", "server", "frames")
+    keys = ("rule", "side", "call", "errno", "confidence", "client", "server", "frames")
     return " ".join(f"{k}={facts[k]}" for k in keys if k in facts)
 
 
@@ -65,11 +86,13 @@ def check(report: Report, spec: dict[str, Any]) -> list[str]:
 
     Findings only counted in a group (beyond --max-alike) have the group's facts: rule,
     errno, call, side, proto and severity, but no client, server or frames of their own."""
-    facts = [finding_facts(f, report.platform) for f in report.findings]
+    facts = [finding_facts(f) for f in report.findings]
     for g in report.groups:
-        prim = g.primary.get(report.platform)
+        prim = g.primary.get(g.platform)
         group_facts = {
             "rule": g.rule,
+            "platform": g.platform,
+            "confidence": g.confidence,
             "errno": prim.errno if prim else None,
             "call": prim.call if prim else None,
             "side": g.side,
@@ -80,9 +103,9 @@ def check(report: Report, spec: dict[str, Any]) -> list[str]:
     unclaimed = list(range(len(facts)))
     problems: list[str] = []
     for entry in spec["findings"]:
-        want = {k: v for k, v in entry.items() if k != "count"}
+        want = {k: v for k, v in entry.items() if k not in _NOT_COMPARED}
         need = entry.get("count", 1)
-        hits = [i for i in unclaimed if all(facts[i].get(k) == v for k, v in want.items())]
+        hits = [i for i in unclaimed if _matches(facts[i], want)]
         for i in hits[:need]:
             unclaimed.remove(i)
         if len(hits) < need:

@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from pcapdiag.errnos import PLATFORMS
 from pcapdiag.findings import contract
+from pcapdiag.findings.confidence import HIGH, LEVELS, Confidence
+from pcapdiag.findings.platform import LINUX, PlatformGuess
+from pcapdiag.findings.vantage import NOWHERE, Vantage
 from pcapdiag.io.records import Damage
 from pcapdiag.track.flows import FlowRecord
 
@@ -18,22 +21,28 @@ if TYPE_CHECKING:
 
 SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
 # How every report format words what a call returns; "error" is followed by the errno.
-OUTCOME_WORDS = {"error": "fails with", "eof": "returns 0 (end of file)", "ok": "succeeds"}
+OUTCOME_WORDS = {
+    "error": "fails with",
+    "eof": "returns 0 (end of file)",
+    "ok": "succeeds",
+    "pending": "has not returned when the capture ends",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Effect:
     call: str
     errno: str | None
-    result: str  # error | eof | ok
+    result: str  # error | eof | ok | pending
     then: str | None = None
     note: str | None = None
 
     @property
     def outcome(self) -> str:
-        """ "error", "eof" or "ok": what the renderers put into words (OUTCOME_WORDS)."""
-        if self.result == "eof":
-            return "eof"
+        """ "error", "eof", "ok" or "pending": what the renderers put into words
+        (OUTCOME_WORDS)."""
+        if self.result in ("eof", "pending"):
+            return self.result
         if self.result == "ok" or self.errno is None:
             return "ok"
         return "error"
@@ -61,10 +70,16 @@ class Finding:
     notes: tuple[str, ...]
     capture: str = ""  # the capture file the frame numbers refer to ("a + b" when merged)
     sources: tuple[str, ...] = ()  # the file(s) behind `capture`, to read the packets again
+    # The platform whose errnos the finding names (asked for, or inferred for the side's
+    # host), how sure it is, and where the capture was taken.
+    platform: PlatformGuess = LINUX
+    confidence: Confidence = HIGH
+    vantage: Vantage = NOWHERE
 
-    def primary(self, platform: str) -> Effect | None:
-        """The first call that fails (or the first effect, when none fails)."""
-        effects = self.effects.get(platform, ())
+    def primary(self, platform: str | None = None) -> Effect | None:
+        """The first call that fails (or the first effect, when none fails), on `platform`
+        (by default the finding's own)."""
+        effects = self.effects.get(platform or self.platform.name, ())
         for eff in effects:
             if eff.errno is not None:
                 return eff
@@ -78,8 +93,22 @@ class Finding:
     def evidence_filter(self) -> str:
         return "frame.number in {" + " ".join(str(f) for f in self.frames) + "}"
 
-    def to_dict(self, platform: str) -> dict[str, Any]:
-        return contract.finding_dict(self, platform)
+    @property
+    def own_effects(self) -> tuple[Effect, ...]:
+        """What each call returns on the finding's platform."""
+        return self.effects.get(self.platform.name, ())
+
+    @property
+    def claimed_errno(self) -> str | None:
+        """The errno the finding claims: its first failing call's, unless the finding is
+        only a low-confidence possibility (then it is listed, not counted)."""
+        prim = self.primary()
+        if prim is None or prim.errno is None or self.confidence.level == "low":
+            return None
+        return prim.errno
+
+    def to_dict(self) -> dict[str, Any]:
+        return contract.finding_dict(self)
 
 
 def finding_order(f: Finding) -> tuple[object, ...]:
@@ -87,15 +116,24 @@ def finding_order(f: Finding) -> tuple[object, ...]:
     return (f.first_ts_ns, f.frames, f.rule, f.id)
 
 
-def alike_key(f: Finding, platform: str) -> tuple[object, ...]:
-    """Findings alike: in the same capture, the same rule, side, errno and server address (a
-    port scan: one client, many ports; a SYN flood: many clients, one port)."""
-    prim = f.primary(platform)
-    return (f.capture, f.rule, f.side, prim.errno if prim else None, _host(f.flow.server))
+def alike_key(f: Finding) -> tuple[object, ...]:
+    """Findings alike: in the same capture, the same rule, side, platform, errno, confidence
+    and server address (a port scan: one client, many ports; a SYN flood: many clients, one
+    port)."""
+    prim = f.primary()
+    return (
+        f.capture,
+        f.rule,
+        f.side,
+        f.platform.name,
+        prim.errno if prim else None,
+        f.confidence.level,
+        _host(f.flow.server),
+    )
 
 
-def alike_key_of_group(g: FindingGroup, platform: str) -> tuple[object, ...]:
-    return (g.capture, g.rule, g.side, g.errno(platform), g.server)
+def alike_key_of_group(g: FindingGroup) -> tuple[object, ...]:
+    return (g.capture, g.rule, g.side, g.platform, g.errno(), g.confidence, g.server)
 
 
 def _host(endpoint: str) -> str:
@@ -119,6 +157,8 @@ class FindingGroup:
     severity: str
     title: str
     server: str  # the server's address (without port)
+    platform: str  # the platform whose errnos the group's findings name
+    confidence: str  # the group's findings' confidence level
     primary: dict[str, Effect | None]  # platform -> the first failing call
     count: int
     first_ts_ns: int
@@ -128,7 +168,7 @@ class FindingGroup:
     listed: int = 0
 
     @classmethod
-    def first(cls, f: Finding, platform: str) -> FindingGroup:
+    def first(cls, f: Finding) -> FindingGroup:
         return cls(
             capture=f.capture,
             rule=f.rule,
@@ -137,6 +177,8 @@ class FindingGroup:
             severity=f.severity,
             title=f.title,
             server=_host(f.flow.server),
+            platform=f.platform.name,
+            confidence=f.confidence.level,
             primary={p: f.primary(p) for p in PLATFORMS},
             count=1,
             first_ts_ns=f.first_ts_ns,
@@ -171,9 +213,13 @@ class FindingGroup:
     def unlisted(self) -> int:
         return self.count - self.listed
 
-    def errno(self, platform: str) -> str | None:
-        prim = self.primary.get(platform)
+    def errno(self, platform: str | None = None) -> str | None:
+        prim = self.primary.get(platform or self.platform)
         return prim.errno if prim else None
+
+    @property
+    def claimed_errno(self) -> str | None:
+        return None if self.confidence == "low" else self.errno()
 
     def client_count(self) -> str:
         """How many distinct clients, in words ("12" or "more than 4096")."""
@@ -181,9 +227,9 @@ class FindingGroup:
             return f"more than {MAX_COUNTED_CLIENTS:,}"
         return f"{len(self.clients):,}"
 
-    def describe(self, platform: str) -> str:
+    def describe(self) -> str:
         """One line: "1,000,000 findings alike: ... from 1,000,000 clients to 10.0.0.1:80"."""
-        prim = self.primary.get(platform)
+        prim = self.primary.get(self.platform)
         if prim is not None and prim.errno is not None:
             what = f"{self.side} {prim.call}() {OUTCOME_WORDS['error']} {prim.errno}"
         else:
@@ -201,8 +247,8 @@ class FindingGroup:
         )
         return f"{self.count:,} alike: {what}, {clients} to {server} ({self.rule})"
 
-    def to_dict(self, platform: str) -> dict[str, Any]:
-        return contract.group_dict(self, platform)
+    def to_dict(self) -> dict[str, Any]:
+        return contract.group_dict(self)
 
 
 def wireshark_flow_filter(flow: FlowRecord) -> str:
@@ -332,20 +378,40 @@ class Report:
         return dict(sorted(out.items()))
 
     def counts_by_errno(self) -> dict[str, int]:
+        """Findings by the errno they claim ("none": no errno, or only a low-confidence
+        possibility)."""
         out: dict[str, int] = {}
         for f in self.findings:
-            prim = f.primary(self.platform)
-            name = prim.errno if prim and prim.errno else "none"
+            name = f.claimed_errno or "none"
             out[name] = out.get(name, 0) + 1
         for g in self.groups:
-            name = g.errno(self.platform) or "none"
+            name = g.claimed_errno or "none"
             out[name] = out.get(name, 0) + g.unlisted
         return {k: v for k, v in sorted(out.items()) if v}
 
+    def counts_by_confidence(self) -> dict[str, int]:
+        out = dict.fromkeys(reversed(LEVELS), 0)
+        for f in self.findings:
+            out[f.confidence.level] += 1
+        for g in self.groups:
+            out[g.confidence] += g.unlisted
+        return out
+
     def failed_calls(self) -> int:
-        """Findings where a call fails with an errno (the rest are other findings)."""
-        listed = sum(1 for f in self.findings if (pr := f.primary(self.platform)) and pr.errno)
-        return listed + sum(g.unlisted for g in self.groups if g.errno(self.platform))
+        """Findings that claim a call fails with an errno (the rest are other findings)."""
+        listed = sum(1 for f in self.findings if f.claimed_errno)
+        return listed + sum(g.unlisted for g in self.groups if g.claimed_errno)
+
+    def unconfirmed_calls(self) -> int:
+        """Findings naming an errno at low confidence: listed, not counted as failed calls."""
+        listed = sum(
+            1
+            for f in self.findings
+            if f.confidence.level == "low" and (p := f.primary()) is not None and p.errno
+        )
+        return listed + sum(
+            g.unlisted for g in self.groups if g.confidence == "low" and g.errno() is not None
+        )
 
     def to_dict(self, *, lists: bool = True) -> dict[str, Any]:
         """The JSON document (contract.report_dict)."""

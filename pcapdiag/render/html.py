@@ -28,7 +28,7 @@ from pcapdiag.findings.model import (
     Finding,
     Report,
 )
-from pcapdiag.render.text import clean
+from pcapdiag.render.text import clean, confidence_line, platforms_said, vantage_said
 
 # Folding of long connections: the first packets, and this many rows around each evidence row.
 FOLD_HEAD = 3
@@ -61,7 +61,6 @@ def _e(text: object) -> str:
 def to_html(report: Report) -> str:
     """The whole report as one HTML document, with the ladder of each finding in
     `report.ladders` (analyze(ladders=True)); a finding without rows is shown without one."""
-    p = report.platform
     title = "pcapdiag report"
     if report.captures:
         title += " \N{EM DASH} " + ", ".join(c.path for c in report.captures)
@@ -81,7 +80,7 @@ def to_html(report: Report) -> str:
         _summary(report),
     ]
     for i, f in enumerate(report.findings, 1):
-        parts.append(_finding(i, f, p, report.ladders.get(f.id)))
+        parts.append(_finding(i, f, report.ladders.get(f.id)))
     if report.warnings:
         items = "".join(f"<li>{_e(w.message)}</li>" for w in report.warnings)
         parts.append(f'<section class="warnings"><h2>Warnings</h2><ul>{items}</ul></section>')
@@ -113,14 +112,16 @@ def _duration(first_ns: int, last_ns: int) -> str:
 
 
 def _header(report: Report) -> str:
-    p = report.platform
     failures = report.failed_calls()
     out = [
         '<header class="top">',
         "<h1>pcapdiag report</h1>",
         f'<p class="sub">Which call of which application failed, with which errno '
-        f"(errno names and numbers for <b>{_e(p)}</b>)</p>",
+        f"({_e(platforms_said(report))})</p>",
     ]
+    where = vantage_said(report)
+    if where:
+        out.append(f'<p class="sub">{_e(where[0].upper() + where[1:])}</p>')
     if len(report.captures) == 1:
         out.append(_capture_dl(report.captures[0]))
     elif report.captures:
@@ -131,7 +132,10 @@ def _header(report: Report) -> str:
         _n(failures, "failed call"),
         _n(report.finding_count - failures, "other finding"),
     ]
-    stats += [f"{_e(g.describe(p))}: first {g.listed} listed" for g in report.groups if g.unlisted]
+    unconfirmed = report.unconfirmed_calls()
+    if unconfirmed:
+        stats.append(_n(unconfirmed, "possible failed call") + " at low confidence, not counted")
+    stats += [f"{_e(g.describe())}: first {g.listed} listed" for g in report.groups if g.unlisted]
     if report.undecodable:
         stats.append(_n(report.undecodable, "undecodable frame"))
     out.append('<p class="stats">' + " \N{MIDDLE DOT} ".join(stats) + "</p>")
@@ -214,7 +218,6 @@ def _errno_html(platform: str, name: str | None) -> str:
 
 
 def _summary(report: Report) -> str:
-    p = report.platform
     if not report.findings:
         return (
             '<section class="summary"><h2>Summary</h2><p class="ok">No failure found: every '
@@ -223,16 +226,15 @@ def _summary(report: Report) -> str:
     rows = []
     for i, f in enumerate(report.findings, 1):
         endpoint = f.flow.client if f.side == "client" else f.flow.server
-        prim = f.primary(p)
+        prim = f.primary()
         if prim is None or prim.errno is None:
             what = '<span class="muted">no errno</span>'
         else:
-            what = (
-                f"<code>{_e(prim.call)}()</code> \N{RIGHTWARDS ARROW} {_errno_html(p, prim.errno)}"
-            )
+            errno = _errno_html(f.platform.name, prim.errno)
+            what = f"<code>{_e(prim.call)}()</code> \N{RIGHTWARDS ARROW} {errno}"
         rows.append(
             f'<tr class="sev-{_e(f.severity)}"><td class="num"><a href="#finding-{i}">{i}</a></td>'
-            f"<td>{_sev(f.severity)}</td>"
+            f"<td>{_sev(f.severity)}</td><td>{_e(f.confidence.level)}</td>"
             f'<td>{_e(f.side)} <span class="ep">{_e(endpoint)}</span></td>'
             f"<td>{what}</td>"
             f'<td><a href="#finding-{i}">{_e(f.title)}</a><br>'
@@ -240,7 +242,7 @@ def _summary(report: Report) -> str:
         )
     return (
         '<section class="summary"><h2>Summary</h2><table>'
-        "<thead><tr><th>#</th><th>Severity</th><th>Side and endpoint</th>"
+        "<thead><tr><th>#</th><th>Severity</th><th>Confidence</th><th>Side and endpoint</th>"
         "<th>Call \N{RIGHTWARDS ARROW} errno</th><th>Finding and rule</th></tr></thead>"
         "<tbody>" + "".join(rows) + "</tbody></table></section>"
     )
@@ -258,7 +260,8 @@ def _effect_html(eff: Effect, p: str) -> str:
     return f"<li>{what}</li>"
 
 
-def _finding(i: int, f: Finding, p: str, rows: list[LadderRow] | None) -> str:
+def _finding(i: int, f: Finding, rows: list[LadderRow] | None) -> str:
+    p = f.platform.name
     sev = f.severity if f.severity in SEVERITY_ORDER else "info"
     flow = f.flow
     conn = (
@@ -269,7 +272,7 @@ def _finding(i: int, f: Finding, p: str, rows: list[LadderRow] | None) -> str:
         conn += f" (instance {flow.instance})"
     if flow.roles == "guessed":
         conn += ' <span class="muted">(roles guessed)</span>'
-    effects = f.effects.get(p, ())
+    effects = f.own_effects
     if effects:
         eff_html = '<ul class="effects">' + "".join(_effect_html(e, p) for e in effects) + "</ul>"
     else:
@@ -281,10 +284,15 @@ def _finding(i: int, f: Finding, p: str, rows: list[LadderRow] | None) -> str:
         f'<span class="muted">({_e(iso_time(f.first_ts_ns))})</span>'
     )
     items = [
+        ("Confidence", _e(confidence_line(f).partition(": ")[2])),
         ("Connection", conn),
         (f"{_e(f.side.capitalize())} application", eff_html),
         ("Cause", _e(f.cause)),
     ]
+    if f.platform.inferred:
+        items.append(("Platform", _e(f"{p}, {f.platform.why}")))
+    if f.vantage.where != "unknown":
+        items.append(("Captured", _e(f"{f.vantage.where} ({f.vantage.why})")))
     if f.next_steps:
         items.append(("Next steps", _e(f.next_steps)))
     if f.notes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from pcapdiag.findings.model import Report
-from pcapdiag.render.text import headline
+from pcapdiag.render.text import confidence_line, headline
 
 
 def _xml_text(text: str) -> str:
@@ -16,7 +16,6 @@ def _xml_text(text: str) -> str:
 
 
 def to_junit(report: Report) -> str:
-    p = report.platform
     root = ET.Element("testsuites", name="pcapdiag")
     total_failures = 0
     for cap in report.captures:
@@ -40,16 +39,15 @@ def to_junit(report: Report) -> str:
                 classname=f"pcapdiag.{f.rule}",
                 name=_xml_text(f"{f.flow.proto} {f.flow.client} -> {f.flow.server} ({f.side})"),
             )
-            prim = f.primary(p)
             text = _xml_text(
-                f"{f.title}\n{f.cause}\nframes: {', '.join(map(str, f.frames))}\n"
-                f"wireshark: {f.flow_filter}"
+                f"{f.title}\n{confidence_line(f)}\n{f.cause}\n"
+                f"frames: {', '.join(map(str, f.frames))}\nwireshark: {f.flow_filter}"
             )
-            if prim is not None and prim.errno is not None:
+            # A failure is an errno claimed; a low-confidence possibility is only written out.
+            errno = f.claimed_errno
+            if errno is not None:
                 failures += 1
-                failure = ET.SubElement(
-                    case, "failure", message=_xml_text(headline(f, p)), type=prim.errno
-                )
+                failure = ET.SubElement(case, "failure", message=_xml_text(headline(f)), type=errno)
                 failure.text = text
             else:
                 ET.SubElement(case, "system-out").text = text
@@ -62,8 +60,8 @@ def to_junit(report: Report) -> str:
                 classname=f"pcapdiag.{g.rule}",
                 name=_xml_text(f"{g.unlisted:,} more findings alike to {g.server} ({g.side})"),
             )
-            text = _xml_text(g.describe(p))
-            errno = g.errno(p)
+            text = _xml_text(g.describe())
+            errno = g.claimed_errno
             if errno is not None:
                 failures += 1
                 ET.SubElement(case, "failure", message=text, type=errno).text = text

@@ -9,7 +9,7 @@ import html
 from pcapdiag.findings.contract import iso_time
 from pcapdiag.findings.ladder import LadderRow
 from pcapdiag.findings.model import OUTCOME_WORDS, Finding, Report
-from pcapdiag.render.text import headline
+from pcapdiag.render.text import confidence_line, headline, platforms_said, vantage_said
 
 # Characters with a meaning inside a Markdown paragraph or table cell (GitHub flavour).
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|~"})
@@ -35,7 +35,6 @@ def code(text: str) -> str:
 def to_markdown(report: Report) -> str:
     """The report in Markdown; a finding with ladder rows in `report.ladders` lists its
     evidence packets with the endpoints' states."""
-    p = report.platform
     out = ["# pcapdiag report", ""]
     for cap in report.captures:
         span = ""
@@ -47,39 +46,50 @@ def to_markdown(report: Report) -> str:
             out.append(f"  - **Damaged** at byte {d.offset} (frame {d.frame}): {md(d.message)}")
     out.append(
         f"- {report.tcp_connections} TCP connections, {report.udp_flows} UDP flows, "
-        f"{report.finding_count} findings; errnos for **{p}**"
+        f"{report.finding_count} findings; {md(platforms_said(report))}"
     )
+    where = vantage_said(report)
+    if where:
+        out.append(f"- {md(where[0].upper() + where[1:])}")
     for g in report.groups:
         if g.unlisted:
-            out.append(f"- {md(g.describe(p))}: the first {g.listed} listed, {g.unlisted:,} more")
+            out.append(f"- {md(g.describe())}: the first {g.listed} listed, {g.unlisted:,} more")
     out.append("")
     if not report.findings:
         out.append("No failure found.")
         return "\n".join(out) + "\n"
     out += [
-        "| # | severity | who saw what | rule | frames |",
-        "|---|---|---|---|---|",
+        "| # | severity | confidence | who saw what | rule | frames |",
+        "|---|---|---|---|---|---|",
     ]
     for i, f in enumerate(report.findings, 1):
         frames = ", ".join(str(n) for n in f.frames[:8]) + (" …" if len(f.frames) > 8 else "")
         out.append(
-            f"| {i} | {f.severity} | {md(headline(f, p))} | {f.rule} {md(f.rule_name)} | {frames} |"
+            f"| {i} | {f.severity} | {f.confidence.level} | {md(headline(f))} | {f.rule} "
+            f"{md(f.rule_name)} | {frames} |"
         )
     for i, f in enumerate(report.findings, 1):
-        out += ["", *_section(i, f, p, report.ladders.get(f.id))]
+        out += ["", *_section(i, f, report.ladders.get(f.id), bool(where))]
     return "\n".join(out) + "\n"
 
 
-def _section(i: int, f: Finding, p: str, rows: list[LadderRow] | None) -> list[str]:
+def _section(
+    i: int, f: Finding, rows: list[LadderRow] | None, one_vantage: bool = False
+) -> list[str]:
     lines = [
         f"## {i}. {md(f.title)}",
         "",
         f"- **Rule:** {f.rule} {code(f.rule_name)} (rev {f.rev}), severity {f.severity}, "
         f"finding {code(f.id)}",
+        f"- **Confidence:** {md(confidence_line(f).partition(': ')[2])}",
         f"- **Connection:** {f.flow.proto.upper()} client {code(f.flow.client)} → server "
         f"{code(f.flow.server)}",
     ]
-    for eff in f.effects.get(p, ()):
+    if f.platform.inferred:
+        lines.append(f"- **Platform:** {f.platform.name}, {md(f.platform.why)}")
+    if not one_vantage and f.vantage.where != "unknown":
+        lines.append(f"- **Captured:** {f.vantage.where} ({md(f.vantage.why)})")
+    for eff in f.own_effects:
         what = OUTCOME_WORDS[eff.outcome]
         if eff.outcome == "error":
             what += f" **{eff.errno}**"

@@ -13,7 +13,15 @@ from rich.text import Text
 
 from pcapdiag.findings.contract import iso_time
 from pcapdiag.findings.model import Report
-from pcapdiag.render.text import clean, finding_block, flows_table, headline, plan
+from pcapdiag.render.text import (
+    clean,
+    finding_block,
+    flows_table,
+    headline,
+    plan,
+    platforms_said,
+    vantage_said,
+)
 
 SEVERITY_STYLE = {
     "critical": "bold white on red",
@@ -25,7 +33,6 @@ SEVERITY_STYLE = {
 
 
 def print_report(report: Report, console: Console, *, show_flows: bool = False) -> None:
-    p = report.platform
     for cap in report.captures:
         head = Text(clean(cap.path), style="bold")
         head.append(f": {cap.format}, {cap.frames} frames")
@@ -40,14 +47,20 @@ def print_report(report: Report, console: Console, *, show_flows: bool = False) 
                     style="bold red",
                 )
             )
-    failed = [f for f in report.findings if (e := f.primary(p)) is not None and e.errno]
+    failed = report.failed_calls()
     console.print(
         Text(
             f"{report.tcp_connections} TCP connections, {report.udp_flows} UDP flows; "
-            f"{len(failed)} failed calls, {len(report.findings) - len(failed)} other findings "
-            f"(errnos for {p})"
+            f"{failed} failed calls, {report.finding_count - failed} other findings "
+            f"({platforms_said(report)})"
         )
     )
+    unconfirmed = report.unconfirmed_calls()
+    if unconfirmed:
+        console.print(Text(f"  {unconfirmed} possible failed calls at low confidence, not counted"))
+    where = vantage_said(report)
+    if where:
+        console.print(Text(f"  {where}"))
     if not report.findings:
         console.print(
             Text(
@@ -56,15 +69,16 @@ def print_report(report: Report, console: Console, *, show_flows: bool = False) 
         )
     else:
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-        for col in ("#", "severity", "who saw what", "rule", "frames"):
+        for col in ("#", "severity", "confidence", "who saw what", "rule", "frames"):
             table.add_column(col)
         rows, details = plan(report)
         for i, f, group in rows:
             frames = ", ".join(map(str, f.frames[:6])) + (" ..." if len(f.frames) > 6 else "")
-            what = headline(f, p) if group is None else group.describe(p)
+            what = headline(f) if group is None else group.describe()
             table.add_row(
                 str(i) + ("..." if group is not None else ""),
                 Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")),
+                Text(f.confidence.level),
                 Text(clean(what)),
                 Text(f"{f.rule} {clean(f.rule_name)}"),
                 Text(frames),
@@ -78,7 +92,7 @@ def print_report(report: Report, console: Console, *, show_flows: bool = False) 
                 )
                 continue
             i, f = item
-            lines = finding_block(i, f, p)
+            lines = finding_block(i, f, one_vantage=bool(where))
             console.print(Text(lines[0], style=SEVERITY_STYLE.get(f.severity, "bold")))
             for line in lines[1:]:
                 style = "bold" if "application:" in line or line.startswith(" " * 20) else ""

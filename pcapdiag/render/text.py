@@ -69,9 +69,9 @@ def _nested(value: object, depth: int) -> str:
 
 def _stream_source(report: Report, key: str) -> Iterator[dict[str, object]]:
     if key == "findings":
-        return (f.to_dict(report.platform) for f in report.findings)
+        return (f.to_dict() for f in report.findings)
     if key == "groups":
-        return (g.to_dict(report.platform) for g in report.groups)
+        return (g.to_dict() for g in report.groups)
     return (s.to_dict() for s in report.flows)
 
 
@@ -87,13 +87,24 @@ def _errno_text(platform: str, name: str | None) -> str:
     return name
 
 
-def headline(f: Finding, platform: str) -> str:
-    """One line: whose application saw what."""
+def headline(f: Finding) -> str:
+    """One line: whose application saw what (and how sure that is, when not high)."""
     endpoint = f.flow.client if f.side == "client" else f.flow.server
-    prim = f.primary(platform)
+    prim = f.primary()
+    sure = "" if f.confidence.level == "high" else f" [{f.confidence.level} confidence]"
     if prim is None or prim.errno is None:
-        return f"{f.side} {endpoint}: no errno ({clean(f.title)})"
-    return f"{f.side} {endpoint}: {prim.call}() -> {_errno_text(platform, prim.errno)}"
+        return f"{f.side} {endpoint}: no errno ({clean(f.title)}){sure}"
+    return f"{f.side} {endpoint}: {prim.call}() -> {_errno_text(f.platform.name, prim.errno)}{sure}"
+
+
+def platforms_said(report: Report) -> str:
+    """Whose errnos the report names, in a few words."""
+    if report.platform != "auto":
+        return f"errnos for {report.platform}"
+    names = sorted({f.platform.name for f in report.findings} | {g.platform for g in report.groups})
+    if not names:
+        return "errnos for each host's platform, as its packets show it"
+    return f"errnos for each host's platform as its packets show it: {', '.join(names)}"
 
 
 # Findings alike (same rule, side, errno and server address: a port scan, a SYN flood) beyond
@@ -109,13 +120,12 @@ def plan(
     stands for when it stands for many) and detail entries ((number, finding) to show in
     full, or the count of findings alike left out). A group of more than GROUP_ABOVE gets one
     summary row and its first SHOWN_OF_GROUP findings in full."""
-    p = report.platform
-    big = {alike_key_of_group(g, p): g for g in report.groups if g.count > GROUP_ABOVE}
+    big = {alike_key_of_group(g): g for g in report.groups if g.count > GROUP_ABOVE}
     shown: dict[tuple[object, ...], int] = {}
     rows: list[tuple[int, Finding, FindingGroup | None]] = []
     details: list[tuple[int, Finding] | int] = []
     for i, f in enumerate(report.findings, 1):
-        key = alike_key(f, p)
+        key = alike_key(f)
         group = big.get(key)
         if group is None:
             rows.append((i, f, None))
@@ -133,7 +143,6 @@ def plan(
 
 
 def to_text(report: Report, *, show_flows: bool = False) -> str:
-    p = report.platform
     out: list[str] = []
     for cap in report.captures:
         span = ""
@@ -151,13 +160,22 @@ def to_text(report: Report, *, show_flows: bool = False) -> str:
     out.append(
         f"{_n(report.tcp_connections, 'TCP connection')}, {_n(report.udp_flows, 'UDP flow')}; "
         f"{_n(failures, 'failed call')}, {_n(others, 'other finding')} "
-        f"(errnos for {p})"
+        f"({platforms_said(report)})"
     )
     if failures:
         counts = report.counts_by_errno()
         out.append(
             "  by errno: " + ", ".join(f"{k} x{v}" for k, v in counts.items() if k != "none")
         )
+    unconfirmed = report.unconfirmed_calls()
+    if unconfirmed:
+        out.append(
+            f"  {_n(unconfirmed, 'possible failed call')} at low confidence, not counted "
+            "(see each finding's confidence)"
+        )
+    where = vantage_said(report)
+    if where:
+        out.append(f"  {where}")
     if report.undecodable:
         out.append(f"  {report.undecodable} frames could not be decoded (see warnings)")
     if not report.findings:
@@ -167,9 +185,9 @@ def to_text(report: Report, *, show_flows: bool = False) -> str:
         out.append("")
     for i, f, group in rows:
         if group is None:
-            out.append(f"  [{i}] {headline(f, p)}")
+            out.append(f"  [{i}] {headline(f)}")
         else:
-            out.append(f"  [{i}...] {group.describe(p)}")
+            out.append(f"  [{i}...] {group.describe()}")
     for item in details:
         out.append("")
         if isinstance(item, int):
@@ -178,7 +196,7 @@ def to_text(report: Report, *, show_flows: bool = False) -> str:
                 "counted in --format json, the first of them listed in full)"
             )
         else:
-            out += finding_block(item[0], item[1], p)
+            out += finding_block(item[0], item[1], one_vantage=bool(where))
     if report.warnings:
         out.append("")
         out.append("Warnings:")
@@ -189,15 +207,46 @@ def to_text(report: Report, *, show_flows: bool = False) -> str:
     return "\n".join(out) + "\n"
 
 
-def finding_block(i: int, f: Finding, p: str) -> list[str]:
+def vantage_said(report: Report) -> str:
+    """One line on where the capture was taken, when the flows of every finding that shows
+    it agree (one capture, one place)."""
+    places = {(f.vantage.where, f.capture) for f in report.findings if f.vantage.where != "unknown"}
+    if len(places) != 1 or len({f.capture for f in report.findings}) != 1:
+        return ""
+    where, _ = places.pop()
+    return f"captured {_PLACES[where]} (from the TTLs of both sides' packets)"
+
+
+_PLACES = {
+    "client-host": "on the client's host",
+    "server-host": "on the server's host",
+    "path": "on the path between client and server",
+}
+
+
+def confidence_line(f: Finding) -> str:
+    if not f.confidence.reasons:
+        return f"confidence: {f.confidence.level}"
+    return f"confidence: {f.confidence.level}: " + "; ".join(f.confidence.reasons)
+
+
+def finding_block(i: int, f: Finding, *, one_vantage: bool = False) -> list[str]:
+    """A finding in full. `one_vantage`: the report already said where the capture was
+    taken, once for all findings."""
+    p = f.platform.name
     where = f" in {clean(f.capture)}" if f.capture else ""
     lines = [
         f"[{i}] {f.severity.upper()}  {clean(f.title)}  ({f.rule} {clean(f.rule_name)}, "
         f"finding {f.id})",
+        f"    {clean(confidence_line(f))}",
         f"    connection: {f.flow.proto.upper()} client {f.flow.client} -> server "
         f"{f.flow.server}" + (f" (instance {f.flow.instance})" if f.flow.instance > 1 else ""),
     ]
-    effects = f.effects.get(p, ())
+    if f.platform.inferred:
+        lines.append(f"    platform: {p}, {clean(f.platform.why)}")
+    if not one_vantage and f.vantage.where != "unknown":
+        lines.append(f"    captured: {_PLACES[f.vantage.where]} ({clean(f.vantage.why)})")
+    effects = f.own_effects
     label = f"    {f.side} application:"
     if not effects:
         lines.append(f"{label} no error from this (nothing on {p} to report)")

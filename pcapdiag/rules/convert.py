@@ -14,6 +14,7 @@ from pcapdiag.rules.model import (
     UNSET,
     Absent,
     Count,
+    Doubt,
     EffectSpec,
     ErrnoFrom,
     EvidenceRef,
@@ -169,6 +170,14 @@ def outcome_of(raw: Mapping[str, Any]) -> Outcome:
         notes=tuple(
             Note(text=n["text"], when=predicate_of(n["when"]) if "when" in n else None)
             for n in raw.get("notes", ())
+        ),
+        doubts=tuple(
+            Doubt(
+                level=d["level"],
+                reason=d["reason"],
+                when=predicate_of(d["when"]) if "when" in d else None,
+            )
+            for d in raw.get("doubts", ())
         ),
     )
 

@@ -159,6 +159,16 @@ class Note:
 
 
 @dataclass(frozen=True, slots=True)
+class Doubt:
+    """What lowers the finding's confidence to `level` (medium or low) when `when` holds of
+    the finding's template context; `reason` (a template) says why, in the report."""
+
+    level: str
+    reason: str
+    when: Predicate | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EvidenceRef:
     """A binding or a count whose frames prove the finding; `pick` first or last cites one
     event of a count."""
@@ -175,6 +185,7 @@ class Outcome:
     evidence: tuple[EvidenceRef, ...]
     next_steps: str | None = None
     notes: tuple[Note, ...] = ()
+    doubts: tuple[Doubt, ...] = ()
 
 
 class _Unset(Enum):

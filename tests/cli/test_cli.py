@@ -91,7 +91,7 @@ def test_json_report_contract(capsys) -> None:
     assert code == 0, err
     doc = json.loads(out)
     assert doc["schema"] == "pcapdiag.report/v1"
-    assert doc["platform"] == "linux"
+    assert doc["platform"] == "auto"  # each finding names its side's platform
     assert doc["summary"]["frames"] == 9
     assert doc["summary"]["tcp_connections"] == 1
     assert len(doc["findings"]) == 1
@@ -106,6 +106,14 @@ def test_json_report_contract(capsys) -> None:
     assert isinstance(f["errno"]["message"], str) and f["errno"]["message"]
     assert f["frames"] == [9]  # frame 9 is the RST (build_captures.reset_mid_connection)
     assert f["rule"] == "PD-TCP-005"
+    # The built capture's hosts send TTL 64 and no SYN signature a platform owns: Linux is
+    # assumed, not decided; ECONNRESET is the errno on every platform the TTL fits, so the
+    # finding stays high. Both sides at their initial TTL: no router between, vantage unknown.
+    assert f["platform"]["name"] == "linux" and f["platform"]["inferred"] is True
+    assert f["platform"]["decided"] is False
+    assert f["confidence"] == "high" and f["confidence_reasons"] == []
+    assert f["vantage"]["where"] == "unknown"
+    assert doc["summary"]["by_confidence"] == {"high": 1, "medium": 0, "low": 0}
     assert doc["captures"][0]["frames"] == 9
     assert doc["captures"][0]["damage"] is None
 
@@ -398,7 +406,7 @@ def test_rules_list(capsys) -> None:
     assert code == 0
     listed = [ln.split()[0] for ln in out.splitlines() if ln.strip()]
     ids = builtin_ids()
-    assert len(ids) == 14
+    assert len(ids) == 17
     assert sorted(listed) == sorted(ids)
     assert "PD-TCP-001" in listed and "PD-UDP-001" in listed
 
@@ -428,7 +436,7 @@ def test_rules_check(capsys) -> None:
     code, out, _ = run(capsys, "rules", "check")
     assert code == 0
     n = len(list(RULES.glob("*/rule.yaml")))
-    assert n == 14
+    assert n == 17
     assert out.strip() == f"{n} rules OK"
 
 
@@ -446,8 +454,8 @@ def test_rules_test(capsys) -> None:
 def test_rules_test_one_rule(capsys) -> None:
     code, out, _ = run(capsys, "rules", "test", "PD-TCP-001")
     assert code == 0
-    # syn-refused has two test cases (refused.pcap, rst-bad-ack.pcap)
-    assert out.splitlines()[-1] == "2 passed, 0 failed"
+    # syn-refused has three test cases (refused, windows-retries, rst-bad-ack)
+    assert out.splitlines()[-1] == "3 passed, 0 failed"
 
 
 # -- help, version, tracebacks ------------------------------------------------------------------

@@ -34,8 +34,10 @@ def test_markdown_has_summary_table_and_evidence_tables(builtin_rules) -> None:
     report = _report(DEMO, builtin_rules, ladders=True)
     text = to_markdown(report)
     assert text.count("\n## ") == 5
-    assert "| 5 | high | client 10.0.0.1:40003: send\\(\\) -&gt; EPIPE" not in text  # no ( escape
-    assert "| 5 | high | client 10.0.0.1:40003: send() -&gt; EPIPE" in text
+    assert (
+        "| 5 | high | high | client 10.0.0.1:40003: send\\(\\) -&gt; EPIPE" not in text
+    )  # no ( escape
+    assert "| 5 | high | high | client 10.0.0.1:40003: send() -&gt; EPIPE" in text
     # The EPIPE finding's evidence table: FIN (28), data (30), RST (31) with the states.
     assert "| 31 | 0.257999 | server → client | RST | 42 |  | 0 | CLOSED | CLOSED |" in text
     assert "| 28 | 0.055999 | server → client | FIN ACK | 41 | 28 | 0 | CLOSE_WAIT |" in text

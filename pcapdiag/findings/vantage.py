@@ -1,0 +1,54 @@
+"""Where a flow was captured: on the client's host, on the server's, on the path between,
+or unknown, from the TTL (hop limit) each side's packets arrive with.
+
+A host's own packets are captured before any router decrements their TTL, so they carry
+their stack's initial value (64, 128 or 255: track/fingerprint.py); the other side's packets
+arrive with less when a router lies between the two. Packets from both sides below their
+initial values were captured on the path. Both at their initial values means no router
+between the hosts (one LAN, or loopback): the capture could be on either host, so that says
+nothing about which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pcapdiag.track.fingerprint import initial_ttl
+from pcapdiag.track.flows import FlowRecord
+
+CLIENT_HOST = "client-host"
+SERVER_HOST = "server-host"
+PATH = "path"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Vantage:
+    where: str  # client-host | server-host | path | unknown
+    why: str
+
+    def is_far(self, side: str) -> bool:
+        """Whether the capture was taken on the other side's host (so this side's kernel
+        state is inferred from what was sent to it, not seen)."""
+        return (self.where, side) in ((CLIENT_HOST, "server"), (SERVER_HOST, "client"))
+
+
+NOWHERE = Vantage(UNKNOWN, "")
+
+
+def vantage(flow: FlowRecord) -> Vantage:
+    c, s = flow.client_host.ttl, flow.server_host.ttl
+    if c is None or s is None:
+        seen, ttl = ("client", c) if c is not None else ("server", s)
+        if ttl is None:
+            return Vantage(UNKNOWN, "no packet of either side was captured")
+        return Vantage(UNKNOWN, f"only the {seen}'s packets were captured")
+    c_hops, s_hops = initial_ttl(c) - c, initial_ttl(s) - s
+    said = f"the client's packets arrive with TTL {c}, the server's with {s}"
+    if c_hops == 0 and s_hops > 0:
+        return Vantage(CLIENT_HOST, f"{said}: only the server's crossed a router")
+    if s_hops == 0 and c_hops > 0:
+        return Vantage(SERVER_HOST, f"{said}: only the client's crossed a router")
+    if c_hops > 0 and s_hops > 0:
+        return Vantage(PATH, f"{said}: both crossed a router before the capture point")
+    return Vantage(UNKNOWN, f"{said}: no router between them, either host could have captured")
