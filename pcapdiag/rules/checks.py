@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from string import Formatter
 from typing import Any
 
 from pcapdiag.errnos import ERRNO
@@ -88,6 +89,7 @@ def semantic_problems(path: Path, data: LineDict) -> Iterator[str]:
                 yield from check_value(clause, clause[op])
     counts = {c["as"] for c in match.get("counts", [])}
     outcome = data["outcome"]
+    yield from _empty_counts_cited(match.get("counts", []), outcome, data.get("params", {}), at)
     side = outcome["side"]
     if isinstance(side, dict):
         ref = side.get("sender_of") or side.get("receiver_of")
@@ -126,6 +128,34 @@ def semantic_problems(path: Path, data: LineDict) -> Iterator[str]:
                     yield f"{at(exp)}: {exp['errno']!r} is not an errno name on {platform}"
     if data["status"] in ("test", "stable") and not data["tests"]:
         yield f"{at(data, 'tests')}: a {data['status']} rule needs test cases"
+
+
+def _may_be_empty(count: Any, params: Any) -> bool:
+    """Whether a count can match with none of what it counts (no `ge`, or ge of 0 or less)."""
+    bound = count.get("ge", count.get("eq"))
+    if isinstance(bound, str) and bound.startswith("$"):
+        bound = params.get(bound[1:], {}).get("default")
+    return not isinstance(bound, int) or bound <= 0
+
+
+def _empty_counts_cited(counts: Any, outcome: Any, params: Any, at: Any) -> Iterator[str]:
+    """A count that may match nothing, cited by the cause or the next steps (which are
+    always shown): the report would name frames that are not there ("frames ")."""
+    empty = {c["as"]: c for c in counts if _may_be_empty(c, params)}
+    if not empty:
+        return
+    for key in ("cause", "next_steps"):
+        text = outcome.get(key)
+        if not text:
+            continue
+        for _, name, _, _ in Formatter().parse(text):
+            head, _, attr = (name or "").partition(".")
+            if head in empty and attr in ("frames", "gaps"):
+                yield (
+                    f"{at(empty[head], 'as')}: count {head!r} may match nothing (ge: 0), yet "
+                    f"the {key} cites {{{name}}}: require ge: 1, or cite it in a note whose "
+                    "`when` tests the count"
+                )
 
 
 def cross_rule_problems(loaded: Sequence[tuple[Rule, LineDict]]) -> list[str]:

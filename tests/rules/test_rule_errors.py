@@ -85,9 +85,9 @@ def line_of(text: str, needle: str) -> int:
 
 def write_rule(directory: Path, text: str, name: str = "rule.yaml") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    for cap in ("refused.pcap", "rst-bad-ack.pcap"):
-        if not (directory / cap).exists():
-            shutil.copyfile(SYN_REFUSED / cap, directory / cap)
+    for cap in SYN_REFUSED.glob("*.pcap"):
+        if not (directory / cap.name).exists():
+            shutil.copyfile(cap, directory / cap.name)
     path = directory / name
     path.write_text(text, encoding="utf-8")
     return path
@@ -244,6 +244,44 @@ def test_unknown_param(capsys, tmp_path: Path) -> None:
     assert_reported(capsys, path, 28, "$nope")
 
 
+def _with_count(ge: str, cause_cites: str) -> str:
+    """BASE with a count of the client's SYN retransmissions (lines 30-34) and a cause that
+    cites it."""
+    text = replace_once(
+        BASE,
+        "outcome:\n",
+        "  counts:\n"
+        "    - as: tries\n"
+        "      event: retransmission\n"
+        "      between: [syn, rst]\n"
+        f"      ge: {ge}\n"
+        "outcome:\n",
+    )
+    return replace_once(text, "(frame {rst.frame}).", f"(frame {{rst.frame}}), {cause_cites}.")
+
+
+def test_a_count_that_may_be_empty_cited_by_the_cause(capsys, tmp_path: Path) -> None:
+    # ge: 0 would let the cause read "after the SYNs at frames " with no frame: the
+    # write-after-peer-close rule did this before it required one write.
+    text = _with_count("0", "after the SYNs at frames {tries.frames}")
+    path = write_rule(tmp_path, text)
+    assert_reported(capsys, path, line_of(text, "- as: tries"), "tries", "ge: 0", "cause")
+
+
+def test_a_count_that_may_be_empty_through_its_parameter(capsys, tmp_path: Path) -> None:
+    # $min_ms defaults to 0 (BASE line 16): the same mistake through a parameter.
+    text = _with_count("$min_ms", "after the SYNs at frames {tries.frames}")
+    path = write_rule(tmp_path, text)
+    assert_reported(capsys, path, line_of(text, "- as: tries"), "tries", "may match nothing")
+
+
+def test_a_count_that_may_be_empty_cited_only_by_its_count_is_fine(capsys, tmp_path) -> None:
+    # {tries.count} reads "0" when nothing matched: true, so it is allowed.
+    write_rule(tmp_path, _with_count("0", "after {tries.count} retries"))
+    code, out, err = check(capsys, tmp_path)
+    assert (code, out.strip(), err) == (0, "1 rules OK", "")
+
+
 def test_errno_not_defined_on_platform(capsys, tmp_path: Path) -> None:
     # ENONET exists on Linux but not on macOS (errno-semantics.md section 4)
     text = replace_once(
@@ -299,7 +337,7 @@ def test_overrides_builtin_rule_is_fine(capsys, tmp_path: Path) -> None:
         main(["rules", "check", str(tmp_path)])
     out, err = capsys.readouterr()
     assert exc.value.code == 0, err
-    assert out.strip() == "15 rules OK"
+    assert out.strip() == "18 rules OK"
 
 
 # -- hostile files ------------------------------------------------------------------------------
@@ -410,13 +448,13 @@ def test_custom_rule_is_listed_and_fires(capsys, tmp_path: Path) -> None:
     assert exc.value.code == 0
     ids = [ln.split()[0] for ln in out.splitlines() if ln.strip()]
     assert "PD-TEST-001" in ids and "PD-TCP-001" in ids
-    assert len(ids) == 15
+    assert len(ids) == 18
 
     with pytest.raises(SystemExit) as exc:
         main(["rules", "check", str(tmp_path)])
     out, _ = capsys.readouterr()
     assert exc.value.code == 0
-    assert out.strip() == "15 rules OK"
+    assert out.strip() == "18 rules OK"
 
     with pytest.raises(SystemExit) as exc:
         main(
@@ -442,4 +480,4 @@ def test_custom_rule_is_listed_and_fires(capsys, tmp_path: Path) -> None:
         main(["rules", "test", "PD-TEST-001", "--no-builtin-rules", "--rules", str(tmp_path)])
     out, _ = capsys.readouterr()
     assert exc.value.code == 0
-    assert out.splitlines()[-1] == "2 passed, 0 failed"
+    assert out.splitlines()[-1] == "3 passed, 0 failed"

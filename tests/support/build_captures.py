@@ -18,6 +18,17 @@ ROUTER4 = "10.0.1.254"
 ROUTER6 = "fd00:1::fe"
 
 CAPTURES: dict[str, Callable[[], Talk]] = {}
+# The SYN options of Linux with net.ipv4.tcp_timestamps = 0 (net/ipv4/tcp_output.c
+# tcp_options_write()): mss, nop, nop, sackOK, nop, window scale. 12 bytes, as many as the
+# default options of a Talk, so that the sample's frames keep their sizes.
+LINUX_SYN: list[tuple[str, object]] = [
+    ("MSS", 1460),
+    ("NOP", None),
+    ("NOP", None),
+    ("SAckOK", b""),
+    ("NOP", None),
+    ("WScale", 7),
+]
 
 
 def capture(path: str) -> Callable[[Callable[[], Talk]], Callable[[], Talk]]:
@@ -45,6 +56,23 @@ def refused() -> Talk:
     t = Talk(sport=81)
     t.tcp("c", "S")
     t.tcp("s", "RA", seq=0, ack=t.cisn + 1)
+    return t
+
+
+@capture("rules/syn-refused/windows-retries.pcap")
+def windows_retries() -> Talk:
+    """A Windows client (TTL 128, its SYN options mss,nop,ws,nop,nop,sackOK) to a closed
+    port: it sends the SYN again 0.5 s after each RST, three attempts in all (KB 175523),
+    and connect() fails after the third. Frames: 1 SYN, 2 RST|ACK, 3 SYN, 4 RST|ACK, 5 SYN,
+    6 RST|ACK."""
+    t = Talk(sport=83, client_ttl=128, server_ttl=63)
+    opts = [("MSS", 1460), ("NOP", None), ("WScale", 8), ("NOP", None), ("NOP", None)]
+    opts.append(("SAckOK", b""))
+    t.tcp("c", "S", options=opts)
+    t.tcp("s", "RA", seq=0, ack=t.cisn + 1)
+    for _ in range(2):
+        t.tcp("c", "S", seq=t.cisn, dt=0.5, advance=False, options=opts)
+        t.tcp("s", "RA", seq=0, ack=t.cisn + 1)
     return t
 
 
@@ -95,6 +123,38 @@ def icmp_stale_quote() -> Talk:
     t.icmp_error(syn, router=ROUTER4, icmp_type=3, code=3, quote_seq=t.cisn + 5000)
     t.tcp("s", "SA", dt=0.01)
     t.tcp("c", "A", options=[])
+    return t
+
+
+# -- syn-icmp-retried ------
+
+
+@capture("rules/syn-icmp-retried/retried.pcap")
+def syn_icmp_retried() -> Talk:
+    """The router answers each SYN with ICMP host unreachable (3/1), yet the client sends
+    the SYN again 1 and 2 s later, as FreeBSD and macOS do (a soft error until the connect
+    gives up); Linux would have ended the connect at the first error. The capture ends 3 s
+    after the last SYN. Frames: 1 SYN, 2 ICMP, 3 SYN, 4 ICMP, 5 SYN, 6 ICMP."""
+    t = Talk(server="10.0.8.8", cport=40020)
+    syn = t.tcp("c", "S")
+    t.icmp_error(syn, router=ROUTER4, icmp_type=3, code=1)
+    for dt in (1.0, 2.0):
+        again = t.tcp("c", "S", seq=t.cisn, dt=dt, advance=False)
+        t.icmp_error(again, router=ROUTER4, icmp_type=3, code=1)
+    t.wait(3.0)
+    t.udp("c", b"end-marker")  # unrelated datagram: marks the end of the capture
+    return t
+
+
+@capture("rules/syn-icmp-retried/not-retried.pcap")
+def syn_icmp_not_retried() -> Talk:
+    """One SYN, one ICMP host unreachable, no second SYN in the 3 s that follow: what Linux
+    does (connect() failed at once: rule syn-icmp-unreachable). Frames: 1 SYN, 2 ICMP."""
+    t = Talk(server="10.0.8.8", cport=40021)
+    syn = t.tcp("c", "S")
+    t.icmp_error(syn, router=ROUTER4, icmp_type=3, code=1)
+    t.wait(3.0)
+    t.udp("c", b"end-marker")
     return t
 
 
@@ -328,6 +388,74 @@ def half_close() -> Talk:
     t.tcp("c", "PA", b"more data")
     t.tcp("s", "A")
     t.tcp("c", "FA")
+    t.tcp("s", "A")
+    return t
+
+
+# -- rst-after-close and timeout-after-close ------
+
+
+@capture("rules/rst-after-close/closed-then-rst.pcap")
+def closed_then_rst() -> Talk:
+    """The client closes after its response (FIN), the server acknowledges the FIN and then
+    resets instead of closing (SO_LINGER 0, or an abort): the RST reaches a client in
+    FIN_WAIT_2 whose application has closed, so no call fails. Frames: 1-3 handshake, 4-7
+    request/response, 8 FIN (client), 9 ACK, 10 RST (server)."""
+    t = Talk(cport=40030)
+    t.handshake()
+    _request_response(t)
+    t.tcp("c", "FA")
+    t.tcp("s", "A")
+    t.tcp("s", "R", seq=t.nxt["s"], ack=0, dt=0.05)
+    return t
+
+
+@capture("rules/rst-after-close/rst-while-open.pcap")
+def rst_while_open() -> Talk:
+    """The same server resets while the client still holds the connection open (no FIN from
+    the client): recv() fails with ECONNRESET (rule rst-established), not this rule.
+    Frames: 1-3 handshake, 4-7 request/response, 8 RST (server)."""
+    t = Talk(cport=40031)
+    t.handshake()
+    _request_response(t)
+    t.tcp("s", "R", seq=t.nxt["s"], ack=0, dt=0.05)
+    return t
+
+
+@capture("rules/timeout-after-close/fin-unanswered.pcap")
+def fin_unanswered() -> Talk:
+    """After its response the server closes: its FIN is retransmitted four times with
+    backoff and never acknowledged (the client vanished). The server's application had
+    closed: nobody gets ETIMEDOUT. Frames: 1-3 handshake, 4-7 request/response, 8 FIN,
+    9-12 FIN retransmissions."""
+    t = Talk(cport=40032)
+    t.handshake()
+    _request_response(t)
+    seq = t.nxt["s"]
+    t.tcp("s", "FA")
+    rto = 0.2
+    for _ in range(4):
+        t.tcp("s", "FA", seq=seq, dt=rto, advance=False)
+        rto *= 2
+    t.wait(3.0)
+    return t
+
+
+@capture("rules/timeout-after-close/fin-answered-late.pcap")
+def fin_answered_late() -> Talk:
+    """The server's FIN is retransmitted twice, then the client acknowledges it and closes:
+    a slow close, healthy. Frames: 1-3 handshake, 4-7 request/response, 8 FIN, 9-10 FIN
+    retransmissions, 11 FIN|ACK (client), 12 ACK."""
+    t = Talk(cport=40033)
+    t.handshake()
+    _request_response(t)
+    seq = t.nxt["s"]
+    t.tcp("s", "FA")
+    rto = 0.2
+    for _ in range(2):
+        t.tcp("s", "FA", seq=seq, dt=rto, advance=False)
+        rto *= 2
+    t.tcp("c", "FA", dt=0.1)
     t.tcp("s", "A")
     return t
 
@@ -587,20 +715,24 @@ def demo() -> Talk:
     healthy request/response and close, 40003 server closes and the client keeps writing
     (EPIPE), 40004 server resets right after the handshake (ECONNRESET), 40005 a firewall
     rejects the SYN with ICMP host prohibited (EHOSTUNREACH), and UDP 50000 -> 53 answered by
-    port unreachable (ECONNREFUSED on a connected socket). Frame numbers in samples/README.md."""
+    port unreachable (ECONNREFUSED on a connected socket). Frame numbers in samples/README.md.
+    Captured on the client's host, a Linux machine one router away from the servers: the
+    client's packets carry TTL 64 and Linux's SYN options (mss,nop,nop,sackOK,nop,ws), the
+    servers' arrive with TTL 63."""
     talks = []
-    a = Talk(cport=40001, sport=8080, t=T0)
+    host = {"server_ttl": 63, "syn_options": LINUX_SYN}
+    a = Talk(cport=40001, sport=8080, t=T0, **host)
     a.tcp("c", "S")
     a.tcp("s", "RA", seq=0, ack=a.cisn + 1)
     talks.append(a)
-    b = Talk(cport=40002, t=T0 + 0.0105)
+    b = Talk(cport=40002, t=T0 + 0.0105, **host)
     b.handshake()
     _request_response(b)
     b.tcp("s", "FA")
     b.tcp("c", "FA")
     b.tcp("s", "A")
     talks.append(b)
-    c = Talk(cport=40003, cisn=70_000, sisn=90_000, t=T0 + 0.0203)
+    c = Talk(cport=40003, cisn=70_000, sisn=90_000, t=T0 + 0.0203, **host)
     c.handshake()
     _request_response(c)
     c.tcp("s", "FA", dt=0.05)
@@ -608,15 +740,15 @@ def demo() -> Talk:
     c.tcp("c", "PA", b"GET /again HTTP/1.1\r\n\r\n", dt=0.2)
     c.tcp("s", "R", seq=c.acked["c"], ack=0)
     talks.append(c)
-    d = Talk(cport=40004, sport=443, t=T0 + 0.0307)
+    d = Talk(cport=40004, sport=443, t=T0 + 0.0307, **host)
     d.handshake()
     d.tcp("s", "RA", dt=0.004)
     talks.append(d)
-    e = Talk(cport=40005, server="10.0.7.7", sport=5432, t=T0 + 0.0402)
+    e = Talk(cport=40005, server="10.0.7.7", sport=5432, t=T0 + 0.0402, **host)
     syn = e.tcp("c", "S")
     e.icmp_error(syn, router=ROUTER4, icmp_type=3, code=10)
     talks.append(e)
-    u = Talk(cport=50000, sport=53, server="10.0.0.53", t=T0 + 0.0501)
+    u = Talk(cport=50000, sport=53, server="10.0.0.53", t=T0 + 0.0501, **host)
     dg = u.udp("c", b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00")
     u.icmp_error(dg, router=u.server, icmp_type=3, code=3)
     talks.append(u)

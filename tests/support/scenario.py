@@ -30,6 +30,13 @@ class Talk:
     sport: int = 80
     cisn: int = 1000
     sisn: int = 5000
+    # TTL (hop limit) each side's packets are captured with: 64 is what Linux, BSD and macOS
+    # send, 128 Windows; less says a router lies between the sender and the capture point.
+    client_ttl: int = 64
+    server_ttl: int = 64
+    # Options of every SYN and SYN-ACK that gives none (default: MSS, SACK permitted, window
+    # scale, in an order no stack uses, so that no platform is inferred from it).
+    syn_options: list[tuple[str, object]] | None = None
     t: float = T0
     packets: list[Packet] = field(default_factory=list)
     # next sequence number each side will send, and the last ACK value each side sent
@@ -46,7 +53,7 @@ class Talk:
 
     def _ip(self, frm: str) -> Packet:
         src, dst = (self.client, self.server) if frm == "c" else (self.server, self.client)
-        ttl = 64
+        ttl = self.client_ttl if frm == "c" else self.server_ttl
         if self.v6:
             return IPv6(src=src, dst=dst, hlim=ttl)
         return IP(src=src, dst=dst, ttl=ttl, id=len(self.packets) + 1)
@@ -84,7 +91,7 @@ class Talk:
         a = ack if ack is not None else (self.nxt[other] if "A" in flags else 0)
         sport, dport = (self.cport, self.sport) if frm == "c" else (self.sport, self.cport)
         if options is None and "S" in flags:
-            options = [("MSS", 1460), ("SAckOK", b""), ("WScale", 7)]
+            options = self.syn_options or [("MSS", 1460), ("SAckOK", b""), ("WScale", 7)]
         seg = TCP(
             sport=sport,
             dport=dport,
