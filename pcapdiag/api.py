@@ -11,6 +11,7 @@ from typing import Any
 
 from pcapdiag import evidence
 from pcapdiag.errnos import PLATFORMS
+from pcapdiag.findings import quality
 from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE, FindingCollector
 from pcapdiag.findings.model import Report, ReportWarning, finding_order
 from pcapdiag.findings.platform import AUTO
@@ -121,7 +122,13 @@ def run_analysis(analysis: Analysis, progress: Progress | None = None) -> Report
                 f"{report.evicted_attempts} unanswered connection attempts were diagnosed "
                 f"before the capture's end: more than {flows.MAX_ATTEMPTS} were open at once "
                 "(a SYN flood or a scan?); each is judged on what was seen until it was released",
+                "attempts-released-early",
+                report.evicted_attempts,
             )
+        )
+    for code, tally in report.quality.items():
+        report.warnings.append(
+            ReportWarning(tally.frame, quality.describe(code, tally), code, tally.count)
         )
     report.flows.sort(
         key=lambda s: (s.first_ts_ns, s.first_frame, s.proto, s.client, s.server, s.instance)
@@ -131,6 +138,8 @@ def run_analysis(analysis: Analysis, progress: Progress | None = None) -> Report
             ReportWarning(
                 None,
                 f"{report.undecodable - MAX_LISTED_WARNINGS} more undecodable frames not listed",
+                "undecodable-frame",
+                report.undecodable - MAX_LISTED_WARNINGS,
             )
         )
     if analysis.ladders:

@@ -9,6 +9,7 @@ from typing import Any
 
 from pcapdiag.decode.link import decode_record
 from pcapdiag.decode.packets import Datagram, Decoded, IcmpError, Other, Segment, Undecodable
+from pcapdiag.findings import quality
 from pcapdiag.findings.build import build_finding
 from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE, FindingCollector
 from pcapdiag.findings.model import CaptureInfo, Finding, FlowSummary, Report, ReportWarning
@@ -103,6 +104,7 @@ def merge_shards(
         merged.udp_flows += part.udp_flows
         merged.orphan_icmp += part.orphan_icmp
         merged.evicted_attempts += part.evicted_attempts
+        merged.quality.merge(part.quality)
     return merged, collector
 
 
@@ -154,6 +156,9 @@ class _Session:
                 if plan is not None:  # each worker counts its own
                     report.tcp_connections += plan.plain
                     report.udp_flows += plan.plain_udp
+                    q = report.quality
+                    q.add(quality.STARTED_MID_FLOW, plan.midstream_frame, plan.plain_midstream)
+                    q.add(quality.ONE_DIRECTION, plan.one_direction_frame, plan.plain_one_direction)
                     stream = batches.records(reader, plan, self.analysis.settings.fast_decode)
                 else:
                     stream = reader.records()
@@ -188,7 +193,11 @@ class _Session:
                         report.undecodable += 1
                         if report.undecodable <= MAX_LISTED_WARNINGS:
                             report.warnings.append(
-                                ReportWarning(pkt.frame, f"frame {pkt.frame}: {pkt.reason}")
+                                ReportWarning(
+                                    pkt.frame,
+                                    f"frame {pkt.frame}: {pkt.reason}",
+                                    "undecodable-frame",
+                                )
                             )
                         continue
                     else:
@@ -275,6 +284,7 @@ class _Session:
                     f"{info.path}: damaged at byte offset {d.offset} (where frame {d.frame} "
                     f"would start): {d.message}; the {info.frames} frames before it were "
                     "analysed",
+                    "damaged-capture",
                 )
             )
 
@@ -287,7 +297,15 @@ class _Session:
                 self.sources,
                 self.analysis.platform,
             )
+            counts = self.report.quality
+            for code, frame in quality.connection_issues(rec):
+                counts.add(code, frame)
+            if findings:
+                for code, frame, n in quality.finding_issues(rec, findings[0].vantage):
+                    counts.add(code, frame, n)
             for f in findings:
+                if quality.ENDED_BEFORE_OUTCOME in f.quality:
+                    counts.add(quality.ENDED_BEFORE_OUTCOME, f.frames[0] if f.frames else None)
                 self.collector.add(f)
             # Every flow is listed only on request; otherwise the failed flows are listed at
             # the end, those of the findings kept, so that memory stays bounded by the open

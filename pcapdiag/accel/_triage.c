@@ -82,6 +82,10 @@ typedef struct {
     /* Seen mid-stream (PH_MID): each side's sequence space is known (the tracker's snd_nxt
      * is set), and it has sent new data the capture saw (bytes_sent > 0). */
     uint8_t known[2], sent[2];
+    /* Seen mid-stream: each side has sent a segment the capture saw, and an ACK has covered
+     * data the capture never showed (ack-of-unseen-data): with one side never seen, the
+     * report counts the connection as captured in one direction (track/flows.py). */
+    uint8_t seen[2], acked_unseen;
     uint32_t nxt[2]; /* next sequence number each side should send */
     uint32_t ack[2]; /* last acknowledgement each side sent */
     uint32_t una[2]; /* PH_MID: each side's oldest unacknowledged byte (the tracker's snd_una) */
@@ -120,6 +124,11 @@ typedef struct {
     int shard_n;
     int64_t linger_ns, idle_ns;
     long long plain[MAX_SHARDS], plain_udp[MAX_SHARDS]; /* by worker */
+    /* Of the plain connections, by worker: those seen mid-stream (the capture began after
+     * them), and of these those whose segments all came from one side. */
+    long long plain_mid[MAX_SHARDS], plain_oneway[MAX_SHARDS];
+    /* ... and the first frame of each kind (0: none), as the report names one. */
+    uint32_t mid_frame[MAX_SHARDS], oneway_frame[MAX_SHARDS];
     int64_t udp_idle_ns;
     /* Unanswered attempts by worker: each worker's flow table has its own cap. */
     long long attempts[MAX_SHARDS], attempts_peak[MAX_SHARDS], max_attempts;
@@ -247,6 +256,24 @@ static int count_plain(long long *counters, Flow *f) {
     return 1;
 }
 
+/* A plain TCP connection is over: counted as count_plain does, and as begun before the capture
+ * or seen from one side only (the report's capture-quality counts). Returns 1. */
+static void first_of(uint32_t *first, const Flow *f) {
+    if (f->nframes && (*first == 0 || f->frames[0] < *first)) *first = f->frames[0];
+}
+
+static int count_plain_tcp(State *s, Flow *f) {
+    if (f->phase == PH_MID) {
+        s->plain_mid[f->shard]++;
+        first_of(&s->mid_frame[f->shard], f);
+        if (f->acked_unseen && !(f->seen[0] && f->seen[1])) {
+            s->plain_oneway[f->shard]++;
+            first_of(&s->oneway_frame[f->shard], f);
+        }
+    }
+    return count_plain(s->plain, f);
+}
+
 /* A repair still waiting for the peer's answer: the tracker would end the connection with a
  * retransmission never `recovered` or a keepalive never answered. Not plain. */
 static int pending(const Flow *f) {
@@ -263,14 +290,14 @@ static int settle(State *s, Flow *f, int64_t now, int final) {
                count_plain(s->plain_udp, f);
     }
     if (f->status == ST_CLOSED)
-        return (final || quiet > s->linger_ns + 10 * 1000000000LL) && count_plain(s->plain, f);
+        return (final || quiet > s->linger_ns + 10 * 1000000000LL) && count_plain_tcp(s, f);
     if (f->status == ST_OPEN) {
         if (quiet > s->idle_ns || (final && (f->phase == PH_SYN || pending(f)))) {
             make_bad(s, f); /* expired, or a SYN the capture ends on: Python judges */
         } else if (final) {
             /* Past the handshake (or seen mid-stream) and open when the capture ends:
              * plain too. */
-            return count_plain(s->plain, f);
+            return count_plain_tcp(s, f);
         }
     }
     return final; /* not plain: kept, see above */
@@ -437,6 +464,7 @@ static void closed_or_bad(State *s, Flow *f) {
 static void midstream(State *s, Flow *f, int side, uint32_t frame, uint32_t seq, uint32_t ackv,
                       uint32_t flags, long payload) {
     int peer = 1 - side, fin = (flags & F_FIN) != 0;
+    f->seen[side] = 1;
     if ((flags & ~(uint32_t)(F_PSH | F_FIN)) != F_ACK || (f->fin[side] && (payload || fin))) {
         make_bad(s, f);
         return;
@@ -456,6 +484,7 @@ static void midstream(State *s, Flow *f, int side, uint32_t frame, uint32_t seq,
             return;
         }
         f->nxt[peer] = ackv; /* ack-of-unseen-data */
+        f->acked_unseen = 1;
     }
     if ((int64_t)(int32_t)(ackv - f->nxt[peer]) + (int64_t)(f->nxt[peer] - f->una[peer]) > 0) {
         f->una[peer] = ackv;
@@ -1011,7 +1040,8 @@ static PyObject *plan_of(const State *s, int k) {
             ow[i] = (uint8_t)(plain & mine);
         }
     }
-    return Py_BuildValue("NNLL", skip, own, s->plain[k], s->plain_udp[k]);
+    return Py_BuildValue("NNLLLLII", skip, own, s->plain[k], s->plain_udp[k], s->plain_mid[k],
+                         s->plain_oneway[k], s->mid_frame[k], s->oneway_frame[k]);
 }
 
 static void state_free(State *s) {

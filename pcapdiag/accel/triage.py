@@ -58,6 +58,12 @@ class Plan:
     plain: int  # this worker's plain TCP connections set aside
     plain_udp: int  # this worker's plain UDP flows set aside
     records: int  # records the pass read
+    # Of the plain TCP connections: seen mid-stream (begun before the capture), and of these
+    # those seen from one side only (the report's capture-quality counts).
+    plain_midstream: int = 0
+    plain_one_direction: int = 0
+    midstream_frame: int | None = None  # the first frame of each (None: none)
+    one_direction_frame: int | None = None
 
 
 def available() -> bool:
@@ -111,4 +117,7 @@ def first_pass(
     if result is None:
         return None
     plans, records = result
-    return [Plan(bits, own, plain, plain_udp, records) for bits, own, plain, plain_udp in plans]
+    return [
+        Plan(bits, own, plain, plain_udp, records, mid, oneway, mid_at or None, oneway_at or None)
+        for bits, own, plain, plain_udp, mid, oneway, mid_at, oneway_at in plans
+    ]

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pcapdiag.decode.icmp import describe_kind
+from pcapdiag.findings import quality
 from pcapdiag.findings.confidence import assess
 from pcapdiag.findings.model import Effect, Finding
 from pcapdiag.findings.platform import AUTO, forced, infer
@@ -44,13 +45,16 @@ def build_finding(
     for name, specs in outcome.effects.items():
         effects[name] = tuple(_effect(spec, match) for spec in specs)
     seen_from = vantage(flow)
-    doubts = [
-        (d.level, render_template(d.reason, ctx).strip())
-        for d in outcome.doubts
-        if d.when is None or d.when.test(ctx.__getitem__, rule.params)
+    held = [
+        d for d in outcome.doubts if d.when is None or d.when.test(ctx.__getitem__, rule.params)
     ]
+    doubts = [(d.level, render_template(d.reason, ctx).strip()) for d in held]
+    flaws = quality.doubts(flow, side)
     firsts = {name: _first_errno(effs) for name, effs in effects.items()}
-    confidence = assess(flow, side, guess, seen_from, firsts, doubts)
+    confidence = assess(
+        flow, side, guess, seen_from, firsts, doubts, [(lvl, why) for _, lvl, why in flaws]
+    )
+    codes = tuple(sorted({d.quality for d in held if d.quality} | {c for c, _, _ in flaws}))
     evidence: list[Event] = []
     for ref in outcome.evidence:
         name, pick = ref.name, ref.pick
@@ -102,6 +106,7 @@ def build_finding(
         platform=guess,
         confidence=confidence,
         vantage=seen_from,
+        quality=codes,
     )
 
 

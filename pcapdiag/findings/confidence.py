@@ -47,7 +47,8 @@ def assess(
     """The finding's confidence. `errnos` is the errno the finding names on each platform
     (platform -> name or None); `rule_doubts` and `quality` are (level, reason) pairs."""
     doubts: list[tuple[str, str]] = list(rule_doubts)
-    if flow.roles == "guessed":
+    # A UDP flow's roles are always the first sender's; no finding's side depends on them.
+    if flow.roles == "guessed" and flow.proto == "tcp":
         doubts.append(("medium", f"client and server roles are guessed: {flow.roles_reason}"))
     if vantage.is_far(side):
         host = "server" if side == "client" else "client"

@@ -92,6 +92,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
             "why": f.platform.why,
         },
         "vantage": {"where": f.vantage.where, "why": f.vantage.why},
+        "capture_quality": list(f.quality),
         "call": prim.call if prim else None,
         "errno": errno_ref(platform, prim.errno if prim else None),
         "errno_by_platform": {
@@ -182,7 +183,7 @@ def flow_dict(s: FlowSummary) -> dict[str, Any]:
 
 
 def warning_dict(w: ReportWarning) -> dict[str, Any]:
-    return {"frame": w.frame, "message": w.message}
+    return {"code": w.code, "frame": w.frame, "count": w.count, "message": w.message}
 
 
 def report_dict(r: Report, *, lists: bool = True) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pcapdiag.errnos import PLATFORMS
 from pcapdiag.findings import contract
 from pcapdiag.findings.confidence import HIGH, LEVELS, Confidence
 from pcapdiag.findings.platform import LINUX, PlatformGuess
+from pcapdiag.findings.quality import QualityCounts
 from pcapdiag.findings.vantage import NOWHERE, Vantage
 from pcapdiag.io.records import Damage
 from pcapdiag.track.flows import FlowRecord
@@ -75,6 +76,7 @@ class Finding:
     platform: PlatformGuess = LINUX
     confidence: Confidence = HIGH
     vantage: Vantage = NOWHERE
+    quality: tuple[str, ...] = ()  # capture-quality codes that touch it (findings/quality.py)
 
     def primary(self, platform: str | None = None) -> Effect | None:
         """The first call that fails (or the first effect, when none fails), on `platform`
@@ -331,6 +333,8 @@ class FlowSummary:
 class ReportWarning:
     frame: int | None
     message: str
+    code: str = "note"  # stable: damaged-capture, undecodable-frame, a quality code, ...
+    count: int = 1  # what it counts (frames, connections or findings: the message says)
 
     def to_dict(self) -> dict[str, Any]:
         return contract.warning_dict(self)
@@ -352,6 +356,7 @@ class Report:
     udp_flows: int = 0
     orphan_icmp: int = 0
     evicted_attempts: int = 0  # unanswered connection attempts released early (a SYN flood)
+    quality: QualityCounts = field(default_factory=QualityCounts)  # capture quality by code
     # The ladder rows of listed findings' flows by finding id, when asked for (second pass,
     # evidence.py): drawn by Markdown and HTML, not part of the JSON document.
     ladders: dict[str, list[LadderRow]] = field(default_factory=dict)

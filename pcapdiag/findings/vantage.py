@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pcapdiag.track.fingerprint import initial_ttl
 from pcapdiag.track.flows import FlowRecord
 
+SAME_HOST = "same-host"
 CLIENT_HOST = "client-host"
 SERVER_HOST = "server-host"
 PATH = "path"
@@ -24,7 +25,7 @@ UNKNOWN = "unknown"
 
 @dataclass(frozen=True, slots=True)
 class Vantage:
-    where: str  # client-host | server-host | path | unknown
+    where: str  # client-host | server-host | same-host | path | unknown
     why: str
 
     def is_far(self, side: str) -> bool:
@@ -37,6 +38,8 @@ NOWHERE = Vantage(UNKNOWN, "")
 
 
 def vantage(flow: FlowRecord) -> Vantage:
+    if flow.one_host:
+        return Vantage(SAME_HOST, "both ends are on one host (loopback or the same address)")
     c, s = flow.client_host.ttl, flow.server_host.ttl
     if c is None or s is None:
         seen, ttl = ("client", c) if c is not None else ("server", s)

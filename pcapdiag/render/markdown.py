@@ -70,6 +70,9 @@ def to_markdown(report: Report) -> str:
         )
     for i, f in enumerate(report.findings, 1):
         out += ["", *_section(i, f, report.ladders.get(f.id), bool(where))]
+    if report.warnings:
+        out += ["", "## Warnings", ""]
+        out += [f"- `{w.code}` {md(w.message)}" for w in report.warnings]
     return "\n".join(out) + "\n"
 
 

@@ -101,7 +101,7 @@ def print_report(report: Report, console: Console, *, show_flows: bool = False) 
         console.print()
         console.print(Text("Warnings:", style="yellow bold"))
         for w in report.warnings:
-            console.print(Text(f"  - {clean(w.message)}", style="yellow"))
+            console.print(Text(f"  - [{w.code}] {clean(w.message)}", style="yellow"))
     if show_flows and report.flows:
         console.print()
         for line in flows_table(report):

@@ -200,7 +200,7 @@ def to_text(report: Report, *, show_flows: bool = False) -> str:
     if report.warnings:
         out.append("")
         out.append("Warnings:")
-        out += [f"  - {clean(w.message)}" for w in report.warnings]
+        out += [f"  - [{w.code}] {clean(w.message)}" for w in report.warnings]
     if show_flows and report.flows:
         out.append("")
         out += flows_table(report)
@@ -214,13 +214,15 @@ def vantage_said(report: Report) -> str:
     if len(places) != 1 or len({f.capture for f in report.findings}) != 1:
         return ""
     where, _ = places.pop()
-    return f"captured {_PLACES[where]} (from the TTLs of both sides' packets)"
+    basis = "loopback" if where == "same-host" else "from the TTLs of both sides' packets"
+    return f"captured {_PLACES[where]} ({basis})"
 
 
 _PLACES = {
     "client-host": "on the client's host",
     "server-host": "on the server's host",
     "path": "on the path between client and server",
+    "same-host": "on the host of both ends",
 }
 
 

@@ -176,6 +176,7 @@ def outcome_of(raw: Mapping[str, Any]) -> Outcome:
                 level=d["level"],
                 reason=d["reason"],
                 when=predicate_of(d["when"]) if "when" in d else None,
+                quality=d.get("quality"),
             )
             for d in raw.get("doubts", ())
         ),

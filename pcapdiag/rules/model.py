@@ -166,6 +166,7 @@ class Doubt:
     level: str
     reason: str
     when: Predicate | None = None
+    quality: str | None = None  # the capture-quality code it stands for (findings/quality.py)
 
 
 @dataclass(frozen=True, slots=True)

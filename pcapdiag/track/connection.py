@@ -43,7 +43,7 @@ from pcapdiag.track.events import (
     ZeroWindow,
     ZeroWindowProbe,
 )
-from pcapdiag.track.fingerprint import Fingerprint
+from pcapdiag.track.fingerprint import Fingerprint, initial_ttl
 from pcapdiag.track.tcpstate import SYNCHRONIZED, Input, TcpState, next_state
 
 _MOD = 1 << 32
@@ -67,6 +67,9 @@ _LINUX_TCP_IGNORED_KINDS = frozenset(
     }
 )
 
+
+# A segment seen again within this long is the same frame captured twice (a duplicate).
+DUPLICATE_NS = 1_000_000
 
 # Why the roles are known when the capture holds the connection from its first SYN on.
 ROLES_FROM_SYN = "the client sent the first SYN"
@@ -109,6 +112,34 @@ def _steady(s: Endpoint, r: Endpoint) -> bool:
     )
 
 
+def same_host(a: bytes, b: bytes) -> bool:
+    """Whether two addresses are one host's: equal, or both loopback (127.0.0.0/8, ::1),
+    where a capture sees what both kernels got."""
+    if a == b:
+        return True
+    if len(a) == 4:
+        return a[0] == 127 and b[0] == 127
+    return a == b == _LOOPBACK6
+
+
+_LOOPBACK6 = bytes(15) + b"\x01"
+
+
+def _state_proven(r: Endpoint, s: Endpoint) -> bool:
+    """Whether `r`'s state is proven by the capture, not only inferred from what `s` sent it:
+    nothing was sent to it that it has not acknowledged (its own ACKs show what it took in),
+    or the capture was taken on its host, where what arrives is what the kernel got (both
+    ends on one host, or its packets leave with their initial TTL, the sender's arrive with
+    less)."""
+    if r.rcv_nxt is None or (r.last_ack_sent is not None and r.last_ack_sent >= r.rcv_nxt):
+        return True
+    if same_host(r.addr, s.addr):
+        return True
+    if r.ttl is None or s.ttl is None:
+        return False
+    return initial_ttl(r.ttl) == r.ttl and initial_ttl(s.ttl) > s.ttl
+
+
 def unwrap(raw: int, ref: int) -> int:
     """The unbounded sequence number closest to `ref` whose low 32 bits are `raw`."""
     delta = (raw - ref) % _MOD
@@ -149,6 +180,9 @@ class Endpoint:
     # connection again (then the RST never reached it: see Connection.receive).
     state_before_reset: TcpState | None = None
     ttl: int | None = None
+    # The sequence number and capture time of this endpoint's last retransmission: a copy of
+    # it within DUPLICATE_NS is the same frame captured twice, not another retransmission.
+    last_retx: tuple[int, int] | None = None
     # Options layout, window and MSS of this endpoint's SYN (or SYN-ACK): its platform's
     # signature (track/fingerprint.py).
     syn_layout: str | None = None
@@ -203,6 +237,14 @@ class Connection:
     # in between, is folded into the run's first `data` event (memory per connection then
     # grows with the turns of the conversation, not with its segments).
     data_run: Side | None = None
+    # Capture quality (findings/quality.py): an ACK covered data the capture never showed
+    # (with one side never seen, that side was there and sending: its packets are missing);
+    # the first frame showing that the capture lost a segment of this connection; frames
+    # captured twice (a span port).
+    acked_unseen: bool = False
+    gap_frame: int | None = None
+    duplicates: int = 0
+    first_duplicate: int | None = None
     # Take steady segments through the inline path (_steady_segment): the same events and
     # states as the general path, faster. Off only to compare the two.
     fast_path: bool = True
@@ -394,6 +436,7 @@ class Connection:
                 sender_sent_fin=s.fin_seq is not None,
                 receiver_sent_fin=r.fin_seq is not None,
                 after_unanswered_keepalives=s.keepalive_unanswered > 0,
+                receiver_state_proven=_state_proven(r, s),
             )
         )
         if answers_stale:
@@ -603,6 +646,8 @@ class Connection:
             else:
                 if seq > s.snd_nxt and s.bytes_sent > 0:
                     out.append(_anomaly(seg, s, r, "previous-segment-not-captured"))
+                    if self.gap_frame is None:
+                        self.gap_frame = seg.frame
                 new_bytes = payload
             s.in_flight.append((max(seq, s.snd_nxt), end, seg.ts_ns))
             s.snd_nxt = end
@@ -671,6 +716,13 @@ class Connection:
         if ack > r.snd_nxt:
             # ACK for data the capture never saw (capture loss, or capture started late).
             out.append(_anomaly(seg, s, r, "ack-of-unseen-data"))
+            self.acked_unseen = True
+            # Loss, unless the connection was seen mid-stream and the peer has sent nothing
+            # yet (its data went by before the capture began).
+            if self.gap_frame is None and (
+                r.bytes_sent > 0 or r.fin_seq is not None or (self.roles_reason == ROLES_FROM_SYN)
+            ):
+                self.gap_frame = seg.frame
             r.snd_nxt = ack
         if ack > r.snd_una:
             r.snd_una = ack
@@ -715,10 +767,23 @@ class Connection:
     def _retransmission(
         self, seg: Segment, s: Endpoint, kind: str, length: int, out: list[Event]
     ) -> None:
-        s.retx_streak += 1
-        s.note("t")
         seq = s.seq(seg.seq)
         original = next((ts for start, end, ts in s.in_flight if start <= seq < end), None)
+        last = s.last_retx
+        if (original is not None and seg.ts_ns - original < DUPLICATE_NS) or (
+            last is not None and last[0] == seq and seg.ts_ns - last[1] < DUPLICATE_NS
+        ):
+            # The same segment again within a millisecond: no stack retransmits that soon
+            # (Linux's minimum RTO is 200 ms, RFC 6298 asks for 1 s); the capture saw one
+            # frame twice (a span port mirroring both directions, a capture on two
+            # interfaces). Not a retransmission.
+            self.duplicates += 1
+            if self.first_duplicate is None:
+                self.first_duplicate = seg.frame
+            return
+        s.last_retx = (seq, seg.ts_ns)
+        s.retx_streak += 1
+        s.note("t")
         since = (seg.ts_ns - original) // 1_000_000 if original is not None else 0
         out.append(
             Retransmission(

@@ -112,7 +112,11 @@ class Rst(Event):
         "tcp_validate_incoming, RFC 5961); disposition says why or why not: reset, "
         "challenge-ack, out-of-window, no-ack-in-syn-sent, bad-ack-in-syn-sent, no-socket, "
         "answers-stale-ack (the connecting side clearing the peer's old state on reused "
-        "ports), unjudged (nothing seen from the receiver to judge by)."
+        "ports), unjudged (nothing seen from the receiver to judge by). "
+        "receiver_state_proven says whether the receiver's state and sequence numbers come "
+        "from its own packets (it had acknowledged everything sent to it) or from a capture "
+        "taken on its host; otherwise from packets sent towards it, which may not have "
+        "arrived before the RST."
     )
     accepted: bool
     disposition: str
@@ -125,6 +129,7 @@ class Rst(Event):
     sender_sent_fin: bool
     receiver_sent_fin: bool
     after_unanswered_keepalives: bool
+    receiver_state_proven: bool
 
 
 @dataclass(slots=True, kw_only=True)

@@ -29,7 +29,7 @@ from pcapdiag.decode.packets import (
     format_addr,
     format_endpoint,
 )
-from pcapdiag.track.connection import ROLES_FROM_SYN, Connection
+from pcapdiag.track.connection import ROLES_FROM_SYN, Connection, same_host
 from pcapdiag.track.events import Datagram as DatagramEvent
 from pcapdiag.track.events import End, Event, IcmpErrorEvent, Side
 from pcapdiag.track.fingerprint import NOT_SEEN, Fingerprint
@@ -135,6 +135,14 @@ class FlowRecord:
     frames: array[int]  # frame numbers of the flow's packets (and ICMP errors about it)
     client_host: Fingerprint = NOT_SEEN  # what the client's packets look like
     server_host: Fingerprint = NOT_SEEN
+    # Capture quality (findings/quality.py): only one side's packets were captured while
+    # they acknowledge data of the other's the capture never shows; the first frame that
+    # shows a segment the capture lost; frames captured twice.
+    one_direction: bool = False
+    one_host: bool = False  # both ends on one host (loopback): track.connection.same_host
+    gap_frame: int | None = None
+    duplicates: int = 0
+    first_duplicate: int | None = None
 
     @property
     def seen_from_start(self) -> bool:
@@ -530,6 +538,7 @@ class FlowTable:
             self._tombstones[key] = (c.finished_ts_ns, c.instance)
         end = c.end(reason, max(end_ts_ns or 0, c.last_ts_ns), t.last_frame)
         t.events.append(end)
+        one_way = c.acked_unseen and (c.client.packets == 0) != (c.server.packets == 0)
         return FlowRecord(
             proto="tcp",
             client=format_endpoint(c.client.addr, c.client.port),
@@ -553,6 +562,12 @@ class FlowTable:
             frames=t.frames,
             client_host=c.client.fingerprint(),
             server_host=c.server.fingerprint(),
+            one_direction=one_way,
+            one_host=same_host(c.client.addr, c.server.addr),
+            # One direction missing entirely is not a gap in it.
+            gap_frame=None if one_way else c.gap_frame,
+            duplicates=c.duplicates,
+            first_duplicate=c.first_duplicate,
         )
 
     def _close_udp(

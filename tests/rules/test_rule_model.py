@@ -76,10 +76,13 @@ def test_a_rule_file_becomes_typed_objects(builtin_rules) -> None:
 
 
 def test_a_doubt_is_typed(builtin_rules) -> None:
-    (doubt,) = _by_name(builtin_rules, "rst-established").outcome.doubts
-    assert doubt.level == "low"
-    assert doubt.when == Compare("rst.disposition", "eq", "unjudged")
-    assert "could not be verified" in doubt.reason
+    unproven, unjudged = _by_name(builtin_rules, "rst-established").outcome.doubts
+    assert (unproven.level, unjudged.level) == ("medium", "low")
+    assert unproven.when == Compare("rst.receiver_state_proven", "eq", False)
+    assert unjudged.when == Compare("rst.disposition", "eq", "unjudged")
+    assert "could not be verified" in unjudged.reason and unjudged.quality is None
+    (ended,) = _by_name(builtin_rules, "data-timeout").outcome.doubts
+    assert ended.quality == "ended-before-outcome"
 
 
 def test_a_window_and_a_pick_of_a_count(builtin_rules) -> None:

@@ -34,6 +34,7 @@ class Pair:
         length: int = 0,
         window: int = 1000,
         wscale: int | None = None,
+        ttl: int = 64,
     ) -> list:
         self.frame += 1
         src, dst = (C, S) if frm == "c" else (S, C)
@@ -44,7 +45,7 @@ class Pair:
             family=4,
             src=src[0],
             dst=dst[0],
-            ttl=64,
+            ttl=ttl,
             sport=src[1],
             dport=dst[1],
             seq=seq % 2**32,
@@ -123,6 +124,38 @@ def test_rst_at_rcv_nxt_resets_in_established() -> None:
     assert rst.accepted and rst.disposition == "reset"
     assert rst.receiver_state == "ESTABLISHED"
     assert p.states() == (TcpState.CLOSED, TcpState.CLOSED)
+
+
+def _close_race(server_ttl: int, client_ttl: int, acked: bool) -> object:
+    """zeek/psql-aws-ssl-require's ending: the client sends data and its FIN, the server's
+    next segment acknowledges only what came before them (or, with `acked`, all of it), and
+    the client resets at the sequence number the server last acknowledged."""
+    p = Pair()
+    p.send("c", SYN, CISN, wscale=7, ttl=client_ttl)
+    p.send("s", SYN | ACK, SISN, CISN + 1, wscale=7, ttl=server_ttl)
+    p.send("c", ACK, CISN + 1, SISN + 1, ttl=client_ttl)
+    p.send("c", PSH | FIN | ACK, CISN + 1, SISN + 1, length=31, ttl=client_ttl)
+    ack = CISN + 33 if acked else CISN + 1
+    p.send("s", PSH | ACK, SISN + 1, ack, length=31, ttl=server_ttl)
+    (rst,) = p.send("c", RST, CISN + 1, ttl=client_ttl)
+    return rst
+
+
+def test_a_receiver_state_taken_from_what_was_sent_to_it_is_not_proven() -> None:
+    # Captured with no router in sight (both TTLs 64): the server's state (CLOSE_WAIT) comes
+    # from the client's FIN, which the server's own ACK does not cover.
+    rst = _close_race(server_ttl=64, client_ttl=64, acked=False)
+    assert rst.receiver_state == "CLOSE_WAIT" and not rst.receiver_state_proven
+
+
+def test_a_receiver_state_is_proven_by_its_acks_or_by_a_capture_on_its_host() -> None:
+    # The server acknowledged the FIN: its own packet shows it.
+    assert _close_race(server_ttl=64, client_ttl=64, acked=True).receiver_state_proven
+    # The server's packets leave with their initial TTL, the client's arrive with one less:
+    # captured on the server's host, where what arrives is what its kernel got.
+    assert _close_race(server_ttl=64, client_ttl=63, acked=False).receiver_state_proven
+    # Captured on the client's host instead: still unproven.
+    assert not _close_race(server_ttl=63, client_ttl=64, acked=False).receiver_state_proven
 
 
 def test_rst_in_window_but_not_rcv_nxt_draws_a_challenge_ack() -> None:

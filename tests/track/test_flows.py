@@ -55,6 +55,7 @@ def test_compact_keeps_rare_events_and_both_ends_of_each_run() -> None:
         sender_sent_fin=False,
         receiver_sent_fin=False,
         after_unanswered_keepalives=False,
+        receiver_state_proven=True,
     )
     kept = compact([*events, rst])
     frames = [e.frame for e in kept]
