@@ -137,5 +137,7 @@ def test_the_recorded_set_covers_the_scenarios() -> None:
         "server-killed-unread",
         "udp-closed",
         "port-reuse",
+        "listener-closed-queued",
+        "shutdown-then-rst",
     }
     assert required <= names, sorted(required - names)
