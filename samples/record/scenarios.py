@@ -656,6 +656,60 @@ def shutdown_then_rst() -> Scenario:
     )
 
 
+def close_then_timeout() -> Scenario:
+    creq, sreq = exchange()
+    return Scenario(
+        "close-then-timeout",
+        "After one request/response the router drops all TCP and the client closes (FIN, "
+        "FIN_WAIT_1); the orphaned socket retransmits its FIN into silence and its kernel "
+        "gives up on its own (tcp_orphan_retries=3), telling nobody. The client's close() had "
+        "returned: no call of the client fails.",
+        sysctls={"net.ipv4.tcp_orphan_retries": "3"},
+        client=connect(4)
+        + creq
+        + [["signal", "established"], ["wait", "blocked"], ["close", "c"], ["sleep", 4.5]]
+        + client_done(),
+        server=listener(4, "a") + sreq + end_server() + [["close", "a"], ["close", "l"]],
+        control=[["wait", "established"], *drop_both(4), ["signal", "blocked"]],
+        capture_limits={
+            "server:a": "the server's socket never learns anything (no error while the "
+            "scenario runs)"
+        },
+    )
+
+
+def shutdown_then_timeout() -> Scenario:
+    creq, sreq = exchange()
+    return Scenario(
+        "shutdown-then-timeout",
+        "After one request/response the router drops all TCP; the client calls "
+        "shutdown(SHUT_WR) (FIN, FIN_WAIT_1) and blocks in recv() while its FIN is "
+        "retransmitted into silence; recv() fails at the retransmission timeout "
+        "(tcp_retries2=3).",
+        client=connect(4)
+        + creq
+        + [
+            ["signal", "established"],
+            ["wait", "blocked"],
+            ["shutdown", "c", "SHUT_WR"],
+            ["recv", "c"],
+            ["close", "c"],
+        ]
+        + client_done(),
+        server=listener(4, "a") + sreq + end_server() + [["close", "a"], ["close", "l"]],
+        control=[["wait", "established"], *drop_both(4), ["signal", "blocked"]],
+        capture_limits={
+            "client:c": {
+                "reason": "whether the application closed or only shut down writing is not "
+                "on the wire",
+                "expect": {"errno": None},
+            },
+            "server:a": "the server's socket never learns anything (no error while the "
+            "scenario runs)",
+        },
+    )
+
+
 def udp(
     fam: int, name: str, description: str, setup: list | None = None, limits: dict | None = None
 ) -> Scenario:
@@ -818,5 +872,7 @@ def all_scenarios() -> list[Scenario]:
         ttl_exceeded(6),
         listener_closed_queued(),
         shutdown_then_rst(),
+        close_then_timeout(),
+        shutdown_then_timeout(),
     ]
     return out
