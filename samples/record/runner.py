@@ -129,7 +129,8 @@ def run_scenario(sc: Scenario, outdir: Path, prefix: str, delay_ms: float = 2.0)
         for proc in tcpdumps:
             lab.stop_process(proc, signal.SIGTERM)
         sysctls = {}
-        for key in [*TCP_SYSCTLS, "net.ipv4.tcp_syn_linear_timeouts"]:
+        # The shortened timers, and any the scenario sets on top of them.
+        for key in dict.fromkeys([*TCP_SYSCTLS, "net.ipv4.tcp_syn_linear_timeouts", *sc.sysctls]):
             value = lab.read_sysctl("c", key)
             sysctls[key] = int(value) if value.isdigit() else value
         sockets: list[dict] = []

@@ -596,6 +596,120 @@ def peer_lost_state() -> Scenario:
     )
 
 
+def listener_closed_queued() -> Scenario:
+    return Scenario(
+        "listener-closed-queued",
+        "The server listens (backlog 8) and never calls accept(); the client connects, sends "
+        "a 100-byte request and closes; the server's kernel acknowledges the request and the "
+        "FIN of the queued connection (the client's orphaned socket is in FIN_WAIT_2), then "
+        "the server closes its listening socket and its kernel resets the queued connection "
+        "(RST). The client's close() had returned ok: no call of the client fails.",
+        client=[
+            *connect(4),
+            ["send", "c", 100],
+            ["close", "c"],
+            ["signal", "client-closed"],
+            ["wait", "listener-closed"],
+            *client_done(),
+        ],
+        server=[
+            *listener(4),
+            ["wait", "client-closed"],
+            ["sleep", 0.2],
+            ["close", "l"],
+            ["signal", "listener-closed"],
+        ],
+    )
+
+
+def shutdown_then_rst() -> Scenario:
+    return Scenario(
+        "shutdown-then-rst",
+        "The client sends a 100-byte request, calls shutdown(SHUT_WR) (FIN) and keeps "
+        "reading; the server accepts, never reads the request and closes with it unread, so "
+        "its kernel sends RST after acknowledging the client's FIN (client in FIN_WAIT_2). "
+        "The client's blocked recv() fails, the next returns EOF.",
+        client=[
+            *connect(4),
+            ["send", "c", 100],
+            ["shutdown", "c", "SHUT_WR"],
+            ["signal", "client-shut"],
+            ["recv", "c"],
+            ["recv", "c"],
+            ["close", "c"],
+            *client_done(),
+        ],
+        server=[
+            *listener(4, "a"),
+            ["wait", "client-shut"],
+            ["sleep", 0.2],
+            ["close", "a"],
+            ["close", "l"],
+        ],
+        capture_limits={
+            "client:c": {
+                "reason": "whether the application closed or only shut down writing is not "
+                "on the wire",
+                "expect": {"errno": None},
+            }
+        },
+    )
+
+
+def close_then_timeout() -> Scenario:
+    creq, sreq = exchange()
+    return Scenario(
+        "close-then-timeout",
+        "After one request/response the router drops all TCP and the client closes (FIN, "
+        "FIN_WAIT_1); the orphaned socket retransmits its FIN into silence and its kernel "
+        "gives up on its own (tcp_orphan_retries=3), telling nobody. The client's close() had "
+        "returned: no call of the client fails.",
+        sysctls={"net.ipv4.tcp_orphan_retries": "3"},
+        client=connect(4)
+        + creq
+        + [["signal", "established"], ["wait", "blocked"], ["close", "c"], ["sleep", 4.5]]
+        + client_done(),
+        server=listener(4, "a") + sreq + end_server() + [["close", "a"], ["close", "l"]],
+        control=[["wait", "established"], *drop_both(4), ["signal", "blocked"]],
+        capture_limits={
+            "server:a": "the server's socket never learns anything (no error while the "
+            "scenario runs)"
+        },
+    )
+
+
+def shutdown_then_timeout() -> Scenario:
+    creq, sreq = exchange()
+    return Scenario(
+        "shutdown-then-timeout",
+        "After one request/response the router drops all TCP; the client calls "
+        "shutdown(SHUT_WR) (FIN, FIN_WAIT_1) and blocks in recv() while its FIN is "
+        "retransmitted into silence; recv() fails at the retransmission timeout "
+        "(tcp_retries2=3).",
+        client=connect(4)
+        + creq
+        + [
+            ["signal", "established"],
+            ["wait", "blocked"],
+            ["shutdown", "c", "SHUT_WR"],
+            ["recv", "c"],
+            ["close", "c"],
+        ]
+        + client_done(),
+        server=listener(4, "a") + sreq + end_server() + [["close", "a"], ["close", "l"]],
+        control=[["wait", "established"], *drop_both(4), ["signal", "blocked"]],
+        capture_limits={
+            "client:c": {
+                "reason": "whether the application closed or only shut down writing is not "
+                "on the wire",
+                "expect": {"errno": None},
+            },
+            "server:a": "the server's socket never learns anything (no error while the "
+            "scenario runs)",
+        },
+    )
+
+
 def udp(
     fam: int, name: str, description: str, setup: list | None = None, limits: dict | None = None
 ) -> Scenario:
@@ -756,5 +870,9 @@ def all_scenarios() -> list[Scenario]:
         syn_timeout(4, linear=0),
         ttl_exceeded(4),
         ttl_exceeded(6),
+        listener_closed_queued(),
+        shutdown_then_rst(),
+        close_then_timeout(),
+        shutdown_then_timeout(),
     ]
     return out

@@ -137,5 +137,9 @@ def test_the_recorded_set_covers_the_scenarios() -> None:
         "server-killed-unread",
         "udp-closed",
         "port-reuse",
+        "listener-closed-queued",
+        "shutdown-then-rst",
+        "close-then-timeout",
+        "shutdown-then-timeout",
     }
     assert required <= names, sorted(required - names)
