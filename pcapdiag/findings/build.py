@@ -215,7 +215,7 @@ def _since_start(flow: FlowRecord) -> str:
     """What a flow's times count from, in words: its SYN, or its first packet captured."""
     if flow.seen_from_start:
         return "into the connection"
-    return "after its first packet captured"
+    return "after the connection's first packet captured"
 
 
 def _binding_value(ev: Event, field_name: str, t0: int, key: str) -> Any:

@@ -52,11 +52,12 @@ def assess(
         doubts.append(("medium", f"client and server roles are guessed: {flow.roles_reason}"))
     if vantage.is_far(side):
         host = "server" if side == "client" else "client"
+        where = "on the path" if vantage.where == "path" else f"on the {host}'s host"
         doubts.append(
             (
                 "medium",
-                f"the capture was taken on the {host}'s host ({vantage.why}): what reached "
-                f"the {side} is inferred",
+                f"the capture was taken {where} ({vantage.why}): what reached the {side} is "
+                "inferred",
             )
         )
     if platform.inferred and not platform.decided:

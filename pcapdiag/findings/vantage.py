@@ -29,9 +29,12 @@ class Vantage:
     why: str
 
     def is_far(self, side: str) -> bool:
-        """Whether the capture was taken on the other side's host (so this side's kernel
-        state is inferred from what was sent to it, not seen)."""
-        return (self.where, side) in ((CLIENT_HOST, "server"), (SERVER_HOST, "client"))
+        """Whether the capture was taken away from this side's host, on its peer's or on the
+        path (so its kernel state is inferred from what was sent to it, not seen)."""
+        return self.where == PATH or (self.where, side) in (
+            (CLIENT_HOST, "server"),
+            (SERVER_HOST, "client"),
+        )
 
 
 NOWHERE = Vantage(UNKNOWN, "")
@@ -54,4 +57,34 @@ def vantage(flow: FlowRecord) -> Vantage:
         return Vantage(SERVER_HOST, f"{said}: only the client's crossed a router")
     if c_hops > 0 and s_hops > 0:
         return Vantage(PATH, f"{said}: both crossed a router before the capture point")
+    by_timing = _by_handshake_timing(flow)
+    if by_timing is not None:
+        return by_timing
     return Vantage(UNKNOWN, f"{said}: no router between them, either host could have captured")
+
+
+def _by_handshake_timing(flow: FlowRecord) -> Vantage | None:
+    """Where the capture was taken, from the handshake's timing when the TTLs cannot tell: a
+    host answers what reaches it in microseconds, while a packet's round trip to the other
+    host takes the path's time. On the client's host the SYN-ACK comes a round trip after
+    the SYN and the ACK follows at once; on the server's, the SYN-ACK follows the SYN at once
+    and the ACK comes a round trip later."""
+    syn = synack = ack = None
+    for ev in flow.events:
+        if ev.name == "syn" or (ev.name == "retransmission" and getattr(ev, "kind", "") == "syn"):
+            if synack is None:
+                syn = ev.ts_ns
+        elif ev.name == "synack" and synack is None:
+            synack = ev.ts_ns
+        elif ev.name == "handshake":
+            ack = ev.ts_ns
+            break
+    if syn is None or synack is None or ack is None:
+        return None
+    out, back = synack - syn, ack - synack
+    said = f"SYN-ACK {out / 1e6:.3f} ms after the SYN, ACK {back / 1e6:.3f} ms after it"
+    if back * 10 < out:
+        return Vantage(CLIENT_HOST, f"the TTLs show no router; {said}: the client answered at once")
+    if out * 10 < back:
+        return Vantage(SERVER_HOST, f"the TTLs show no router; {said}: the server answered at once")
+    return None

@@ -275,8 +275,8 @@ class Connection:
                 client, server, sender = a, b, Side.CLIENT
             roles = "guessed"
             reason = "no SYN was captured (the connection started before the capture); " + (
-                "the server is the side with the lower, well-known port"
-                if seg.sport != seg.dport
+                "the server is the side with the lower port, below the ephemeral range"
+                if seg.sport != seg.dport and min(seg.sport, seg.dport) < 32768
                 else "the first sender is taken as the client"
             )
             cstate = sstate = TcpState.ESTABLISHED

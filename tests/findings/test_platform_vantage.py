@@ -73,13 +73,16 @@ def test_an_undecided_platform_lowers_only_an_errno_that_depends_on_it(builtin_r
     assert f.primary().errno == "EPIPE" and f.confidence.level == "medium"
     assert any("differs on FreeBSD, macOS" in r for r in f.confidence.reasons)
     # samples/demo.pcap's UDP query is as undecided, but ECONNREFUSED is every candidate's
-    # errno for it: high.
+    # errno for it: the platform is no reason to doubt it (its rule's own doubt, whether the
+    # socket was connected, is).
     (udp,) = [
         f
         for f in analyze([str(ROOT / "samples/demo.pcap")], builtin_rules).findings
         if f.flow.proto == "udp"
     ]
-    assert not udp.platform.decided and udp.confidence.level == "high"
+    assert not udp.platform.decided
+    assert not any("platform" in r for r in udp.confidence.reasons)
+    assert [r for r in udp.confidence.reasons if "connected" in r]
 
 
 def test_loopback_is_the_host_of_both_ends(builtin_rules, tmp_path: Path) -> None:

@@ -32,24 +32,10 @@ NAMES = [p.name for p in EXPECTATIONS]
 
 # Expectations pcapdiag does not meet yet, each with what the packets show against what it says.
 KNOWN_DISAGREEMENTS = {
-    "chrissanders-packets__tcp_refuseconnection.pcapng.yaml": (
-        "f2 refuses a Windows client (TTL 128) and the capture ends 1.3 ms later: Windows "
-        "resends the SYN after a RST, so connect() has not returned yet; pcapdiag claims "
-        "WSAECONNREFUSED at high confidence"
-    ),
     "chrissanders-packets__synscan.pcapng.yaml": (
         "the SYNs are raw nmap probes (one ISN for 1000 flows, random TTL and IP ID, one "
         "source port for 1000 ports), so no connect() exists; pcapdiag claims connect() "
         "ECONNREFUSED at high confidence for the five probes answered by RST"
-    ),
-    "zeek__get-to-ssh-server.pcap.yaml": (
-        "neither TTL is initial (45 and 59): the capture is on the path and the client is a "
-        "far host; pcapdiag claims the client's ECONNRESET at high confidence"
-    ),
-    "zeek__nmap-vsn.pcap.yaml": (
-        "the capture is the scanner's (its traffic to every host), so 192.168.1.69 is a far "
-        "host whose accept()/recv() is unseen; pcapdiag claims its ECONNRESET at high "
-        "confidence (58117, f115/f116)"
     ),
     "zeek__psql-aws-ssl-require.pcap.yaml": (
         "the server's ACKs (f26, f28: ack 4032772626) never cover the client's FIN, and its "
