@@ -4,7 +4,7 @@ accelerator's batches), flows from track, findings from rules, gathered into a R
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from pcapdiag.decode.link import decode_record
@@ -332,7 +332,7 @@ def _diagnose(
         m = evaluate(rule, flow, params.get(rule.id), index)
         if m is not None:
             if lean is None:
-                lean = replace(flow, events=())
+                lean = flow.without_events()
             finding = build_finding(
                 rule, flow, m, capture=label, sources=sources, keep=lean, platform=platform
             )

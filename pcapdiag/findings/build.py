@@ -50,11 +50,14 @@ def build_finding(
     ]
     doubts = [(d.level, render_template(d.reason, ctx).strip()) for d in held]
     flaws = quality.doubts(flow, side)
-    firsts = {name: _first_errno(effs) for name, effs in effects.items()}
     confidence = assess(
-        flow, side, guess, seen_from, firsts, doubts, [(lvl, why) for _, lvl, why in flaws]
+        flow, side, guess, seen_from, effects, doubts, [(lvl, why) for _, lvl, why in flaws]
     )
-    codes = tuple(sorted({d.quality for d in held if d.quality} | {c for c, _, _ in flaws}))
+    codes = (
+        tuple(sorted({d.quality for d in held if d.quality} | {c for c, _, _ in flaws}))
+        if held or flaws
+        else ()
+    )
     evidence: list[Event] = []
     for ref in outcome.evidence:
         name, pick = ref.name, ref.pick
@@ -108,10 +111,6 @@ def build_finding(
         vantage=seen_from,
         quality=codes,
     )
-
-
-def _first_errno(effects: tuple[Effect, ...]) -> str | None:
-    return next((e.errno for e in effects if e.errno is not None), None)
 
 
 def _effect(spec: EffectSpec, match: Match) -> Effect:

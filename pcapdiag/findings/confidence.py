@@ -12,12 +12,16 @@ level any doubt sets is the finding's. Doubts a rule knows of are data in the ru
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pcapdiag.findings.platform import NAMES, PlatformGuess
 from pcapdiag.findings.vantage import Vantage
 from pcapdiag.track.flows import FlowRecord
+
+if TYPE_CHECKING:
+    from pcapdiag.findings.model import Effect
 
 LEVELS = ("low", "medium", "high")  # in increasing order
 
@@ -40,12 +44,12 @@ def assess(
     side: str,
     platform: PlatformGuess,
     vantage: Vantage,
-    errnos: Mapping[str, str | None],
+    effects: Mapping[str, Sequence[Effect]],
     rule_doubts: Iterable[tuple[str, str]],
     quality: Iterable[tuple[str, str]] = (),
 ) -> Confidence:
-    """The finding's confidence. `errnos` is the errno the finding names on each platform
-    (platform -> name or None); `rule_doubts` and `quality` are (level, reason) pairs."""
+    """The finding's confidence. `effects` are what the calls return on each platform;
+    `rule_doubts` and `quality` are (level, reason) pairs."""
     doubts: list[tuple[str, str]] = list(rule_doubts)
     # A UDP flow's roles are always the first sender's; no finding's side depends on them.
     if flow.roles == "guessed" and flow.proto == "tcp":
@@ -61,9 +65,13 @@ def assess(
             )
         )
     if platform.inferred and not platform.decided:
-        mine = errnos.get(platform.name)
+        mine = _first_errno(effects.get(platform.name, ()))
         other = sorted(
-            {NAMES[p] for p in platform.candidates if p != platform.name and errnos.get(p) != mine}
+            {
+                NAMES[p]
+                for p in platform.candidates
+                if p != platform.name and _first_errno(effects.get(p, ())) != mine
+            }
         )
         if other:
             doubts.append(
@@ -82,3 +90,7 @@ def assess(
         if reason not in reasons:
             reasons.append(reason)
     return Confidence(level, tuple(reasons))
+
+
+def _first_errno(effects: Sequence[Effect]) -> str | None:
+    return next((e.errno for e in effects if e.errno is not None), None)

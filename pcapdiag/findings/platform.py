@@ -21,6 +21,7 @@ Clues (../shared/docs/peers.md, "Passive OS fingerprinting"; p0f v3 p0f.fp):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -81,6 +82,18 @@ LINUX = forced("linux")
 
 def infer(flow: FlowRecord, side: str) -> PlatformGuess:
     """The platform of the host on `side` of `flow`, from that host's packets in the flow."""
+    host = flow.host(side)
+    return _decide(host.ttl, host.syn_layout, side, tuple(_behaviour(flow.events, side)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _decide(
+    ttl: int | None,
+    layout: str | None,
+    side: str,
+    behaviour: tuple[tuple[frozenset[str], str], ...],
+) -> PlatformGuess:
+    """The guess for these clues (cached: a flood's hosts show the same few)."""
     left = frozenset(PLATFORMS)
     clues: list[str] = []
 
@@ -92,20 +105,19 @@ def infer(flow: FlowRecord, side: str) -> PlatformGuess:
             left &= fits
             clues.append(clue)
 
-    host = flow.host(side)
-    if host.ttl is not None:
-        start = initial_ttl(host.ttl)
+    if ttl is not None:
+        start = initial_ttl(ttl)
         if start == 128:
-            narrow(frozenset({"windows"}), f"TTL {host.ttl} (initial 128)")
+            narrow(frozenset({"windows"}), f"TTL {ttl} (initial 128)")
         elif start == 64:
-            narrow(_NOT_WINDOWS, f"TTL {host.ttl} (initial 64)")
-    if host.syn_layout:
-        fits = _LAYOUTS.get(host.syn_layout)
+            narrow(_NOT_WINDOWS, f"TTL {ttl} (initial 64)")
+    if layout:
+        fits = _LAYOUTS.get(layout)
         if fits is not None:
-            narrow(fits, f"SYN options {_spell(host.syn_layout)}")
+            narrow(fits, f"SYN options {_spell(layout)}")
     # Behaviour last: a signature is the host's own, while what a packet's absence or
     # repetition means depends on where the capture was taken.
-    for fits, clue in _behaviour(flow.events, side):
+    for fits, clue in behaviour:
         narrow(fits, clue)
     name = next(p for p in _PREFERENCE if p in left)
     if len(left) == 1:

@@ -11,6 +11,7 @@ nothing about which.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from pcapdiag.track.fingerprint import initial_ttl
@@ -44,6 +45,20 @@ def vantage(flow: FlowRecord) -> Vantage:
     if flow.one_host:
         return Vantage(SAME_HOST, "both ends are on one host (loopback or the same address)")
     c, s = flow.client_host.ttl, flow.server_host.ttl
+    by_ttl = _by_ttl(c, s)
+    if by_ttl is not None:
+        return by_ttl
+    by_timing = _by_handshake_timing(flow)
+    if by_timing is not None:
+        return by_timing
+    said = f"the client's packets arrive with TTL {c}, the server's with {s}"
+    return Vantage(UNKNOWN, f"{said}: no router between them, either host could have captured")
+
+
+@functools.lru_cache(maxsize=1024)
+def _by_ttl(c: int | None, s: int | None) -> Vantage | None:
+    """What the two TTLs say (cached: a capture shows few pairs), None when both are
+    initial values and the handshake's timing may tell."""
     if c is None or s is None:
         seen, ttl = ("client", c) if c is not None else ("server", s)
         if ttl is None:
@@ -57,10 +72,7 @@ def vantage(flow: FlowRecord) -> Vantage:
         return Vantage(SERVER_HOST, f"{said}: only the client's crossed a router")
     if c_hops > 0 and s_hops > 0:
         return Vantage(PATH, f"{said}: both crossed a router before the capture point")
-    by_timing = _by_handshake_timing(flow)
-    if by_timing is not None:
-        return by_timing
-    return Vantage(UNKNOWN, f"{said}: no router between them, either host could have captured")
+    return None
 
 
 def _by_handshake_timing(flow: FlowRecord) -> Vantage | None:
