@@ -1131,7 +1131,7 @@ static PyObject *new_segment(PyObject *cls, uint32_t number, int64_t ts, int fam
                              const uint8_t *tcp, long payload) {
     /* A field added to decode/packets.py's Segment must be filled here too (and in
      * fast_decode.py): the build stops until it is. */
-    _Static_assert(SEGMENT_NFIELDS == 14, "Segment's fields changed: fill them in new_segment");
+    _Static_assert(SEGMENT_NFIELDS == 15, "Segment's fields changed: fill them in new_segment");
     PyObject *args[SEGMENT_NFIELDS];
     args[SEG_FRAME] = PyLong_FromUnsignedLong(number);
     args[SEG_TS_NS] = PyLong_FromLongLong(ts);
@@ -1147,12 +1147,13 @@ static PyObject *new_segment(PyObject *cls, uint32_t number, int64_t ts, int fam
     args[SEG_WINDOW] = PyLong_FromUnsignedLong(rd16(tcp + 14));
     args[SEG_PAYLOAD_LEN] = PyLong_FromLong(payload);
     args[SEG_OPTIONS] = Py_None; /* borrowed: the tracker reads options only from SYNs */
+    args[SEG_BAD_CHECKSUM] = Py_False; /* borrowed: checked on SYNs only, never seen here */
     PyObject *seg = NULL;
     int ok = 1;
     for (int i = 0; i < SEGMENT_NFIELDS; i++) ok &= args[i] != NULL;
     if (ok) seg = PyObject_Vectorcall(cls, args, SEGMENT_NFIELDS, NULL);
     for (int i = 0; i < SEGMENT_NFIELDS; i++) {
-        if (i != SEG_OPTIONS) Py_XDECREF(args[i]);
+        if (i != SEG_OPTIONS && i != SEG_BAD_CHECKSUM) Py_XDECREF(args[i]);
     }
     return seg;
 }

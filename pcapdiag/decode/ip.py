@@ -13,8 +13,10 @@ captured length is used instead.
 from __future__ import annotations
 
 import struct
+from array import array
 
 from pcapdiag.decode.packets import (
+    SYN,
     Datagram,
     Decoded,
     IcmpError,
@@ -254,6 +256,11 @@ def _tcp(
     if payload_len < 0:
         return Undecodable(frame.number, frame.ts_ns, "TCP header runs past the IP payload")
     options = _tcp_options(data, l4 + 20, min(l4 + thl, len(data))) if thl > 20 else None
+    bad = (
+        off_flags & SYN != 0
+        and len(data) >= l4 + l4_len
+        and not checksum_ok(src, dst, PROTO_TCP, data[l4 : l4 + l4_len])
+    )
     return Segment(
         frame.number,
         frame.ts_ns,
@@ -269,7 +276,25 @@ def _tcp(
         window,
         payload_len,
         options,
+        bad,
     )
+
+
+def checksum_ok(src: bytes, dst: bytes, proto: int, segment: bytes) -> bool:
+    """Whether a TCP or UDP segment's checksum is right: the one's complement sum of the
+    pseudo-header (RFC 9293 section 3.1 for IPv4, RFC 8200 section 8.1 for IPv6) and the
+    segment, checksum included, is all ones. The sum is taken in the machine's byte order:
+    a one's complement sum is the same in either, byte-swapped, so all ones stays all ones."""
+    n = len(segment)
+    if len(src) == 4:
+        pseudo = src + dst + bytes((0, proto)) + n.to_bytes(2, "big")
+    else:
+        pseudo = src + dst + n.to_bytes(4, "big") + bytes((0, 0, 0, proto))
+    data = pseudo + segment + (b"\0" if n % 2 else b"")
+    total = sum(array("H", data))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total == 0xFFFF
 
 
 # One letter per TCP option kind in TcpOptions.layout (RFC 9293 0-2, RFC 7323 3 and 8,

@@ -59,6 +59,10 @@ class Segment:
     window: int  # as in the header, not yet scaled
     payload_len: int  # from the IP length fields, not from the captured length
     options: TcpOptions | None = None
+    # A SYN (or SYN-ACK) captured whole whose TCP checksum is wrong: on the sending host this
+    # is checksum offload (the NIC fills it in after the capture). Checked on SYNs only, which
+    # the general decoder reads; False for every other segment.
+    bad_checksum: bool = False
 
 
 @dataclass(slots=True)

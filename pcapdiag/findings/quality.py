@@ -17,6 +17,10 @@ recording, tests/support/derive_captures.py):
   NIC splits later. Not a path MTU problem.
 - ended-before-outcome: a timeout still running when the capture ended: the kernel had not
   given up yet (the rule's doubt says when it would).
+- bad-checksum-local: the capturing host's own SYN has a wrong TCP checksum: checksum
+  offload fills it in after the capture. pcapdiag never uses checksums; this says why
+  Wireshark marks those frames. Checked on SYNs only (the general decoder reads them whole;
+  the fast paths never verify a checksum).
 
 started-mid-flow, one-direction and capture-gap are counted over every TCP connection of
 the capture (the accelerator's first pass counts those it sets aside: accel/triage.Plan);
@@ -37,6 +41,7 @@ CAPTURE_GAP = "capture-gap"
 DUPLICATE_FRAMES = "duplicate-frames"
 OFFLOAD_OVERSIZE = "offload-oversize"
 ENDED_BEFORE_OUTCOME = "ended-before-outcome"
+BAD_CHECKSUM_LOCAL = "bad-checksum-local"
 CODES = (
     STARTED_MID_FLOW,
     ONE_DIRECTION,
@@ -44,6 +49,7 @@ CODES = (
     DUPLICATE_FRAMES,
     OFFLOAD_OVERSIZE,
     ENDED_BEFORE_OUTCOME,
+    BAD_CHECKSUM_LOCAL,
 )
 
 
@@ -98,15 +104,23 @@ def finding_issues(flow: FlowRecord, vantage: Vantage) -> list[tuple[str, int | 
     oversize = _oversize(flow, vantage)
     if oversize is not None:
         out.append((OFFLOAD_OVERSIZE, oversize, 1))
+    local = _local_side(vantage)
+    bad = flow.host(local).bad_checksum_frame if local else None
+    if bad is not None:
+        out.append((BAD_CHECKSUM_LOCAL, bad, 1))
     return out
+
+
+def _local_side(vantage: Vantage) -> str | None:
+    return {"client-host": "client", "server-host": "server"}.get(vantage.where)
 
 
 def _oversize(flow: FlowRecord, vantage: Vantage) -> int | None:
     """The first frame of a data segment larger than the MSS its receiver announced, sent by
     the host that took the capture (only there does offload show)."""
-    if vantage.where not in ("client-host", "server-host"):
+    local = _local_side(vantage)
+    if local is None:
         return None
-    local = "client" if vantage.where == "client-host" else "server"
     mss = flow.host("server" if local == "client" else "client").syn_mss
     if not mss:
         return None
@@ -173,6 +187,11 @@ def describe(code: str, t: Tally) -> str:
             f"{n} connection{_s(n)} with findings {'carries' if n == 1 else 'carry'} segments "
             "larger than the receiver's "
             f"MSS from the capturing host{first}: segmentation offload, not a path MTU problem"
+        )
+    if code == BAD_CHECKSUM_LOCAL:
+        return (
+            f"{n} connection{_s(n)} with findings {'has' if n == 1 else 'have'} the capturing "
+            f"host's own SYN with a bad TCP checksum{first}: checksum offload, ignored"
         )
     return (
         f"{n} finding{_s(n)} {'is a timeout' if n == 1 else 'are timeouts'} still running "

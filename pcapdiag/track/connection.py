@@ -188,6 +188,7 @@ class Endpoint:
     syn_layout: str | None = None
     syn_window: int | None = None
     syn_mss: int | None = None
+    bad_checksum_frame: int | None = None
     history: list[str] = field(default_factory=list)
     # The connection's history string, shared by both endpoints (see Connection.history).
     order: list[str] = field(default_factory=list)
@@ -202,7 +203,9 @@ class Endpoint:
         return unwrap(raw, ref)
 
     def fingerprint(self) -> Fingerprint:
-        return Fingerprint(self.ttl, self.syn_layout, self.syn_window, self.syn_mss)
+        return Fingerprint(
+            self.ttl, self.syn_layout, self.syn_window, self.syn_mss, self.bad_checksum_frame
+        )
 
     def note_syn(self, seg: Segment) -> None:
         """Keep the SYN's signature (the first SYN or SYN-ACK of this endpoint)."""
@@ -211,6 +214,8 @@ class Endpoint:
             opts = seg.options
             self.syn_layout = opts.layout if opts is not None else ""
             self.syn_mss = opts.mss if opts is not None else None
+            if seg.bad_checksum:
+                self.bad_checksum_frame = seg.frame
 
     def note(self, letter: str) -> None:
         """Zeek-style history letter, recorded the first time it happens on this side."""

@@ -33,6 +33,7 @@ class Fingerprint:
     syn_layout: str | None = None  # options layout of its SYN or SYN-ACK (TcpOptions.layout)
     syn_window: int | None = None  # window field of its SYN or SYN-ACK
     syn_mss: int | None = None
+    bad_checksum_frame: int | None = None  # its SYN's TCP checksum was wrong (offload)
 
     @property
     def hops(self) -> int | None:

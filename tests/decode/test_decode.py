@@ -626,3 +626,40 @@ def test_psh_flag_constant_matches() -> None:
 def test_format_addr_is_what_ipaddress_writes(addr: bytes) -> None:
     # IPv4 is formatted by hand (ipaddress costs ~10 us an address); it must not differ.
     assert format_addr(addr) == str(ipaddress.ip_address(addr))
+
+
+# -- TCP checksums (SYNs: checksum offload on the capturing host) -------------------------------
+
+
+def test_checksum_ok_agrees_with_dpkt_in_cksum() -> None:
+    # dpkt.in_cksum is the library's RFC 1071 sum: a segment is right when the sum over the
+    # pseudo-header and the segment, checksum included, complements to zero.
+    import random
+
+    from dpkt.dpkt import in_cksum
+
+    from pcapdiag.decode.ip import checksum_ok
+
+    rng = random.Random(7)
+    for family, alen in ((4, 4), (6, 16)):
+        for n in (20, 21, 40, 1461):
+            for _ in range(20):
+                src, dst = rng.randbytes(alen), rng.randbytes(alen)
+                seg = rng.randbytes(n)
+                if family == 4:
+                    pseudo = src + dst + bytes((0, 6)) + n.to_bytes(2, "big")
+                else:
+                    pseudo = src + dst + n.to_bytes(4, "big") + bytes((0, 0, 0, 6))
+                assert checksum_ok(src, dst, 6, seg) == (in_cksum(pseudo + seg) == 0)
+
+
+def test_a_syn_with_a_bad_checksum_is_flagged_and_a_good_one_is_not() -> None:
+    good = Ether() / IP(src=A4, dst=B4) / TCP(sport=1234, dport=80, flags="S")
+    assert seg(good).bad_checksum is False
+    bad = Ether() / IP(src=A4, dst=B4) / TCP(sport=1234, dport=80, flags="S", chksum=0x1234)
+    assert seg(bad).bad_checksum is True
+    v6 = Ether() / IPv6(src="fd00::1", dst="fd00::2") / TCP(sport=1, dport=2, flags="SA", chksum=1)
+    assert seg(v6).bad_checksum is True
+    # Only SYNs are checked: a data segment with a wrong checksum is not flagged.
+    data = Ether() / IP(src=A4, dst=B4) / TCP(flags="PA", chksum=0x1234) / Raw(b"x")
+    assert seg(data).bad_checksum is False

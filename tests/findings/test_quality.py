@@ -42,6 +42,9 @@ EXPECTED = {
     # epipe's client.pcap with the server's SYN-ACK announcing MSS 64: the client's first
     # 100-byte request is frame 6.
     "offload-oversize": ("offload-oversize", 1, 6),
+    # epipe's client.pcap with the client's checksums as offload leaves them: its SYN is
+    # frame 3 (SYNs are where the checksum is checked).
+    "bad-checksum-local": ("bad-checksum-local", 1, 3),
 }
 
 

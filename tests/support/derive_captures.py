@@ -119,6 +119,27 @@ def synack_mss(mss: int) -> Callable[[list[Frame]], list[Frame]]:
     return make
 
 
+def offloaded_client_checksums(frames: list[Frame]) -> list[Frame]:
+    """The client's TCP checksums as checksum offload leaves them in a capture on the sending
+    host: the pseudo-header's sum only (Linux __tcp_v4_send_check(): the NIC adds the rest
+    after the capture)."""
+    out: list[Frame] = []
+    for t, b in frames:
+        ip = _ip(b)
+        if ip is not None and ip.src == CLIENT and isinstance(ip.data, dpkt.tcp.TCP):
+            length = len(bytes(ip.data))
+            words = (*struct.unpack("!4H", ip.src + ip.dst), 6, length)
+            total = sum(words)
+            while total > 0xFFFF:
+                total = (total & 0xFFFF) + (total >> 16)
+            raw = bytearray(b)
+            at = len(raw) - len(bytes(ip)) + ip.hl * 4 + 16  # the TCP checksum field
+            raw[at : at + 2] = struct.pack("!H", total)
+            b = bytes(raw)
+        out.append((t, b))
+    return out
+
+
 DERIVED = [
     Derived(
         "one-direction",
@@ -164,6 +185,14 @@ DERIVED = [
         "the capture stopped after the third retransmission (frame 13), long before the kernel "
         "gives up",
         first_frames(13),
+    ),
+    Derived(
+        "bad-checksum-local",
+        "epipe",
+        "bad-checksum-local",
+        "every TCP checksum of the client, the capturing host, left as checksum offload leaves "
+        "it (the pseudo-header's sum only)",
+        offloaded_client_checksums,
     ),
     Derived(
         "offload-oversize",
