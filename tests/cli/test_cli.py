@@ -645,3 +645,15 @@ def test_no_accel_reads_every_frame_in_python_with_the_same_report(capsys, monke
     code, pure, _ = run(capsys, "analyze", "--format", "json", "--no-accel", demo)
     assert code == 0 and len(passes) == 1  # no first pass the second time
     assert pure == fast
+
+
+def test_fail_on_counts_findings_at_the_minimum_confidence(capsys) -> None:
+    # tests/captures/quality/ended-before-outcome.pcap: the client's ETIMEDOUT is medium (the
+    # capture ends while it still retransmits).
+    cap = str(ROOT / "tests" / "captures" / "quality" / "ended-before-outcome.pcap")
+    code, _, _ = run(capsys, "analyze", "--fail-on", "ETIMEDOUT", cap)
+    assert code == 1  # default --min-confidence medium: counted
+    code, _, _ = run(capsys, "analyze", "--fail-on", "ETIMEDOUT", "--min-confidence", "high", cap)
+    assert code == 0
+    code, _, err = run(capsys, "analyze", "--min-confidence", "sure", cap)
+    assert code == 2 and "--min-confidence" in err
