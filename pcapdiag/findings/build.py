@@ -12,7 +12,7 @@ from typing import Any
 from pcapdiag.decode.icmp import describe_kind
 from pcapdiag.findings import quality
 from pcapdiag.findings.confidence import assess
-from pcapdiag.findings.model import Effect, Finding
+from pcapdiag.findings.model import UNKNOWN_ORIGIN, Effect, Finding, Origin
 from pcapdiag.findings.platform import AUTO, forced, infer
 from pcapdiag.findings.templates import render_template
 from pcapdiag.findings.vantage import vantage
@@ -110,7 +110,18 @@ def build_finding(
         confidence=confidence,
         vantage=seen_from,
         quality=codes,
+        origin=_origin(rule, ctx),
     )
+
+
+def _origin(rule: Rule, ctx: _Context) -> Origin:
+    """The rule's first origin whose condition holds; unknown when none does."""
+    for o in rule.outcome.origins:
+        if o.when is None or o.when.test(ctx.__getitem__, rule.params):
+            return Origin(o.actor, o.confidence, render_template(o.why, ctx).strip())
+    if rule.outcome.origins:
+        return Origin("unknown", "low", "the capture does not show who caused it")
+    return UNKNOWN_ORIGIN
 
 
 def _effect(spec: EffectSpec, match: Match) -> Effect:

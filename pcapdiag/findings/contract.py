@@ -93,6 +93,11 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         },
         "vantage": {"where": f.vantage.where, "why": f.vantage.why},
         "capture_quality": list(f.quality),
+        "origin": {
+            "actor": f.origin.actor,
+            "confidence": f.origin.confidence,
+            "why": f.origin.why,
+        },
         "call": prim.call if prim else None,
         "errno": errno_ref(platform, prim.errno if prim else None),
         "errno_by_platform": {

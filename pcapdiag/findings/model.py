@@ -53,6 +53,19 @@ class Effect:
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Who caused a failure: `actor` peer (the other endpoint's host), local (the failing
+    socket's own host), network (a device between them) or unknown, how sure, and why."""
+
+    actor: str
+    confidence: str
+    why: str
+
+
+UNKNOWN_ORIGIN = Origin("unknown", "low", "the rule names no origin")
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     id: str
     rule: str
@@ -77,6 +90,7 @@ class Finding:
     confidence: Confidence = HIGH
     vantage: Vantage = NOWHERE
     quality: tuple[str, ...] = ()  # capture-quality codes that touch it (findings/quality.py)
+    origin: Origin = UNKNOWN_ORIGIN  # who caused it: the peer, the local host, the network
 
     def primary(self, platform: str | None = None) -> Effect | None:
         """The first call that fails (or the first effect, when none fails), on `platform`

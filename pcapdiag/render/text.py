@@ -244,6 +244,9 @@ def finding_block(i: int, f: Finding, *, one_vantage: bool = False) -> list[str]
         f"    connection: {f.flow.proto.upper()} client {f.flow.client} -> server "
         f"{f.flow.server}" + (f" (instance {f.flow.instance})" if f.flow.instance > 1 else ""),
     ]
+    lines.append(
+        f"    origin: {f.origin.actor} ({f.origin.confidence} confidence): {clean(f.origin.why)}"
+    )
     if f.platform.inferred:
         lines.append(f"    platform: {p}, {clean(f.platform.why)}")
     if not one_vantage and f.vantage.where != "unknown":

@@ -20,6 +20,7 @@ from pcapdiag.rules.model import (
     EvidenceRef,
     Expected,
     Note,
+    OriginSpec,
     Outcome,
     Pattern,
     Rule,
@@ -170,6 +171,15 @@ def outcome_of(raw: Mapping[str, Any]) -> Outcome:
         notes=tuple(
             Note(text=n["text"], when=predicate_of(n["when"]) if "when" in n else None)
             for n in raw.get("notes", ())
+        ),
+        origins=tuple(
+            OriginSpec(
+                actor=o["actor"],
+                confidence=o["confidence"],
+                why=o["why"],
+                when=predicate_of(o["when"]) if "when" in o else None,
+            )
+            for o in raw.get("origin", ())
         ),
         doubts=tuple(
             Doubt(

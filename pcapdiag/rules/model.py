@@ -170,6 +170,18 @@ class Doubt:
 
 
 @dataclass(frozen=True, slots=True)
+class OriginSpec:
+    """Who caused the failure, when `when` holds of the finding's template context: the
+    `actor` (peer, local, network or unknown), how sure (`confidence`), and `why` (a
+    template naming the evidence). A rule lists them in order; the first that holds wins."""
+
+    actor: str
+    confidence: str
+    why: str
+    when: Predicate | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EvidenceRef:
     """A binding or a count whose frames prove the finding; `pick` first or last cites one
     event of a count."""
@@ -187,6 +199,7 @@ class Outcome:
     next_steps: str | None = None
     notes: tuple[Note, ...] = ()
     doubts: tuple[Doubt, ...] = ()
+    origins: tuple[OriginSpec, ...] = ()
 
 
 class _Unset(Enum):

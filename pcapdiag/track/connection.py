@@ -414,6 +414,9 @@ class Connection:
 
     def _on_rst(self, seg: Segment, s: Endpoint, r: Endpoint, out: list[Event]) -> None:
         has_ack = bool(seg.flags & ACK)
+        # The sender's TTL before this RST (receive() records a first packet's TTL before
+        # it gets here: a RST that is its sender's first packet has no baseline).
+        baseline = s.ttl if s.packets > 1 else None
         if s.snd_nxt is None:
             s.snd_una = s.snd_nxt = seg.seq
         seq = s.seq(seg.seq)
@@ -442,6 +445,9 @@ class Connection:
                 receiver_sent_fin=r.fin_seq is not None,
                 after_unanswered_keepalives=s.keepalive_unanswered > 0,
                 receiver_state_proven=_state_proven(r, s),
+                ttl=seg.ttl,
+                ttl_delta=seg.ttl - baseline if baseline is not None else 0,
+                ttl_baseline=baseline is not None,
             )
         )
         if answers_stale:

@@ -116,7 +116,8 @@ class Rst(Event):
         "receiver_state_proven says whether the receiver's state and sequence numbers come "
         "from its own packets (it had acknowledged everything sent to it) or from a capture "
         "taken on its host; otherwise from packets sent towards it, which may not have "
-        "arrived before the RST."
+        "arrived before the RST. ttl_delta compares the RST's TTL with its claimed "
+        "sender's earlier packets (ttl_baseline false: none was captured)."
     )
     accepted: bool
     disposition: str
@@ -130,6 +131,12 @@ class Rst(Event):
     receiver_sent_fin: bool
     after_unanswered_keepalives: bool
     receiver_state_proven: bool
+    ttl: int  # the RST's TTL (hop limit) as captured
+    # The RST's TTL minus the TTL of its claimed sender's first packet captured before it (0
+    # when there is none: ttl_baseline false). Above 0: it was sent closer to the capture
+    # point than the sender's own packets (a middlebox between them).
+    ttl_delta: int
+    ttl_baseline: bool
 
 
 @dataclass(slots=True, kw_only=True)

@@ -56,6 +56,9 @@ def test_compact_keeps_rare_events_and_both_ends_of_each_run() -> None:
         receiver_sent_fin=False,
         after_unanswered_keepalives=False,
         receiver_state_proven=True,
+        ttl=64,
+        ttl_delta=0,
+        ttl_baseline=True,
     )
     kept = compact([*events, rst])
     frames = [e.frame for e in kept]

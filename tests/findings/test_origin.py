@@ -1,0 +1,72 @@
+"""Who caused a failure (findings[].origin): the rules' origins, decided from the evidence the
+capture holds (the RST's TTL against its claimed sender's, the ICMP error's reporter), and
+`unknown` with the reason when it holds none. Captures are built packet by packet; each case
+says what its packets carry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pcapdiag.api import analyze
+from pcapdiag.findings.model import Finding
+from tests.support.scenario import Talk
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _findings(t: Talk, tmp_path: Path, builtin_rules) -> list[Finding]:
+    path = tmp_path / "origin.pcap"
+    t.write(path)
+    return analyze([str(path)], builtin_rules).findings
+
+
+def _reset_mid_connection(rst_ttl: int) -> Talk:
+    """Captured on the client's host (its TTL 64); the server is 14 routers away (its packets
+    arrive with 50). After one request and response, a RST in the server's name arrives
+    with `rst_ttl`."""
+    t = Talk(client_ttl=64, server_ttl=50)
+    t.handshake()
+    t.tcp("c", "PA", b"GET / HTTP/1.1\r\n\r\n")
+    t.tcp("s", "PA", b"HTTP/1.1 200 OK\r\n\r\n")
+    t.tcp("c", "PA", b"GET /next HTTP/1.1\r\n\r\n")
+    t.server_ttl = rst_ttl
+    t.tcp("s", "R", seq=t.nxt["s"], ack=0)
+    return t
+
+
+def test_a_rst_sent_closer_than_the_server_is_the_network(builtin_rules, tmp_path: Path) -> None:
+    # TTL 62: two routers away, where the server's packets cross fourteen (a firewall's RST).
+    (f,) = _findings(_reset_mid_connection(62), tmp_path, builtin_rules)
+    assert f.primary().errno == "ECONNRESET"
+    assert (f.origin.actor, f.origin.confidence) == ("network", "medium")
+    assert "TTL 62, 12 more than the server's own packets" in f.origin.why
+
+
+def test_a_rst_with_the_servers_ttl_is_the_peer(builtin_rules, tmp_path: Path) -> None:
+    (f,) = _findings(_reset_mid_connection(50), tmp_path, builtin_rules)
+    assert (f.origin.actor, f.origin.confidence) == ("peer", "medium")
+
+
+def test_a_lone_rst_cannot_be_placed(builtin_rules, tmp_path: Path) -> None:
+    # A SYN answered by RST|ACK: the server's only packet, nothing to compare its TTL with.
+    t = Talk(server_ttl=50)
+    t.tcp("c", "S")
+    t.tcp("s", "RA", seq=0, ack=t.cisn + 1)
+    (f,) = _findings(t, tmp_path, builtin_rules)
+    assert f.primary().errno == "ECONNREFUSED"
+    assert f.origin.actor == "unknown" and "only packet" in f.origin.why
+
+
+def test_icmp_errors_name_their_reporter(builtin_rules) -> None:
+    # samples/demo.pcap: host prohibited from the router 10.0.1.254 (client port 40005), port
+    # unreachable from the DNS server itself (UDP 50000).
+    found = analyze([str(ROOT / "samples" / "demo.pcap")], builtin_rules).findings
+    by_port = {f.flow.client.rpartition(":")[2]: f for f in found}
+    assert by_port["40005"].origin.actor == "network"
+    assert "10.0.1.254" in by_port["40005"].origin.why
+    assert by_port["50000"].origin.actor == "peer"
+
+
+def test_silence_is_unknown(builtin_rules) -> None:
+    (f,) = analyze([str(ROOT / "rules" / "syn-timeout" / "six-syns.pcap")], builtin_rules).findings
+    assert f.origin.actor == "unknown" and "silence" in f.origin.why
