@@ -236,6 +236,11 @@ class Connection:
     first_frame: int = 0
     first_ts_ns: int = 0
     last_ts_ns: int = 0
+    # The silence before the packet being processed and before the one that came first:
+    # a RST's idle gap is the longer (a reply to the first packet after an idle spell comes
+    # at once, the spell was before that packet).
+    gap_ns: int = 0
+    gap_before_ns: int = 0
     handshake: str = "none"  # none | partial | complete
     finished_ts_ns: int | None = None  # set once both endpoints are closed
     # The side whose run of data segments is open: further data from it, with no other event
@@ -330,6 +335,8 @@ class Connection:
         s.packets += 1
         if s.ttl is None:
             s.ttl = seg.ttl
+        self.gap_before_ns = self.gap_ns
+        self.gap_ns = seg.ts_ns - self.last_ts_ns
         self.last_ts_ns = seg.ts_ns
         out: list[Event] = []
         flags = seg.flags
@@ -371,7 +378,9 @@ class Connection:
         if ack > r_nxt:
             return None  # acknowledges data the capture never saw
         s.packets += 1
-        self.last_ts_ns = ts = seg.ts_ns
+        ts = seg.ts_ns
+        self.gap_ns = ts - self.last_ts_ns
+        self.last_ts_ns = ts
         s.last_ack_sent = ack
         rcv = s.rcv_nxt
         if rcv is None or ack > rcv:
@@ -448,6 +457,7 @@ class Connection:
                 ttl=seg.ttl,
                 ttl_delta=seg.ttl - baseline if baseline is not None else 0,
                 ttl_baseline=baseline is not None,
+                idle_ms=max(self.gap_ns, self.gap_before_ns) // 1_000_000,
             )
         )
         if answers_stale:
@@ -815,6 +825,7 @@ class Connection:
         """An ICMP error quoting a segment sent by `quoted_side`."""
         r = self.endpoint(quoted_side)
         peer = self.endpoint(quoted_side.peer)
+        idle = max(err.ts_ns - self.last_ts_ns, self.gap_ns, 0) // 1_000_000
         self.last_ts_ns = err.ts_ns
         kind = icmp_kind(err.family, err.type, err.code)
         qseq = err.quoted.seq
@@ -847,6 +858,7 @@ class Connection:
             from_peer=err.src == peer.addr,
             accepted=accepted,
             receiver_state=state_before.value,
+            idle_ms=idle,
         )
         self._check_finished(err.ts_ns)
         return [ev]

@@ -117,7 +117,8 @@ class Rst(Event):
         "from its own packets (it had acknowledged everything sent to it) or from a capture "
         "taken on its host; otherwise from packets sent towards it, which may not have "
         "arrived before the RST. ttl_delta compares the RST's TTL with its claimed "
-        "sender's earlier packets (ttl_baseline false: none was captured)."
+        "sender's earlier packets (ttl_baseline false: none was captured). idle_ms: the "
+        "silence on the connection before it, in milliseconds."
     )
     accepted: bool
     disposition: str
@@ -137,6 +138,7 @@ class Rst(Event):
     # point than the sender's own packets (a middlebox between them).
     ttl_delta: int
     ttl_baseline: bool
+    idle_ms: int  # silence on the connection before it (either direction), in milliseconds
 
 
 @dataclass(slots=True, kw_only=True)
@@ -178,7 +180,8 @@ class IcmpErrorEvent(Event):
         "An ICMP/ICMPv6 error quoting a packet of this flow; receiver is the side that sent the "
         "quoted packet. kind is a stable name such as v4:host-prohibited (see icmp.py). "
         "accepted is false when the kernel would ignore it (quoted TCP seq outside "
-        "[snd.una, snd.nxt], or the socket is in TIME_WAIT/CLOSED)."
+        "[snd.una, snd.nxt], or the socket is in TIME_WAIT/CLOSED). idle_ms is the silence "
+        "on the connection before it."
     )
     kind: str
     icmp_type: int
@@ -187,6 +190,7 @@ class IcmpErrorEvent(Event):
     from_peer: bool  # the error came from the peer host itself, not a router
     accepted: bool
     receiver_state: str
+    idle_ms: int  # silence on the connection before it, in milliseconds
 
 
 @dataclass(slots=True, kw_only=True)

@@ -424,6 +424,7 @@ class FlowTable:
             return done
         if q.proto == 17 and (u := self.udp.get(key)) is not None:
             side = Side.CLIENT if (q.src, q.sport) == u.client else Side.SERVER
+            idle = max(0, (err.ts_ns - u.last_ts_ns) // 1_000_000)
             u.last_ts_ns = err.ts_ns
             u.last_frame = err.frame
             u.frames.append(err.frame)
@@ -441,6 +442,7 @@ class FlowTable:
                     from_peer=err.src == peer[0],
                     accepted=True,
                     receiver_state="UDP",
+                    idle_ms=idle,
                 )
             )
             return done

@@ -70,3 +70,43 @@ def test_icmp_errors_name_their_reporter(builtin_rules) -> None:
 def test_silence_is_unknown(builtin_rules) -> None:
     (f,) = analyze([str(ROOT / "rules" / "syn-timeout" / "six-syns.pcap")], builtin_rules).findings
     assert f.origin.actor == "unknown" and "silence" in f.origin.why
+
+
+def test_a_rst_after_an_idle_gap_names_the_gap_and_the_usual_timeouts(
+    builtin_rules, tmp_path: Path
+) -> None:
+    # Request and response, then 400 s of silence (past AWS NLB's 350 s), then the client's
+    # next request meets a RST at once, sent two hops away: a stateful device had forgotten
+    # the flow. The gap that matters is the one before the request.
+    t = Talk(client_ttl=64, server_ttl=50)
+    t.handshake()
+    t.tcp("c", "PA", b"GET / HTTP/1.1\r\n\r\n")
+    t.tcp("s", "PA", b"HTTP/1.1 200 OK\r\n\r\n")
+    t.tcp("c", "A")
+    t.tcp("c", "PA", b"GET /later HTTP/1.1\r\n\r\n", dt=400.0)
+    t.server_ttl = 62
+    t.tcp("s", "R", seq=t.nxt["s"], ack=0, dt=0.001)
+    (f,) = _findings(t, tmp_path, builtin_rules)
+    assert f.origin.actor == "network"
+    (note,) = [n for n in f.notes if "of silence" in n]
+    assert "after 400000 ms of silence" in note and "AWS NLB 350 s" in note
+
+
+def test_a_rst_without_an_idle_gap_says_nothing_of_timeouts(builtin_rules, tmp_path) -> None:
+    (f,) = _findings(_reset_mid_connection(62), tmp_path, builtin_rules)
+    assert not [n for n in f.notes if "of silence" in n]
+
+
+def test_idle_ms_counts_the_silence_before_the_rst(builtin_rules, tmp_path: Path) -> None:
+    # The same flow, with the RST itself coming 400 s after the last packet (the client's
+    # data went unanswered and the device reset the flow when it expired it).
+    t = Talk(client_ttl=64, server_ttl=50)
+    t.handshake()
+    t.tcp("c", "PA", b"GET / HTTP/1.1\r\n\r\n")
+    t.tcp("s", "PA", b"HTTP/1.1 200 OK\r\n\r\n")
+    t.tcp("c", "A")
+    t.server_ttl = 62
+    t.tcp("s", "R", seq=t.nxt["s"], ack=0, dt=400.0)
+    (f,) = _findings(t, tmp_path, builtin_rules)
+    (note,) = [n for n in f.notes if "of silence" in n]
+    assert "after 400000 ms of silence" in note and "AWS NLB 350 s" in note

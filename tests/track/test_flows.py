@@ -59,6 +59,7 @@ def test_compact_keeps_rare_events_and_both_ends_of_each_run() -> None:
         ttl=64,
         ttl_delta=0,
         ttl_baseline=True,
+        idle_ms=0,
     )
     kept = compact([*events, rst])
     frames = [e.frame for e in kept]
