@@ -28,7 +28,13 @@ from pcapdiag.findings.model import (
     Finding,
     Report,
 )
-from pcapdiag.render.text import clean, confidence_line, platforms_said, vantage_said
+from pcapdiag.render.text import (
+    clean,
+    confidence_line,
+    origin_line,
+    platforms_said,
+    vantage_said,
+)
 
 # Folding of long connections: the first packets, and this many rows around each evidence row.
 FOLD_HEAD = 3
@@ -287,6 +293,7 @@ def _finding(i: int, f: Finding, rows: list[LadderRow] | None) -> str:
     )
     items = [
         ("Confidence", _e(confidence_line(f).partition(": ")[2])),
+        ("Origin", _e(origin_line(f))),
         ("Connection", conn),
         (f"{_e(f.side.capitalize())} application", eff_html),
         ("Cause", _e(f.cause)),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from pcapdiag.findings.model import Report
-from pcapdiag.render.text import confidence_line, headline
+from pcapdiag.render.text import confidence_line, headline, origin_line
 
 
 def _xml_text(text: str) -> str:
@@ -40,7 +40,7 @@ def to_junit(report: Report) -> str:
                 name=_xml_text(f"{f.flow.proto} {f.flow.client} -> {f.flow.server} ({f.side})"),
             )
             text = _xml_text(
-                f"{f.title}\n{confidence_line(f)}\n{f.cause}\n"
+                f"{f.title}\n{confidence_line(f)}\norigin: {origin_line(f)}\n{f.cause}\n"
                 f"frames: {', '.join(map(str, f.frames))}\nwireshark: {f.flow_filter}"
             )
             # A failure is an errno claimed; a low-confidence possibility is only written out.

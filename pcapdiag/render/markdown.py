@@ -9,7 +9,13 @@ import html
 from pcapdiag.findings.contract import iso_time
 from pcapdiag.findings.ladder import LadderRow
 from pcapdiag.findings.model import OUTCOME_WORDS, Finding, Report
-from pcapdiag.render.text import confidence_line, headline, platforms_said, vantage_said
+from pcapdiag.render.text import (
+    confidence_line,
+    headline,
+    origin_line,
+    platforms_said,
+    vantage_said,
+)
 
 # Characters with a meaning inside a Markdown paragraph or table cell (GitHub flavour).
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|~"})
@@ -85,6 +91,7 @@ def _section(
         f"- **Rule:** {f.rule} {code(f.rule_name)} (rev {f.rev}), severity {f.severity}, "
         f"finding {code(f.id)}",
         f"- **Confidence:** {md(confidence_line(f).partition(': ')[2])}",
+        f"- **Origin:** {md(origin_line(f))}",
         f"- **Connection:** {f.flow.proto.upper()} client {code(f.flow.client)} → server "
         f"{code(f.flow.server)}",
     ]

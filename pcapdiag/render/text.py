@@ -226,6 +226,11 @@ _PLACES = {
 }
 
 
+def origin_line(f: Finding) -> str:
+    """Who caused it, in one line: "network (medium confidence): the RST arrives ..."."""
+    return f"{f.origin.actor} ({f.origin.confidence} confidence): {f.origin.why}"
+
+
 def confidence_line(f: Finding) -> str:
     if not f.confidence.reasons:
         return f"confidence: {f.confidence.level}"
@@ -244,9 +249,7 @@ def finding_block(i: int, f: Finding, *, one_vantage: bool = False) -> list[str]
         f"    connection: {f.flow.proto.upper()} client {f.flow.client} -> server "
         f"{f.flow.server}" + (f" (instance {f.flow.instance})" if f.flow.instance > 1 else ""),
     ]
-    lines.append(
-        f"    origin: {f.origin.actor} ({f.origin.confidence} confidence): {clean(f.origin.why)}"
-    )
+    lines.append(f"    origin: {clean(origin_line(f))}")
     if f.platform.inferred:
         lines.append(f"    platform: {p}, {clean(f.platform.why)}")
     if not one_vantage and f.vantage.where != "unknown":

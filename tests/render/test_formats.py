@@ -107,3 +107,15 @@ def test_text_report_is_plain_when_not_a_terminal(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["analyze", str(DEMO)])  # capsys: stdout is not a TTY
     assert "\x1b" not in capsys.readouterr().out
+
+
+def test_every_human_format_says_who_caused_it(builtin_rules) -> None:
+    # samples/demo.pcap, port 40005: host prohibited from the router 10.0.1.254.
+    from pcapdiag.render.html import to_html
+    from pcapdiag.render.junit import to_junit
+
+    report = _report(DEMO, builtin_rules)
+    said = "network (high confidence): the ICMP error comes from 10.0.1.254"
+    assert said in to_markdown(report)
+    assert said in to_junit(report)
+    assert said in to_html(report)
