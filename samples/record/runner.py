@@ -165,6 +165,8 @@ def run_scenario(sc: Scenario, outdir: Path, prefix: str, delay_ms: float = 2.0)
             "sysctls": sysctls,
             "sockets": [{k: v for k, v in s.items() if k != "_name"} for s in sockets],
         }
+        if sc.origin is not None:
+            truth["origin"] = sc.origin
         limits = limits_for(sc, sockets)
         if limits:
             truth["capture_limits"] = limits

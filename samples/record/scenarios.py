@@ -28,6 +28,43 @@ class Scenario:
     # Extra per-namespace sysctls for the client and server namespaces.
     sysctls: dict = field(default_factory=dict)
 
+    @property
+    def origin(self) -> str | None:
+        """Who caused the failure this scenario records, from the failing socket's point of
+        view: `peer` (the other endpoint's host: its kernel or application), `network` (the
+        router between them: a REJECT, a route, a DROP); None for a healthy scenario."""
+        base = self.name.removesuffix("-v6")
+        for prefix, actor in ORIGINS:
+            if base == prefix or base.startswith(prefix + "-"):
+                return actor
+        return None
+
+
+# Who causes each scenario's failure (Scenario.origin), by name (the -v6 twins alike).
+ORIGINS = (
+    ("refused", "peer"),  # the server's kernel: no listener
+    ("epipe", "peer"),
+    ("close-unread", "peer"),
+    ("linger0-close", "peer"),
+    ("rst-before-accept", "peer"),  # the client resets: the server's socket fails
+    ("server-killed", "peer"),
+    ("peer-lost-state", "peer"),
+    ("udp-closed", "peer"),  # port unreachable from the server host itself
+    ("listener-closed-queued", "peer"),
+    ("shutdown-then-rst", "peer"),
+    ("reject", "network"),  # iptables REJECT on the router
+    ("route", "network"),  # unreachable/prohibit/blackhole/no route on the router
+    ("syn-timeout", "network"),  # the router drops
+    ("data-timeout", "network"),
+    ("ttl-exceeded", "network"),
+    ("keepalive-timeout", "network"),
+    ("user-timeout", "network"),
+    ("udp-host-unreachable", "network"),
+    ("udp-admin-prohibited", "network"),
+    ("close-then-timeout", "network"),
+    ("shutdown-then-timeout", "network"),
+)
+
 
 def addrs(fam: int) -> tuple[str, str]:
     return (CLIENT6, SERVER6) if fam == 6 else (CLIENT4, SERVER4)

@@ -3,7 +3,8 @@
 
 For each capture (client.pcap, server.pcap) and each socket of the host where it was taken:
 the first errno pcapdiag reports for that connection and side must be exactly the first errno
-the real socket returned (and its call), and a socket that saw no error gets no errno. Where
+the real socket returned (and its call), with the origin the scenario records or unknown, and
+a socket that saw no error gets no errno. Where
 the capture alone cannot show the truth, truth.json says so (`capture_limits`, with a reason)
 and states what pcapdiag must report instead (`expect`).
 
@@ -74,6 +75,11 @@ def _check_socket(sock: dict[str, Any], instance: int, truth: dict[str, Any], re
     if got.errno != want["errno"] or ("call" in want and got.call != want["call"]):
         return f"{label}: expected {want}, pcapdiag says {got.call} {got.errno} ({mine[0].rule})"
     f = mine[0]
+    # Who caused it: the truth's origin, or unknown when the capture cannot tell; never the
+    # wrong one (truth.json "origin", from the scenario: samples/record/scenarios.py).
+    origin = truth.get("origin")
+    if origin is not None and f.origin.actor not in (origin, "unknown"):
+        return f"{label}: origin {f.origin.actor} ({f.origin.why}), the truth says {origin}"
     if f.platform.name != "linux":
         return f"{label}: taken for {f.platform.name} ({f.platform.why})"
     if f.confidence.level == "low":
@@ -100,6 +106,14 @@ def test_pcapdiag_agrees_with_the_kernel(
         seen[key] = instance = seen.get(key, 0) + 1  # port reuse: 2nd socket, 2nd connection
         problems.append(_check_socket(sock, instance, truth, report))
     assert not [p for p in problems if p], "\n".join(p for p in problems if p)
+
+
+def test_every_failing_scenario_records_its_origin() -> None:
+    for t in TRUTHS:
+        truth = json.loads(t.read_text())
+        failed = any(c["result"] == "error" for s in truth["sockets"] for c in s["calls"])
+        if failed:
+            assert truth.get("origin") in ("peer", "local", "network"), t.parent.name
 
 
 def test_the_recorded_set_covers_the_scenarios() -> None:
