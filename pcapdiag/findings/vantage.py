@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from pcapdiag.track.fingerprint import initial_ttl
+from pcapdiag.track.fingerprint import captured_on_sender, initial_ttl
 from pcapdiag.track.flows import FlowRecord
 
 SAME_HOST = "same-host"
@@ -64,13 +64,12 @@ def _by_ttl(c: int | None, s: int | None) -> Vantage | None:
         if ttl is None:
             return Vantage(UNKNOWN, "no packet of either side was captured")
         return Vantage(UNKNOWN, f"only the {seen}'s packets were captured")
-    c_hops, s_hops = initial_ttl(c) - c, initial_ttl(s) - s
     said = f"the client's packets arrive with TTL {c}, the server's with {s}"
-    if c_hops == 0 and s_hops > 0:
+    if captured_on_sender(c, s):
         return Vantage(CLIENT_HOST, f"{said}: only the server's crossed a router")
-    if s_hops == 0 and c_hops > 0:
+    if captured_on_sender(s, c):
         return Vantage(SERVER_HOST, f"{said}: only the client's crossed a router")
-    if c_hops > 0 and s_hops > 0:
+    if initial_ttl(c) > c and initial_ttl(s) > s:
         return Vantage(PATH, f"{said}: both crossed a router before the capture point")
     return None
 

@@ -43,7 +43,7 @@ from pcapdiag.track.events import (
     ZeroWindow,
     ZeroWindowProbe,
 )
-from pcapdiag.track.fingerprint import Fingerprint, initial_ttl
+from pcapdiag.track.fingerprint import Fingerprint, captured_on_sender
 from pcapdiag.track.tcpstate import SYNCHRONIZED, Input, TcpState, next_state
 
 _MOD = 1 << 32
@@ -133,11 +133,7 @@ def _state_proven(r: Endpoint, s: Endpoint) -> bool:
     less)."""
     if r.rcv_nxt is None or (r.last_ack_sent is not None and r.last_ack_sent >= r.rcv_nxt):
         return True
-    if same_host(r.addr, s.addr):
-        return True
-    if r.ttl is None or s.ttl is None:
-        return False
-    return initial_ttl(r.ttl) == r.ttl and initial_ttl(s.ttl) > s.ttl
+    return same_host(r.addr, s.addr) or captured_on_sender(r.ttl, s.ttl)
 
 
 def unwrap(raw: int, ref: int) -> int:

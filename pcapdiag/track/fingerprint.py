@@ -25,6 +25,15 @@ def initial_ttl(ttl: int) -> int:
     return 255
 
 
+def captured_on_sender(own: int | None, other: int | None) -> bool:
+    """Whether a capture whose two sides' packets arrive with TTLs `own` and `other` was taken
+    on the host sending `own`: its packets carry their initial TTL, the other side's crossed a
+    router. False when either is unknown, or when no router shows between them."""
+    if own is None or other is None:
+        return False
+    return initial_ttl(own) == own and initial_ttl(other) > other
+
+
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
     """One side of a flow as its packets show it. None: not seen in the capture."""
