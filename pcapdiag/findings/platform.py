@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pcapdiag.errnos import PLATFORMS
+from pcapdiag.track.connection import LINUX_TCP_IGNORED_KINDS
 from pcapdiag.track.events import Event, IcmpErrorEvent, Keepalive, Retransmission, Rst
 from pcapdiag.track.fingerprint import initial_ttl
 from pcapdiag.track.flows import FlowRecord
@@ -53,12 +54,6 @@ _LAYOUTS: dict[str, frozenset[str]] = {
     "MNWST": frozenset({"freebsd"}),
     "MNWSTE": frozenset({"freebsd"}),
 }
-
-# ICMP errors that end a Linux connect() at once (all but those tcp_v4_err/tcp_v6_err ignore
-# or take as a path MTU: see track/connection.py _LINUX_TCP_IGNORED_KINDS).
-_SOFT_EVERYWHERE = frozenset(
-    {"v4:fragmentation-needed", "v4:source-quench", "v4:redirect", "v6:packet-too-big"}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +142,8 @@ def _behaviour(events: Sequence[Event], side: str) -> list[tuple[frozenset[str],
             and ev.receiver == side
             and ev.accepted
             and ev.receiver_state == "SYN_SENT"
-            and ev.kind not in _SOFT_EVERYWHERE
+            # Linux ends a connect at once on any error it does not ignore (tcp_v4_err()).
+            and ev.kind not in LINUX_TCP_IGNORED_KINDS
             and hard_icmp_at is None
         ):
             hard_icmp_at = ev.frame

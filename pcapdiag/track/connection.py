@@ -55,7 +55,7 @@ _UNKNOWN_WINDOW = 1 << 30
 # ICMP kinds Linux TCP does not turn into an error (tcp_v4_err / tcp_v6_err): fragmentation
 # needed / packet too big only lower the MSS; source quench and redirect are ignored; unknown
 # codes (> NR_ICMP_UNREACH) are ignored.
-_LINUX_TCP_IGNORED_KINDS = frozenset(
+LINUX_TCP_IGNORED_KINDS = frozenset(
     {
         "v4:fragmentation-needed",
         "v4:source-quench",
@@ -835,7 +835,7 @@ class Connection:
             accepted = r.snd_una <= seq <= r.snd_nxt
         state_before = r.state
         self.data_run = None
-        if accepted and kind not in _LINUX_TCP_IGNORED_KINDS:
+        if accepted and kind not in LINUX_TCP_IGNORED_KINDS:
             # In SYN_SENT every remaining error aborts the connect at once (tcp_v4_err ->
             # tcp_done); in synchronized states it is only remembered as a soft error.
             r.state = next_state(r.state, Input.CONNECT_ABORTED)
