@@ -422,21 +422,27 @@ def rst_while_open() -> Talk:
     return t
 
 
+def _server_fin_retransmitted(t: Talk, retransmissions: int) -> Talk:
+    """A request and response, then the server's FIN sent again `retransmissions` times with
+    backoff (0.2, 0.4, ... s), unacknowledged."""
+    t.handshake()
+    _request_response(t)
+    seq = t.nxt["s"]
+    t.tcp("s", "FA")
+    rto = 0.2
+    for _ in range(retransmissions):
+        t.tcp("s", "FA", seq=seq, dt=rto, advance=False)
+        rto *= 2
+    return t
+
+
 @capture("rules/timeout-after-close/fin-unanswered.pcap")
 def fin_unanswered() -> Talk:
     """After its response the server closes: its FIN is retransmitted four times with
     backoff and never acknowledged (the client vanished). The server's application had
     closed: nobody gets ETIMEDOUT. Frames: 1-3 handshake, 4-7 request/response, 8 FIN,
     9-12 FIN retransmissions."""
-    t = Talk(cport=40032)
-    t.handshake()
-    _request_response(t)
-    seq = t.nxt["s"]
-    t.tcp("s", "FA")
-    rto = 0.2
-    for _ in range(4):
-        t.tcp("s", "FA", seq=seq, dt=rto, advance=False)
-        rto *= 2
+    t = _server_fin_retransmitted(Talk(cport=40032), 4)
     t.wait(3.0)
     return t
 
@@ -446,15 +452,7 @@ def fin_answered_late() -> Talk:
     """The server's FIN is retransmitted twice, then the client acknowledges it and closes:
     a slow close, healthy. Frames: 1-3 handshake, 4-7 request/response, 8 FIN, 9-10 FIN
     retransmissions, 11 FIN|ACK (client), 12 ACK."""
-    t = Talk(cport=40033)
-    t.handshake()
-    _request_response(t)
-    seq = t.nxt["s"]
-    t.tcp("s", "FA")
-    rto = 0.2
-    for _ in range(2):
-        t.tcp("s", "FA", seq=seq, dt=rto, advance=False)
-        rto *= 2
+    t = _server_fin_retransmitted(Talk(cport=40033), 2)
     t.tcp("c", "FA", dt=0.1)
     t.tcp("s", "A")
     return t
