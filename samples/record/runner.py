@@ -167,6 +167,8 @@ def run_scenario(sc: Scenario, outdir: Path, prefix: str, delay_ms: float = 2.0)
         }
         if sc.origin is not None:
             truth["origin"] = sc.origin
+        if sc.cause_by_host:
+            truth["origin_by_host"] = sc.cause_by_host
         limits = limits_for(sc, sockets)
         if limits:
             truth["capture_limits"] = limits

@@ -27,12 +27,20 @@ class Scenario:
     timeout: float = 30.0
     # Extra per-namespace sysctls for the client and server namespaces.
     sysctls: dict = field(default_factory=dict)
+    # Who caused the failure, when the ORIGINS table (by name) does not say it.
+    cause: str | None = None
+    # Per host, when the two hosts' sockets see the failure from opposite ends: a socket the
+    # client's host aborts itself is `local` to the client and `peer` to the server.
+    cause_by_host: dict = field(default_factory=dict)
 
     @property
     def origin(self) -> str | None:
         """Who caused the failure this scenario records, from the failing socket's point of
-        view: `peer` (the other endpoint's host: its kernel or application), `network` (the
-        router between them: a REJECT, a route, a DROP); None for a healthy scenario."""
+        view: `peer` (the other endpoint's host: its kernel or application), `local` (the
+        failing socket's own host), `network` (the router between them: a REJECT, a route, a
+        DROP, a conntrack table, an injector); None for a healthy scenario."""
+        if self.cause is not None:
+            return self.cause
         base = self.name.removesuffix("-v6")
         for prefix, actor in ORIGINS:
             if base == prefix or base.startswith(prefix + "-"):
@@ -912,4 +920,8 @@ def all_scenarios() -> list[Scenario]:
         close_then_timeout(),
         shutdown_then_timeout(),
     ]
+    # Issue 14's scenarios live in their own modules (imported here: they build on this one).
+    from . import hostlimits, middlebox
+
+    out += middlebox.scenarios() + hostlimits.scenarios()
     return out

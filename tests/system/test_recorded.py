@@ -77,7 +77,7 @@ def _check_socket(sock: dict[str, Any], instance: int, truth: dict[str, Any], re
     f = mine[0]
     # Who caused it: the truth's origin, or unknown when the capture cannot tell; never the
     # wrong one (truth.json "origin", from the scenario: samples/record/scenarios.py).
-    origin = truth.get("origin")
+    origin = truth.get("origin_by_host", {}).get(sock["host"], truth.get("origin"))
     if origin is not None and f.origin.actor not in (origin, "unknown"):
         return f"{label}: origin {f.origin.actor} ({f.origin.why}), the truth says {origin}"
     if f.platform.name != "linux":
@@ -114,6 +114,8 @@ def test_every_failing_scenario_records_its_origin() -> None:
         failed = any(c["result"] == "error" for s in truth["sockets"] for c in s["calls"])
         if failed:
             assert truth.get("origin") in ("peer", "local", "network"), t.parent.name
+            for actor in truth.get("origin_by_host", {}).values():
+                assert actor in ("peer", "local", "network"), t.parent.name
 
 
 def test_the_recorded_set_covers_the_scenarios() -> None:
