@@ -13,6 +13,7 @@ from pcapdiag import evidence
 from pcapdiag.errnos import PLATFORMS
 from pcapdiag.findings import quality
 from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE, FindingCollector
+from pcapdiag.findings.hosts import attribute
 from pcapdiag.findings.model import Report, ReportWarning, finding_order
 from pcapdiag.findings.platform import AUTO
 from pcapdiag.io.sources import expand_sources, order_by_start
@@ -111,6 +112,7 @@ def run_analysis(analysis: Analysis, progress: Progress | None = None) -> Report
         if gc_was_on:
             gc.enable()
     report.findings, report.groups = collector.result()
+    report.findings = [attribute(f, report.hosts.get(f.capture)) for f in report.findings]
     report.findings.sort(key=finding_order)
     report.groups.sort(key=lambda g: (g.first_ts_ns, g.capture, g.rule, g.side, g.server))
     if not analysis.keep_flows:

@@ -20,6 +20,7 @@ from pcapdiag.rules.engine import evaluate, event_index
 from pcapdiag.rules.model import Rule
 from pcapdiag.settings import Settings
 from pcapdiag.track.flows import FlowRecord, FlowTable, SkippedRun
+from pcapdiag.track.hosts import HostBaselines
 
 # The accelerator is optional: without it (not installed, or built without a C compiler) every
 # frame takes the general Python path, and the report is the same.
@@ -105,6 +106,8 @@ def merge_shards(
         merged.orphan_icmp += part.orphan_icmp
         merged.evicted_attempts += part.evicted_attempts
         merged.quality.merge(part.quality)
+        for label, hosts in part.hosts.items():
+            merged.hosts.setdefault(label, HostBaselines()).merge(hosts)
     return merged, collector
 
 
@@ -154,6 +157,7 @@ class _Session:
                 plan = self._plan(reader, src)
                 stream: Iterator[Record | Segment | SkippedRun]
                 if plan is not None:  # each worker counts its own
+                    table.hosts.merge(plan.hosts)
                     report.tcp_connections += plan.plain
                     report.udp_flows += plan.plain_udp
                     q = report.quality
@@ -220,6 +224,7 @@ class _Session:
         report.udp_flows += table.stats.udp_flows
         report.orphan_icmp += table.stats.orphan_icmp
         report.evicted_attempts += table.stats.evicted_attempts
+        report.hosts.setdefault(self.label, HostBaselines()).merge(table.hosts)
 
     def _plan(self, reader: CaptureReader, source: str) -> triage.Plan | None:
         """The first pass's plan for this file and worker, if the pass applies (accel)."""

@@ -112,6 +112,21 @@ typedef struct {
     int oom;
 } Bitmap;
 
+/* The first SYN or SYN-ACK of each source address, its frame and TTL (track/hosts.py keeps
+ * the same table in Python): open addressing on the address, frame 0 marks an empty slot. */
+typedef struct {
+    uint8_t addr[16];
+    uint8_t alen, ttl;
+    uint32_t frame;
+} Host;
+
+typedef struct {
+    Host *slots;
+    size_t cap, used; /* cap: a power of two, kept at most half full */
+    int overflow;     /* more than MAX_HOSTS distinct hosts: no baseline for any */
+    int oom;
+} Hosts;
+
 /* Workers of --jobs one pass can plan for. */
 #define MAX_SHARDS 64
 
@@ -140,6 +155,7 @@ typedef struct {
      * gives memory back; what it decides is decided the same later, see settle). */
     int64_t sweep_due;
     int64_t last_sweep; /* capture time of the last sweep (see SWEEP_INTERVAL_NS) */
+    Hosts hosts;
 } State;
 
 /* A multiply-xorshift hash over 8-byte words (keys are 13 or 37 bytes): much cheaper than
@@ -525,6 +541,59 @@ static void midstream(State *s, Flow *f, int side, uint32_t frame, uint32_t seq,
     closed_or_bad(s, f);
 }
 
+static Host *host_slot(Host *slots, size_t cap, const uint8_t *addr, size_t alen) {
+    size_t i = (size_t)hash_key(addr, alen) & (cap - 1);
+    while (slots[i].frame && (slots[i].alen != alen || memcmp(slots[i].addr, addr, alen)))
+        i = (i + 1) & (cap - 1);
+    return &slots[i];
+}
+
+/* A SYN or SYN-ACK from `addr` (frames come in order: the first one noted stays). */
+static void host_note(Hosts *h, uint32_t frame, const uint8_t *addr, size_t alen, uint8_t ttl) {
+    if (h->overflow || h->oom) return;
+    if (2 * (h->used + 1) > h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 1024;
+        Host *slots = calloc(cap, sizeof(Host));
+        if (!slots) {
+            h->oom = 1;
+            return;
+        }
+        for (size_t i = 0; i < h->cap; i++)
+            if (h->slots[i].frame)
+                *host_slot(slots, cap, h->slots[i].addr, h->slots[i].alen) = h->slots[i];
+        free(h->slots);
+        h->slots = slots;
+        h->cap = cap;
+    }
+    Host *sl = host_slot(h->slots, h->cap, addr, alen);
+    if (sl->frame) return;
+    if (h->used >= MAX_HOSTS) {
+        h->overflow = 1;
+        return;
+    }
+    memcpy(sl->addr, addr, alen);
+    sl->alen = (uint8_t)alen;
+    sl->ttl = ttl;
+    sl->frame = frame;
+    h->used++;
+}
+
+/* The table as {address bytes: (frame, ttl)}, or None when it overflowed. */
+static PyObject *hosts_dict(const Hosts *h) {
+    if (h->overflow) Py_RETURN_NONE;
+    PyObject *d = PyDict_New();
+    for (size_t i = 0; d && i < h->cap; i++) {
+        const Host *x = &h->slots[i];
+        if (!x->frame) continue;
+        PyObject *k = PyBytes_FromStringAndSize((const char *)x->addr, x->alen);
+        PyObject *v = Py_BuildValue("kI", (unsigned long)x->frame, (unsigned)x->ttl);
+        if (!k || !v || PyDict_SetItem(d, k, v) < 0) Py_CLEAR(d);
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+    }
+    return d;
+}
+
 static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, const uint8_t *dst,
                     size_t alen, const uint8_t *tcp, long payload, int unusual) {
     uint8_t key[40], klen;
@@ -770,6 +839,7 @@ static void ethernet(State *s, uint32_t frame, int64_t ts, const uint8_t *d, lon
             long payload = ip_end - l4 - thl;
             if (payload < 0) return;
             if (n - l4 < thl) unusual = 1; /* options cut short by the snap length */
+            if (d[l4 + 13] & F_SYN) host_note(&s->hosts, frame, ip + 12, 4, ip[8]);
             segment(s, frame, ts, ip + 12, ip + 16, 4, d + l4, payload, unusual);
         } else if (proto == PROTO_UDP) {
             if (n - l4 < 8 || ip_end - l4 < 8) return; /* Undecodable for Python */
@@ -796,6 +866,7 @@ static void ethernet(State *s, uint32_t frame, int64_t ts, const uint8_t *d, lon
             long payload = ip_end - l4 - thl;
             if (payload < 0) return;
             if (n - l4 < thl) unusual = 1;
+            if (d[l4 + 13] & F_SYN) host_note(&s->hosts, frame, ip + 8, 16, ip[7]);
             segment(s, frame, ts, ip + 8, ip + 24, 16, d + l4, payload, unusual);
         } else if (nh == PROTO_UDP) {
             if (n - l4 < 8 || ip_end - l4 < 8) return;
@@ -1052,6 +1123,7 @@ static void state_free(State *s) {
         }
     }
     free(s->t.slots);
+    free(s->hosts.slots);
     free(s->bm.bits);
     free(s->flows.bits);
     for (int k = 0; k < MAX_SHARDS; k++) free(s->mine[k].bits);
@@ -1060,7 +1132,8 @@ static void state_free(State *s) {
 /* triage(buffer, pcapng, big_endian, nanosecond, max_caplen, linger_ns, idle_ns, max_attempts,
  *        udp_idle_ns, release, shards, repairs, midstream)
  *   -> ([(skip bits, own bits, plain TCP connections, plain UDP flows)] one per worker,
- *       records) or None
+ *       records, {source address: (frame, ttl) of its first SYN or SYN-ACK} or None when
+ *       more than MAX_HOSTS) or None
  * `pcapng`: the buffer is a pcapng file (walk_pcapng; big_endian and nanosecond are then read
  * from its blocks), else a classic pcap file.
  * `release`: the buffer is a read-only mmap of the file, whose pages may be given back.
@@ -1109,7 +1182,7 @@ static PyObject *triage(PyObject *self, PyObject *args) {
     if (!s.give_up && !s.oom) table_rebuild(&s, now, 1);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
-    int failed = s.give_up || s.oom || s.bm.oom || s.flows.oom;
+    int failed = s.give_up || s.oom || s.bm.oom || s.flows.oom || s.hosts.oom;
     for (int k = 0; k < s.shard_n; k++)
         failed |= s.mine[k].oom || s.attempts_peak[k] >= max_attempts;
     PyObject *plans = failed ? NULL : PyList_New(s.shard_n);
@@ -1118,10 +1191,12 @@ static PyObject *triage(PyObject *self, PyObject *args) {
         if (!plan) Py_CLEAR(plans);
         else PyList_SET_ITEM(plans, k, plan);
     }
+    PyObject *hosts = plans ? hosts_dict(&s.hosts) : NULL;
+    if (!hosts) Py_CLEAR(plans);
     state_free(&s);
     if (failed) Py_RETURN_NONE;
     if (!plans) return NULL;
-    return Py_BuildValue("Nk", plans, (unsigned long)number);
+    return Py_BuildValue("NkN", plans, (unsigned long)number, hosts);
 }
 
 /* -- the second pass: records read in batches --------------------------------------------- */
@@ -1131,7 +1206,7 @@ static PyObject *new_segment(PyObject *cls, uint32_t number, int64_t ts, int fam
                              const uint8_t *tcp, long payload) {
     /* A field added to decode/packets.py's Segment must be filled here too (and in
      * fast_decode.py): the build stops until it is. */
-    _Static_assert(SEGMENT_NFIELDS == 15, "Segment's fields changed: fill them in new_segment");
+    _Static_assert(SEGMENT_NFIELDS == 16, "Segment's fields changed: fill them in new_segment");
     PyObject *args[SEGMENT_NFIELDS];
     args[SEG_FRAME] = PyLong_FromUnsignedLong(number);
     args[SEG_TS_NS] = PyLong_FromLongLong(ts);
@@ -1148,6 +1223,7 @@ static PyObject *new_segment(PyObject *cls, uint32_t number, int64_t ts, int fam
     args[SEG_PAYLOAD_LEN] = PyLong_FromLong(payload);
     args[SEG_OPTIONS] = Py_None; /* borrowed: the tracker reads options only from SYNs */
     args[SEG_BAD_CHECKSUM] = Py_False; /* borrowed: checked on SYNs only, never seen here */
+    args[SEG_IP_ID] = PyLong_FromLong(-1); /* read from RSTs only, never seen here */
     PyObject *seg = NULL;
     int ok = 1;
     for (int i = 0; i < SEGMENT_NFIELDS; i++) ok &= args[i] != NULL;
@@ -1160,7 +1236,7 @@ static PyObject *new_segment(PyObject *cls, uint32_t number, int64_t ts, int fam
 
 /* decode_fast.ethernet_segment in C: the Segment of an Ethernet frame of the common kind
  * (at most one 802.1Q tag, IPv4 without options or IPv6 without extension headers, TCP,
- * not a SYN, not a fragment), Py_None when the frame is of another kind, NULL on error. */
+ * not a SYN or RST, not a fragment), Py_None when the frame is of another kind, NULL on error. */
 static PyObject *fast_segment(PyObject *cls, const uint8_t *d, long n, uint32_t number,
                               int64_t ts) {
     long off = (n > 18 && rd16(d + 12) == ETH_8021Q) ? 4 : 0;
@@ -1171,13 +1247,13 @@ static PyObject *fast_segment(PyObject *cls, const uint8_t *d, long n, uint32_t 
         uint32_t frag = rd16(e + 20);
         if (e[14] == 0x45 && e[23] == PROTO_TCP && !(frag & 0x3FFF) && total >= 40 &&
             thl >= 20 &&
-            total - 20 >= thl && !(e[47] & F_SYN))
+            total - 20 >= thl && !(e[47] & (F_SYN | F_RST)))
             return new_segment(cls, number, ts, 4, e + 26, e + 30, 4, e[22], e + 34,
                                total - 20 - thl);
     } else if (rd16(e + 12) == ETH_IPV6 && n >= 74 + off) {
         long plen = rd16(e + 18), thl = (e[66] >> 4) * 4;
         if ((e[14] >> 4) == 6 && e[20] == PROTO_TCP && plen >= thl && thl >= 20 &&
-            !(e[67] & F_SYN))
+            !(e[67] & (F_SYN | F_RST)))
             return new_segment(cls, number, ts, 6, e + 22, e + 38, 16, e[21], e + 54,
                                plen - thl);
     }

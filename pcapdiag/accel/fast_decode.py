@@ -3,9 +3,10 @@
 Most frames of a busy link are exactly that. `decode_fast` reads the header fields it needs
 with a single precompiled struct from the frame's start and builds the Segment directly; any
 frame it does not fully understand (another link type, VLAN tags, IP options, fragments,
-extension headers, SYNs whose options matter, short frames) goes to the general decoder
-`decode.decode`. Options are left out (None) of non-SYN segments: the tracker reads them only
-from SYNs. tests/accel/test_fast_path.py checks that both paths give identical reports.
+extension headers, SYNs and RSTs whose options matter, short frames) goes to the general decoder
+`decode.decode`. Options are left out (None) of other segments: the tracker reads them only
+from SYNs and RSTs (and a RST's IP ID). tests/accel/test_fast_path.py checks that both paths
+give identical reports.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import struct
 
 from pcapdiag.decode.link import decode
-from pcapdiag.decode.packets import SYN, Decoded, Segment
+from pcapdiag.decode.packets import RST, SYN, Decoded, Segment
 from pcapdiag.io.records import Buffer, Frame
 
 # Ethernet (type at 12), IPv4 without options (20 bytes at 14), the TCP fields up to the window
@@ -84,7 +85,7 @@ def ethernet_segment(
             and total >= 40
             and thl >= 20
             and total - 20 >= thl
-            and not offflags & SYN
+            and not offflags & (SYN | RST)
         ):
             return Segment(
                 number,
@@ -107,7 +108,7 @@ def ethernet_segment(
             _ETH_IP6_TCP.unpack_from(data, start + off)
         )
         thl = (offflags >> 10) & 0x3C
-        if vtcfl >> 28 == 6 and nh == 6 and plen >= thl >= 20 and not offflags & SYN:
+        if vtcfl >> 28 == 6 and nh == 6 and plen >= thl >= 20 and not offflags & (SYN | RST):
             return Segment(
                 number,
                 ts_ns,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pcapdiag.decode import ip, link, packets
 from pcapdiag.io import reader
-from pcapdiag.track import plain
+from pcapdiag.track import hosts, plain
 
 # ng_batch reads a pcapng section in C only when it has at most this many interfaces (the
 # timestamp factors of each are kept on the stack).
@@ -59,6 +59,7 @@ def constants() -> dict[str, int]:
         "BT_SPB": reader.BT_SPB,
         "BT_EPB": reader.BT_EPB,
         "MAX_IFACES": NG_BATCH_IFACES,
+        "MAX_HOSTS": hosts.MAX_HOSTS,
     }
 
 

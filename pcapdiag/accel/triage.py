@@ -64,6 +64,9 @@ class Plan:
     plain_one_direction: int = 0
     midstream_frame: int | None = None  # the first frame of each (None: none)
     one_direction_frame: int | None = None
+    # Every host's first SYN / SYN-ACK (frame, TTL) in the whole file, for every worker
+    # alike (track/hosts.py); None: more hosts than it holds.
+    hosts: dict[bytes, tuple[int, int]] | None = None
 
 
 def available() -> bool:
@@ -116,8 +119,19 @@ def first_pass(
     )
     if result is None:
         return None
-    plans, records = result
+    plans, records, hosts = result
     return [
-        Plan(bits, own, plain, plain_udp, records, mid, oneway, mid_at or None, oneway_at or None)
+        Plan(
+            bits,
+            own,
+            plain,
+            plain_udp,
+            records,
+            mid,
+            oneway,
+            mid_at or None,
+            oneway_at or None,
+            hosts,
+        )
         for bits, own, plain, plain_udp, mid, oneway, mid_at, oneway_at in plans
     ]

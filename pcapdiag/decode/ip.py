@@ -16,6 +16,7 @@ import struct
 from array import array
 
 from pcapdiag.decode.packets import (
+    RST,
     SYN,
     Datagram,
     Decoded,
@@ -104,7 +105,7 @@ def decode_ipv4(frame: Frame, data: bytes, off: int, depth: int) -> Decoded:
     n = len(data)
     if n - off < 20:
         return Undecodable(frame.number, frame.ts_ns, "truncated IPv4 header")
-    vihl, _tos, total, _ident, frag, ttl, proto, _sum, src, dst = _IP4.unpack_from(data, off)
+    vihl, _tos, total, ident, frag, ttl, proto, _sum, src, dst = _IP4.unpack_from(data, off)
     if vihl >> 4 != 4:
         return Undecodable(frame.number, frame.ts_ns, f"IPv4 packet with IP version {vihl >> 4}")
     ihl = (vihl & 0x0F) * 4
@@ -127,7 +128,7 @@ def decode_ipv4(frame: Frame, data: bytes, off: int, depth: int) -> Decoded:
         # nothing to decode without reassembly.
         return Other(frame.number, frame.ts_ns, "ipv4-fragment")
     if proto == PROTO_TCP:
-        return _tcp(frame, data, l4, ip_end - l4, 4, src, dst, ttl)
+        return _tcp(frame, data, l4, ip_end - l4, 4, src, dst, ttl, ident)
     if proto == PROTO_UDP:
         return _udp(frame, data, l4, ip_end - l4, 4, src, dst, ttl, depth)
     if proto == PROTO_ICMP:
@@ -243,6 +244,7 @@ def _tcp(
     src: bytes,
     dst: bytes,
     ttl: int,
+    ip_id: int = -1,
 ) -> Decoded:
     if len(data) - l4 < 20:
         return Undecodable(frame.number, frame.ts_ns, "truncated TCP header")
@@ -277,6 +279,7 @@ def _tcp(
         payload_len,
         options,
         bad,
+        ip_id if off_flags & RST else -1,
     )
 
 

@@ -63,6 +63,10 @@ class Segment:
     # is checksum offload (the NIC fills it in after the capture). Checked on SYNs only, which
     # the general decoder reads; False for every other segment.
     bad_checksum: bool = False
+    # IPv4 Identification of a RST (-1: IPv6, or a segment that is not a RST): with the TTL
+    # and the options it tells a RST its claimed sender's stack made from one forged on the
+    # way. The general decoder, which reads every RST, fills it in.
+    ip_id: int = -1
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ from typing import Any
 from pcapdiag.decode.icmp import describe_kind
 from pcapdiag.findings import quality
 from pcapdiag.findings.confidence import assess
+from pcapdiag.findings.hosts import claim_of
 from pcapdiag.findings.model import UNKNOWN_ORIGIN, Effect, Finding, Origin
 from pcapdiag.findings.platform import AUTO, forced, infer
 from pcapdiag.findings.templates import render_template
@@ -81,6 +82,7 @@ def build_finding(
         for n in outcome.notes
         if n.when is None or n.when.test(ctx.__getitem__, rule.params)
     )
+    origin = _origin(rule, ctx)
     key = f"{rule.id}|{flow.proto}|{flow.client}|{flow.server}|{flow.instance}|{match.side}"
     key += f"|{frames[0] if frames else 0}"
     fid = "F-" + hashlib.sha256(key.encode()).hexdigest()[:12]
@@ -110,7 +112,8 @@ def build_finding(
         confidence=confidence,
         vantage=seen_from,
         quality=codes,
-        origin=_origin(rule, ctx),
+        origin=origin,
+        rst_claim=claim_of(rule, flow, match, origin),
     )
 
 

@@ -18,7 +18,9 @@ from pcapdiag.io.records import Damage
 from pcapdiag.track.flows import FlowRecord
 
 if TYPE_CHECKING:
+    from pcapdiag.findings.hosts import RstClaim
     from pcapdiag.findings.ladder import LadderRow
+    from pcapdiag.track.hosts import HostBaselines
 
 SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
 # How every report format words what a call returns; "error" is followed by the errno.
@@ -91,6 +93,9 @@ class Finding:
     vantage: Vantage = NOWHERE
     quality: tuple[str, ...] = ()  # capture-quality codes that touch it (findings/quality.py)
     origin: Origin = UNKNOWN_ORIGIN  # who caused it: the peer, the local host, the network
+    # A RST with nothing to compare its TTL with in its own connection: findings/hosts.py
+    # decides `origin` from the capture's other connections at the report's end.
+    rst_claim: RstClaim | None = None
 
     def primary(self, platform: str | None = None) -> Effect | None:
         """The first call that fails (or the first effect, when none fails), on `platform`
@@ -374,6 +379,9 @@ class Report:
     # The ladder rows of listed findings' flows by finding id, when asked for (second pass,
     # evidence.py): drawn by Markdown and HTML, not part of the JSON document.
     ladders: dict[str, list[LadderRow]] = field(default_factory=dict)
+    # Each capture's host TTL baselines (track/hosts.py), by capture label: what
+    # findings/hosts.py attributes lone RSTs with. Not part of the JSON document.
+    hosts: dict[str, HostBaselines] = field(default_factory=dict)
 
     @property
     def frames(self) -> int:

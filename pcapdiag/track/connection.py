@@ -453,6 +453,9 @@ class Connection:
                 ttl=seg.ttl,
                 ttl_delta=seg.ttl - baseline if baseline is not None else 0,
                 ttl_baseline=baseline is not None,
+                ip_id=seg.ip_id,
+                timestamps=seg.options is not None and seg.options.ts_val is not None,
+                timestamps_in_use="T" in (s.syn_layout or "") and "T" in (r.syn_layout or ""),
                 idle_ms=max(self.gap_ns, self.gap_before_ns) // 1_000_000,
             )
         )

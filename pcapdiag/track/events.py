@@ -117,8 +117,12 @@ class Rst(Event):
         "from its own packets (it had acknowledged everything sent to it) or from a capture "
         "taken on its host; otherwise from packets sent towards it, which may not have "
         "arrived before the RST. ttl_delta compares the RST's TTL with its claimed "
-        "sender's earlier packets (ttl_baseline false: none was captured). idle_ms: the "
-        "silence on the connection before it, in milliseconds."
+        "sender's earlier packets (ttl_baseline false: none was captured). ip_id is its "
+        "IPv4 Identification (-1 for IPv6). timestamps: it carries the TCP timestamps "
+        "option; timestamps_in_use: both SYNs offered them (RFC 7323), so its claimed "
+        "sender's socket would have put them on a RST it made (Linux does; a RST made "
+        "without a socket, by a kernel that lost the connection or by a device on the way, "
+        "has none). idle_ms: the silence on the connection before it, in milliseconds."
     )
     accepted: bool
     disposition: str
@@ -138,6 +142,9 @@ class Rst(Event):
     # point than the sender's own packets (a middlebox between them).
     ttl_delta: int
     ttl_baseline: bool
+    ip_id: int  # IPv4 Identification, -1 for IPv6
+    timestamps: bool  # the RST carries the TCP timestamps option
+    timestamps_in_use: bool  # both SYNs were captured and offered timestamps
     idle_ms: int  # silence on the connection before it (either direction), in milliseconds
 
 

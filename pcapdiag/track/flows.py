@@ -33,6 +33,7 @@ from pcapdiag.track.connection import ROLES_FROM_SYN, Connection, same_host
 from pcapdiag.track.events import Datagram as DatagramEvent
 from pcapdiag.track.events import End, Event, IcmpErrorEvent, Side
 from pcapdiag.track.fingerprint import NOT_SEEN, Fingerprint
+from pcapdiag.track.hosts import HostBaselines
 
 # TIME_WAIT lasts 60 s on Linux (TCP_TIMEWAIT_LEN); late segments within twice that still
 # belong to the connection that just closed.
@@ -247,6 +248,7 @@ class FlowTable:
         self._by_direction: dict[tuple[bytes, int, bytes, int], tuple[_Tcp, Side]] = {}
         self.udp: dict[Key, _Udp] = {}
         self.stats = FlowStats()
+        self.hosts = HostBaselines()  # TTL of each host's first SYN / SYN-ACK (track/hosts.py)
         self._since_sweep = 0
         self._finished: deque[tuple[int, _Tcp]] = deque()  # (finished at, flow), in order
         # Unanswered connection attempts, oldest first. An OrderedDict, not a dict: taking the
@@ -261,6 +263,8 @@ class FlowTable:
 
     def add_segment(self, seg: Segment) -> list[FlowRecord]:
         self._since_sweep += 1
+        if seg.flags & SYN:
+            self.hosts.note(seg.src, seg.frame, seg.ttl)
         done: list[FlowRecord] = (
             self._maybe_sweep(seg.ts_ns) if self._since_sweep >= _SWEEP_EVERY else []
         )

@@ -59,6 +59,9 @@ def test_compact_keeps_rare_events_and_both_ends_of_each_run() -> None:
         ttl=64,
         ttl_delta=0,
         ttl_baseline=True,
+        ip_id=0,
+        timestamps=False,
+        timestamps_in_use=False,
         idle_ms=0,
     )
     kept = compact([*events, rst])
