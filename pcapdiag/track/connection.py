@@ -456,6 +456,8 @@ class Connection:
                 ip_id=seg.ip_id,
                 timestamps=seg.options is not None and seg.options.ts_val is not None,
                 timestamps_in_use="T" in (s.syn_layout or "") and "T" in (r.syn_layout or ""),
+                from_capture_host=same_host(s.addr, r.addr)
+                or (seg.ttl == s.ttl and captured_on_sender(s.ttl, r.ttl)),
                 idle_ms=max(self.gap_ns, self.gap_before_ns) // 1_000_000,
             )
         )

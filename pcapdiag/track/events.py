@@ -122,7 +122,10 @@ class Rst(Event):
         "option; timestamps_in_use: both SYNs offered them (RFC 7323), so its claimed "
         "sender's socket would have put them on a RST it made (Linux does; a RST made "
         "without a socket, by a kernel that lost the connection or by a device on the way, "
-        "has none). idle_ms: the silence on the connection before it, in milliseconds."
+        "has none). from_capture_host: the capture was taken on the host of the RST's "
+        "sender, which sent it itself (it leaves with that host's initial TTL, as its "
+        "other packets do, while the receiver's arrive with less; or both ends share one "
+        "host). idle_ms: the silence on the connection before it, in milliseconds."
     )
     accepted: bool
     disposition: str
@@ -145,6 +148,7 @@ class Rst(Event):
     ip_id: int  # IPv4 Identification, -1 for IPv6
     timestamps: bool  # the RST carries the TCP timestamps option
     timestamps_in_use: bool  # both SYNs were captured and offered timestamps
+    from_capture_host: bool  # sent by the host the capture was taken on
     idle_ms: int  # silence on the connection before it (either direction), in milliseconds
 
 

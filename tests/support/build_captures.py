@@ -764,6 +764,53 @@ def build_all(root: Path = ROOT) -> list[Path]:
     return written
 
 
+# -- local-abort ------
+
+
+def _client_abort(client_ttl: int, server_ttl: int, rst: str = "RA", ts: bool = False) -> Talk:
+    """A request, its ACK, then the client's own RST: frames 1-3 handshake, 4 request, 5 the
+    server's ACK, 6 the RST (flags `rst`). With `ts`, both SYNs offer timestamps and every
+    segment but the RST carries them."""
+    opts = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (1, 0)), ("WScale", 7)]
+    t = Talk(client_ttl=client_ttl, server_ttl=server_ttl, syn_options=opts if ts else None)
+    t.tcp("c", "S")
+    t.tcp("s", "SA")
+    stamp = [("Timestamp", (2, 1))] if ts else []
+    t.tcp("c", "A", options=stamp)
+    t.tcp("c", "PA", b"GET / HTTP/1.1\r\n\r\n", options=stamp)
+    t.tcp("s", "A", options=stamp)
+    t.tcp("c", rst, dt=2.0, ack=None if "A" in rst else 0)
+    return t
+
+
+@capture("rules/local-abort/client-abort.pcap")
+def client_abort() -> Talk:
+    """Captured on the client's host: its packets leave with TTL 64, the server's arrive with
+    50. Two seconds after its request was acknowledged, the client sends RST|ACK itself."""
+    return _client_abort(64, 50)
+
+
+@capture("rules/local-abort/client-abort-seen-by-server.pcap")
+def client_abort_seen_by_server() -> Talk:
+    """The same connection captured on the server's host: the client's RST arrives with 50,
+    like its other packets; the server's leave with 64. Not the capturing host's abort."""
+    return _client_abort(50, 64)
+
+
+@capture("rules/local-abort/reset-without-socket.pcap")
+def reset_without_socket() -> Talk:
+    """Captured on the client's host; the client's RST has no ACK flag: what Linux's
+    tcp_v4_send_reset() sends for a segment that finds no socket."""
+    return _client_abort(64, 50, rst="R")
+
+
+@capture("rules/local-abort/reset-without-timestamps.pcap")
+def reset_without_timestamps() -> Talk:
+    """Captured on the client's host; both SYNs offered timestamps and the data carries
+    them, the RST|ACK does not: made without the connection's socket."""
+    return _client_abort(64, 50, ts=True)
+
+
 if __name__ == "__main__":
     for p in build_all():
         print(p.relative_to(ROOT))

@@ -62,6 +62,7 @@ def test_compact_keeps_rare_events_and_both_ends_of_each_run() -> None:
         ip_id=0,
         timestamps=False,
         timestamps_in_use=False,
+        from_capture_host=False,
         idle_ms=0,
     )
     kept = compact([*events, rst])
