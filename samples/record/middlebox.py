@@ -134,22 +134,25 @@ def conntrack_idle(invalid: str) -> Scenario:
     target = list(REJECT_RST) if invalid == "rst" else ["-j", "DROP"]
     what = {
         "rst": "rejects it with a RST forged in the server's name (`--ctstate INVALID -j "
-        "REJECT --reject-with tcp-reset`): the client's recv() fails at once. When the "
+        "REJECT --reject-with tcp-reset`) and the client's recv() fails at once. When the "
         "client is done the server closes: its FIN is INVALID too and is answered by a RST "
         "forged in the client's name (the server's socket is already closed).",
-        "drop": "drops it (`--ctstate INVALID -j DROP`): the client retransmits until its "
+        "drop": "drops it (`--ctstate INVALID -j DROP`) and the client retransmits until its "
         "retransmission timeout (tcp_retries2=3). When the client is done the server "
         "closes: its FIN is INVALID too, dropped, and retransmitted.",
     }[invalid]
     creq, sreq = exchange()
     return Scenario(
         f"conntrack-idle-{invalid}",
-        "A stateful router: FORWARD policy DROP, `-m conntrack --ctstate ESTABLISHED,RELATED "
-        "-j ACCEPT`, NEW accepted only for SYNs, and in the router namespace "
-        "net.netfilter.nf_conntrack_tcp_timeout_established=3 and nf_conntrack_tcp_loose=0. "
-        "The client makes one request/response, stays idle 6 s (no keepalive) while the "
-        "router forgets the connection, then sends a second request and blocks in recv(): "
-        "the router sees a mid-stream segment without a conntrack entry (INVALID) and " + what,
+        "After one request/response the client stays idle 6 s (no keepalive) while the "
+        "stateful router forgets the connection (conntrack established timeout 3 s, "
+        "nf_conntrack_tcp_loose=0); the client's second request is then INVALID to the "
+        "router (mid-stream, no conntrack entry), which "
+        + what
+        + " Router: FORWARD policy DROP, `-m conntrack --ctstate ESTABLISHED,RELATED -j "
+        "ACCEPT`, NEW accepted only for SYNs; the sysctls net.netfilter."
+        "nf_conntrack_tcp_timeout_established=3 and net.netfilter.nf_conntrack_tcp_loose=0 "
+        "are set in the router namespace only (per-netns).",
         setup=[
             ipt(4, "-P", "FORWARD", "DROP"),
             ipt(4, "-A", "FORWARD", *CT, "ESTABLISHED,RELATED", "-j", "ACCEPT"),
@@ -217,9 +220,13 @@ def local_abort() -> Scenario:
             ["cmd", "c", ["ss", "-K", "-t", "dst", srv, "dport", "=", f":{PORT}"]],
         ],
         capture_limits={
-            "client:c": "the client's RST|ACK (its own TTL, IP ID sequence and timestamps) "
-            "looks the same as an application's close() with SO_LINGER 0 (linger0-close, no "
-            "error); that the socket was destroyed under a blocked recv() is not on the wire"
+            "client:c": {
+                "reason": "the client's RST|ACK (its own TTL, next IP ID, timestamps, "
+                "seq = snd_nxt) is the same on the wire as an application's close() with "
+                "SO_LINGER 0 (linger0-close, where no call fails); that the socket was "
+                "destroyed under a blocked recv() is not on the wire",
+                "expect": {"errno": None},
+            }
         },
         cause="local",
         cause_by_host={"client": "local", "server": "peer"},
