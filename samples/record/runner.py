@@ -53,6 +53,25 @@ def start_agent(
     return proc, log
 
 
+def spawn_helper(lab: Lab, role: str, module: str, args: list[str]) -> subprocess.Popen:
+    """Start a helper program (``python3 -m MODULE ARGS``, e.g. a packet injector on the
+    router) in the background and wait until it prints ``ready``; the lab stops it at the
+    end if it has not exited by itself."""
+    proc = lab.popen(
+        module,
+        role,
+        [sys.executable, "-m", module, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline().strip() if proc.stdout else ""
+    if line != "ready":
+        err = proc.stderr.read() if proc.stderr and proc.poll() is not None else ""
+        raise ScenarioError(f"{module} did not start: {line!r} {err[-400:]}")
+    return proc
+
+
 def limits_for(sc: Scenario, sockets: list[dict]) -> dict:
     out: dict[str, dict] = {}
     names = {}
@@ -104,6 +123,8 @@ def run_scenario(sc: Scenario, outdir: Path, prefix: str, delay_ms: float = 2.0)
                 time.sleep(float(args[0]))
             elif op == "cmd":
                 lab.nsexec(args[0], *args[1])
+            elif op == "spawn":
+                spawn_helper(lab, args[0], args[1], [str(a) for a in args[2]])
             elif op == "kill":
                 proc = agents[args[0]][0]
                 os.kill(proc.pid, signal.SIGKILL)
