@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import select
 import socket
 import struct
 import sys
@@ -38,6 +39,8 @@ class Agent:
         self.order: list[str] = []
         self.events: list[dict] = []
         self.boosted = False
+        # Sockets whose non-blocking connect() (connect_start) has not completed yet.
+        self.connecting: set[str] = set()
 
     # -- bookkeeping -------------------------------------------------------------------------
     def now(self) -> float:
@@ -117,6 +120,8 @@ class Agent:
             ]
         elif option == "SO_SNDBUF":
             args = [(socket.SOL_SOCKET, socket.SO_SNDBUF, int(value))]
+        elif option == "SO_RCVBUF":
+            args = [(socket.SOL_SOCKET, socket.SO_RCVBUF, int(value))]
         elif option == "TTL":
             if s.family == socket.AF_INET6:
                 args = [(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, int(value))]
@@ -146,6 +151,75 @@ class Agent:
         self.recs[name]["remote"] = fmt_addr(s.family, addr, int(port))
         ok, _ = self.do(name, "connect", lambda: s.connect((addr, int(port))))
         if ok and self.recs[name]["local"] is None:
+            la = s.getsockname()
+            self.recs[name]["local"] = fmt_addr(s.family, la[0], la[1])
+
+    def op_connect_start(self, name, addr, port):
+        """Non-blocking connect(): sends the SYN and returns; not recorded (its EINPROGRESS
+        is not a failure). `await` records the completed connect()."""
+        s = self.socks[name]
+        self.recs[name]["remote"] = fmt_addr(s.family, addr, int(port))
+        s.setblocking(False)
+        code = s.connect_ex((addr, int(port)))
+        if code not in (0, errno.EINPROGRESS):
+            s.setblocking(True)
+            ename = errno.errorcode.get(code, str(code))
+            self.record(name, "connect", "error", ename, nonblocking=True)
+            return
+        self.connecting.add(name)
+
+    def op_await(self, names, timeout):
+        """Wait on several sockets at once, recording each as it completes: a pending
+        non-blocking connect() (connect_start) when the socket becomes writable (its SO_ERROR),
+        any other socket with one recv() when it becomes readable. A socket still waiting for
+        data after `timeout` seconds gets a non-blocking recv(): EAGAIN, as SO_RCVTIMEO would
+        return (recorded with `timeout`)."""
+        pending = list(names)
+        deadline = time.monotonic() + float(timeout)
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            poller = select.poll()
+            for name in pending:
+                mask = select.POLLOUT if name in self.connecting else select.POLLIN
+                poller.register(self.socks[name], mask | select.POLLERR | select.POLLHUP)
+            fds = dict(poller.poll(left * 1000))
+            for name in list(pending):
+                if self.socks[name].fileno() not in fds:
+                    continue
+                pending.remove(name)
+                if name in self.connecting:
+                    self.finish_connect(name)
+                else:
+                    self.op_recv(name)
+        for name in pending:
+            s = self.socks[name]
+            if name in self.connecting:
+                self.connecting.discard(name)
+                self.record(
+                    name, "connect", "error", "EINPROGRESS", nonblocking=True, timeout=timeout
+                )
+                continue
+            try:
+                data = s.recv(65536, socket.MSG_DONTWAIT)
+            except OSError as exc:
+                ename = errno.errorcode.get(exc.errno, str(exc.errno))
+                self.record(name, "recv", "error", ename, timeout=timeout)
+                continue
+            self.record(name, "recv", "ok" if data else "eof", None, bytes=len(data))
+
+    def finish_connect(self, name):
+        s = self.socks[name]
+        self.connecting.discard(name)
+        code = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        s.setblocking(True)
+        if code:
+            ename = errno.errorcode.get(code, str(code))
+            self.record(name, "connect", "error", ename, nonblocking=True)
+            return
+        self.record(name, "connect", "ok", None, nonblocking=True)
+        if self.recs[name]["local"] is None:
             la = s.getsockname()
             self.recs[name]["local"] = fmt_addr(s.family, la[0], la[1])
 
@@ -229,6 +303,23 @@ class Agent:
                 return
             total += len(data)
         self.record(name, "recv", "ok", None, bytes=total, syscalls=calls)
+
+    def op_drain(self, name):
+        """recv() until EOF or an error; one aggregated record (bytes read before the end)."""
+        s = self.socks[name]
+        total, calls = 0, 0
+        while True:
+            calls += 1
+            try:
+                data = s.recv(65536)
+            except OSError as exc:
+                ename = errno.errorcode.get(exc.errno, str(exc.errno))
+                self.record(name, "recv", "error", ename, bytes=total, syscalls=calls)
+                return
+            if not data:
+                self.record(name, "recv", "eof", None, bytes=total, syscalls=calls)
+                return
+            total += len(data)
 
     def op_shutdown(self, name, how="SHUT_WR"):
         s = self.socks[name]
