@@ -16,7 +16,7 @@ from pcapdiag.findings.hosts import claim_of
 from pcapdiag.findings.model import UNKNOWN_ORIGIN, Effect, Finding, Origin
 from pcapdiag.findings.platform import AUTO, forced, infer
 from pcapdiag.findings.templates import render_template
-from pcapdiag.findings.vantage import vantage
+from pcapdiag.findings.vantage import CLIENT_HOST, SERVER_HOST, vantage
 from pcapdiag.rules.engine import Match
 from pcapdiag.rules.model import EffectSpec, Rule
 from pcapdiag.track.events import Event, IcmpErrorEvent
@@ -177,6 +177,8 @@ class _Context(Mapping[str, Any]):
             return self._platform
         if key == "since_start":
             return _since_start(flow)
+        if key == "capture_point":
+            return _capture_point(flow, match.side.value)
         head, _, rest = key.partition(".")
         if not rest:
             raise KeyError(key)
@@ -205,6 +207,7 @@ class _Context(Mapping[str, Any]):
 
     def _keys(self) -> list[str]:
         out = ["client", "server", "side", "peer", "proto", "platform", "since_start"]
+        out.append("capture_point")
         out += [f"params.{n}" for n in self._rule.params]
         for name, ev in self._match.bindings.items():
             out += [f"{name}.frame", f"{name}.t"]
@@ -222,6 +225,16 @@ class _Context(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._keys())
+
+
+def _capture_point(flow: FlowRecord, side: str) -> str:
+    """Where the capture was taken, from the finding's side: side-host (its own host),
+    peer-host (the other end's: what reached that host is what its kernel got), same-host
+    (both ends on one host), path, unknown (findings/vantage.py)."""
+    where = vantage(flow).where
+    if where in (CLIENT_HOST, SERVER_HOST):
+        return "side-host" if where == f"{side}-host" else "peer-host"
+    return where
 
 
 def _since_start(flow: FlowRecord) -> str:

@@ -20,6 +20,14 @@ def _saw(truth: dict[str, Any]) -> str:
     return "; ".join(seen) or "no error"
 
 
+def _cause(truth: dict[str, Any]) -> str:
+    """Who caused the failure, as the scenario records it (per host where they differ)."""
+    by_host = truth.get("origin_by_host", {})
+    if by_host:
+        return ", ".join(f"{actor} (for the {host})" for host, actor in sorted(by_host.items()))
+    return truth.get("origin") or "-"
+
+
 def _reported(scenario_dir: Path, rules: Any) -> str:
     from pcapdiag.api import analyze
 
@@ -29,7 +37,7 @@ def _reported(scenario_dir: Path, rules: Any) -> str:
         for f in report.findings:
             prim = f.primary("linux")
             if prim is not None and prim.errno is not None:
-                what = f"{f.side} {prim.call}() {prim.errno}, {f.rule}"
+                what = f"{f.side} {prim.call}() {prim.errno}, {f.rule}, origin {f.origin.actor}"
                 seen.setdefault(what, []).append(f"{host}.pcap")
     return "; ".join(f"{k} ({', '.join(v)})" for k, v in seen.items()) or "no errno"
 
@@ -39,15 +47,16 @@ def readme_table(recordings: Path) -> str:
 
     rules = load_rules()
     lines = [
-        "| scenario | what happened on the wire | the real application saw | pcapdiag reports |",
-        "|---|---|---|---|",
+        "| scenario | what happened on the wire | the real application saw | caused by "
+        "| pcapdiag reports |",
+        "|---|---|---|---|---|",
     ]
     for truth_path in sorted(recordings.glob("*/truth.json")):
         truth = json.loads(truth_path.read_text())
         what = truth["description"].split(". ")[0].split(" (Client link")[0].rstrip(".")
         lines.append(
             f"| {truth['scenario']} | {what.replace('|', '/')} | {_saw(truth)} | "
-            f"{_reported(truth_path.parent, rules)} |"
+            f"{_cause(truth)} | {_reported(truth_path.parent, rules)} |"
         )
     return "\n".join(lines) + "\n"
 

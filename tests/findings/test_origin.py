@@ -110,3 +110,34 @@ def test_idle_ms_counts_the_silence_before_the_rst(builtin_rules, tmp_path: Path
     (f,) = _findings(t, tmp_path, builtin_rules)
     (note,) = [n for n in f.notes if "of silence" in n]
     assert "after 400000 ms of silence" in note and "AWS NLB 350 s" in note
+
+
+def _unacknowledged(client_ttl: int, server_ttl: int) -> Talk:
+    """A request acknowledged, then the next one retransmitted five times into silence."""
+    t = Talk(client_ttl=client_ttl, server_ttl=server_ttl)
+    t.handshake()
+    t.tcp("c", "PA", b"request 1")
+    t.tcp("s", "A")
+    seq = t.nxt["c"]
+    t.tcp("c", "PA", b"request 2")
+    rto = 0.2
+    for _ in range(5):
+        t.tcp("c", "PA", b"request 2", seq=seq, dt=rto, advance=False)
+        rto *= 2
+    return t
+
+
+def test_silence_captured_on_the_silent_hosts_own_host_is_the_peer(
+    builtin_rules, tmp_path: Path
+) -> None:
+    # Captured on the server's host (its packets leave with 64, the client's arrive with 50):
+    # the retransmissions reached that host and it never acknowledged them.
+    (f,) = _findings(_unacknowledged(50, 64), tmp_path, builtin_rules)
+    assert f.primary().errno == "ETIMEDOUT"
+    assert (f.origin.actor, f.origin.confidence) == ("peer", "medium")
+    assert "taken on the server's host" in f.origin.why
+
+
+def test_silence_captured_on_the_senders_host_stays_unknown(builtin_rules, tmp_path) -> None:
+    (f,) = _findings(_unacknowledged(64, 50), tmp_path, builtin_rules)
+    assert f.origin.actor == "unknown"
