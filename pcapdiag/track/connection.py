@@ -175,6 +175,9 @@ class Endpoint:
     # The state this endpoint was in when it accepted a RST, until it is seen sending on the
     # connection again (then the RST never reached it: see Connection.receive).
     state_before_reset: TcpState | None = None
+    # This endpoint sent a RST (not one clearing a stale connection) and has sent nothing
+    # with data or FIN since: if it does, the RST was not its own (see Connection.receive).
+    sent_rst: bool = False
     ttl: int | None = None
     # The sequence number and capture time of this endpoint's last retransmission: a copy of
     # it within DUPLICATE_NS is the same frame captured twice, not another retransmission.
@@ -344,6 +347,12 @@ class Connection:
             and (seg.payload_len or flags & (SYN | FIN))
         ):
             self._reset_not_received(seg, s, r, out)
+        if s.sent_rst and not flags & RST and (seg.payload_len or flags & FIN):
+            # A socket that sent a RST is gone (Linux tcp_send_active_reset() then tcp_done());
+            # its host answers later segments with bare RSTs, never with data or a FIN. So
+            # that RST was made by someone else in its name: a device on the way.
+            s.sent_rst = False
+            out.append(_anomaly(seg, s, r, "rst-sender-continued"))
         if flags & RST:
             s.note("r")
             self._on_rst(seg, s, r, out)
@@ -466,6 +475,7 @@ class Connection:
             r.state = TcpState.LISTEN  # its stale connection is gone; a new SYN will be heard
             return
         s.state = next_state(s.state, Input.SEND_RST)
+        s.sent_rst = True
         if accepted:
             r.state_before_reset = r.state
             r.state = next_state(r.state, Input.RECV_RST)

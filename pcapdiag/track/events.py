@@ -217,9 +217,11 @@ class Anomaly(Event):
     doc: ClassVar[str] = (
         "Something a correct endpoint would not do, or a capture artefact: kind is "
         "syn-on-open-connection, synack-with-new-isn, ack-of-unseen-data, "
-        "unacceptable-ack-in-syn-sent, previous-segment-not-captured, or rst-not-received "
+        "unacceptable-ack-in-syn-sent, previous-segment-not-captured, rst-not-received "
         "(the endpoint sends on the connection after a RST it would have accepted: that RST "
-        "was lost before it got there)."
+        "was lost before it got there), or rst-sender-continued (the endpoint sends data or "
+        "a FIN after a RST in its name: a socket that resets is gone, so that RST was "
+        "forged on the way)."
     )
     kind: str
 

@@ -141,3 +141,26 @@ def test_silence_captured_on_the_silent_hosts_own_host_is_the_peer(
 def test_silence_captured_on_the_senders_host_stays_unknown(builtin_rules, tmp_path) -> None:
     (f,) = _findings(_unacknowledged(64, 50), tmp_path, builtin_rules)
     assert f.origin.actor == "unknown"
+
+
+def test_a_rst_its_claimed_sender_ignores_was_forged(builtin_rules, tmp_path: Path) -> None:
+    # An injector that copies the server's TTL (50): the TTL cannot tell. But the server's
+    # own response (frame 8) arrives after the RST (7), as if nothing had been sent in its
+    # name; a socket that sent a RST sends nothing more (Linux tcp_send_active_reset(), then
+    # tcp_done()).
+    t = _reset_mid_connection(50)
+    t.tcp("s", "PA", b"HTTP/1.1 200 OK\r\n\r\n", dt=0.005)
+    (f,) = _findings(t, tmp_path, builtin_rules)
+    assert f.primary().errno == "ECONNRESET"
+    assert (f.origin.actor, f.origin.confidence) == ("network", "high")
+    assert "went on sending after this RST" in f.origin.why and "(frame 8)" in f.origin.why
+
+
+def test_a_bare_rst_after_the_rst_is_not_going_on(builtin_rules, tmp_path: Path) -> None:
+    # The server's host answering the client's next segment with another RST is what a
+    # host whose socket is gone does: no forgery follows from it.
+    t = _reset_mid_connection(50)
+    t.tcp("c", "PA", b"more", dt=0.005)
+    t.tcp("s", "R", seq=t.nxt["s"], ack=0)
+    found = _findings(t, tmp_path, builtin_rules)
+    assert found and all(f.origin.actor == "peer" for f in found)
