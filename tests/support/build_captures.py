@@ -786,28 +786,32 @@ def _client_abort(client_ttl: int, server_ttl: int, rst: str = "RA", ts: bool = 
 @capture("rules/local-abort/client-abort.pcap")
 def client_abort() -> Talk:
     """Captured on the client's host: its packets leave with TTL 64, the server's arrive with
-    50. Two seconds after its request was acknowledged, the client sends RST|ACK itself."""
+    50. Two seconds after its request was acknowledged, the client sends RST|ACK itself.
+    Frames: 1-3 handshake, 4 request, 5 ACK, 6 RST|ACK."""
     return _client_abort(64, 50)
 
 
 @capture("rules/local-abort/client-abort-seen-by-server.pcap")
 def client_abort_seen_by_server() -> Talk:
     """The same connection captured on the server's host: the client's RST arrives with 50,
-    like its other packets; the server's leave with 64. Not the capturing host's abort."""
+    like its other packets; the server's leave with 64. Not the capturing host's abort.
+    Frames: 1-3 handshake, 4 request, 5 ACK, 6 RST|ACK."""
     return _client_abort(50, 64)
 
 
 @capture("rules/local-abort/reset-without-socket.pcap")
 def reset_without_socket() -> Talk:
     """Captured on the client's host; the client's RST has no ACK flag: what Linux's
-    tcp_v4_send_reset() sends for a segment that finds no socket."""
+    tcp_v4_send_reset() sends for a segment that finds no socket. Frames: 1-3 handshake,
+    4 request, 5 ACK, 6 RST."""
     return _client_abort(64, 50, rst="R")
 
 
 @capture("rules/local-abort/reset-without-timestamps.pcap")
 def reset_without_timestamps() -> Talk:
     """Captured on the client's host; both SYNs offered timestamps and the data carries
-    them, the RST|ACK does not: made without the connection's socket."""
+    them, the RST|ACK does not: made without the connection's socket. Frames: 1-3
+    handshake, 4 request, 5 ACK, 6 RST|ACK."""
     return _client_abort(64, 50, ts=True)
 
 
