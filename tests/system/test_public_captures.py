@@ -239,14 +239,15 @@ def test_server_reset_after_reply(
     # An acceptable RST reaching an ESTABLISHED client that sent no FIN: recv() returns the reply
     # and then ECONNRESET (errno-semantics 1.3, 1.4, 5 row 4).
     rep = report(rel, builtin_rules)
-    assert summary(rep) == [(client, server, "client", "recv", "ECONNRESET")]
+    claims = [s for s in summary(rep) if s[4] is not None]
+    assert claims == [(client, server, "client", "recv", "ECONNRESET")]
     (f,) = [f for f in rep.findings if f.side == "client"]
     assert rst_frame in f.frames
     # Captured on loopback, the server's own RST is the capturing host's abort too
     # (local-abort): no errno for the server, whose application closed that way.
     for other in rep.findings:
-        assert other is f or (other.rule, other.primary().errno) == ("PD-TCP-023", None)
-    assert summary(rep, "macos")[0][4] == "ECONNRESET"
+        assert other is f or (other.rule, other.primary()) == ("PD-TCP-023", None)
+    assert [s[4] for s in summary(rep, "macos") if s[2] == "client"] == ["ECONNRESET"]
 
 
 # The TCP-carrying ICMPv6 destination-unreachable frames (type 1 code 0, no route) in
