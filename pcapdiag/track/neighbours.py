@@ -166,8 +166,23 @@ class NeighbourTable:
         for s in syns:
             if s.dst == syn.dst and s.sport == syn.sport and s.dport == syn.dport:
                 return  # the same attempt's retransmission
+        if len(syns) >= MAX_SYNS:
+            syns[:] = [s for s in syns if self._may_matter(requester, s, syn.ts_ns)]
         if len(syns) < MAX_SYNS:
             syns.append(syn)
+
+    def _may_matter(self, requester: bytes, syn: _Syn, now_ns: int) -> bool:
+        """Whether a run of `requester` may still take `syn` as its attempt: one does
+        already, or one may yet begin within SYN_BEFORE_NS of it. (Only unanswered SYNs
+        that matter make a requester's list full, whatever the first pass set aside: a
+        busy host's failed attempts of long ago must not crowd out the one a run needs.)"""
+        if now_ns - syn.ts_ns <= SYN_BEFORE_NS:
+            return True
+        runs = [r for r, _ in self._done if r.requester == requester]
+        runs += [r for (who, _), r in self._open.items() if who == requester]
+        return any(
+            r.first_ts_ns - SYN_BEFORE_NS <= syn.ts_ns <= r.last_ts_ns + SYN_AFTER_NS for r in runs
+        )
 
     def merge(self, other: NeighbourTable) -> None:
         """Take in another worker's SYNs (its runs are the same as this table's: every worker

@@ -197,3 +197,19 @@ def test_ndp_runs() -> None:
     (rec,) = w.runs(end=2)
     assert (rec.client, rec.server) == ("[fd00::1]:0", "[fd00::99]:0")
     assert first(rec).silence_ms == 0
+
+
+def test_old_unanswered_syns_do_not_crowd_out_the_one_a_run_needs() -> None:
+    # A busy host's failed attempts of long ago (a hundred, more than a requester's list
+    # holds) are forgotten once no run can take them; the SYN of the run that comes later
+    # is still seen.
+    w = Wire()
+    w.ask(0, target="10.0.0.5")
+    w.reply(0.001, sender="10.0.0.5")
+    for i in range(100):
+        w.syn(1 + i / 100, dst=OFF, sport=30000 + i)
+    w.syn(100, sport=41000)
+    for t in (100.01, 101, 102):
+        w.ask(t)
+    ev = first(w.runs(end=104)[0])
+    assert (ev.attempt, ev.attempt_to) == ("to-target", "10.0.0.99:80")
