@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pcapdiag.decode.icmp import icmp_kind
 from pcapdiag.decode.packets import (
     ACK,
+    RST,
     SYN,
     Datagram,
     IcmpError,
@@ -84,6 +85,8 @@ _BULK_EVENTS = frozenset(
 _KEEP_EACH_END = 64
 
 Key = bytes
+# The segments the neighbour table hears of (a SYN it may pin on a run, an answer to one).
+_SYN_OR_RST = SYN | RST
 
 
 def compact(events: list[Event]) -> list[Event]:
@@ -266,8 +269,9 @@ class FlowTable:
 
     def add_segment(self, seg: Segment) -> list[FlowRecord]:
         self._since_sweep += 1
-        if seg.flags & SYN:
-            self.hosts.note(seg.src, seg.frame, seg.ttl)
+        if seg.flags & _SYN_OR_RST:  # one test for the common segment, as before
+            if seg.flags & SYN:
+                self.hosts.note(seg.src, seg.frame, seg.ttl)
             self.neighbours.note_syn(seg)
         done: list[FlowRecord] = (
             self._maybe_sweep(seg.ts_ns) if self._since_sweep >= _SWEEP_EVERY else []

@@ -37,7 +37,7 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 
-from pcapdiag.decode.packets import ACK, Neighbour, Segment, format_addr, format_endpoint
+from pcapdiag.decode.packets import ACK, RST, Neighbour, Segment, format_addr, format_endpoint
 from pcapdiag.track.events import NeighbourRequest, Side
 
 # A resolution's requests come retrans_time_ms apart (1 s on Linux, also Windows' and BSD's
@@ -136,9 +136,10 @@ class NeighbourTable:
         self._request(pkt)
 
     def note_syn(self, seg: Segment) -> None:
-        """A SYN or SYN-ACK. A SYN from a host that has not asked for anything yet waits
-        SYN_BEFORE_NS among the recent ones (a stale entry's SYN leaves before its probes)."""
-        if seg.flags & ACK:
+        """A SYN, SYN-ACK or RST. A SYN from a host that has not asked for anything yet waits
+        SYN_BEFORE_NS among the recent ones (a stale entry's SYN leaves before its probes);
+        a SYN-ACK or RST answers the SYN it goes back to (the host is there)."""
+        if seg.flags & (ACK | RST):
             self._recent.pop((seg.dst, seg.dport, seg.src, seg.sport), None)
             syns = self._syns.get(seg.dst)
             if syns:

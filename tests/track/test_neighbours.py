@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from pcapdiag.decode.packets import ACK, SYN, Neighbour, Segment
+from pcapdiag.decode.packets import ACK, RST, SYN, Neighbour, Segment
 from pcapdiag.track.events import NeighbourRequest
 from pcapdiag.track.flows import FlowRecord, FlowTable, neighbour_record
 
@@ -37,8 +37,8 @@ class Wire:
         self.table.add_neighbour(pkt)
 
     def syn(self, t: float, dst: str = T, sport: int = 40000, flags: int = SYN) -> None:
-        src, sp, dp = (R, sport, 80) if not flags & ACK else (dst, 80, sport)
-        if flags & ACK:
+        src, sp, dp = (R, sport, 80) if not flags & (ACK | RST) else (dst, 80, sport)
+        if flags & (ACK | RST):
             dst = R
         seg = Segment(self._next(), int(t * S), 4, a(src), a(dst), 64, sp, dp, 1000, 0, flags, 0, 0)
         self.table.add_segment(seg)
@@ -158,6 +158,15 @@ def test_an_answered_syn_is_no_attempt() -> None:
     w = Wire()
     w.syn(0)
     w.syn(0.01, dst=T, flags=SYN | ACK)
+    for t in (0.02, 1, 2):
+        w.ask(t)
+    assert first(w.runs(end=4)[0]).attempt == "none"
+
+
+def test_a_syn_refused_is_no_attempt() -> None:
+    w = Wire()
+    w.syn(0)
+    w.syn(0.01, dst=T, flags=RST | ACK)  # the target is there: it refuses
     for t in (0.02, 1, 2):
         w.ask(t)
     assert first(w.runs(end=4)[0]).attempt == "none"
