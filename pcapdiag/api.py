@@ -24,6 +24,7 @@ from pcapdiag.session import (
     Plans,
     analyze_shard,
     failed_flows,
+    finish_neighbours,
     merge_shards,
 )
 from pcapdiag.settings import Settings
@@ -108,6 +109,7 @@ def run_analysis(analysis: Analysis, progress: Progress | None = None) -> Report
             report, collector = _in_parallel(analysis, groups, progress)
         else:
             report, collector = analyze_shard(analysis, groups, progress)
+        finish_neighbours(analysis, report, collector)
     finally:
         if gc_was_on:
             gc.enable()

@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pcapdiag.decode.link import decode_record
-from pcapdiag.decode.packets import Datagram, Decoded, IcmpError, Other, Segment, Undecodable
+from pcapdiag.decode.packets import (
+    Datagram,
+    Decoded,
+    IcmpError,
+    Neighbour,
+    Other,
+    Segment,
+    Undecodable,
+)
 from pcapdiag.findings import quality
 from pcapdiag.findings.build import build_finding
 from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE, FindingCollector
@@ -19,7 +27,7 @@ from pcapdiag.io.records import Buffer
 from pcapdiag.rules.engine import evaluate, event_index
 from pcapdiag.rules.model import Rule
 from pcapdiag.settings import Settings
-from pcapdiag.track.flows import FlowRecord, FlowTable, SkippedRun
+from pcapdiag.track.flows import FlowRecord, FlowTable, SkippedRun, neighbour_record
 from pcapdiag.track.hosts import HostBaselines
 
 # The accelerator is optional: without it (not installed, or built without a C compiler) every
@@ -108,6 +116,12 @@ def merge_shards(
         merged.quality.merge(part.quality)
         for label, hosts in part.hosts.items():
             merged.hosts.setdefault(label, HostBaselines()).merge(hosts)
+        for label, table in part.neighbours.items():
+            mine = merged.neighbours.get(label)
+            if mine is None:
+                merged.neighbours[label] = table
+            else:
+                mine.merge(table)
     return merged, collector
 
 
@@ -193,6 +207,12 @@ class _Session:
                         done = table.add_datagram(pkt)
                     elif isinstance(pkt, IcmpError):
                         done = table.add_icmp(pkt)
+                    elif isinstance(pkt, Neighbour):
+                        # Still counted with the other frames (ARP, NDP), as before they
+                        # were decoded: the report's counts do not change.
+                        table.add_neighbour(pkt)
+                        report.other_frames += 1
+                        continue
                     elif isinstance(pkt, Undecodable):
                         report.undecodable += 1
                         if report.undecodable <= MAX_LISTED_WARNINGS:
@@ -219,6 +239,10 @@ class _Session:
                     info.sha256 = hashing.result().get(info.path)
         last_ts = next((i.last_ts_ns for i in reversed(infos) if i.last_ts_ns is not None), None)
         self._finished(table.finish(last_ts), by_proto)
+        # The ARP / NDP runs are judged once every worker's SYNs are in: finish_neighbours.
+        table.neighbours.sources = self.sources
+        table.neighbours.end_ts_ns = last_ts or 0
+        report.neighbours[self.label] = table.neighbours
         report.captures += infos
         report.tcp_connections += table.stats.tcp_connections
         report.udp_flows += table.stats.udp_flows
@@ -253,6 +277,8 @@ class _Session:
         if n > 1:
             from pcapdiag.accel.shard import shard_of  # only under --jobs
 
+        neighbours = self.table.neighbours
+
         def decode_for_worker(
             buf: Buffer, start: int, stop: int, number: int, ts: int, link: int, orig: int
         ) -> Decoded | None:
@@ -260,7 +286,13 @@ class _Session:
             # Most frames take the fast path (no copy, one unpack); a frame that decodes to
             # nothing of a flow (undecodable, ARP) goes to worker 0, which alone counts it.
             # Sharding the decoded packet, not raw header bytes, keeps that exact.
-            return pkt if n == 1 or shard_of(pkt, n) == k else None
+            if n == 1 or shard_of(pkt, n) == k:
+                return pkt
+            # Every worker follows the ARP and NDP runs, to know which of its own SYNs one
+            # held up (track/neighbours.py); worker 0 alone counts the frames.
+            if type(pkt) is Neighbour:
+                neighbours.add(pkt)
+            return None
 
         return decode_for_worker
 
@@ -294,29 +326,53 @@ class _Session:
             )
 
     def _finished(self, records: Iterable[FlowRecord], by_proto: dict[str, list[Rule]]) -> None:
-        for rec in records:
-            findings = _diagnose(
-                rec,
-                by_proto.get(rec.proto, []),
-                self.analysis.params,
-                self.sources,
-                self.analysis.platform,
-            )
-            counts = self.report.quality
-            for code, frame in quality.connection_issues(rec):
-                counts.add(code, frame)
-            if findings:
-                for code, frame, n in quality.finding_issues(rec, findings[0].vantage):
-                    counts.add(code, frame, n)
-            for f in findings:
-                if quality.ENDED_BEFORE_OUTCOME in f.quality:
-                    counts.add(quality.ENDED_BEFORE_OUTCOME, f.frames[0] if f.frames else None)
-                self.collector.add(f)
-            # Every flow is listed only on request; otherwise the failed flows are listed at
-            # the end, those of the findings kept, so that memory stays bounded by the open
-            # flows and the findings kept, not by the capture's size.
-            if self.analysis.keep_flows:
-                self.report.flows.append(FlowSummary.of(rec, failed=bool(findings)))
+        judge(records, by_proto, self.analysis, self.sources, self.report, self.collector)
+
+
+def judge(
+    records: Iterable[FlowRecord],
+    by_proto: dict[str, list[Rule]],
+    analysis: Analysis,
+    sources: tuple[str, ...],
+    report: Report,
+    collector: FindingCollector,
+) -> None:
+    """The findings of finished flows into the collector, their issues into the report."""
+    for rec in records:
+        findings = _diagnose(
+            rec,
+            by_proto.get(rec.proto, []),
+            analysis.params,
+            sources,
+            analysis.platform,
+        )
+        counts = report.quality
+        for code, frame in quality.connection_issues(rec):
+            counts.add(code, frame)
+        if findings:
+            for code, frame, n in quality.finding_issues(rec, findings[0].vantage):
+                counts.add(code, frame, n)
+        for f in findings:
+            if quality.ENDED_BEFORE_OUTCOME in f.quality:
+                counts.add(quality.ENDED_BEFORE_OUTCOME, f.frames[0] if f.frames else None)
+            collector.add(f)
+        # Every flow is listed only on request; otherwise the failed flows are listed at
+        # the end, those of the findings kept, so that memory stays bounded by the open
+        # flows and the findings kept, not by the capture's size. An unanswered ARP / NDP
+        # run is listed only when a rule found it failing: every flow means every TCP
+        # connection and UDP flow.
+        if analysis.keep_flows and (findings or rec.proto != "neighbour"):
+            report.flows.append(FlowSummary.of(rec, failed=bool(findings)))
+
+
+def finish_neighbours(analysis: Analysis, report: Report, collector: FindingCollector) -> None:
+    """Judge each capture's ARP / NDP runs, once the workers' parts are merged (or the one
+    process is done): a run's record needs every SYN of the capture (track/neighbours.py)."""
+    by_proto = {"neighbour": [r for r in analysis.rules if r.proto == "neighbour"]}
+    for table in report.neighbours.values():
+        records = [neighbour_record(run) for run in table.finish()]
+        judge(records, by_proto, analysis, table.sources, report, collector)
+    report.neighbours.clear()
 
 
 def _diagnose(

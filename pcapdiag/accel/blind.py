@@ -51,7 +51,9 @@ def _rule_blind(
     elif rule.proto == "udp":
         events, fields = PLAIN_UDP_EVENTS, {"end": PLAIN_UDP_END}
     else:
-        return False  # a protocol this module knows nothing of
+        # A neighbour rule's flows are ARP / NDP runs, never a connection or a UDP flow; of
+        # any other protocol this module knows nothing.
+        return rule.proto == "neighbour"
     if any(name not in events for name in rule.step_events):
         return True
     steps = rule.match.sequence

@@ -21,6 +21,7 @@ from pcapdiag.decode.packets import (
     Datagram,
     Decoded,
     IcmpError,
+    Neighbour,
     Other,
     Quoted,
     Segment,
@@ -86,6 +87,12 @@ _ICMP6_NAMES = {
     136: "icmpv6-nd",
     137: "icmpv6-nd",
 }
+
+# NDP neighbour solicitation and advertisement (RFC 4861 sections 4.3, 4.4): type, code,
+# checksum, 4 bytes (reserved / flags), then the 16-byte target address.
+_ND_SOLICIT = 135
+_ND_ADVERT = 136
+_ND_MIN = 24
 
 VXLAN_PORT = 4789  # RFC 7348 section 5
 MAX_TUNNEL_DEPTH = 3
@@ -419,6 +426,11 @@ def _icmp(
     icmp_type = data[l4]
     code = data[l4 + 1]
     errors = ICMP4_ERRORS if family == 4 else ICMP6_ERRORS
+    if family == 6 and icmp_type in (_ND_SOLICIT, _ND_ADVERT) and end - l4 >= _ND_MIN:
+        target = data[l4 + 8 : l4 + 24]
+        if icmp_type == _ND_SOLICIT:
+            return Neighbour(frame.number, frame.ts_ns, 6, False, src, target)
+        return Neighbour(frame.number, frame.ts_ns, 6, True, target, dst)
     if icmp_type not in errors:
         names = _ICMP4_NAMES if family == 4 else _ICMP6_NAMES
         prefix = "icmp" if family == 4 else "icmpv6"

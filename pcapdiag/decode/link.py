@@ -18,11 +18,12 @@ from __future__ import annotations
 import struct
 
 from pcapdiag.decode.ip import decode_ipv4, decode_ipv6
-from pcapdiag.decode.packets import Decoded, Other, Undecodable
+from pcapdiag.decode.packets import Decoded, Neighbour, Other, Undecodable
 from pcapdiag.io.records import Buffer, Frame
 
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
+ETH_ARP = 0x0806
 ETH_8021Q = 0x8100  # IEEE 802.1Q: the one tag common on trunk captures
 VLAN_TPIDS = frozenset({ETH_8021Q, 0x88A8, 0x9100})  # 802.1Q, 802.1ad, pre-standard QinQ
 _ETHERTYPE_NAMES = {
@@ -45,6 +46,11 @@ _AF_INET = 2
 _AF_INET6 = frozenset({10, 24, 28, 30})
 
 _U16 = struct.Struct("!H")
+# ARP (RFC 826) for IPv4 over a 6-byte hardware address: hardware type, protocol type, their
+# lengths, opcode, then sender MAC and IP, target MAC and IP.
+_ARP_IP4 = struct.Struct("!HHBBH6s4s6s4s")
+_ARP_REQUEST = 1
+_ARP_REPLY = 2
 _U32BE = struct.Struct(">I")
 _U32LE = struct.Struct("<I")
 
@@ -131,11 +137,24 @@ def _by_ethertype(frame: Frame, data: bytes, off: int, ethertype: int, depth: in
         return decode_ipv4(frame, data, off, depth)
     if ethertype == ETH_IPV6:
         return decode_ipv6(frame, data, off, depth)
+    if ethertype == ETH_ARP:
+        return _arp(frame, data, off)
     if ethertype < 0x0600:
         # IEEE 802.3 length field: an LLC frame (STP, CDP, NetBIOS...), not Ethernet II.
         return Other(frame.number, frame.ts_ns, "llc")
     name = _ETHERTYPE_NAMES.get(ethertype)
     return Other(frame.number, frame.ts_ns, name or f"ethertype-0x{ethertype:04x}")
+
+
+def _arp(frame: Frame, data: bytes, off: int) -> Decoded:
+    """An ARP request or reply for an IPv4 address (RFC 826); any other ARP (another protocol
+    or hardware address length, RARP and InARP opcodes) stays Other("arp")."""
+    if len(data) - off < _ARP_IP4.size:
+        return Other(frame.number, frame.ts_ns, "arp")
+    _htype, ptype, hlen, plen, op, _sha, spa, _tha, tpa = _ARP_IP4.unpack_from(data, off)
+    if ptype != ETH_IPV4 or hlen != 6 or plen != 4 or op not in (_ARP_REQUEST, _ARP_REPLY):
+        return Other(frame.number, frame.ts_ns, "arp")
+    return Neighbour(frame.number, frame.ts_ns, 4, op == _ARP_REPLY, spa, tpa)
 
 
 def _ip_by_version(frame: Frame, data: bytes, off: int, version: int, depth: int) -> Decoded:

@@ -114,8 +114,31 @@ class IcmpError:
 
 
 @dataclass(slots=True)
+class Neighbour:
+    """An ARP request or reply (RFC 826, IPv4 over Ethernet only) or an IPv6 neighbour
+    solicitation or advertisement (RFC 4861 sections 4.3 and 4.4): how a host finds the
+    link-layer address of an address on its own link. Rare frames: made by the general
+    decoder only.
+
+    For a request (ARP opcode 1, NDP type 135) `sender` is the asker's address (ARP sender
+    protocol address, the IPv6 source: 0.0.0.0 in an RFC 5227 ARP probe, :: in an RFC 4862
+    duplicate address detection) and `target` the address asked for. For a reply (ARP opcode
+    2, NDP type 136) `sender` is the address the reply resolves (ARP sender protocol address,
+    NDP target address) and `target` who it answers (ARP target protocol address, IPv6
+    destination)."""
+
+    frame: int
+    ts_ns: int
+    family: int  # 4 ARP, 6 NDP
+    reply: bool
+    sender: bytes
+    target: bytes
+
+
+@dataclass(slots=True)
 class Other:
-    """A frame that decoded fine but is not TCP, UDP or an ICMP error (ARP, OSPF, echo, a
+    """A frame that decoded fine but is not TCP, UDP, an ICMP error or a neighbour
+    resolution (RARP, ARP of other protocols, OSPF, echo, a
     non-first IP fragment, ...). Counted, never warned about."""
 
     frame: int
@@ -132,7 +155,7 @@ class Undecodable:
     reason: str  # one line, plain words, no bytes from the capture
 
 
-Decoded = Segment | Datagram | IcmpError | Other | Undecodable
+Decoded = Segment | Datagram | IcmpError | Neighbour | Other | Undecodable
 
 
 def format_addr(addr: bytes) -> str:

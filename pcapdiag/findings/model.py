@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pcapdiag.findings.hosts import RstClaim
     from pcapdiag.findings.ladder import LadderRow
     from pcapdiag.track.hosts import HostBaselines
+    from pcapdiag.track.neighbours import NeighbourTable
 
 SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
 # How every report format words what a call returns; "error" is followed by the errno.
@@ -277,6 +278,10 @@ def wireshark_flow_filter(flow: FlowRecord) -> str:
     Wireshark also matches)."""
     caddr, cport = _split(flow.client)
     saddr, sport = _split(flow.server)
+    if flow.proto == "neighbour":
+        if ":" in caddr:  # NDP: the solicitations for the target, and any advertisement
+            return f"icmpv6.nd.ns.target_address=={saddr} || icmpv6.nd.na.target_address=={saddr}"
+        return f"arp.dst.proto_ipv4=={saddr} || arp.src.proto_ipv4=={saddr}"
     ipf = "ipv6.addr" if ":" in caddr else "ip.addr"
     proto = flow.proto
     return f"{ipf}=={caddr} && {ipf}=={saddr} && {proto}.port=={cport} && {proto}.port=={sport}"
@@ -382,6 +387,10 @@ class Report:
     # Each capture's host TTL baselines (track/hosts.py), by capture label: what
     # findings/hosts.py attributes lone RSTs with. Not part of the JSON document.
     hosts: dict[str, HostBaselines] = field(default_factory=dict)
+    # Each capture's ARP / NDP runs and the SYNs they held up (track/neighbours.py), by
+    # capture label, judged once every worker's share is in (session.finish_neighbours).
+    # Not part of the JSON document.
+    neighbours: dict[str, NeighbourTable] = field(default_factory=dict)
 
     @property
     def frames(self) -> int:

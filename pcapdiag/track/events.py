@@ -212,6 +212,34 @@ class Datagram(Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class NeighbourRequest(Event):
+    name: ClassVar[str] = "neighbour_request"
+    doc: ClassVar[str] = (
+        "An ARP request or NDP neighbour solicitation from the client (the requester) for the "
+        "server's address (the target), in a run that no reply for the target answered "
+        "(track/neighbours.py; ARP probes from 0.0.0.0, NDP duplicate address detection and "
+        "gratuitous requests are not requests). requester and target are the two addresses "
+        "(no port). number is its place in the run (1 first). "
+        "targets counts the addresses the requester asked for without an answer anywhere in "
+        "the capture (a sweep asks for many). attempt says what the requester sent that the "
+        "resolution stood in the way of, from 10 s before the run to 1 s after it: to-target "
+        "(a SYN to the target that nothing answered), via-target (such a SYN to an address "
+        "it never asked for: off its link, so through a gateway) or none; attempt_frame "
+        "(0: none) and attempt_to (ip:port, empty: none) name that SYN. silence_ms is the "
+        "time from the run's last request to the end of the capture (or to the packet that "
+        "ended the run). These run values are on every request of the run."
+    )
+    requester: str
+    target: str
+    number: int
+    targets: int
+    attempt: str
+    attempt_frame: int
+    attempt_to: str
+    silence_ms: int
+
+
+@dataclass(slots=True, kw_only=True)
 class Anomaly(Event):
     name: ClassVar[str] = "anomaly"
     doc: ClassVar[str] = (
@@ -258,6 +286,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         ZeroWindowProbe,
         IcmpErrorEvent,
         Datagram,
+        NeighbourRequest,
         Anomaly,
         End,
     )

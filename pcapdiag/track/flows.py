@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from pcapdiag.decode.icmp import icmp_kind
 from pcapdiag.decode.packets import (
     ACK,
+    RST,
     SYN,
     Datagram,
     IcmpError,
+    Neighbour,
     Segment,
     format_addr,
     format_endpoint,
@@ -34,6 +36,7 @@ from pcapdiag.track.events import Datagram as DatagramEvent
 from pcapdiag.track.events import End, Event, IcmpErrorEvent, Side
 from pcapdiag.track.fingerprint import NOT_SEEN, Fingerprint
 from pcapdiag.track.hosts import HostBaselines
+from pcapdiag.track.neighbours import NeighbourTable, RunSummary
 
 # TIME_WAIT lasts 60 s on Linux (TCP_TIMEWAIT_LEN); late segments within twice that still
 # belong to the connection that just closed.
@@ -82,6 +85,8 @@ _BULK_EVENTS = frozenset(
 _KEEP_EACH_END = 64
 
 Key = bytes
+# The segments the neighbour table hears of (a SYN it may pin on a run, an answer to one).
+_SYN_OR_RST = SYN | RST
 
 
 def compact(events: list[Event]) -> list[Event]:
@@ -114,8 +119,8 @@ def flow_key(src: bytes, sport: int, dst: bytes, dport: int) -> Key:
 class FlowRecord:
     """A finished flow: what the rule engine and the report see."""
 
-    proto: str  # "tcp" | "udp"
-    client: str  # "ip:port" ("[ip]:port" for IPv6)
+    proto: str  # "tcp" | "udp" | "neighbour" (an unanswered ARP / NDP run: track/neighbours.py)
+    client: str  # "ip:port" ("[ip]:port" for IPv6); port 0 for "neighbour": no port is involved
     server: str
     instance: int
     roles: str  # "known" | "guessed"
@@ -249,6 +254,7 @@ class FlowTable:
         self.udp: dict[Key, _Udp] = {}
         self.stats = FlowStats()
         self.hosts = HostBaselines()  # TTL of each host's first SYN / SYN-ACK (track/hosts.py)
+        self.neighbours = NeighbourTable()  # ARP and NDP requests and their answers
         self._since_sweep = 0
         self._finished: deque[tuple[int, _Tcp]] = deque()  # (finished at, flow), in order
         # Unanswered connection attempts, oldest first. An OrderedDict, not a dict: taking the
@@ -263,8 +269,10 @@ class FlowTable:
 
     def add_segment(self, seg: Segment) -> list[FlowRecord]:
         self._since_sweep += 1
-        if seg.flags & SYN:
-            self.hosts.note(seg.src, seg.frame, seg.ttl)
+        if seg.flags & _SYN_OR_RST:  # one test for the common segment, as before
+            if seg.flags & SYN:
+                self.hosts.note(seg.src, seg.frame, seg.ttl)
+            self.neighbours.note_syn(seg)
         done: list[FlowRecord] = (
             self._maybe_sweep(seg.ts_ns) if self._since_sweep >= _SWEEP_EVERY else []
         )
@@ -397,6 +405,12 @@ class FlowTable:
                 )
             )
         return done
+
+    def add_neighbour(self, pkt: Neighbour) -> None:
+        """An ARP or NDP request or reply. Its records come at the end of the capture (see
+        track/neighbours.py). It does not count toward the sweeps: the C first pass, which
+        schedules them alike, counts only TCP, UDP and ICMP errors."""
+        self.neighbours.add(pkt)
 
     def add_icmp(self, err: IcmpError) -> list[FlowRecord]:
         self._since_sweep += 1
@@ -628,3 +642,38 @@ class FlowTable:
             client_host=Fingerprint(ttl=u.client_ttl),
             server_host=Fingerprint(ttl=u.server_ttl),
         )
+
+
+def neighbour_record(run: RunSummary) -> FlowRecord:
+    """An unanswered run as a flow: the requester is the client, the target the server."""
+    end = End(
+        frame=run.last_frame,
+        ts_ns=run.ended_ns,
+        sender=None,
+        receiver=None,
+        reason=run.end_reason,
+        client_state="INCOMPLETE",
+        server_state="SILENT",
+    )
+    return FlowRecord(
+        proto="neighbour",
+        client=format_endpoint(run.requester, 0),
+        server=format_endpoint(run.target, 0),
+        instance=run.instance,
+        roles="known",
+        roles_reason="the requester asks for the target's link-layer address",
+        handshake="none",
+        first_frame=run.frames[0],
+        first_ts_ns=run.first_ts_ns,
+        last_ts_ns=run.last_ts_ns,
+        client_packets=len(run.frames),
+        server_packets=0,
+        client_bytes=0,
+        server_bytes=0,
+        client_state="INCOMPLETE",
+        server_state="SILENT",
+        history="",
+        end_reason=run.end_reason,
+        events=(*run.events, end),
+        frames=run.frames,
+    )

@@ -894,3 +894,31 @@ def test_a_rule_about_mid_stream_anomalies_keeps_them_with_the_tracker(
     plan = _plan(path, [rule])
     assert plan is not None and plan.plain == 1
     assert _report([path], [rule], True, monkeypatch) == _report([path], [rule], False, monkeypatch)
+
+
+def _arp_request(sender: str, target: str) -> bytes:
+    """A broadcast ARP request (RFC 826) for `target`."""
+    s = bytes(int(x) for x in sender.split("."))
+    d = bytes(int(x) for x in target.split("."))
+    body = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, _MAC[6:], s, bytes(6), d)
+    return b"\xff" * 6 + _MAC[6:] + struct.pack("!H", 0x0806) + body
+
+
+def test_arp_runs_with_plain_connections(tmp_path, builtin_rules, monkeypatch) -> None:
+    # C asks three times for 10.0.0.99 (unanswered: PD-NET-001) while it opens a plain
+    # connection to S, which the pass sets aside, SYN and SYN-ACK alike, and a SYN to
+    # 10.0.0.99 that stays with the tracker. The ARP frames go to Python as records, the pass
+    # still applies, and the run's attempt comes out the same with it, without it and with
+    # two workers (the SYN to 10.0.0.99 is worker 1's: shard.py).
+    frames = _connection(100.0, 40000)
+    frames += [(100.5 + i, _arp_request(C, "10.0.0.99")) for i in range(3)]
+    frames.append((100.4, _eth(_ip4(C, "10.0.0.99", 6, _tcp(40001, 8080, 77, 0, 0x02)))))
+    frames.sort(key=lambda f: f[0])
+    path = _pcap(tmp_path / "arp.pcap", frames)
+    plan = _plan(path, builtin_rules)
+    assert plan is not None and plan.plain == 1
+    without = _report([path], builtin_rules, False, monkeypatch)
+    assert _report([path], builtin_rules, True, monkeypatch) == without
+    assert _report([path], builtin_rules, True, monkeypatch, jobs=2) == without
+    found = [f for f in json.loads(without)["findings"] if f["rule"] == "PD-NET-001"]
+    assert len(found) == 1 and found[0]["origin"]["actor"] == "peer"

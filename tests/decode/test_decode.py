@@ -17,6 +17,9 @@ from scapy.layers.inet import GRE, ICMP, IP, TCP, UDP, IPOption_Router_Alert
 from scapy.layers.inet6 import (
     ICMPv6DestUnreach,
     ICMPv6EchoRequest,
+    ICMPv6ND_NA,
+    ICMPv6ND_NS,
+    ICMPv6ND_RS,
     ICMPv6PacketTooBig,
     IPv6,
     IPv6ExtHdrDestOpt,
@@ -36,6 +39,7 @@ from pcapdiag.decode.packets import (
     SYN,
     Datagram,
     IcmpError,
+    Neighbour,
     Other,
     Segment,
     TcpOptions,
@@ -202,7 +206,7 @@ def test_raw_ipv4_and_ipv6_link_types() -> None:
 def test_unknown_linktype_and_non_ip() -> None:
     result = dec(b"\0" * 40, 147)
     assert isinstance(result, Other) and result.what == "linktype-147"
-    result = dec(Ether() / ARP())
+    result = dec(Ether() / ARP(op=3))  # RARP request: not an IPv4 address resolution
     assert isinstance(result, Other) and result.what == "arp"
 
 
@@ -663,3 +667,51 @@ def test_a_syn_with_a_bad_checksum_is_flagged_and_a_good_one_is_not() -> None:
     # Only SYNs are checked: a data segment with a wrong checksum is not flagged.
     data = Ether() / IP(src=A4, dst=B4) / TCP(flags="PA", chksum=0x1234) / Raw(b"x")
     assert seg(data).bad_checksum is False
+
+
+# -- neighbour resolution (ARP, NDP) --------------------------------------------------------------
+
+
+def test_arp_request_and_reply() -> None:
+    req = dec(Ether() / ARP(op=1, psrc=A4, pdst=B4))
+    assert isinstance(req, Neighbour)
+    assert (req.family, req.reply, req.sender, req.target) == (4, False, ip4(A4), ip4(B4))
+    rep = dec(Ether() / ARP(op=2, psrc=B4, pdst=A4))
+    assert isinstance(rep, Neighbour)
+    assert (rep.reply, rep.sender, rep.target) == (True, ip4(B4), ip4(A4))
+
+
+def test_arp_behind_vlan_and_sll() -> None:
+    assert isinstance(dec(Ether() / Dot1Q() / ARP(psrc=A4, pdst=B4)), Neighbour)
+    assert isinstance(dec(CookedLinux(proto=0x0806) / ARP(psrc=A4, pdst=B4), 113), Neighbour)
+
+
+@pytest.mark.parametrize(
+    "arp",
+    [ARP(ptype=0x86DD), ARP(hwlen=8), ARP(op=8)],  # another protocol, hardware, InARP
+    ids=["ptype", "hwlen", "inarp"],
+)
+def test_other_arp_stays_other(arp: ARP) -> None:
+    result = dec(Ether() / arp)
+    assert isinstance(result, Other) and result.what == "arp"
+
+
+def test_truncated_arp_is_other() -> None:
+    result = dec(bytes(Ether() / ARP())[:30])
+    assert isinstance(result, Other) and result.what == "arp"
+
+
+def test_ndp_solicitation_and_advertisement() -> None:
+    ns = dec(Ether() / IPv6(src=A6, dst="ff02::1:ff00:2", hlim=255) / ICMPv6ND_NS(tgt=B6))
+    assert isinstance(ns, Neighbour)
+    assert (ns.family, ns.reply, ns.sender, ns.target) == (6, False, ip6(A6), ip6(B6))
+    na = dec(Ether() / IPv6(src=B6, dst=A6, hlim=255) / ICMPv6ND_NA(tgt=B6))
+    assert isinstance(na, Neighbour)
+    assert (na.reply, na.sender, na.target) == (True, ip6(B6), ip6(A6))
+
+
+def test_other_ndp_stays_other() -> None:
+    result = dec(Ether() / IPv6() / ICMPv6ND_RS())
+    assert isinstance(result, Other) and result.what == "icmpv6-nd"
+    short = bytes(Ether() / IPv6(plen=8) / ICMPv6ND_NS(tgt=B6))[: 14 + 40 + 8]
+    assert isinstance(dec(short), Other)  # too short to hold the target address

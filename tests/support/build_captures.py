@@ -815,6 +815,137 @@ def reset_without_timestamps() -> Talk:
     return _client_abort(64, 50, ts=True)
 
 
+# -- neighbour-unreachable ------
+
+NEIGHBOUR_MAC = "02:00:00:00:00:63"
+
+
+def _arp(t: Talk, psrc: str, pdst: str, *, dt: float, reply: bool = False, hwsrc: str = "") -> None:
+    """One ARP frame (RFC 826): a broadcast request, or a reply from `psrc` to `pdst`."""
+    from scapy.layers.l2 import ARP, Ether
+
+    src = hwsrc or ("02:00:00:00:00:01" if not reply else NEIGHBOUR_MAC)
+    dst = "02:00:00:00:00:01" if reply else "ff:ff:ff:ff:ff:ff"
+    arp = ARP(
+        op=2 if reply else 1,
+        hwsrc=src,
+        psrc=psrc,
+        hwdst=dst if reply else "00:00:00:00:00:00",
+        pdst=pdst,
+    )
+    t._emit(Ether(src=src, dst=dst) / arp, dt)
+
+
+def _solicit(t: Talk, src: str, target: str, *, dt: float) -> None:
+    """One NDP neighbour solicitation (RFC 4861 section 4.3) to the target's solicited-node
+    multicast address, hop limit 255, with the sender's link-layer address option."""
+    import ipaddress
+
+    from scapy.layers.inet6 import ICMPv6ND_NS, ICMPv6NDOptSrcLLAddr, IPv6
+    from scapy.layers.l2 import Ether
+
+    low = ipaddress.IPv6Address(target).packed[-3:]
+    group = ipaddress.IPv6Address(bytes.fromhex("ff02" + "00" * 9 + "01ff") + low)
+    mac = "33:33:" + ":".join(f"{b:02x}" for b in group.packed[-4:])
+    ns = ICMPv6ND_NS(tgt=target) / ICMPv6NDOptSrcLLAddr(lladdr="02:00:00:00:00:01")
+    pkt = Ether(src="02:00:00:00:00:01", dst=mac) / IPv6(src=src, dst=str(group), hlim=255) / ns
+    t._emit(pkt, dt)
+
+
+@capture("rules/neighbour-unreachable/arp-unanswered.pcap")
+def arp_unanswered() -> Talk:
+    """connect() to 10.0.0.99 on the client's link, whose neighbour entry was stale: the SYN
+    leaves once to the old address, then three ARP requests 1 s apart draw no reply, and
+    Linux fails the connect() with EHOSTUNREACH 1 s after the third. Frames: 1 SYN, 2-4 ARP
+    requests."""
+    t = Talk(server="10.0.0.99", cport=40100, sport=8080)
+    t.tcp("c", "S")
+    _arp(t, t.client, t.server, dt=0.001)
+    _arp(t, t.client, t.server, dt=1.0)
+    _arp(t, t.client, t.server, dt=1.0)
+    return t
+
+
+@capture("rules/neighbour-unreachable/ndp-unanswered.pcap")
+def ndp_unanswered() -> Talk:
+    """connect() to fd00::99 on the client's link: the SYN waits in the neighbour queue
+    (never captured), three neighbour solicitations 1 s apart go unanswered. Frames: 1-3
+    solicitations."""
+    t = Talk(client="fd00::1", server="fd00::99")
+    for dt in (0.001, 1.0, 1.0):
+        _solicit(t, t.client, t.server, dt=dt)
+    return t
+
+
+@capture("rules/neighbour-unreachable/gateway-unanswered.pcap")
+def gateway_unanswered() -> Talk:
+    """connect() to 192.0.2.10, off the client's link, through the gateway 10.0.0.254 whose
+    entry was stale: the SYN leaves once, then three ARP requests for the gateway go
+    unanswered. Frames: 1 SYN, 2-4 ARP requests for 10.0.0.254."""
+    t = Talk(server="192.0.2.10", cport=40101, sport=443)
+    t.tcp("c", "S")
+    for dt in (0.001, 1.0, 1.0):
+        _arp(t, t.client, "10.0.0.254", dt=dt)
+    return t
+
+
+@capture("rules/neighbour-unreachable/arp-answered.pcap")
+def arp_answered() -> Talk:
+    """The first request goes unanswered (the host was busy), the second draws a reply and
+    the connection opens. Frames: 1-2 requests, 3 reply, 4-6 handshake."""
+    t = Talk(server="10.0.0.99", cport=40102, sport=8080)
+    _arp(t, t.client, t.server, dt=0.001)
+    _arp(t, t.client, t.server, dt=1.0)
+    _arp(t, t.server, t.client, dt=0.001, reply=True)
+    t.handshake()
+    return t
+
+
+@capture("rules/neighbour-unreachable/gratuitous-arp.pcap")
+def gratuitous_arp() -> Talk:
+    """A host announcing its own address (sender = target, RFC 5227 section 2.3), three
+    times 1 s apart: nobody asks for anything. Frames: 1-3 gratuitous requests."""
+    t = Talk(client="10.0.0.7")
+    for dt in (0.001, 1.0, 1.0):
+        _arp(t, t.client, t.client, dt=dt)
+    return t
+
+
+@capture("rules/neighbour-unreachable/arp-probes.pcap")
+def arp_probes() -> Talk:
+    """Address conflict detection before a host takes 10.0.0.50 (RFC 5227 section 2.1.1):
+    three probes from 0.0.0.0, 1 s apart; no reply means the address is free. Frames: 1-3
+    probes."""
+    t = Talk()
+    for dt in (0.001, 1.0, 1.0):
+        _arp(t, "0.0.0.0", "10.0.0.50", dt=dt)
+    return t
+
+
+@capture("rules/neighbour-unreachable/arp-sweep.pcap")
+def arp_sweep() -> Talk:
+    """A scanner on 10.0.0.1 asks for 10.0.0.100 to 10.0.0.119, three rounds 1 s apart, and
+    sends nothing else: no address answers, and no connection waits on any. Frames: 1-60
+    requests, 20 a round."""
+    t = Talk()
+    for rnd in range(3):
+        for i in range(20):
+            _arp(t, t.client, f"10.0.0.{100 + i}", dt=(1.0 if rnd and not i else 0.01))
+    return t
+
+
+@capture("rules/neighbour-unreachable/arp-answered-late.pcap")
+def arp_answered_late() -> Talk:
+    """Three requests 1 s apart, and the reply 0.5 s after the third, before Linux gives up
+    (retrans_time_ms after the last request): the connection goes ahead. Frames: 1-3
+    requests, 4 reply."""
+    t = Talk(server="10.0.0.99")
+    for dt in (0.001, 1.0, 1.0):
+        _arp(t, t.client, t.server, dt=dt)
+    _arp(t, t.server, t.client, dt=0.5, reply=True)
+    return t
+
+
 if __name__ == "__main__":
     for p in build_all():
         print(p.relative_to(ROOT))

@@ -57,6 +57,19 @@ def _check_socket(sock: dict[str, Any], instance: int, truth: dict[str, Any], re
         and (p := f.primary()) is not None
         and p.errno is not None
     ]
+    if not mine and sock["proto"] == "tcp" and side == "client":
+        # A connect() whose SYN never reached the wire (it waited for an ARP / NDP answer
+        # that never came): the finding is on the requester's neighbour run, for the
+        # destination itself or the gateway of the route to it (PD-NET-001).
+        local = sock["local"].rpartition(":")[0]
+        mine = [
+            f
+            for f in report.findings
+            if f.flow.proto == "neighbour"
+            and f.flow.client.rpartition(":")[0] == local
+            and (p := f.primary()) is not None
+            and p.errno is not None
+        ]
     mine.sort(key=lambda f: (f.first_ts_ns, f.frames))
     got = mine[0].primary() if mine else None
     limit = truth.get("capture_limits", {}).get(f"{sock['host']} {sock['local']}", {})
