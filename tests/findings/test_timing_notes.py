@@ -132,3 +132,14 @@ def test_an_overflowed_connection_is_one_finding(builtin_rules) -> None:
     assert (f.rule, f.primary().errno) == ("PD-TCP-020", "ECONNRESET")
     assert any("frame 15" in n for n in f.notes)
     assert not _run(ROOT / "rules/accept-queue-overflow/ack-lost-then-accepted.pcap", builtin_rules)
+
+
+def test_an_overflow_seen_on_the_servers_host_is_the_servers(builtin_rules) -> None:
+    # The backlog-overflow recording: on the server's host the ACK and the request are seen
+    # arriving; on the client's they are only seen leaving (a doubt says so).
+    rec = ROOT / "samples/recorded/backlog-overflow"
+    (server,) = [f for f in _run(rec / "server.pcap", builtin_rules) if f.rule == "PD-TCP-020"]
+    assert (server.origin.actor, server.origin.confidence) == ("peer", "high")
+    (client,) = [f for f in _run(rec / "client.pcap", builtin_rules) if f.rule == "PD-TCP-020"]
+    assert client.origin.confidence == "medium"
+    assert any("passes the client's SYN" in r for r in client.confidence.reasons)
