@@ -156,6 +156,10 @@ class Endpoint:
     snd_una: int | None = None  # oldest byte this endpoint sent that is not yet acknowledged
     snd_nxt: int | None = None  # one past the highest sequence number sent
     fin_seq: int | None = None  # sequence number of this endpoint's FIN
+    # This endpoint's FIN and data from the peer crossed on the way: the FIN did not
+    # acknowledge data the peer had sent, or the peer's next data did not acknowledge the FIN
+    # (Rst.crossed_fin: an HTTP keep-alive race).
+    fin_crossed: bool = False
     rcv_nxt: int | None = None  # next sequence number expected from the peer (peer's space)
     last_ack_sent: int | None = None  # last ACK value sent (peer's space): Linux rcv_wup
     window: int = _UNKNOWN_WINDOW  # last receive window advertised, scaled
@@ -164,6 +168,7 @@ class Endpoint:
     bytes_sent: int = 0  # new payload bytes (retransmissions not counted)
     bytes_received: int = 0  # new payload bytes from the peer seen reaching this endpoint
     received_since_send: int = 0  # bytes received since this endpoint last sent new data
+    run_idle_ms: int = 0  # idle_ms of this endpoint's latest data event (Retransmission)
     packets: int = 0
     retx_streak: int = 0  # retransmissions since the peer last acknowledged new data
     keepalive_unanswered: int = 0
@@ -414,6 +419,8 @@ class Connection:
         if self.data_run is s.side:
             return []
         self.data_run = s.side
+        # Once per run, not per segment: the silence before it (Data.idle_ms).
+        s.run_idle_ms = idle = self.gap_ns // 1_000_000
         return [
             Data(
                 frame=seg.frame,
@@ -423,6 +430,7 @@ class Connection:
                 length=payload,
                 receiver_state="ESTABLISHED",
                 sender_state="ESTABLISHED",
+                idle_ms=idle,
             )
         ]
 
@@ -468,6 +476,7 @@ class Connection:
                 from_capture_host=same_host(s.addr, r.addr)
                 or (seg.ttl == s.ttl and captured_on_sender(s.ttl, r.ttl)),
                 idle_ms=max(self.gap_ns, self.gap_before_ns) // 1_000_000,
+                crossed_fin=s.fin_crossed,
             )
         )
         if answers_stale:
@@ -691,6 +700,16 @@ class Connection:
             s.note("d")
         if new_bytes > 0 and self.data_run is not s.side:
             self.data_run = s.side
+            s.run_idle_ms = idle = self.gap_ns // 1_000_000
+            if (
+                r.fin_seq is not None
+                and flags & ACK
+                and s.state is TcpState.CLOSE_WAIT
+                and r.seq(seg.ack) <= r.fin_seq
+            ):
+                # Data that does not acknowledge the peer's FIN, sent after it: it left before
+                # the FIN arrived (the two crossed).
+                r.fin_crossed = True
             out.append(
                 Data(
                     frame=seg.frame,
@@ -700,6 +719,7 @@ class Connection:
                     length=new_bytes,
                     receiver_state=r.state.value,
                     sender_state=s.state.value,
+                    idle_ms=idle,
                 )
             )
         # The receiver takes in what arrives in order (the capture point stands in for it).
@@ -712,6 +732,10 @@ class Connection:
         if fin and s.fin_seq is None:
             s.fin_seq = seq + payload
             s.note("f")
+            # A FIN that leaves the peer's data unacknowledged crossed it (or it was lost).
+            s.fin_crossed = (
+                bool(flags & ACK) and r.snd_nxt is not None and r.snd_nxt > r.seq(seg.ack)
+            )
             r_before, s_before = r.state, s.state
             if (
                 s.state is TcpState.CLOSE_WAIT
@@ -733,6 +757,7 @@ class Connection:
                     receiver=r.side,
                     receiver_state=r_before.value,
                     sender_state=s_before.value,
+                    idle_ms=max(self.gap_ns, self.gap_before_ns) // 1_000_000,
                 )
             )
 
@@ -827,6 +852,7 @@ class Connection:
                 length=length,
                 streak=s.retx_streak,
                 since_original_ms=since,
+                run_idle_ms=s.run_idle_ms,
             )
         )
 

@@ -70,11 +70,13 @@ class Data(Event):
     doc: ClassVar[str] = (
         "New payload bytes (first transmission) starting a run: the following data segments "
         "from the same side, with no other event between them, belong to this event; length "
-        "is the first segment's."
+        "is the first segment's. idle_ms: the silence on the connection before the run's "
+        "first segment, in milliseconds (a request on a connection left idle)."
     )
     length: int
     receiver_state: str
     sender_state: str
+    idle_ms: int  # silence on the connection (either direction) before the run began
 
 
 @dataclass(slots=True, kw_only=True)
@@ -82,12 +84,15 @@ class Retransmission(Event):
     name: ClassVar[str] = "retransmission"
     doc: ClassVar[str] = (
         "A segment that resends sequence space already sent: kind is syn, synack, data or fin. "
-        "streak counts retransmissions since the peer last acknowledged new data."
+        "streak counts retransmissions since the peer last acknowledged new data. "
+        "run_idle_ms: the silence before the sender's latest run of new data began (that "
+        "`data` event's idle_ms; 0 before any): for data lost after an idle spell, the spell."
     )
     kind: str
     length: int
     streak: int
     since_original_ms: int
+    run_idle_ms: int  # the idle_ms of the sender's latest data event (0 before any)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -99,9 +104,14 @@ class Recovered(Event):
 @dataclass(slots=True, kw_only=True)
 class Fin(Event):
     name: ClassVar[str] = "fin"
-    doc: ClassVar[str] = "First FIN from a side."
+    doc: ClassVar[str] = (
+        "First FIN from a side. idle_ms: the silence on the connection before it, or before "
+        "the packet just before it when that one is longer (a FIN that crosses the first "
+        "packet after an idle spell: the spell came before that packet), in milliseconds."
+    )
     receiver_state: str
     sender_state: str
+    idle_ms: int  # the longer of the silences before it and before the packet before it
 
 
 @dataclass(slots=True, kw_only=True)
@@ -125,7 +135,10 @@ class Rst(Event):
         "has none). from_capture_host: the capture was taken on the host of the RST's "
         "sender, which sent it itself (it leaves with that host's initial TTL, as its "
         "other packets do, while the receiver's arrive with less; or both ends share one "
-        "host). idle_ms: the silence on the connection before it, in milliseconds."
+        "host). idle_ms: the silence on the connection before it, in milliseconds. "
+        "crossed_fin: its sender had sent a FIN that crossed data from the receiver on the "
+        "way (the FIN does not acknowledge that data, and the receiver never acknowledged "
+        "the FIN: it sent before the FIN reached it)."
     )
     accepted: bool
     disposition: str
@@ -150,6 +163,9 @@ class Rst(Event):
     timestamps_in_use: bool  # both SYNs were captured and offered timestamps
     from_capture_host: bool  # sent by the host the capture was taken on
     idle_ms: int  # silence on the connection before it (either direction), in milliseconds
+    # Its sender's FIN and data from its receiver crossed on the wire: the FIN does not
+    # acknowledge that data and the receiver never acknowledged the FIN (HTTP keep-alive race).
+    crossed_fin: bool
 
 
 @dataclass(slots=True, kw_only=True)

@@ -946,6 +946,177 @@ def arp_answered_late() -> Talk:
     return t
 
 
+# -- accept-queue-overflow, keepalive-race, idle timeouts (rules-b) ------
+
+
+def _overflowed(t: Talk) -> None:
+    """Handshake and request, then what a Linux listener with a full accept queue
+    (tcp_abort_on_overflow=0) does with them: it drops the ACK and the request, and its SYN-ACK
+    timer sends the SYN-ACK again 1 s and 3 s after the first (each answered by the client's
+    ACK, dropped too), while the client retransmits its request with backoff."""
+    t.handshake()
+    t.tcp("c", "PA", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    req = t.nxt["c"] - 27
+    for dt in (0.2, 0.4):
+        t.tcp("c", "PA", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", dt=dt, seq=req)
+    t.tcp("s", "SA", seq=t.sisn, ack=t.cisn + 1, dt=0.397)
+    t.tcp("c", "A", dt=0.0001, options=[])
+    t.tcp("c", "PA", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", dt=0.4, seq=req)
+    t.tcp("s", "SA", seq=t.sisn, ack=t.cisn + 1, dt=1.6)
+    t.tcp("c", "A", dt=0.0001, options=[])
+    t.tcp("c", "PA", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", dt=0.0, seq=req)
+
+
+@capture("rules/accept-queue-overflow/synack-after-request.pcap")
+def synack_after_request() -> Talk:
+    """Captured on the client's host (the server's packets arrive with TTL 63), after the
+    backlog-overflow recording: the server's accept queue is full. Frames: 1-3 handshake,
+    4 request, 5-6 request retransmitted, 7 SYN-ACK again (1 s), 8 the client's ACK,
+    9 request again, 10 SYN-ACK again (3 s), 11 ACK, 12 request again; the capture ends."""
+    t = Talk(server_ttl=63, sport=8080)
+    _overflowed(t)
+    return t
+
+
+@capture("rules/accept-queue-overflow/request-expired-rst.pcap")
+def request_expired_rst() -> Talk:
+    """As synack-after-request, on a server with tcp_synack_retries=2: it drops the half-open
+    connection 7 s after the SYN, and the client's next retransmission finds no socket, only
+    the listener, which answers with a stateless RST (no ACK flag, seq = the segment's ACK;
+    tcp_v4_send_reset). Frames: 1-12 as there, 13 request again (6.2 s), 14 request again
+    (12.6 s), 15 RST."""
+    t = Talk(server_ttl=63, sport=8080)
+    _overflowed(t)
+    req = t.nxt["c"] - 27
+    for dt in (3.2, 6.4):
+        t.tcp("c", "PA", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", dt=dt, seq=req)
+    t.tcp("s", "R", seq=t.nxt["s"], ack=0, dt=0.004)
+    return t
+
+
+@capture("rules/accept-queue-overflow/ack-lost-then-accepted.pcap")
+def ack_lost_then_accepted() -> Talk:
+    """Not an overflow, or one that drained: the client's ACK and request are lost, the
+    server sends its SYN-ACK again after 1 s, the client's ACK completes the connection, its
+    retransmitted request is acknowledged and answered. Frames: 1-3 handshake, 4 request,
+    5 request again, 6 SYN-ACK again, 7 ACK, 8 request again, 9 server ACK, 10 response,
+    11 ACK."""
+    t = Talk(server_ttl=63, sport=8080)
+    t.handshake()
+    t.tcp("c", "PA", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    req = t.nxt["c"] - 27
+    t.tcp("c", "PA", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", dt=0.2, seq=req)
+    t.tcp("s", "SA", seq=t.sisn, ack=t.cisn + 1, dt=0.797)
+    t.tcp("c", "A", dt=0.0001, options=[])
+    t.tcp("c", "PA", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", dt=0.2, seq=req)
+    t.tcp("s", "A", dt=0.004)
+    t.tcp("s", "PA", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    t.tcp("c", "A")
+    return t
+
+
+@capture("rules/rst-after-handshake/abort-on-overflow.pcap")
+def abort_on_overflow() -> Talk:
+    """Captured on the client's host, after the backlog-abort recording: a Linux listener
+    with a full accept queue and tcp_abort_on_overflow=1 answers the handshake's ACK with a
+    RST made without a socket (no ACK flag, seq = the client's ACK; tcp_check_req ->
+    tcp_v4_send_reset), which reaches the client after it sent its request. Frames: 1-3
+    handshake, 4 request, 5 RST."""
+    t = Talk(server_ttl=63, sport=8080)
+    t.handshake()
+    t.tcp("c", "PA", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", dt=0.0007)
+    t.tcp("s", "R", seq=t.nxt["s"], ack=0, dt=0.0016)
+    return t
+
+
+def _idle_keepalive(t: Talk) -> None:
+    """Handshake, one request and response (frames 1-7), then 5 s of silence: the length
+    of Apache httpd's and Node.js's default keep-alive timeout."""
+    t.handshake()
+    _request_response(t)
+    t.wait(5.0)
+
+
+@capture("rules/keepalive-race/request-crosses-fin.pcap")
+def request_crosses_fin() -> Talk:
+    """A keep-alive race on the client's host (the server's packets arrive with TTL 63):
+    the client sends its next request after 5 s idle at the moment the server closes; the
+    server's FIN arrives after the request left and does not acknowledge it; the server's
+    closed socket answers the request with a RST (no ACK flag, seq = the request's ACK,
+    which is the FIN's own sequence number: accepted in CLOSE_WAIT, tcp_reset_check).
+    Frames: 1-7 handshake and exchange, 8 request, 9 FIN, 10 RST."""
+    t = Talk(server_ttl=63, sport=8080)
+    _idle_keepalive(t)
+    before = t.nxt["c"]
+    t.tcp("c", "PA", b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n", dt=0.0)
+    fin_seq = t.nxt["s"]
+    t.tcp("s", "FA", ack=before, dt=0.0035)
+    t.tcp("s", "R", seq=fin_seq, ack=0, dt=0.002)
+    return t
+
+
+@capture("rules/keepalive-race/fin-crosses-request.pcap")
+def fin_crosses_request() -> Talk:
+    """The same race on the server's host (the client's packets arrive with TTL 63): the
+    server's FIN leaves after 5 s idle, the client's request arrives after it without
+    acknowledging it (sent before the FIN reached the client), and the closed socket answers
+    with a RST. Frames: 1-7 handshake and exchange, 8 FIN, 9 request, 10 RST."""
+    t = Talk(client_ttl=63, sport=8080)
+    _idle_keepalive(t)
+    fin_seq = t.nxt["s"]
+    t.tcp("s", "FA", dt=0.0)
+    t.tcp("c", "PA", b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n", ack=fin_seq, dt=0.0033)
+    t.tcp("s", "R", seq=fin_seq, ack=0, dt=0.00003)
+    return t
+
+
+@capture("rules/keepalive-race/write-after-fin.pcap")
+def write_after_fin() -> Talk:
+    """No race: the server closes after 5 s idle, the client acknowledges the FIN and only
+    then writes; the server's closed socket answers with a RST (rule write-after-peer-close).
+    Frames: 1-7 handshake and exchange, 8 FIN, 9 ACK of the FIN, 10 data, 11 RST."""
+    t = Talk(server_ttl=63, sport=8080)
+    _idle_keepalive(t)
+    t.tcp("s", "FA", dt=0.0)
+    t.tcp("c", "A", dt=0.004)
+    t.tcp("c", "PA", b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n", dt=0.1)
+    t.tcp("s", "R", seq=t.nxt["s"], ack=0, dt=0.004)
+    return t
+
+
+@capture("rules/rst-established/idle-rst.pcap")
+def idle_rst() -> Talk:
+    """Captured on the client's host; the server is 14 routers away (TTL 50). After one
+    exchange the connection is idle 400 s, past an AWS NLB's 350 s idle timeout; the
+    client's next request meets at once a RST in the server's name sent two hops away
+    (TTL 62): the load balancer had forgotten the flow. Frames: 1-7 handshake and exchange,
+    8 request, 9 RST."""
+    t = Talk(server_ttl=50)
+    t.handshake()
+    _request_response(t)
+    t.tcp("c", "PA", b"GET /later HTTP/1.1\r\nHost: x\r\n\r\n", dt=400.0)
+    t.server_ttl = 62
+    t.tcp("s", "R", seq=t.nxt["s"], ack=0, dt=0.002)
+    return t
+
+
+@capture("rules/data-timeout/idle-then-silence.pcap")
+def idle_then_silence() -> Talk:
+    """Captured on the client's host, after the conntrack-idle-drop recording: after one
+    exchange the connection is idle 6 s while a router's conntrack (timeout shortened to
+    3 s) forgets it; the client's next request is dropped and retransmitted into silence.
+    Frames: 1-7 handshake and exchange, 8 request, 9-12 retransmissions (0.2 to 1.7 s)."""
+    t = Talk(server_ttl=63)
+    t.handshake()
+    _request_response(t)
+    data = b"GET /later HTTP/1.1\r\nHost: x\r\n\r\n"
+    seq = t.nxt["c"]
+    t.tcp("c", "PA", data, dt=6.0)
+    for dt in (0.2, 0.4, 0.8, 1.6):
+        t.tcp("c", "PA", data, dt=dt, seq=seq)
+    return t
+
+
 if __name__ == "__main__":
     for p in build_all():
         print(p.relative_to(ROOT))

@@ -36,6 +36,7 @@ def test_compact_keeps_rare_events_and_both_ends_of_each_run() -> None:
             length=1,
             receiver_state="ESTABLISHED",
             sender_state="ESTABLISHED",
+            idle_ms=0,
         )
         for i in range(1, 1001)
     ]
@@ -64,6 +65,7 @@ def test_compact_keeps_rare_events_and_both_ends_of_each_run() -> None:
         timestamps_in_use=False,
         from_capture_host=False,
         idle_ms=0,
+        crossed_fin=False,
     )
     kept = compact([*events, rst])
     frames = [e.frame for e in kept]
