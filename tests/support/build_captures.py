@@ -661,6 +661,18 @@ def pmtu_blackhole() -> Talk:
     return t
 
 
+@capture("rules/pmtu-blackhole/blackhole-v6.pcap")
+def pmtu_blackhole_v6() -> Talk:
+    """As blackhole.pcap over IPv6: the server offers MSS 1440 and the client's 1440-byte
+    segments vanish, no ICMPv6 packet too big comes back. Frames: 1-3 handshake, 4 request,
+    5 ACK, 6 response, 7 ACK, 8-11 full-size segments, 12-14 retransmissions."""
+    t = Talk(client="fd00::1", server="fd00::2", syn_options=[("MSS", 1440), ("WScale", 7)])
+    seq = _small_then_full_size(t, [1440] * 4)
+    _retransmit(t, seq, 1440, 3)
+    t.wait(3.0)
+    return t
+
+
 @capture("rules/pmtu-blackhole/frag-needed.pcap")
 def pmtu_frag_needed() -> Talk:
     """As blackhole.pcap, but the router answers the first full-size segment with ICMP
@@ -756,6 +768,19 @@ def zero_window_user_timeout() -> Talk:
     _probe(t, 0.8)
     t.tcp("s", "A", dt=1.5, window=500)
     t.tcp("c", "R", seq=t.acked["s"], ack=0, advance=False)
+    return t
+
+
+@capture("rules/zero-window-stall/writer-aborts.pcap")
+def zero_window_writer_aborts() -> Talk:
+    """As stall-ends.pcap until the second probe's answer, then the client's application
+    gives up and closes with SO_LINGER 0: its socket sends RST|ACK (tcp_send_active_reset),
+    which says nothing of a timeout. Frames: 1-10 as there, 11 RST|ACK."""
+    t = Talk()
+    _window_shut(t)
+    _probe(t, 0.2)
+    _probe(t, 0.4)
+    t.tcp("c", "RA", dt=0.5, advance=False)
     return t
 
 
