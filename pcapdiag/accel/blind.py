@@ -19,6 +19,7 @@ from pcapdiag.track.plain import (
     PLAIN_UDP_EVENTS,
     REPAIRED_BY,
     REPAIRED_EVENTS,
+    REPAIRED_FIELDS,
 )
 
 
@@ -45,9 +46,11 @@ def _rule_blind(
     fields: dict[str, dict[str, tuple[str, ...]]]
     if rule.proto == "tcp" and midstream:
         events = MIDSTREAM_REPAIRED_EVENTS if repaired else MIDSTREAM_EVENTS
-        fields = MIDSTREAM_FIELDS
+        fields = {**MIDSTREAM_FIELDS, **REPAIRED_FIELDS} if repaired else MIDSTREAM_FIELDS
     elif rule.proto == "tcp":
         events, fields = (REPAIRED_EVENTS if repaired else PLAIN_EVENTS), {"end": PLAIN_END}
+        if repaired:
+            fields = {**fields, **REPAIRED_FIELDS}
     elif rule.proto == "udp":
         events, fields = PLAIN_UDP_EVENTS, {"end": PLAIN_UDP_END}
     else:

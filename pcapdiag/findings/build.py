@@ -195,7 +195,7 @@ class _Context(Mapping[str, Any]):
             return _binding_value(ev, rest, flow.first_ts_ns, key)
         evs = match.counts.get(head)
         if evs is not None:
-            return _count_value(evs, rest, key)
+            return _count_value(evs, rest, flow.first_ts_ns, key)
         raise KeyError(key)
 
     def __contains__(self, key: object) -> bool:
@@ -216,6 +216,9 @@ class _Context(Mapping[str, Any]):
                 out.append(f"{name}.description")
         for name in self._match.counts:
             out += [f"{name}.count", f"{name}.frames", f"{name}.gaps"]
+            for ev in self._match.counts[name][:1]:
+                fields = ("t", *(f for f in ev.__dataclass_fields__ if f != "ts_ns"))
+                out += [f"{name}.{pick}.{f}" for pick in ("first", "last") for f in fields]
         names = list(self._match.bindings)
         out += [f"elapsed.{a}.{b}" for a in names for b in names]
         return out
@@ -257,7 +260,14 @@ def _binding_value(ev: Event, field_name: str, t0: int, key: str) -> Any:
     return v.value if hasattr(v, "value") else v
 
 
-def _count_value(evs: tuple[Event, ...], field_name: str, key: str) -> Any:
+def _count_value(evs: tuple[Event, ...], field_name: str, t0: int, key: str) -> Any:
+    """{c.count}, {c.frames}, {c.gaps}, and {c.first.<field>} / {c.last.<field>}: a field of
+    the first or last event counted (none counted: left unfilled)."""
+    pick, _, rest = field_name.partition(".")
+    if pick in ("first", "last") and rest:
+        if not evs:
+            raise KeyError(key)
+        return _binding_value(evs[0] if pick == "first" else evs[-1], rest, t0, key)
     if field_name == "count":
         return len(evs)
     if field_name == "frames":

@@ -177,6 +177,11 @@ class Endpoint:
     # is that ACK, which resets the peer's stale state and leaves our connect() going.
     stale_ack: int | None = None
     zero_window: bool = False
+    # Whether a segment this endpoint sent and the peer has not acknowledged is larger than the
+    # peer's MSS (segmentation offload on the capturing host): worked out once per streak of
+    # retransmissions, at its first (see Connection._retransmission).
+    unacked_oversize: bool = False
+    zero_window_since_ns: int = 0  # when this endpoint's window last became zero
     # The state this endpoint was in when it accepted a RST, until it is seen sending on the
     # connection again (then the RST never reached it: see Connection.receive).
     state_before_reset: TcpState | None = None
@@ -259,6 +264,10 @@ class Connection:
     gap_frame: int | None = None
     duplicates: int = 0
     first_duplicate: int | None = None
+    # The side last seen probing its peer's zero window, and whether it later answered the peer
+    # with a RST without ACK (its socket gone: End.zero_window_abandoned).
+    zero_window_prober: Side | None = None
+    zero_window_abandoned: bool = False
     # Take steady segments through the inline path (_steady_segment): the same events and
     # states as the general path, faster. Off only to compare the two.
     fast_path: bool = True
@@ -449,6 +458,11 @@ class Connection:
             accepted, disposition = False, "answers-stale-ack"
         else:
             accepted, disposition = self._judge_rst(seq, has_ack, seg.ack, r)
+        if not has_ack and s.side is self.zero_window_prober:
+            # A socket never sends a RST without ACK once synchronized (tcp_send_active_reset
+            # sets ACK); a kernel answering a segment for which it has no socket does
+            # (tcp_v4_send_reset): the prober's socket is gone.
+            self.zero_window_abandoned = True
         out.append(
             Rst(
                 frame=seg.frame,
@@ -654,6 +668,7 @@ class Connection:
             and s.state in SYNCHRONIZED
         ):
             if r.zero_window:
+                self.zero_window_prober = s.side
                 out.append(
                     ZeroWindowProbe(
                         frame=seg.frame, ts_ns=seg.ts_ns, sender=s.side, receiver=r.side
@@ -811,6 +826,7 @@ class Connection:
             s.window = seg.window << shift
         if seg.window == 0 and not s.zero_window and not seg.flags & FIN:
             s.zero_window = True
+            s.zero_window_since_ns = seg.ts_ns
             s.note("w")
             out.append(
                 ZeroWindow(frame=seg.frame, ts_ns=seg.ts_ns, sender=s.side, receiver=s.side.peer)
@@ -818,7 +834,13 @@ class Connection:
         elif seg.window > 0 and s.zero_window:
             s.zero_window = False
             out.append(
-                WindowOpen(frame=seg.frame, ts_ns=seg.ts_ns, sender=s.side, receiver=s.side.peer)
+                WindowOpen(
+                    frame=seg.frame,
+                    ts_ns=seg.ts_ns,
+                    sender=s.side,
+                    receiver=s.side.peer,
+                    closed_ms=(seg.ts_ns - s.zero_window_since_ns) // 1_000_000,
+                )
             )
 
     def _retransmission(
@@ -842,6 +864,18 @@ class Connection:
         s.retx_streak += 1
         s.note("t")
         since = (seg.ts_ns - original) // 1_000_000 if original is not None else 0
+        # What tells a path MTU black hole from loss (rule pmtu-blackhole): the size against
+        # the receiver's MSS and against all the data it ever acknowledged. Worked out here,
+        # on the slow path, not per segment: the bytes acknowledged bound the largest segment
+        # acknowledged from above, at no cost to the steady path.
+        peer = self.server if s is self.client else self.client
+        mss = peer.syn_mss or 0
+        if s.retx_streak == 1:
+            s.unacked_oversize = mss > 0 and any(e - b > mss for b, e, _ts in s.in_flight)
+        if s.isn is not None and s.snd_una is not None:
+            acked = max(0, min(s.snd_una - s.isn - 1, s.bytes_sent))
+        else:
+            acked = -1
         out.append(
             Retransmission(
                 frame=seg.frame,
@@ -853,6 +887,11 @@ class Connection:
                 streak=s.retx_streak,
                 since_original_ms=since,
                 run_idle_ms=s.run_idle_ms,
+                peer_mss=mss,
+                below_mss=mss - length if mss else 0,
+                acked_before=acked,
+                above_acked=length - acked if acked >= 0 else 0,
+                unacked_oversize=s.unacked_oversize,
             )
         )
 
@@ -916,6 +955,7 @@ class Connection:
             reason=reason,
             client_state=self.client.state.value,
             server_state=self.server.state.value,
+            zero_window_abandoned=self.zero_window_abandoned,
         )
 
     def history(self) -> str:

@@ -86,13 +86,26 @@ class Retransmission(Event):
         "A segment that resends sequence space already sent: kind is syn, synack, data or fin. "
         "streak counts retransmissions since the peer last acknowledged new data. "
         "run_idle_ms: the silence before the sender's latest run of new data began (that "
-        "`data` event's idle_ms; 0 before any): for data lost after an idle spell, the spell."
+        "`data` event's idle_ms; 0 before any): for data lost after an idle spell, the spell. "
+        "peer_mss: the MSS option of the receiver's SYN or SYN-ACK (0: not captured). "
+        "below_mss: peer_mss minus length (negative: larger than the receiver's MSS, a "
+        "segment the capture saw before segmentation offload cut it). acked_before: bytes of "
+        "the sender's data the receiver had acknowledged before it, all segments together, so "
+        "at least the size of the largest one it acknowledged (-1: unknown, the connection "
+        "was seen mid-stream). above_acked: length minus acked_before (0 when that is "
+        "unknown). unacked_oversize: a segment of the sender still unacknowledged is larger "
+        "than peer_mss (the capture was taken before segmentation offload)."
     )
     kind: str
     length: int
     streak: int
     since_original_ms: int
     run_idle_ms: int  # the idle_ms of the sender's latest data event (0 before any)
+    peer_mss: int
+    below_mss: int
+    acked_before: int
+    above_acked: int
+    unacked_oversize: bool
 
 
 @dataclass(slots=True, kw_only=True)
@@ -191,7 +204,11 @@ class ZeroWindow(Event):
 @dataclass(slots=True, kw_only=True)
 class WindowOpen(Event):
     name: ClassVar[str] = "window_open"
-    doc: ClassVar[str] = "The sender's receive window opened again after a zero window."
+    doc: ClassVar[str] = (
+        "The sender's receive window opened again after a zero window. closed_ms: how long "
+        "it had been zero, from the zero_window event, in milliseconds."
+    )
+    closed_ms: int
 
 
 @dataclass(slots=True, kw_only=True)
@@ -277,11 +294,16 @@ class End(Event):
         "The last event of every flow. reason: capture-end (still open when the capture "
         "ended), closed (both sides closed or reset), replaced (a new connection reused the "
         "ports), expired (idle longer than the idle timeout), evicted (an unanswered "
-        "connection attempt released early because too many were open at once: a SYN flood)."
+        "connection attempt released early because too many were open at once: a SYN flood). "
+        "zero_window_abandoned: the side that last probed its peer's zero window "
+        "(zero_window_probe) later answered the peer with a RST without ACK, as a kernel "
+        "that no longer has the socket does: the prober's socket was given up while the "
+        "window was shut (TCP_USER_TIMEOUT) or closed and dropped."
     )
     reason: str
     client_state: str
     server_state: str
+    zero_window_abandoned: bool = False
 
 
 EVENT_TYPES: Final[dict[str, type[Event]]] = {

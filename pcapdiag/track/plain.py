@@ -14,6 +14,9 @@ PLAIN_EVENTS = frozenset({"syn", "synack", "handshake", "data", "fin", "end"})
 # `keepalive_ack` (tracker.Connection._on_ack).
 REPAIRED_EVENTS = PLAIN_EVENTS | {"retransmission", "recovered", "keepalive", "keepalive_ack"}
 REPAIRED_BY = {"retransmission": "recovered", "keepalive": "keepalive_ack"}
+# The values a repaired connection's repairs may carry: only data is sent again (a SYN,
+# SYN-ACK or FIN sent again is not a repair: _triage.c repair() and its SYN phase).
+REPAIRED_FIELDS = {"retransmission": {"kind": ("data",)}}
 # A plain connection is closed, or still open past its handshake when the capture ends.
 _AFTER_HANDSHAKE = (
     "ESTABLISHED",

@@ -192,6 +192,59 @@ def slow_connect() -> Talk:
     return t
 
 
+# -- slow-connect ------
+
+
+def _close(t: Talk) -> None:
+    t.tcp("c", "FA")
+    t.tcp("s", "FA")
+    t.tcp("c", "A")
+
+
+@capture("rules/slow-connect/syn-lost.pcap")
+def slow_connect_syn_lost() -> Talk:
+    """The first SYN is lost; Linux sends it again 1 s later and it is answered: connect()
+    succeeds 1 s late. Frames: 1 SYN, 2 SYN (retransmitted), 3 SYN-ACK, 4 ACK, 5-8 request
+    and response, 9-11 close."""
+    t = Talk()
+    t.tcp("c", "S")
+    t.tcp("c", "S", seq=t.cisn, dt=1.0, advance=False)
+    t.tcp("s", "SA")
+    t.tcp("c", "A", options=[])
+    _request_response(t)
+    _close(t)
+    return t
+
+
+@capture("rules/slow-connect/synack-lost.pcap")
+def slow_connect_synack_lost() -> Talk:
+    """Captured on the server's host (its packets TTL 64, the client's 63): the server
+    answers the first SYN, its SYN-ACK is lost on the way, the client sends its SYN again
+    after 1 s and the server its SYN-ACK, which arrives. Frames: 1 SYN, 2 SYN-ACK, 3 SYN
+    (retransmitted), 4 SYN-ACK (retransmitted), 5 ACK, 6-9 request and response, 10-12
+    close."""
+    t = Talk(client_ttl=63)
+    t.tcp("c", "S")
+    t.tcp("s", "SA")
+    t.tcp("c", "S", seq=t.cisn, dt=1.0, advance=False)
+    t.tcp("s", "SA", seq=t.sisn, advance=False)
+    t.tcp("c", "A", options=[])
+    _request_response(t)
+    _close(t)
+    return t
+
+
+@capture("rules/slow-connect/prompt-connect.pcap")
+def slow_connect_prompt() -> Talk:
+    """A handshake with nothing lost, a request and response, and a close. Frames: 1-3
+    handshake, 4-7 request and response, 8-10 close."""
+    t = Talk()
+    t.handshake()
+    _request_response(t)
+    _close(t)
+    return t
+
+
 # -- syn-unanswered ------
 
 
@@ -568,6 +621,182 @@ def data_timeout_stale_icmp() -> Talk:
         t.tcp("c", "PA", b"request 2", seq=seq, dt=rto, advance=False)
         rto *= 2
     t.wait(2.0)
+    return t
+
+
+# -- pmtu-blackhole ------
+
+
+def _small_then_full_size(t: Talk, sizes: list[int]) -> int:
+    """Handshake, a 100-byte request and response (acknowledged), then the client's segments
+    of `sizes` bytes, none acknowledged. Returns the sequence number of the first."""
+    t.handshake()
+    t.tcp("c", "PA", b"q" * 100)
+    t.tcp("s", "A")
+    t.tcp("s", "PA", b"r" * 100)
+    t.tcp("c", "A")
+    first = t.nxt["c"]
+    for n in sizes:
+        t.tcp("c", "A", b"x" * n, dt=0.0001)
+    return first
+
+
+def _retransmit(t: Talk, seq: int, size: int, times: int) -> None:
+    rto = 0.2
+    for _ in range(times):
+        t.tcp("c", "A", b"x" * size, seq=seq, dt=rto, advance=False)
+        rto *= 2
+
+
+@capture("rules/pmtu-blackhole/blackhole.pcap")
+def pmtu_blackhole() -> Talk:
+    """A path MTU black hole: the client's 100-byte request is acknowledged, then its four
+    full-size segments (1460 bytes, the MSS the server offered) vanish and the first is
+    retransmitted three times, 0.2 to 0.8 s apart; no ICMP comes back. Frames: 1-3 handshake,
+    4 request, 5 ACK, 6 response, 7 ACK, 8-11 full-size segments, 12-14 retransmissions."""
+    t = Talk()
+    seq = _small_then_full_size(t, [1460] * 4)
+    _retransmit(t, seq, 1460, 3)
+    t.wait(3.0)
+    return t
+
+
+@capture("rules/pmtu-blackhole/blackhole-v6.pcap")
+def pmtu_blackhole_v6() -> Talk:
+    """As blackhole.pcap over IPv6: the server offers MSS 1440 and the client's 1440-byte
+    segments vanish, no ICMPv6 packet too big comes back. Frames: 1-3 handshake, 4 request,
+    5 ACK, 6 response, 7 ACK, 8-11 full-size segments, 12-14 retransmissions."""
+    t = Talk(client="fd00::1", server="fd00::2", syn_options=[("MSS", 1440), ("WScale", 7)])
+    seq = _small_then_full_size(t, [1440] * 4)
+    _retransmit(t, seq, 1440, 3)
+    t.wait(3.0)
+    return t
+
+
+@capture("rules/pmtu-blackhole/frag-needed.pcap")
+def pmtu_frag_needed() -> Talk:
+    """As blackhole.pcap, but the router answers the first full-size segment with ICMP
+    fragmentation needed (3/4, next-hop MTU not modelled): the size problem is reported, so
+    it is not a black hole (Linux would lower its MSS, tcp_v4_mtu_reduced). Frames: 1-11 as
+    there, 12 ICMP 3/4 quoting frame 8, 13-15 retransmissions."""
+    t = Talk()
+    seq = _small_then_full_size(t, [1460] * 4)
+    t.icmp_error(t.packets[7], router=ROUTER4, icmp_type=3, code=4, dt=0.003)
+    _retransmit(t, seq, 1460, 3)
+    t.wait(3.0)
+    return t
+
+
+@capture("rules/pmtu-blackhole/small-segments-lost.pcap")
+def pmtu_small_segments_lost() -> Talk:
+    """Ordinary loss: two full-size segments and a 300-byte one go unanswered, and the small
+    one is retransmitted too: size is not what decides. Frames: 1-7 as blackhole.pcap,
+    8-9 full-size segments, 10 300-byte segment, 11-13 retransmissions of frame 8,
+    14 retransmission of frame 10."""
+    t = Talk()
+    seq = _small_then_full_size(t, [1460, 1460, 300])
+    _retransmit(t, seq, 1460, 3)
+    t.tcp("c", "A", b"x" * 300, seq=seq + 2920, dt=0.1, advance=False)
+    t.wait(3.0)
+    return t
+
+
+@capture("rules/pmtu-blackhole/offload.pcap")
+def pmtu_offload() -> Talk:
+    """Captured on the sending host with segmentation offload: the capture shows one
+    5840-byte segment (four MSS) that the NIC cuts up later, and the kernel's retransmissions
+    of its first 1460 bytes. Sizes above the MSS say offload, not the path: no black hole
+    claimed (data-timeout reports the silence). Frames: 1-7 as blackhole.pcap, 8 the
+    5840-byte segment, 9-11 retransmissions."""
+    t = Talk()
+    seq = _small_then_full_size(t, [5840])
+    _retransmit(t, seq, 1460, 3)
+    t.wait(3.0)
+    return t
+
+
+# -- zero-window-stall ------
+
+
+def _window_shut(t: Talk) -> None:
+    """Handshake, two 1000-byte segments from the client, and the server's ACK of both with
+    a zero window (frames 1-6)."""
+    t.handshake()
+    t.tcp("c", "A", b"w" * 1000)
+    t.tcp("c", "PA", b"w" * 1000, dt=0.0001)
+    t.tcp("s", "A", window=0)
+
+
+def _probe(t: Talk, dt: float) -> None:
+    """A Linux zero-window probe (tcp_xmit_probe_skb: no data, seq = snd_una - 1) and the
+    server's answer, its window still zero."""
+    t.tcp("c", "A", seq=t.nxt["c"] - 1, dt=dt, advance=False)
+    t.tcp("s", "A", window=0)
+
+
+@capture("rules/zero-window-stall/stall-ends.pcap")
+def zero_window_stall_ends() -> Talk:
+    """The server's application stops reading: its window closes, the client's two
+    zero-window probes (0.2 s, then 0.4 s later) are answered with a zero window, then the
+    server reads and opens it again; the transfer goes on and both close. Frames: 1-3
+    handshake, 4-5 data, 6 zero window, 7 probe, 8 answer, 9 probe, 10 answer, 11 window
+    update, 12 data, 13 ACK, 14-16 close."""
+    t = Talk()
+    _window_shut(t)
+    _probe(t, 0.2)
+    _probe(t, 0.4)
+    t.tcp("s", "A", dt=1.0, window=500)
+    t.tcp("c", "PA", b"w" * 1000)
+    t.tcp("s", "A", window=500)
+    t.tcp("c", "FA")
+    t.tcp("s", "FA", window=500)
+    t.tcp("c", "A")
+    return t
+
+
+@capture("rules/zero-window-stall/user-timeout.pcap")
+def zero_window_user_timeout() -> Talk:
+    """As stall-ends.pcap, but the client's TCP_USER_TIMEOUT (2 s) runs out while the window
+    is shut: its kernel drops the socket silently (send() fails with ETIMEDOUT), so when the
+    server opens its window the client's kernel answers with a RST without ACK (seq = the
+    server's ACK), as in the recording zero-window-user-timeout. Frames: 1-10 as there, 11
+    probe, 12 answer, 13 window update, 14 RST."""
+    t = Talk()
+    _window_shut(t)
+    _probe(t, 0.2)
+    _probe(t, 0.4)
+    _probe(t, 0.8)
+    t.tcp("s", "A", dt=1.5, window=500)
+    t.tcp("c", "R", seq=t.acked["s"], ack=0, advance=False)
+    return t
+
+
+@capture("rules/zero-window-stall/writer-aborts.pcap")
+def zero_window_writer_aborts() -> Talk:
+    """As stall-ends.pcap until the second probe's answer, then the client's application
+    gives up and closes with SO_LINGER 0: its socket sends RST|ACK (tcp_send_active_reset),
+    which says nothing of a timeout. Frames: 1-10 as there, 11 RST|ACK."""
+    t = Talk()
+    _window_shut(t)
+    _probe(t, 0.2)
+    _probe(t, 0.4)
+    t.tcp("c", "RA", dt=0.5, advance=False)
+    return t
+
+
+@capture("rules/zero-window-stall/window-reopens.pcap")
+def zero_window_reopens() -> Talk:
+    """Flow control, not a stall: the server's window closes and opens again 50 ms later,
+    before any probe is due. Frames: 1-3 handshake, 4-5 data, 6 zero window, 7 window update,
+    8 data, 9 ACK, 10-12 close."""
+    t = Talk()
+    _window_shut(t)
+    t.tcp("s", "A", dt=0.05, window=500)
+    t.tcp("c", "PA", b"w" * 1000)
+    t.tcp("s", "A", window=500)
+    t.tcp("c", "FA")
+    t.tcp("s", "FA", window=500)
+    t.tcp("c", "A")
     return t
 
 

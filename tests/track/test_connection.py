@@ -269,6 +269,56 @@ def test_zero_window_and_probe() -> None:
     assert opened.name == "window_open"
 
 
+def test_window_open_says_how_long_it_was_shut() -> None:
+    p = Pair()
+    p.handshake()
+    p.send("s", ACK, SISN + 1, CISN + 1, window=0)  # frame 4
+    p.send("c", ACK, CISN, SISN + 1)  # frame 5: probe
+    (opened,) = p.send("s", ACK, SISN + 1, CISN + 1, window=500)  # frame 6
+    assert opened.closed_ms == 2  # frames are 1 ms apart
+
+
+def test_a_prober_answering_with_a_bare_rst_abandoned_the_connection() -> None:
+    """A RST without ACK from the side that probed a zero window: its kernel had no socket
+    (tcp_v4_send_reset), so it gave up (TCP_USER_TIMEOUT); a RST|ACK is its socket's own."""
+    for flags, abandoned in ((RST, True), (RST | ACK, False)):
+        p = Pair()
+        p.handshake()
+        p.send("c", ACK, CISN + 1, SISN + 1, length=100)
+        p.send("s", ACK, SISN + 1, CISN + 101, window=0)
+        p.send("c", ACK, CISN + 100, SISN + 1)  # probe
+        p.send("s", ACK, SISN + 1, CISN + 101, window=500)
+        p.send("c", flags, CISN + 101, SISN + 1 if flags & ACK else 0)
+        assert p.conn is not None
+        end = p.conn.end("closed", p.frame * 1_000_000, p.frame)
+        assert end.zero_window_abandoned is abandoned
+
+
+def test_a_retransmission_carries_its_size_against_mss_and_acked_data() -> None:
+    p = Pair()
+    p.handshake()  # both SYNs offer MSS 1460
+    p.send("c", PSH | ACK, CISN + 1, SISN + 1, length=100)
+    p.send("s", ACK, SISN + 1, CISN + 101)
+    p.send("c", ACK, CISN + 101, SISN + 1, length=1460)
+    (retx,) = p.send("c", ACK, CISN + 101, SISN + 1, length=1460)
+    assert retx.name == "retransmission"
+    assert (retx.peer_mss, retx.below_mss, retx.acked_before, retx.above_acked) == (
+        1460,
+        0,
+        100,
+        1360,
+    )
+    assert retx.unacked_oversize is False
+
+
+def test_an_unacknowledged_segment_above_the_mss_marks_offload() -> None:
+    p = Pair()
+    p.handshake()
+    p.send("c", ACK, CISN + 1, SISN + 1, length=4 * 1460)  # a TSO segment, as captured
+    (retx,) = p.send("c", ACK, CISN + 1, SISN + 1, length=1460)
+    assert retx.unacked_oversize is True and retx.acked_before == 0
+
+
 def test_sequence_wraparound_keeps_data_new() -> None:
     isn = 2**32 - 50
     p = Pair(cisn=isn)
