@@ -179,6 +179,10 @@ class _Context(Mapping[str, Any]):
             return _since_start(flow)
         if key == "capture_point":
             return _capture_point(flow, match.side.value)
+        if key == "peer_platform":
+            # The other side's platform as its own packets show it (Linux when they do not
+            # decide): what a rule needs to read the peer's packets, a RST's options say.
+            return infer(flow, match.side.peer.value).name
         head, _, rest = key.partition(".")
         if not rest:
             raise KeyError(key)
@@ -207,7 +211,7 @@ class _Context(Mapping[str, Any]):
 
     def _keys(self) -> list[str]:
         out = ["client", "server", "side", "peer", "proto", "platform", "since_start"]
-        out.append("capture_point")
+        out += ["capture_point", "peer_platform"]
         out += [f"params.{n}" for n in self._rule.params]
         for name, ev in self._match.bindings.items():
             out += [f"{name}.frame", f"{name}.t"]

@@ -164,3 +164,32 @@ def test_a_bare_rst_after_the_rst_is_not_going_on(builtin_rules, tmp_path: Path)
     t.tcp("s", "R", seq=t.nxt["s"], ack=0)
     found = _findings(t, tmp_path, builtin_rules)
     assert found and all(f.origin.actor == "peer" for f in found)
+
+
+def _reset_with_timestamps_in_use(rst_stamp: bool) -> Talk:
+    """Both SYNs offer timestamps (Linux's layout); after a request and its response the
+    server's RST arrives with or without them."""
+    linux = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (100, 0)), ("NOP", None), ("WScale", 7)]
+    t = Talk(client_ttl=64, server_ttl=50, syn_options=linux)
+    t.handshake()
+    t.tcp("c", "PA", b"GET / HTTP/1.1\r\n\r\n", options=[("Timestamp", (101, 200))])
+    t.tcp("s", "PA", b"HTTP/1.1 200 OK\r\n\r\n", options=[("Timestamp", (201, 101))])
+    t.tcp("c", "A", options=[("Timestamp", (102, 201))])
+    stamp = [("Timestamp", (201, 101))] if rst_stamp else []
+    t.tcp("s", "RA", seq=t.nxt["s"], options=stamp)
+    return t
+
+
+def test_a_reset_without_the_connections_timestamps_was_made_without_a_socket(
+    builtin_rules, tmp_path: Path
+) -> None:
+    (f,) = _findings(_reset_with_timestamps_in_use(False), tmp_path, builtin_rules)
+    assert f.rule_name == "rst-established"
+    assert [n for n in f.notes if "carries no TCP timestamps" in n]
+
+
+def test_a_reset_with_the_connections_timestamps_says_nothing_of_it(
+    builtin_rules, tmp_path: Path
+) -> None:
+    (f,) = _findings(_reset_with_timestamps_in_use(True), tmp_path, builtin_rules)
+    assert not [n for n in f.notes if "timestamps" in n]
