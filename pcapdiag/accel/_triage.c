@@ -1203,7 +1203,7 @@ static PyObject *triage(PyObject *self, PyObject *args) {
 
 static PyObject *new_segment(PyObject *cls, uint32_t number, int64_t ts, int family,
                              const uint8_t *src, const uint8_t *dst, size_t alen, uint32_t ttl,
-                             const uint8_t *tcp, long payload) {
+                             const uint8_t *tcp, long payload, long ip_id) {
     /* A field added to decode/packets.py's Segment must be filled here too (and in
      * fast_decode.py): the build stops until it is. */
     _Static_assert(SEGMENT_NFIELDS == 16, "Segment's fields changed: fill them in new_segment");
@@ -1223,7 +1223,7 @@ static PyObject *new_segment(PyObject *cls, uint32_t number, int64_t ts, int fam
     args[SEG_PAYLOAD_LEN] = PyLong_FromLong(payload);
     args[SEG_OPTIONS] = Py_None; /* borrowed: the tracker reads options only from SYNs */
     args[SEG_BAD_CHECKSUM] = Py_False; /* borrowed: checked on SYNs only, never seen here */
-    args[SEG_IP_ID] = PyLong_FromLong(-1); /* read from RSTs only, never seen here */
+    args[SEG_IP_ID] = PyLong_FromLong(ip_id); /* a RST's IPv4 Identification, else -1 */
     PyObject *seg = NULL;
     int ok = 1;
     for (int i = 0; i < SEGMENT_NFIELDS; i++) ok &= args[i] != NULL;
@@ -1236,7 +1236,7 @@ static PyObject *new_segment(PyObject *cls, uint32_t number, int64_t ts, int fam
 
 /* decode_fast.ethernet_segment in C: the Segment of an Ethernet frame of the common kind
  * (at most one 802.1Q tag, IPv4 without options or IPv6 without extension headers, TCP,
- * not a SYN or RST, not a fragment), Py_None when the frame is of another kind, NULL on error. */
+ * not a SYN nor a RST with options, not a fragment), Py_None when the frame is of another kind, NULL on error. */
 static PyObject *fast_segment(PyObject *cls, const uint8_t *d, long n, uint32_t number,
                               int64_t ts) {
     long off = (n > 18 && rd16(d + 12) == ETH_8021Q) ? 4 : 0;
@@ -1245,17 +1245,20 @@ static PyObject *fast_segment(PyObject *cls, const uint8_t *d, long n, uint32_t 
     if (rd16(e + 12) == ETH_IPV4 && n >= 54 + off) {
         long total = rd16(e + 16), thl = (e[46] >> 4) * 4;
         uint32_t frag = rd16(e + 20);
+        /* A RST with options goes to the general decoder, which reads them (the tracker
+         * wants to know whether it carries timestamps); one without comes here with its
+         * IP ID. */
+        int rst = e[47] & F_RST;
         if (e[14] == 0x45 && e[23] == PROTO_TCP && !(frag & 0x3FFF) && total >= 40 &&
-            thl >= 20 &&
-            total - 20 >= thl && !(e[47] & (F_SYN | F_RST)))
+            thl >= 20 && total - 20 >= thl && !(e[47] & F_SYN) && (!rst || thl == 20))
             return new_segment(cls, number, ts, 4, e + 26, e + 30, 4, e[22], e + 34,
-                               total - 20 - thl);
+                               total - 20 - thl, rst ? (long)rd16(e + 18) : -1);
     } else if (rd16(e + 12) == ETH_IPV6 && n >= 74 + off) {
         long plen = rd16(e + 18), thl = (e[66] >> 4) * 4;
         if ((e[14] >> 4) == 6 && e[20] == PROTO_TCP && plen >= thl && thl >= 20 &&
-            !(e[67] & (F_SYN | F_RST)))
+            !(e[67] & F_SYN) && (!(e[67] & F_RST) || thl == 20))
             return new_segment(cls, number, ts, 6, e + 22, e + 38, 16, e[21], e + 54,
-                               plen - thl);
+                               plen - thl, -1);
     }
     Py_RETURN_NONE;
 }

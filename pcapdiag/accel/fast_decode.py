@@ -3,10 +3,10 @@
 Most frames of a busy link are exactly that. `decode_fast` reads the header fields it needs
 with a single precompiled struct from the frame's start and builds the Segment directly; any
 frame it does not fully understand (another link type, VLAN tags, IP options, fragments,
-extension headers, SYNs and RSTs whose options matter, short frames) goes to the general decoder
-`decode.decode`. Options are left out (None) of other segments: the tracker reads them only
-from SYNs and RSTs (and a RST's IP ID). tests/accel/test_fast_path.py checks that both paths
-give identical reports.
+extension headers, SYNs and RSTs with options, whose options matter, short frames) goes to
+the general decoder `decode.decode`. Options are left out (None) of other segments: the
+tracker reads them only from SYNs and RSTs; a RST without options comes here, with its IP
+ID. tests/accel/test_fast_path.py checks that both paths give identical reports.
 """
 
 from __future__ import annotations
@@ -85,8 +85,10 @@ def ethernet_segment(
             and total >= 40
             and thl >= 20
             and total - 20 >= thl
-            and not offflags & (SYN | RST)
+            and not offflags & SYN
+            and (not offflags & RST or thl == 20)
         ):
+            rst = offflags & RST
             return Segment(
                 number,
                 ts_ns,
@@ -102,13 +104,22 @@ def ethernet_segment(
                 window,
                 total - 20 - thl,
                 None,
+                False,
+                # IPv4 Identification at byte 4 of the IP header (RFC 791)
+                (data[start + off + 18] << 8 | data[start + off + 19]) if rst else -1,
             )
     elif t0 == 0x86 and t1 == 0xDD and n >= _MIN6 + off:
         (_et, vtcfl, plen, nh, hlim, src, dst, sport, dport, seq, ack, offflags, window) = (
             _ETH_IP6_TCP.unpack_from(data, start + off)
         )
         thl = (offflags >> 10) & 0x3C
-        if vtcfl >> 28 == 6 and nh == 6 and plen >= thl >= 20 and not offflags & (SYN | RST):
+        if (
+            vtcfl >> 28 == 6
+            and nh == 6
+            and plen >= thl >= 20
+            and not offflags & SYN
+            and (not offflags & RST or thl == 20)
+        ):
             return Segment(
                 number,
                 ts_ns,
