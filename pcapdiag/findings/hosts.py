@@ -69,13 +69,14 @@ def attribute(finding: Finding, baselines: HostBaselines | None) -> Finding:
     frame, ttl = base
     who = claim.role
     if claim.ttl > ttl:
-        extra = "; IP ID 0" if claim.ip_id == 0 else ""
+        # Not the IP ID: Linux's own resets made without a socket carry 0 as well as
+        # netfilter's and injectors' (the recordings show all three), so it tells nothing.
         origin = Origin(
             "network",
             "medium",
             f"sent by a device closer than the {who}: the RST arrives with TTL {claim.ttl}, "
             f"the {who}'s own handshake packets on other connections with {ttl} (frame "
-            f"{frame}){extra}; a firewall's REJECT with tcp-reset, a load balancer or "
+            f"{frame}); a firewall's REJECT with tcp-reset, a load balancer or "
             "conntrack answers like this",
         )
     elif claim.ttl == ttl:
