@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pcapdiag.api import analyze
 from pcapdiag.findings.model import Finding
+from tests.support.build_captures import stalled
 from tests.support.scenario import Talk
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,15 +116,7 @@ def test_idle_ms_counts_the_silence_before_the_rst(builtin_rules, tmp_path: Path
 def _unacknowledged(client_ttl: int, server_ttl: int) -> Talk:
     """A request acknowledged, then the next one retransmitted five times into silence."""
     t = Talk(client_ttl=client_ttl, server_ttl=server_ttl)
-    t.handshake()
-    t.tcp("c", "PA", b"request 1")
-    t.tcp("s", "A")
-    seq = t.nxt["c"]
-    t.tcp("c", "PA", b"request 2")
-    rto = 0.2
-    for _ in range(5):
-        t.tcp("c", "PA", b"request 2", seq=seq, dt=rto, advance=False)
-        rto *= 2
+    stalled(t, 5)
     return t
 
 

@@ -546,7 +546,7 @@ def orderly_close() -> Talk:
 # -- data-timeout and data-timeout-icmp ------
 
 
-def _stalled(t: Talk, retransmissions: int) -> None:
+def stalled(t: Talk, retransmissions: int) -> None:
     t.handshake()
     t.tcp("c", "PA", b"request 1")
     t.tcp("s", "A")
@@ -564,7 +564,7 @@ def retransmissions_then_silence() -> Talk:
     retransmitted with exponential backoff (0.2, 0.4, ... s) and never acknowledged.
     Frames: 1-3 handshake, 4 request, 5 ACK, 6 data, 7-11 retransmissions."""
     t = Talk()
-    _stalled(t, 5)
+    stalled(t, 5)
     t.wait(3.0)
     return t
 
@@ -575,7 +575,7 @@ def retransmissions_recover() -> Talk:
     errno. Frames: 1-3 handshake, 4 request, 5 ACK, 6 data, 7-8 retransmissions, 9 ACK,
     10-12 close."""
     t = Talk()
-    _stalled(t, 2)
+    stalled(t, 2)
     t.tcp("s", "A")
     t.tcp("c", "FA")
     t.tcp("s", "FA")
