@@ -868,8 +868,7 @@ class Connection:
         # the receiver's MSS and against all the data it ever acknowledged. Worked out here,
         # on the slow path, not per segment: the bytes acknowledged bound the largest segment
         # acknowledged from above, at no cost to the steady path.
-        peer = self.server if s is self.client else self.client
-        mss = peer.syn_mss or 0
+        mss = self.endpoint(s.side.peer).syn_mss or 0
         if s.retx_streak == 1:
             s.unacked_oversize = mss > 0 and any(e - b > mss for b, e, _ts in s.in_flight)
         if s.isn is not None and s.snd_una is not None:
