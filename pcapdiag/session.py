@@ -28,7 +28,6 @@ from pcapdiag.rules.engine import evaluate, event_index
 from pcapdiag.rules.model import Rule
 from pcapdiag.settings import Settings
 from pcapdiag.track.flows import FlowRecord, FlowTable, SkippedRun, neighbour_record
-from pcapdiag.track.hosts import HostBaselines
 
 # The accelerator is optional: without it (not installed, or built without a C compiler) every
 # frame takes the general Python path, and the report is the same.
@@ -114,15 +113,18 @@ def merge_shards(
         merged.orphan_icmp += part.orphan_icmp
         merged.evicted_attempts += part.evicted_attempts
         merged.quality.merge(part.quality)
-        for label, hosts in part.hosts.items():
-            merged.hosts.setdefault(label, HostBaselines()).merge(hosts)
-        for label, table in part.neighbours.items():
-            mine = merged.neighbours.get(label)
-            if mine is None:
-                merged.neighbours[label] = table
-            else:
-                mine.merge(table)
+        _merge_by_label(merged.hosts, part.hosts)
+        _merge_by_label(merged.neighbours, part.neighbours)
     return merged, collector
+
+
+def _merge_by_label(mine: dict[str, Any], theirs: dict[str, Any]) -> None:
+    """Each capture's table (host baselines, neighbour runs) taken in from another part."""
+    for label, table in theirs.items():
+        if label in mine:
+            mine[label].merge(table)
+        else:
+            mine[label] = table
 
 
 @dataclass
@@ -242,13 +244,13 @@ class _Session:
         # The ARP / NDP runs are judged once every worker's SYNs are in: finish_neighbours.
         table.neighbours.sources = self.sources
         table.neighbours.end_ts_ns = last_ts or 0
-        report.neighbours[self.label] = table.neighbours
+        _merge_by_label(report.neighbours, {self.label: table.neighbours})
+        _merge_by_label(report.hosts, {self.label: table.hosts})
         report.captures += infos
         report.tcp_connections += table.stats.tcp_connections
         report.udp_flows += table.stats.udp_flows
         report.orphan_icmp += table.stats.orphan_icmp
         report.evicted_attempts += table.stats.evicted_attempts
-        report.hosts.setdefault(self.label, HostBaselines()).merge(table.hosts)
 
     def _plan(self, reader: CaptureReader, source: str) -> triage.Plan | None:
         """The first pass's plan for this file and worker, if the pass applies (accel)."""
