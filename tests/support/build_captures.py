@@ -734,6 +734,17 @@ def _probe(t: Talk, dt: float) -> None:
     t.tcp("s", "A", window=0)
 
 
+def _reopen_and_close(t: Talk, after: float) -> None:
+    """The server opens its window `after` seconds on (window update), the client sends the
+    rest, the server acknowledges it, and both close."""
+    t.tcp("s", "A", dt=after, window=500)
+    t.tcp("c", "PA", b"w" * 1000)
+    t.tcp("s", "A", window=500)
+    t.tcp("c", "FA")
+    t.tcp("s", "FA", window=500)
+    t.tcp("c", "A")
+
+
 @capture("rules/zero-window-stall/stall-ends.pcap")
 def zero_window_stall_ends() -> Talk:
     """The server's application stops reading: its window closes, the client's two
@@ -745,12 +756,7 @@ def zero_window_stall_ends() -> Talk:
     _window_shut(t)
     _probe(t, 0.2)
     _probe(t, 0.4)
-    t.tcp("s", "A", dt=1.0, window=500)
-    t.tcp("c", "PA", b"w" * 1000)
-    t.tcp("s", "A", window=500)
-    t.tcp("c", "FA")
-    t.tcp("s", "FA", window=500)
-    t.tcp("c", "A")
+    _reopen_and_close(t, 1.0)
     return t
 
 
@@ -791,12 +797,7 @@ def zero_window_reopens() -> Talk:
     8 data, 9 ACK, 10-12 close."""
     t = Talk()
     _window_shut(t)
-    t.tcp("s", "A", dt=0.05, window=500)
-    t.tcp("c", "PA", b"w" * 1000)
-    t.tcp("s", "A", window=500)
-    t.tcp("c", "FA")
-    t.tcp("s", "FA", window=500)
-    t.tcp("c", "A")
+    _reopen_and_close(t, 0.05)
     return t
 
 
