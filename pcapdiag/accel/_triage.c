@@ -90,6 +90,11 @@ typedef struct {
     uint32_t ack[2]; /* last acknowledgement each side sent */
     uint32_t una[2]; /* PH_MID: each side's oldest unacknowledged byte (the tracker's snd_una) */
     uint32_t isn0;
+    /* The server's SYN-ACK carried timestamps and its next segment has yet to show whether
+     * that SYN-ACK was a SYN cookie's (track/syncookie.py): its TSval and capture time. */
+    uint8_t cookie;
+    uint32_t synack_tsval;
+    int64_t synack_ts;
     int64_t last_ts;
     uint32_t *frames;
     uint32_t nframes, fcap;
@@ -433,6 +438,36 @@ static Slot *lookup(State *s, uint8_t proto, uint32_t frame, const uint8_t *src,
  * Anything else (a gap, a partial overlap, a FIN sent again, a probe after a FIN) is not
  * plain. Sequence numbers are compared with snd_nxt as the tracker unwraps them (within
  * 2^31). Returns 1 for a repair (its flag set), 0 otherwise. */
+/* The TSval of the first timestamps option in a TCP header captured whole, -1 without one:
+ * the options walked as decode/ip.py _tcp_options walks them. */
+static long long find_tsval(const uint8_t *tcp) {
+    long end = (tcp[12] >> 4) * 4, p = 20;
+    while (p < end) {
+        uint8_t kind = tcp[p];
+        if (kind == 0) break;
+        if (kind == 1) {
+            p++;
+            continue;
+        }
+        if (p + 2 > end) break;
+        long olen = tcp[p + 1];
+        if (olen < 2 || p + olen > end) break;
+        if (kind == 8 && olen == 10) return (long long)rd32(tcp + p + 2);
+        p += olen;
+    }
+    return -1;
+}
+
+/* Whether the server's segment `tcp`, its first after the SYN-ACK, shows that SYN-ACK to be
+ * a SYN cookie's: track/syncookie.py lag_ns() and is_cookie_lag(). */
+static int cookie_shown(const Flow *f, const uint8_t *tcp, int64_t ts) {
+    long long tsv = find_tsval(tcp);
+    int64_t elapsed = ts - f->synack_ts;
+    if (tsv < 0 || elapsed < 0 || elapsed > (int64_t)COOKIE_SPAN_NS) return 0;
+    int64_t lag = (int64_t)(int32_t)((uint32_t)tsv - f->synack_tsval) * 1000000 - elapsed;
+    return lag >= (int64_t)COOKIE_MIN_LAG_NS && lag <= (int64_t)COOKIE_MAX_LAG_NS;
+}
+
 static int repair(State *s, Flow *f, int side, uint32_t seq, uint32_t flags, long payload) {
     int peer = 1 - side;
     if (!s->repairs || !f->client_acked || (flags & F_FIN)) return 0;
@@ -676,11 +711,26 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, co
             f->nxt[1] = seq + 1;
             f->ack[0] = seq + 1; /* the client's first ACK may not go below this */
             f->ack[1] = ackv;
+            long long tsv = find_tsval(tcp);
+            if (tsv >= 0) {
+                f->cookie = 1;
+                f->synack_tsval = (uint32_t)tsv;
+                f->synack_ts = ts;
+            }
             add_frame(s, f, frame);
         } else {
             make_bad(s, f);
         }
         return;
+    }
+    if (side == 1 && f->cookie) {
+        /* A cookie's connection is healthy, but a rule tells of it (the tracker's
+         * syn_cookie event): Python reads it. */
+        f->cookie = 0;
+        if (!(flags & F_SYN) && cookie_shown(f, tcp, ts)) {
+            make_bad(s, f);
+            return;
+        }
     }
     int peer = 1 - side;
     /* A server sends data or FIN only once its SYN-ACK is acknowledged (RFC 9293: a
@@ -1203,10 +1253,11 @@ static PyObject *triage(PyObject *self, PyObject *args) {
 
 static PyObject *new_segment(PyObject *cls, uint32_t number, int64_t ts, int family,
                              const uint8_t *src, const uint8_t *dst, size_t alen, uint32_t ttl,
-                             const uint8_t *tcp, long payload, long ip_id) {
+                             const uint8_t *tcp, long payload, long ip_id, int df,
+                             long long ts_val) {
     /* A field added to decode/packets.py's Segment must be filled here too (and in
      * fast_decode.py): the build stops until it is. */
-    _Static_assert(SEGMENT_NFIELDS == 16, "Segment's fields changed: fill them in new_segment");
+    _Static_assert(SEGMENT_NFIELDS == 18, "Segment's fields changed: fill them in new_segment");
     PyObject *args[SEGMENT_NFIELDS];
     args[SEG_FRAME] = PyLong_FromUnsignedLong(number);
     args[SEG_TS_NS] = PyLong_FromLongLong(ts);
@@ -1223,20 +1274,34 @@ static PyObject *new_segment(PyObject *cls, uint32_t number, int64_t ts, int fam
     args[SEG_PAYLOAD_LEN] = PyLong_FromLong(payload);
     args[SEG_OPTIONS] = Py_None; /* borrowed: the tracker reads options only from SYNs */
     args[SEG_BAD_CHECKSUM] = Py_False; /* borrowed: checked on SYNs only, never seen here */
-    args[SEG_IP_ID] = PyLong_FromLong(ip_id); /* a RST's IPv4 Identification, else -1 */
+    args[SEG_IP_ID] = PyLong_FromLong(ip_id); /* IPv4 Identification, -1 for IPv6 */
+    args[SEG_DF] = df ? Py_True : Py_False;   /* borrowed */
+    args[SEG_TS_VAL] = PyLong_FromLongLong(ts_val);
     PyObject *seg = NULL;
     int ok = 1;
     for (int i = 0; i < SEGMENT_NFIELDS; i++) ok &= args[i] != NULL;
     if (ok) seg = PyObject_Vectorcall(cls, args, SEGMENT_NFIELDS, NULL);
     for (int i = 0; i < SEGMENT_NFIELDS; i++) {
-        if (i != SEG_OPTIONS && i != SEG_BAD_CHECKSUM) Py_XDECREF(args[i]);
+        if (i != SEG_OPTIONS && i != SEG_BAD_CHECKSUM && i != SEG_DF) Py_XDECREF(args[i]);
     }
     return seg;
 }
 
+/* The TSval of a TCP header whose options start with NOP, NOP, timestamps (RFC 7323 appendix
+ * A), -1 without options; -2 for options in another layout or a timestamps option not
+ * captured whole (the general decoder reads none from a cut one): those go
+ * to the general decoder (decode_fast.ethernet_segment does the same). `avail`: bytes
+ * captured from the TCP header on. */
+static long long common_ts(const uint8_t *tcp, long thl, long avail) {
+    if (thl == 20) return -1;
+    if (thl < 32 || avail < 32 || rd32(tcp + 20) != 0x0101080Au) return -2;
+    return (long long)rd32(tcp + 24);
+}
+
 /* decode_fast.ethernet_segment in C: the Segment of an Ethernet frame of the common kind
  * (at most one 802.1Q tag, IPv4 without options or IPv6 without extension headers, TCP,
- * not a SYN nor a RST with options, not a fragment), Py_None when the frame is of another kind, NULL on error. */
+ * not a SYN nor a RST with options, options only in the common layout, not a fragment),
+ * Py_None when the frame is of another kind, NULL on error. */
 static PyObject *fast_segment(PyObject *cls, const uint8_t *d, long n, uint32_t number,
                               int64_t ts) {
     long off = (n > 18 && rd16(d + 12) == ETH_8021Q) ? 4 : 0;
@@ -1246,19 +1311,25 @@ static PyObject *fast_segment(PyObject *cls, const uint8_t *d, long n, uint32_t 
         long total = rd16(e + 16), thl = (e[46] >> 4) * 4;
         uint32_t frag = rd16(e + 20);
         /* A RST with options goes to the general decoder, which reads them (the tracker
-         * wants to know whether it carries timestamps); one without comes here with its
-         * IP ID. */
+         * wants to know whether it carries timestamps). */
         int rst = e[47] & F_RST;
         if (e[14] == 0x45 && e[23] == PROTO_TCP && !(frag & 0x3FFF) && total >= 40 &&
-            thl >= 20 && total - 20 >= thl && !(e[47] & F_SYN) && (!rst || thl == 20))
+            thl >= 20 && total - 20 >= thl && !(e[47] & F_SYN) && (!rst || thl == 20)) {
+            long long tsv = common_ts(e + 34, thl, n - off - 34);
+            if (tsv == -2) Py_RETURN_NONE;
             return new_segment(cls, number, ts, 4, e + 26, e + 30, 4, e[22], e + 34,
-                               total - 20 - thl, rst ? (long)rd16(e + 18) : -1);
+                               total - 20 - thl, (long)rd16(e + 18), (frag & 0x4000) != 0,
+                               tsv);
+        }
     } else if (rd16(e + 12) == ETH_IPV6 && n >= 74 + off) {
         long plen = rd16(e + 18), thl = (e[66] >> 4) * 4;
         if ((e[14] >> 4) == 6 && e[20] == PROTO_TCP && plen >= thl && thl >= 20 &&
-            !(e[67] & F_SYN) && (!(e[67] & F_RST) || thl == 20))
+            !(e[67] & F_SYN) && (!(e[67] & F_RST) || thl == 20)) {
+            long long tsv = common_ts(e + 54, thl, n - off - 54);
+            if (tsv == -2) Py_RETURN_NONE;
             return new_segment(cls, number, ts, 6, e + 22, e + 38, 16, e[21], e + 54,
-                               plen - thl, -1);
+                               plen - thl, -1, 0, tsv);
+        }
     }
     Py_RETURN_NONE;
 }

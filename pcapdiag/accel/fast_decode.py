@@ -3,10 +3,13 @@
 Most frames of a busy link are exactly that. `decode_fast` reads the header fields it needs
 with a single precompiled struct from the frame's start and builds the Segment directly; any
 frame it does not fully understand (another link type, VLAN tags, IP options, fragments,
-extension headers, SYNs and RSTs with options, whose options matter, short frames) goes to
-the general decoder `decode.decode`. Options are left out (None) of other segments: the
-tracker reads them only from SYNs and RSTs; a RST without options comes here, with its IP
-ID. tests/accel/test_fast_path.py checks that both paths give identical reports.
+extension headers, SYNs and RSTs with options, whose options matter, options in any layout
+but the common one, short frames) goes to the general decoder `decode.decode`. Options are
+left out (None) of other segments: the tracker reads them only from SYNs and RSTs, and of
+the rest only the timestamps' TSval, which this path reads when the options start with
+NOP, NOP, timestamps (Linux, Windows, BSD and macOS all write them so). A RST without
+options comes here. tests/accel/test_fast_path.py checks that both paths give identical
+reports.
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ from pcapdiag.io.records import Buffer, Frame
 
 # Ethernet (type at 12), IPv4 without options (20 bytes at 14), the TCP fields up to the window
 # (16 of its 20 bytes, at 34).
-_ETH_IP4_TCP = struct.Struct("!12xHBxHxxHBBxx4s4sHHIIHH")
+_ETH_IP4_TCP = struct.Struct("!12xHBxHHHBBxx4s4sHHIIHH")
+# The options' first word when they start with NOP, NOP, timestamps (kind 8, length 10:
+# RFC 7323 appendix A's layout), then TSval.
+_TS_HEAD = 0x0101080A
+_TS_LEAD = struct.Struct("!II")
 # Ethernet, IPv6 fixed header (40 bytes at 14), TCP up to the window (at 54).
 _ETH_IP6_TCP = struct.Struct("!12xHIHBB16s16sHHIIHH")
 # Frames must hold the whole 20-byte TCP header, as the general decoder requires.
@@ -65,6 +72,7 @@ def ethernet_segment(
             _et,
             vihl,
             total,
+            ident,
             frag,
             ttl,
             proto,
@@ -88,7 +96,14 @@ def ethernet_segment(
             and not offflags & SYN
             and (not offflags & RST or thl == 20)
         ):
-            rst = offflags & RST
+            ts_val = -1
+            if thl > 20:
+                p = start + off + 54
+                if thl < 32 or stop < p + 12:
+                    return None
+                head, ts_val = _TS_LEAD.unpack_from(data, p)
+                if head != _TS_HEAD:
+                    return None
             return Segment(
                 number,
                 ts_ns,
@@ -105,8 +120,9 @@ def ethernet_segment(
                 total - 20 - thl,
                 None,
                 False,
-                # IPv4 Identification at byte 4 of the IP header (RFC 791)
-                (data[start + off + 18] << 8 | data[start + off + 19]) if rst else -1,
+                ident,
+                frag & 0x4000 != 0,  # Don't Fragment (RFC 791)
+                ts_val,
             )
     elif t0 == 0x86 and t1 == 0xDD and n >= _MIN6 + off:
         (_et, vtcfl, plen, nh, hlim, src, dst, sport, dport, seq, ack, offflags, window) = (
@@ -120,6 +136,14 @@ def ethernet_segment(
             and not offflags & SYN
             and (not offflags & RST or thl == 20)
         ):
+            ts_val = -1
+            if thl > 20:
+                p = start + off + 74
+                if thl < 32 or stop < p + 12:
+                    return None
+                head, ts_val = _TS_LEAD.unpack_from(data, p)
+                if head != _TS_HEAD:
+                    return None
             return Segment(
                 number,
                 ts_ns,
@@ -135,5 +159,9 @@ def ethernet_segment(
                 window,
                 plen - thl,
                 None,
+                False,
+                -1,
+                False,
+                ts_val,
             )
     return None

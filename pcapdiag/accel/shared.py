@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pcapdiag.decode import ip, link, packets
 from pcapdiag.io import reader
-from pcapdiag.track import hosts, plain
+from pcapdiag.track import hosts, plain, syncookie
 
 # ng_batch reads a pcapng section in C only when it has at most this many interfaces (the
 # timestamp factors of each are kept on the stack).
@@ -60,6 +60,10 @@ def constants() -> dict[str, int]:
         "BT_EPB": reader.BT_EPB,
         "MAX_IFACES": NG_BATCH_IFACES,
         "MAX_HOSTS": hosts.MAX_HOSTS,
+        # What counts as a SYN cookie's timestamp lag (track/syncookie.py).
+        "COOKIE_MIN_LAG_NS": syncookie.MIN_LAG_NS,
+        "COOKIE_MAX_LAG_NS": syncookie.MAX_LAG_NS,
+        "COOKIE_SPAN_NS": syncookie.SPAN_NS,
     }
 
 

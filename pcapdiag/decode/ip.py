@@ -16,7 +16,6 @@ import struct
 from array import array
 
 from pcapdiag.decode.packets import (
-    RST,
     SYN,
     Datagram,
     Decoded,
@@ -135,7 +134,7 @@ def decode_ipv4(frame: Frame, data: bytes, off: int, depth: int) -> Decoded:
         # nothing to decode without reassembly.
         return Other(frame.number, frame.ts_ns, "ipv4-fragment")
     if proto == PROTO_TCP:
-        return _tcp(frame, data, l4, ip_end - l4, 4, src, dst, ttl, ident)
+        return _tcp(frame, data, l4, ip_end - l4, 4, src, dst, ttl, ident, bool(frag & 0x4000))
     if proto == PROTO_UDP:
         return _udp(frame, data, l4, ip_end - l4, 4, src, dst, ttl, depth)
     if proto == PROTO_ICMP:
@@ -252,6 +251,7 @@ def _tcp(
     dst: bytes,
     ttl: int,
     ip_id: int = -1,
+    df: bool = False,
 ) -> Decoded:
     if len(data) - l4 < 20:
         return Undecodable(frame.number, frame.ts_ns, "truncated TCP header")
@@ -286,7 +286,9 @@ def _tcp(
         payload_len,
         options,
         bad,
-        ip_id if off_flags & RST else -1,
+        ip_id,
+        df,
+        -1 if options is None or options.ts_val is None else options.ts_val,
     )
 
 
@@ -344,7 +346,8 @@ def _tcp_options(data: bytes, p: int, end: int) -> TcpOptions:
             sack_permitted = True
         elif kind == 5 and olen >= 10:  # SACK blocks, RFC 2018 section 3
             blocks = _sack_blocks(data, p + 2, p + 2 + ((olen - 2) // 8) * 8)
-        elif kind == 8 and olen == 10:  # timestamps, RFC 7323 section 3
+        elif kind == 8 and olen == 10 and ts_val is None:  # timestamps, RFC 7323 section 3
+            # The first, as the fast paths and the C pass read it (a second is malformed).
             ts_val, ts_ecr = _U32_PAIR.unpack_from(data, p + 2)
         p += olen
     return TcpOptions(mss, wscale, sack_permitted, ts_val, ts_ecr, blocks, "".join(layout))

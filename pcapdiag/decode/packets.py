@@ -63,10 +63,15 @@ class Segment:
     # is checksum offload (the NIC fills it in after the capture). Checked on SYNs only, which
     # the general decoder reads; False for every other segment.
     bad_checksum: bool = False
-    # IPv4 Identification of a RST (-1: IPv6, or a segment that is not a RST): with the TTL
-    # and the options it tells a RST its claimed sender's stack made from one forged on the
-    # way. The general decoder, which reads every RST, fills it in.
+    # IPv4 Identification (-1: IPv6) and Don't Fragment bit (False for IPv6): with the TTL
+    # and the options they tell a RST its claimed sender's stack made from one forged on the
+    # way (track/fingerprint.py).
     ip_id: int = -1
+    df: bool = False
+    # TSval of the RFC 7323 timestamps option (-1: none). Every decoder reads it: the fast
+    # paths from the layout nearly every stack writes (NOP, NOP, timestamps first), handing
+    # any other layout to the general decoder.
+    ts_val: int = -1
 
 
 @dataclass(slots=True)
