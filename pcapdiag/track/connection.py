@@ -22,7 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pcapdiag.decode.icmp import icmp_kind
-from pcapdiag.decode.packets import ACK, FIN, RST, SYN, URG, IcmpError, Segment, format_addr
+from pcapdiag.decode.packets import ACK, ECE, FIN, RST, SYN, URG, IcmpError, Segment, format_addr
+from pcapdiag.track import syncookie
 from pcapdiag.track.events import (
     Anomaly,
     Data,
@@ -39,11 +40,21 @@ from pcapdiag.track.events import (
     Side,
     Syn,
     SynAck,
+    SynCookie,
     WindowOpen,
     ZeroWindow,
     ZeroWindowProbe,
 )
-from pcapdiag.track.fingerprint import Fingerprint, captured_on_sender
+from pcapdiag.track.fingerprint import (
+    DF_CLEAR,
+    DF_NAMES,
+    DF_SET,
+    Fingerprint,
+    captured_on_sender,
+    ip_id_fit,
+    ip_id_kind,
+    ip_id_step,
+)
 from pcapdiag.track.tcpstate import SYNCHRONIZED, Input, TcpState, next_state
 
 _MOD = 1 << 32
@@ -82,6 +93,14 @@ _PLAIN_MASK = SYN | FIN | RST | URG | ACK
 
 def _anomaly(seg: Segment, s: Endpoint, r: Endpoint, kind: str) -> Anomaly:
     return Anomaly(frame=seg.frame, ts_ns=seg.ts_ns, sender=s.side, receiver=r.side, kind=kind)
+
+
+def _df_fit(seg: Segment, seen: int) -> str:
+    """Whether a RST's DF bit is the one its claimed sender's packets after the handshake
+    carry: "same", "differs", or "unknown" (IPv6, none seen, or they carried both)."""
+    if seg.ip_id < 0 or seen not in (DF_CLEAR, DF_SET):
+        return "unknown"
+    return "same" if (seen == DF_SET) == seg.df else "differs"
 
 
 def _drop_acked(flight: list[tuple[int, int, int]], ack: int) -> None:
@@ -198,6 +217,12 @@ class Endpoint:
     syn_window: int | None = None
     syn_mss: int | None = None
     bad_checksum_frame: int | None = None
+    # IPv4 ID of its latest packet after the handshake (-1: none) and their behaviour so far
+    # (fingerprint.ip_id_kind), the DF bits they carried (fingerprint.DF_*): what a RST in
+    # its name is held to (Rst.ip_id_fit, Rst.df_fit).
+    ip_id_last: int = -1
+    ip_id_kind: str = ""
+    df_seen: int = 0
     history: list[str] = field(default_factory=list)
     # The connection's history string, shared by both endpoints (see Connection.history).
     order: list[str] = field(default_factory=list)
@@ -213,8 +238,26 @@ class Endpoint:
 
     def fingerprint(self) -> Fingerprint:
         return Fingerprint(
-            self.ttl, self.syn_layout, self.syn_window, self.syn_mss, self.bad_checksum_frame
+            self.ttl,
+            self.syn_layout,
+            self.syn_window,
+            self.syn_mss,
+            self.bad_checksum_frame,
+            self.ip_id_kind,
+            DF_NAMES[self.df_seen],
         )
+
+    def note_ip(self, seg: Segment) -> None:
+        """Keep the IPv4 ID and DF of a packet after the handshake (SYNs are left out: a
+        Linux listener sends its SYN-ACK with ID 0, before the connection's socket and
+        its counter exist)."""
+        iid = seg.ip_id
+        if iid < 0:
+            return
+        if self.ip_id_last >= 0:
+            self.ip_id_kind = ip_id_kind(self.ip_id_kind, ip_id_step(self.ip_id_last, iid))
+        self.ip_id_last = iid
+        self.df_seen |= DF_SET if seg.df else DF_CLEAR
 
     def note_syn(self, seg: Segment) -> None:
         """Keep the SYN's signature (the first SYN or SYN-ACK of this endpoint)."""
@@ -268,6 +311,10 @@ class Connection:
     # with a RST without ACK (its socket gone: End.zero_window_abandoned).
     zero_window_prober: Side | None = None
     zero_window_abandoned: bool = False
+    # The server's latest SYN-ACK with timestamps, until its next segment shows whether that
+    # SYN-ACK carried a cookie (track/syncookie.py): TSval, capture time, frame, and the
+    # options code a cookie would carry (-1: the SYN was not captured).
+    cookie_check: tuple[int, int, int, int] | None = None
     # Take steady segments through the inline path (_steady_segment): the same events and
     # states as the general path, faster. Off only to compare the two.
     fast_path: bool = True
@@ -341,17 +388,20 @@ class Connection:
             s, r = self.client, self.server
         else:
             s, r = self.server, self.client
+        cookie: list[Event] = []
+        if self.cookie_check is not None and sender is Side.SERVER and not seg.flags & SYN:
+            cookie = self._syn_cookie(seg)
         if self.fast_path and seg.flags & _PLAIN_MASK == ACK and seg.window and _steady(s, r):
             steady = self._steady_segment(seg, s, r)
             if steady is not None:
-                return steady
+                return cookie + steady if cookie else steady
         s.packets += 1
         if s.ttl is None:
             s.ttl = seg.ttl
         self.gap_before_ns = self.gap_ns
         self.gap_ns = seg.ts_ns - self.last_ts_ns
         self.last_ts_ns = seg.ts_ns
-        out: list[Event] = []
+        out: list[Event] = cookie
         flags = seg.flags
         # Only a segment that carries something (data, SYN, FIN): a bare ACK may have been on
         # its way before the RST arrived (they cross), and says nothing about the RST.
@@ -374,6 +424,8 @@ class Connection:
             self._on_syn(seg, s, r, out)
         else:
             self._on_segment(seg, s, r, out)
+        if not flags & SYN:
+            s.note_ip(seg)
         self._check_finished(seg.ts_ns)
         if out and out[-1].name != "data":
             self.data_run = None
@@ -397,6 +449,13 @@ class Connection:
         if ack > r_nxt:
             return None  # acknowledges data the capture never saw
         s.packets += 1
+        iid = seg.ip_id
+        if iid >= 0:  # Endpoint.note_ip, inline
+            last = s.ip_id_last
+            if last >= 0:
+                s.ip_id_kind = ip_id_kind(s.ip_id_kind, ip_id_step(last, iid))
+            s.ip_id_last = iid
+            s.df_seen |= DF_SET if seg.df else DF_CLEAR
         ts = seg.ts_ns
         self.gap_ns = ts - self.last_ts_ns
         self.last_ts_ns = ts
@@ -485,7 +544,9 @@ class Connection:
                 ttl_delta=seg.ttl - baseline if baseline is not None else 0,
                 ttl_baseline=baseline is not None,
                 ip_id=seg.ip_id,
-                timestamps=seg.options is not None and seg.options.ts_val is not None,
+                ip_id_fit=ip_id_fit(seg.ip_id, s.ip_id_last, s.ip_id_kind),
+                df_fit=_df_fit(seg, s.df_seen),
+                timestamps=seg.ts_val >= 0,
                 timestamps_in_use="T" in (s.syn_layout or "") and "T" in (r.syn_layout or ""),
                 from_capture_host=same_host(s.addr, r.addr)
                 or (seg.ttl == s.ttl and captured_on_sender(s.ttl, r.ttl)),
@@ -502,6 +563,33 @@ class Connection:
         if accepted:
             r.state_before_reset = r.state
             r.state = next_state(r.state, Input.RECV_RST)
+
+    def _syn_cookie(self, seg: Segment) -> list[Event]:
+        """The server's first segment after its SYN-ACK: does its TSval show that the SYN-ACK
+        carried a cookie (track/syncookie.py)? Asked once per SYN-ACK."""
+        assert self.cookie_check is not None
+        tsval, synack_ns, synack_frame, code = self.cookie_check
+        self.cookie_check = None
+        if seg.ts_val < 0:
+            return []
+        lag = syncookie.lag_ns(tsval, synack_ns, seg.ts_val, seg.ts_ns)
+        if lag is None or not syncookie.is_cookie_lag(lag):
+            return []
+        c, srv = self.client, self.server
+        return [
+            SynCookie(
+                frame=seg.frame,
+                ts_ns=seg.ts_ns,
+                sender=Side.SERVER,
+                receiver=Side.CLIENT,
+                synack_frame=synack_frame,
+                lag_ms=(lag + 500_000) // 1_000_000,
+                options_in_timestamp=tsval & 0x3F == code,
+                # No path between the server and the capture to delay one segment more
+                # than the other.
+                on_server_host=same_host(c.addr, srv.addr) or captured_on_sender(srv.ttl, c.ttl),
+            )
+        ]
 
     def _reset_not_received(self, seg: Segment, s: Endpoint, r: Endpoint, out: list[Event]) -> None:
         """`s` accepted a RST earlier and now sends on the connection (data, an ACK, a FIN, a
@@ -594,6 +682,19 @@ class Connection:
 
     def _on_synack(self, seg: Segment, s: Endpoint, r: Endpoint, out: list[Event]) -> None:
         opts = seg.options
+        if seg.ts_val < 0 or s.side is not Side.SERVER:
+            self.cookie_check = None
+        elif s.isn is None or self.cookie_check is None:
+            # What a cookie would keep of the options this SYN-ACK agrees to: the client's
+            # window scale (r.wscale, before the scale in use replaces it below).
+            code = -1
+            if r.isn is not None and opts is not None:
+                code = syncookie.options_code(
+                    r.wscale, opts.wscale is not None, opts.sack_permitted, bool(seg.flags & ECE)
+                )
+            self.cookie_check = (seg.ts_val, seg.ts_ns, seg.frame, code)
+        else:  # the same SYN-ACK again: judged by this one, with the options of the first
+            self.cookie_check = (seg.ts_val, seg.ts_ns, seg.frame, self.cookie_check[3])
         if s.isn is None:
             s.isn = s.snd_una = seg.seq
             s.snd_nxt = seg.seq + 1

@@ -57,6 +57,25 @@ class SynAck(Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class SynCookie(Event):
+    name: ClassVar[str] = "syn_cookie"
+    doc: ClassVar[str] = (
+        "The server answered the SYN with a SYN cookie (track/syncookie.py): the TSval of its "
+        "SYN-ACK (synack_frame) was lag_ms behind the clock its next segment (this event's "
+        "frame) shows, as Linux's cookie_init_timestamp() leaves it (0-63 ms; 3 ms and more "
+        "count). options_in_timestamp: the TSval's low 6 bits are the options the cookie "
+        "keeps (window scale, SACK, ECN), as they are when the server adds no random offset. "
+        "on_server_host: the capture was taken on the server's host (its packets leave with "
+        "their initial TTL, the client's arrive with less, or both ends share one host), "
+        "where no path can have delayed the SYN-ACK more than the segment after it."
+    )
+    synack_frame: int
+    lag_ms: int
+    options_in_timestamp: bool
+    on_server_host: bool
+
+
+@dataclass(slots=True, kw_only=True)
 class Handshake(Event):
     name: ClassVar[str] = "handshake"
     doc: ClassVar[str] = (
@@ -141,7 +160,12 @@ class Rst(Event):
         "taken on its host; otherwise from packets sent towards it, which may not have "
         "arrived before the RST. ttl_delta compares the RST's TTL with its claimed "
         "sender's earlier packets (ttl_baseline false: none was captured). ip_id is its "
-        "IPv4 Identification (-1 for IPv6). timestamps: it carries the TCP timestamps "
+        "IPv4 Identification (-1 for IPv6); ip_id_fit holds it to its claimed sender's "
+        "packets after the handshake: follows (the sender's own counter goes on: its "
+        "socket made it), zero (0 from a sender whose packets count: made without its "
+        "socket, by its kernel or a device), off (neither), unknown (IPv6, nothing to "
+        "compare, or IDs picked at random); df_fit: its DF bit is the same as theirs, "
+        "differs, or unknown. timestamps: it carries the TCP timestamps "
         "option; timestamps_in_use: both SYNs offered them (RFC 7323), so its claimed "
         "sender's socket would have put them on a RST it made (Linux does; a RST made "
         "without a socket, by a kernel that lost the connection or by a device on the way, "
@@ -172,6 +196,10 @@ class Rst(Event):
     ttl_delta: int
     ttl_baseline: bool
     ip_id: int  # IPv4 Identification, -1 for IPv6
+    # Whether that ID fits its claimed sender's packets after the handshake
+    # (fingerprint.ip_id_fit): follows, zero, off, unknown.
+    ip_id_fit: str
+    df_fit: str  # its DF bit against the sender's packets: same, differs, unknown
     timestamps: bool  # the RST carries the TCP timestamps option
     timestamps_in_use: bool  # both SYNs were captured and offered timestamps
     from_capture_host: bool  # sent by the host the capture was taken on
@@ -311,6 +339,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
     for cls in (
         Syn,
         SynAck,
+        SynCookie,
         Handshake,
         Data,
         Retransmission,

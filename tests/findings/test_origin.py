@@ -21,17 +21,18 @@ def _findings(t: Talk, tmp_path: Path, builtin_rules) -> list[Finding]:
     return analyze([str(path)], builtin_rules).findings
 
 
-def _reset_mid_connection(rst_ttl: int) -> Talk:
+def _reset_mid_connection(rst_ttl: int, rst_id: int | None = None) -> Talk:
     """Captured on the client's host (its TTL 64); the server is 14 routers away (its packets
     arrive with 50). After one request and response, a RST in the server's name arrives
-    with `rst_ttl`."""
+    with `rst_ttl`, and IP ID `rst_id` (None: the next of the IDs, which count with the
+    frames on both sides, as one host-wide counter would)."""
     t = Talk(client_ttl=64, server_ttl=50)
     t.handshake()
     t.tcp("c", "PA", b"GET / HTTP/1.1\r\n\r\n")
     t.tcp("s", "PA", b"HTTP/1.1 200 OK\r\n\r\n")
     t.tcp("c", "PA", b"GET /next HTTP/1.1\r\n\r\n")
     t.server_ttl = rst_ttl
-    t.tcp("s", "R", seq=t.nxt["s"], ack=0)
+    t.tcp("s", "R", seq=t.nxt["s"], ack=0, ip_id=rst_id)
     return t
 
 
@@ -43,9 +44,31 @@ def test_a_rst_sent_closer_than_the_server_is_the_network(builtin_rules, tmp_pat
     assert "TTL 62, 12 more than the server's own packets" in f.origin.why
 
 
-def test_a_rst_with_the_servers_ttl_is_the_peer(builtin_rules, tmp_path: Path) -> None:
+def test_a_rst_with_the_servers_ttl_and_ip_id_is_the_peer(builtin_rules, tmp_path: Path) -> None:
+    # TTL 50 as the server's packets, IP ID 7 after the server's 6 (frame 6): its host made it.
     (f,) = _findings(_reset_mid_connection(50), tmp_path, builtin_rules)
+    assert (f.origin.actor, f.origin.confidence) == ("peer", "high")
+    assert "IP ID (7) fits theirs" in f.origin.why
+
+
+def test_a_rst_with_the_servers_ttl_but_ip_id_zero_is_the_peer_at_most(
+    builtin_rules, tmp_path: Path
+) -> None:
+    # The server's TTL, but IP ID 0 where its packets count: not its socket's RST. Its kernel
+    # without the socket, or a device as far away: peer, no more than medium, and a note.
+    (f,) = _findings(_reset_mid_connection(50, rst_id=0), tmp_path, builtin_rules)
     assert (f.origin.actor, f.origin.confidence) == ("peer", "medium")
+    assert [n for n in f.notes if "IP ID is 0" in n]
+
+
+def test_a_rst_closer_than_the_server_with_ip_id_zero_is_the_network(
+    builtin_rules, tmp_path: Path
+) -> None:
+    # Two routers away, and IP ID 0 (iptables REJECT --reject-with tcp-reset writes 0): the
+    # issue's firewall, decided at high confidence.
+    (f,) = _findings(_reset_mid_connection(62, rst_id=0), tmp_path, builtin_rules)
+    assert (f.origin.actor, f.origin.confidence) == ("network", "high")
+    assert "IP ID (0) does not follow theirs" in f.origin.why
 
 
 def test_a_lone_rst_cannot_be_placed(builtin_rules, tmp_path: Path) -> None:

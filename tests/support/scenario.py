@@ -51,12 +51,14 @@ class Talk:
     def v6(self) -> bool:
         return ":" in self.client
 
-    def _ip(self, frm: str) -> Packet:
+    def _ip(self, frm: str, ip_id: int | None = None) -> Packet:
+        """IP IDs count with the frames (one host-wide counter, as Windows keeps) unless
+        `ip_id` is given."""
         src, dst = (self.client, self.server) if frm == "c" else (self.server, self.client)
         ttl = self.client_ttl if frm == "c" else self.server_ttl
         if self.v6:
             return IPv6(src=src, dst=dst, hlim=ttl)
-        return IP(src=src, dst=dst, ttl=ttl, id=len(self.packets) + 1)
+        return IP(src=src, dst=dst, ttl=ttl, id=len(self.packets) + 1 if ip_id is None else ip_id)
 
     def _ether(self, frm: str) -> Packet:
         return Ether(
@@ -82,6 +84,7 @@ class Talk:
         window: int = 64240,
         options: list[tuple[str, object]] | None = None,
         advance: bool = True,
+        ip_id: int | None = None,
     ) -> Packet:
         """One segment from 'c' (client) or 's' (server). seq/ack default to the textbook
         values; `advance=False` sends without moving the sender's next sequence number (used
@@ -101,7 +104,7 @@ class Talk:
             window=window,
             options=options or [],
         )
-        pkt = self._ether(frm) / self._ip(frm) / seg
+        pkt = self._ether(frm) / self._ip(frm, ip_id) / seg
         if data:
             pkt = pkt / Raw(load=data)
         if advance and seq is None:

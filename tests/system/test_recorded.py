@@ -172,3 +172,23 @@ def test_the_recorded_set_covers_the_scenarios() -> None:
         "shutdown-then-timeout",
     }
     assert required <= names, sorted(required - names)
+
+
+@pytest.mark.parametrize("truth_path", TRUTHS, ids=[t.parent.name for t in TRUTHS])
+def test_syn_cookies_only_where_the_listener_used_them(truth_path: Path, builtin_rules) -> None:
+    # tcp_syncookies=2 (the syncookies scenarios): every SYN-ACK is a cookie's, and Linux
+    # leaves its TSval 0-63 ms behind the clock, uniformly: a lag under 3 ms (about 1 in 20
+    # connections) is not counted, so of three connections at least one must be found, on
+    # the server's host, and on the client's where the TSval holds the options (no random
+    # offset: syncookies-ts-nooffset). No other scenario's listener used cookies (their SYN
+    # queues never filled: the backlog scenarios overflow the accept queue, where Linux
+    # drops SYNs instead), so none may be claimed there.
+    name = truth_path.parent.name
+    for host in ("client", "server"):
+        pcap = truth_path.parent / f"{host}.pcap"
+        found = [f for f in analyze([str(pcap)], builtin_rules).findings if f.rule == "PD-TCP-022"]
+        if name == "syncookies-ts-nooffset" or (name == "syncookies" and host == "server"):
+            assert found, f"{pcap}: no cookie found"
+            assert all(f.primary() is None for f in found)
+        else:
+            assert not found, [f.cause for f in found]

@@ -61,6 +61,8 @@ def test_compact_keeps_rare_events_and_both_ends_of_each_run() -> None:
         ttl_delta=0,
         ttl_baseline=True,
         ip_id=0,
+        ip_id_fit="unknown",
+        df_fit="unknown",
         timestamps=False,
         timestamps_in_use=False,
         from_capture_host=False,
