@@ -24,7 +24,7 @@ from pcapdiag.findings.model import CaptureInfo, Finding, FlowSummary, Report, R
 from pcapdiag.io.hashing import _Hashing
 from pcapdiag.io.reader import CaptureReader, Record, open_capture
 from pcapdiag.io.records import Buffer
-from pcapdiag.rules.engine import evaluate, event_index
+from pcapdiag.rules.engine import Match, evaluate, event_index
 from pcapdiag.rules.model import Rule
 from pcapdiag.settings import Settings
 from pcapdiag.track.flows import FlowRecord, FlowTable, SkippedRun, neighbour_record
@@ -384,23 +384,24 @@ def _diagnose(
     sources: tuple[str, ...],
     platform: str,
 ) -> list[Finding]:
-    """All findings for one flow, minus those another finding on the same side overrides."""
-    matched: list[tuple[Rule, Finding]] = []
+    """All findings for one flow, minus those another finding on the same side overrides
+    (decided from the matches, so that an overridden finding is never built)."""
     label = " + ".join(sources)
     index = event_index(flow)
-    # A finding keeps its flow's identity and frame list, not its events (memory grows with
-    # the number of failures, so each one should be small).
-    lean: FlowRecord | None = None
+    matched: list[tuple[Rule, Match]] = []
     for rule in rules:
         m = evaluate(rule, flow, params.get(rule.id), index)
         if m is not None:
-            if lean is None:
-                lean = flow.without_events()
-            finding = build_finding(
-                rule, flow, m, capture=label, sources=sources, keep=lean, platform=platform
-            )
-            matched.append((rule, finding))
-    if len(matched) < 2:
-        return [f for _, f in matched]
-    overridden = {(o, f.side) for rule, f in matched for o in rule.overrides}
-    return [f for rule, f in matched if (rule.id, f.side) not in overridden]
+            matched.append((rule, m))
+    if not matched:
+        return []
+    if len(matched) > 1:
+        overridden = {(o, m.side) for rule, m in matched for o in rule.overrides}
+        matched = [(rule, m) for rule, m in matched if (rule.id, m.side) not in overridden]
+    # A finding keeps its flow's identity and frame list, not its events (memory grows with
+    # the number of failures, so each one should be small).
+    lean = flow.without_events()
+    return [
+        build_finding(rule, flow, m, capture=label, sources=sources, keep=lean, platform=platform)
+        for rule, m in matched
+    ]
