@@ -163,6 +163,16 @@ class _Context(Mapping[str, Any]):
 
     def __getitem__(self, key: str) -> Any:
         flow, match = self._flow, self._match
+        # Most keys a rule asks for are a binding's field: those first (the names below
+        # come before a binding's, as they always have).
+        head, _, rest = key.partition(".")
+        if rest and head not in ("params", "elapsed"):
+            ev = match.bindings.get(head)
+            if ev is not None:
+                return _binding_value(ev, rest, flow.first_ts_ns, key)
+            evs = match.counts.get(head)
+            if evs is not None:
+                return _count_value(evs, rest, flow.first_ts_ns, key)
         if key == "client":
             return flow.client
         if key == "server":
@@ -183,23 +193,14 @@ class _Context(Mapping[str, Any]):
             # The other side's platform as its own packets show it (Linux when they do not
             # decide): what a rule needs to read the peer's packets, a RST's options say.
             return infer(flow, match.side.peer.value).name
-        head, _, rest = key.partition(".")
-        if not rest:
-            raise KeyError(key)
-        if head == "params":
+        if head == "params" and rest:
             return self._rule.params[rest]
-        if head == "elapsed":
+        if head == "elapsed" and rest:
             a, _, b = rest.partition(".")
             bound = match.bindings
             if a not in bound or b not in bound:
                 raise KeyError(key)
             return round((bound[b].ts_ns - bound[a].ts_ns) / 1e9, 3)
-        ev = match.bindings.get(head)
-        if ev is not None:
-            return _binding_value(ev, rest, flow.first_ts_ns, key)
-        evs = match.counts.get(head)
-        if evs is not None:
-            return _count_value(evs, rest, flow.first_ts_ns, key)
         raise KeyError(key)
 
     def __contains__(self, key: object) -> bool:

@@ -65,17 +65,24 @@ def _encode(o: Any, nl: str, out: list[str]) -> None:
             return
         inner = nl + "  "
         opener = "{" + inner
+        after = "," + inner
+        append = out.append
         for k, v in o.items():
-            out.append(opener + _key(k) + ": ")
-            opener = "," + inner
-            # The common leaves inline: a call less per value.
+            # The common keys and leaves inline: a call less for each.
+            key = _string(k) if type(k) is str else _key(k)
             t = type(v)
             if t is str:
-                out.append(_string(v))
+                append(opener + key + ": " + _string(v))
             elif t is int:
-                out.append(_int(v))
+                append(opener + key + ": " + _int(v))
+            elif v is None:
+                append(opener + key + ": null")
+            elif t is bool:
+                append(opener + key + (": true" if v else ": false"))
             else:
+                append(opener + key + ": ")
                 _encode(v, inner, out)
+            opener = after
         out.append(nl + "}")
     else:
         raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")

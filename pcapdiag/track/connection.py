@@ -49,6 +49,7 @@ from pcapdiag.track.fingerprint import (
     DF_CLEAR,
     DF_NAMES,
     DF_SET,
+    IP_ID_STEP,
     Fingerprint,
     captured_on_sender,
     ip_id_fit,
@@ -452,9 +453,12 @@ class Connection:
         iid = seg.ip_id
         if iid >= 0:  # Endpoint.note_ip, inline
             last = s.ip_id_last
-            if last >= 0:
-                s.ip_id_kind = ip_id_kind(s.ip_id_kind, ip_id_step(last, iid))
             s.ip_id_last = iid
+            # The common step (a counter going on) changes nothing: only another asks.
+            if last >= 0 and not (
+                s.ip_id_kind == "counter" and 0 < (iid - last) & 0xFFFF <= IP_ID_STEP
+            ):
+                s.ip_id_kind = ip_id_kind(s.ip_id_kind, ip_id_step(last, iid))
             s.df_seen |= DF_SET if seg.df else DF_CLEAR
         ts = seg.ts_ns
         self.gap_ns = ts - self.last_ts_ns
