@@ -169,4 +169,4 @@ def _event_ok(
     if sender is not None and ev.sender is not sender.resolve(bound):
         return False
     where = clause.where
-    return where is None or where.test(lambda f: getattr(ev, f), p)
+    return where is None or where.on(ev, p)

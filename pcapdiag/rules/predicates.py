@@ -1,5 +1,7 @@
 """Predicates of the rule language: a small closed tree (all / any / not / one comparison of a
 field with a value), built once when a rule is loaded and evaluated for every flow.
+`on(obj, p)` tests an object's attributes directly (the rule engine's events), `test(get,
+p)` through any getter.
 
 A value written `$name` in a rule file is a `Param`: the rule's parameter of that name,
 looked up in the parameters of the evaluation (the rule's defaults, or a caller's values).
@@ -52,6 +54,13 @@ class All:
     def test(self, get: Getter, p: Params) -> bool:
         return all(part.test(get, p) for part in self.parts)
 
+    def on(self, obj: object, p: Params) -> bool:
+        # A loop, not all(): no generator made for each event tested.
+        for part in self.parts:  # noqa: SIM110
+            if not part.on(obj, p):
+                return False
+        return True
+
     def fields(self) -> Iterator[str]:
         for part in self.parts:
             yield from part.fields()
@@ -64,6 +73,12 @@ class AnyOf:
     def test(self, get: Getter, p: Params) -> bool:
         return any(part.test(get, p) for part in self.parts)
 
+    def on(self, obj: object, p: Params) -> bool:
+        for part in self.parts:  # noqa: SIM110 (as in All.on)
+            if part.on(obj, p):
+                return True
+        return False
+
     def fields(self) -> Iterator[str]:
         for part in self.parts:
             yield from part.fields()
@@ -75,6 +90,9 @@ class Not:
 
     def test(self, get: Getter, p: Params) -> bool:
         return not self.part.test(get, p)
+
+    def on(self, obj: object, p: Params) -> bool:
+        return not self.part.on(obj, p)
 
     def fields(self) -> Iterator[str]:
         return self.part.fields()
@@ -103,6 +121,20 @@ class Compare:
             actual = get(self.field)
         except (AttributeError, KeyError):
             return False
+        return self._holds(actual, p)
+
+    def on(self, obj: object, p: Params) -> bool:
+        """test() with the object's attributes as the fields: what the rule engine asks of
+        every event a clause looks at, without a getter made and called for each."""
+        try:
+            actual = getattr(obj, self.field)
+        except AttributeError:
+            return False
+        if self.op == "eq" and not self._has_param:
+            return bool(actual == self.value)
+        return self._holds(actual, p)
+
+    def _holds(self, actual: Any, p: Params) -> bool:
         op, want = self.op, self.value
         if self._has_param:
             want = (
