@@ -17,6 +17,7 @@ from pcapdiag.findings.hosts import attribute
 from pcapdiag.findings.model import Report, ReportWarning, finding_order
 from pcapdiag.findings.platform import AUTO
 from pcapdiag.io.sources import expand_sources, order_by_start
+from pcapdiag.join import join_views
 from pcapdiag.rules.model import Rule
 from pcapdiag.session import (
     MAX_LISTED_WARNINGS,
@@ -41,6 +42,7 @@ def analyze(
     params: dict[str, dict[str, Any]] | None = None,
     keep_flows: bool = False,
     merge: bool = False,
+    join: bool = False,
     jobs: int = 1,
     progress: Progress | None = None,
     max_alike: int | None = DEFAULT_MAX_ALIKE,
@@ -53,6 +55,12 @@ def analyze(
     consecutive pieces of one capture (tcpdump -C / -G rotation), ordered by their first
     timestamp, so that connections spanning files are tracked as one; frame numbers then run
     on across files, as in `mergecap -a` of the files in that order.
+
+    With `join`, the files are views of the same connections from different points (one
+    capture on each end, say): each is read on its own, then the connections are matched
+    across them, each view's clock is set against the first's, and each failure is one
+    finding, from the view on its side's host, with the evidence of every view (pcapdiag.join;
+    one process, without the accelerator: it keeps every flow's events).
 
     `report.flows` lists the flows that failed, or every flow with `keep_flows`.
 
@@ -83,8 +91,9 @@ def analyze(
         platform=platform,
         params=params or {},
         keep_flows=keep_flows,
-        merge=merge,
-        jobs=jobs,
+        merge=merge and not join,
+        jobs=1 if join else jobs,
+        keep_records=join,
         max_alike=max_alike,
         settings=settings or Settings(),
         ladders=ladders,
@@ -105,7 +114,12 @@ def run_analysis(analysis: Analysis, progress: Progress | None = None) -> Report
     gc_was_on = gc.isenabled()
     gc.disable()
     try:
-        if analysis.jobs > 1 and "-" not in files and _parallel_available():
+        if (
+            analysis.jobs > 1
+            and not analysis.keep_records
+            and "-" not in files
+            and _parallel_available()
+        ):
             report, collector = _in_parallel(analysis, groups, progress)
         else:
             report, collector = analyze_shard(analysis, groups, progress)
@@ -115,6 +129,9 @@ def run_analysis(analysis: Analysis, progress: Progress | None = None) -> Report
             gc.enable()
     report.findings, report.groups = collector.result()
     report.findings = [attribute(f, report.hosts.get(f.capture)) for f in report.findings]
+    if analysis.keep_records:
+        join_views(report, [" + ".join(g) for g in groups], report.records)
+        report.records = {}
     report.findings.sort(key=finding_order)
     report.groups.sort(key=lambda g: (g.first_ts_ns, g.capture, g.rule, g.side, g.server))
     if not analysis.keep_flows:

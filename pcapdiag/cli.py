@@ -213,6 +213,13 @@ def cli() -> None:
     "table across files, frame numbers running on as in `mergecap -a`.",
 )
 @click.option(
+    "--join",
+    is_flag=True,
+    help="Treat the captures as views of the same connections from different points (one on "
+    "each end): connections matched across files, clocks set against the first file's, one "
+    "finding per failure from the view on its side's host, with every view's frames.",
+)
+@click.option(
     "--export",
     "export_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -248,6 +255,7 @@ def analyze_cmd(
     quiet: bool,
     jobs: int | None,
     merge: bool,
+    join: bool,
     export_dir: Path | None,
     max_alike: int,
     accel: bool,
@@ -255,6 +263,8 @@ def analyze_cmd(
     """Analyse CAPTURES (pcap or pcapng files, optionally .gz, or directories of them; "-"
     for standard input)."""
     _check_fail_on(fail_on)
+    if merge and join:
+        raise click.UsageError("--merge and --join: a rotation's pieces or views of one another")
     rules = _load(rule_dirs, not no_builtin_rules)
     n_jobs = _jobs(jobs, captures)
     size = _total_size(captures)
@@ -264,6 +274,7 @@ def analyze_cmd(
             rules,
             platform,
             merge=merge,
+            join=join,
             keep_flows=show_all,
             jobs=n_jobs,
             progress=progress,
@@ -473,6 +484,7 @@ def _analyze(
     platform: str,
     *,
     merge: bool = False,
+    join: bool = False,
     keep_flows: bool = False,
     jobs: int = 1,
     progress: Callback | None = None,
@@ -486,7 +498,8 @@ def _analyze(
         platform=platform,
         merge=merge,
         keep_flows=keep_flows,
-        jobs=jobs,
+        jobs=1 if join else jobs,
+        keep_records=join,
         max_alike=max_alike,
         ladders=ladders,
         settings=Settings() if accel else NO_ACCEL,

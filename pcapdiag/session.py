@@ -59,6 +59,8 @@ class Analysis:
     max_alike: int | None = DEFAULT_MAX_ALIKE
     settings: Settings = field(default_factory=Settings)
     ladders: bool = False
+    # Keep every finished flow with its events in report.records (--join matches them).
+    keep_records: bool = False
 
     @property
     def accelerated(self) -> bool:
@@ -254,7 +256,12 @@ class _Session:
 
     def _plan(self, reader: CaptureReader, source: str) -> triage.Plan | None:
         """The first pass's plan for this file and worker, if the pass applies (accel)."""
-        if not self.analysis.accelerated or len(self.sources) != 1 or self.analysis.keep_flows:
+        if (
+            not self.analysis.accelerated
+            or len(self.sources) != 1
+            or self.analysis.keep_flows
+            or self.analysis.keep_records
+        ):
             return None
         k, n = self.shard or (0, 1)
         if self.plans is not None and source in self.plans:
@@ -340,7 +347,10 @@ def judge(
     collector: FindingCollector,
 ) -> None:
     """The findings of finished flows into the collector, their issues into the report."""
+    kept = report.records.setdefault(" + ".join(sources), []) if analysis.keep_records else None
     for rec in records:
+        if kept is not None:
+            kept.append(rec)
         findings = _diagnose(
             rec,
             by_proto.get(rec.proto, []),

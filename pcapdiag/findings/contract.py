@@ -110,6 +110,10 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         },
         "effects": [effect_dict(e, platform) for e in f.effects.get(platform, ())],
         "frames": list(f.frames),
+        "evidence": [
+            {"capture": c, "frame": n}
+            for c, n in (f.evidence or tuple((f.capture, n) for n in f.frames))
+        ],
         "first_time": iso_time(f.first_ts_ns),
         "last_time": iso_time(f.last_ts_ns),
         "cause": f.cause,
@@ -187,6 +191,29 @@ def flow_dict(s: FlowSummary) -> dict[str, Any]:
     }
 
 
+def join_dict(j: Any) -> dict[str, Any] | None:
+    """What --join found (join.JoinSummary), or None for captures analysed alone: each
+    view's clock against the first view's (offset: add it to a time of the first view to
+    get this view's; join/clock.py says how each is estimated)."""
+    if j is None:
+        return None
+    return {
+        "connections": j.connections,
+        "clocks": [
+            {
+                "capture": c.capture,
+                "offset_ms": round(c.offset_ns / 1e6, 3),
+                "spread_ms": round(c.spread_ns / 1e6, 3),
+                "delay_ms": round(c.delay_ns / 1e6, 3),
+                "samples": c.samples,
+                "drift_ppm": c.drift_ppm,
+                "how_sure": c.how_sure,
+            }
+            for c in j.clocks
+        ],
+    }
+
+
 def warning_dict(w: ReportWarning) -> dict[str, Any]:
     return {"code": w.code, "frame": w.frame, "count": w.count, "message": w.message}
 
@@ -199,6 +226,7 @@ def report_dict(r: Report, *, lists: bool = True) -> dict[str, Any]:
         "tool": {"name": "pcapdiag", "version": __version__},
         "platform": r.platform,
         "captures": [capture_dict(c) for c in r.captures],
+        "join": join_dict(r.join),
         "summary": {
             "frames": r.frames,
             "tcp_connections": r.tcp_connections,

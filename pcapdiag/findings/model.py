@@ -97,6 +97,9 @@ class Finding:
     # A RST with nothing to compare its TTL with in its own connection: findings/hosts.py
     # decides `origin` from the capture's other connections at the report's end.
     rst_claim: RstClaim | None = None
+    # (capture, frame) of every packet that proves it, in every view of a joined report
+    # (join/combine.py); empty: its own frames in its own capture.
+    evidence: tuple[tuple[str, int], ...] = ()
 
     def primary(self, platform: str | None = None) -> Effect | None:
         """The first call that fails (or the first effect, when none fails), on `platform`
@@ -391,6 +394,12 @@ class Report:
     # capture label, judged once every worker's share is in (session.finish_neighbours).
     # Not part of the JSON document.
     neighbours: dict[str, NeighbourTable] = field(default_factory=dict)
+    # Each capture's finished flows with their events, by capture label, kept for --join
+    # (session.Analysis.keep_records). Not part of the JSON document.
+    records: dict[str, list[FlowRecord]] = field(default_factory=dict)
+    # What --join found (join.JoinSummary: each view's clock, the connections shared), None
+    # for captures analysed alone.
+    join: Any = None
 
     @property
     def frames(self) -> int:

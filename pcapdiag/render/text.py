@@ -176,6 +176,7 @@ def to_text(report: Report, *, show_flows: bool = False) -> str:
     where = vantage_said(report)
     if where:
         out.append(f"  {where}")
+    out += joined_clocks(report)
     if report.undecodable:
         out.append(f"  {report.undecodable} frames could not be decoded (see warnings)")
     if not report.findings:
@@ -237,6 +238,26 @@ def confidence_line(f: Finding) -> str:
     return f"confidence: {f.confidence.level}: " + "; ".join(f.confidence.reasons)
 
 
+def joined_clocks(report: Report) -> list[str]:
+    """Under --join: each view's clock against the first's, and how sure that is."""
+    if report.join is None:
+        return []
+    clocks = report.join.clocks
+    out = [f"  joined: {_n(report.join.connections, 'connection')} seen by more than one view"]
+    for c in clocks[1:]:
+        if c.how_sure == "none":
+            out.append(f"  {clean(c.capture)}: clock unknown (no handshake seen in both views)")
+            continue
+        drift = f", drift {c.drift_ppm} ppm" if c.drift_ppm is not None else ""
+        out.append(
+            f"  {clean(c.capture)}: clock {c.offset_ns / 1e6:+.3f} ms from "
+            f"{clean(clocks[0].capture)}'s (+/- {c.spread_ns / 1e6:.3f} ms, "
+            f"{_n(c.samples, 'handshake')}, {c.how_sure}{drift}); one way between the two "
+            f"points {c.delay_ns / 1e6:.3f} ms"
+        )
+    return out
+
+
 def finding_block(i: int, f: Finding, *, one_vantage: bool = False) -> list[str]:
     """A finding in full. `one_vantage`: the report already said where the capture was
     taken, once for all findings."""
@@ -274,6 +295,15 @@ def finding_block(i: int, f: Finding, *, one_vantage: bool = False) -> list[str]
         f"    evidence: frame{'s' if len(f.frames) > 1 else ''} {frames}{where} "
         f"({iso_time(f.first_ts_ns)})"
     )
+    others: dict[str, list[int]] = {}
+    for capture, n in f.evidence:
+        if capture != f.capture:
+            others.setdefault(capture, []).append(n)
+    for capture, ns in others.items():
+        lines.append(
+            f"    seen in {clean(capture)}: frame{'s' if len(ns) > 1 else ''} "
+            + ", ".join(str(n) for n in ns)
+        )
     if f.next_steps:
         lines.append(f"    next: {clean(f.next_steps)}")
     for note in f.notes:

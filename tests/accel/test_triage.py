@@ -692,7 +692,13 @@ def test_a_pcapng_report_is_the_same_with_and_without_the_pass(
     assert _report([ng], builtin_rules, True, monkeypatch, jobs=2) == without
     # And it says what the pcap says (frame numbers, times and findings alike).
     pcap = json.loads(_report([bench_capture], builtin_rules, True, monkeypatch))
-    assert json.loads(without)["findings"] == [{**f, "capture": str(ng)} for f in pcap["findings"]]
+    assert json.loads(without)["findings"] == [_as_from(f, str(ng)) for f in pcap["findings"]]
+
+
+def _as_from(finding: dict, capture: str) -> dict:
+    """A JSON finding as the same file under another name would give it."""
+    evidence = [{**e, "capture": capture} for e in finding["evidence"]]
+    return {**finding, "capture": capture, "evidence": evidence}
 
 
 def test_pcapng_blocks_numbered_as_frames(bench_capture, tmp_path, builtin_rules, monkeypatch):
@@ -739,7 +745,7 @@ def test_a_long_pcapng_gives_the_same_report(long_capture, tmp_path, builtin_rul
     without = _report([ng], builtin_rules, False, monkeypatch)
     assert _report([ng], builtin_rules, True, monkeypatch) == without
     pcap = json.loads(_report([long_capture], builtin_rules, True, monkeypatch))
-    assert json.loads(without)["findings"] == [{**f, "capture": str(ng)} for f in pcap["findings"]]
+    assert json.loads(without)["findings"] == [_as_from(f, str(ng)) for f in pcap["findings"]]
 
 
 # -- connections seen mid-stream ----------------------------------------------------------------

@@ -57,3 +57,14 @@ def test_streamed_json_is_the_document_json_dumps_writes(rel, max_alike, builtin
     report = analyze([str(ROOT / rel)], builtin_rules, keep_flows=True, max_alike=max_alike)
     whole = json.dumps(report.to_dict(), indent=2, ensure_ascii=True) + "\n"
     assert "".join(iter_json(report)) == whole
+
+
+@pytest.mark.parametrize("scenario", ["epipe", "inject-rst-oneway", "data-timeout", "syn-timeout"])
+def test_joined_report_validates(scenario: str, builtin_rules) -> None:
+    # --join: findings cite both files, and `join` holds each view's clock (syn-timeout's
+    # server capture is empty: its clock is unknown).
+    views = [str(ROOT / "samples/recorded" / scenario / f"{h}.pcap") for h in ("client", "server")]
+    doc = json.loads(json.dumps(analyze(views, builtin_rules, join=True).to_dict()))
+    jsonschema.validate(doc, SCHEMA)
+    assert [c["capture"] for c in doc["join"]["clocks"]] == views
+    assert doc["join"]["clocks"][0]["how_sure"] == "reference"

@@ -32,6 +32,7 @@ RANK = {
     "rules": 4,
     "accel": 5,
     "findings": 6,
+    "join": 7,
     "render": 7,
     "evidence": 8,
     "session": 8,

@@ -1,0 +1,113 @@
+"""One finding per failure of a joined connection, with the evidence of every view.
+
+Each side's findings are taken from the view on its host, where what its kernel got is
+seen, not inferred: a failure only a far view suggests (a RST that never arrived) is left
+out, and each host's sockets get their errnos at the confidence of a capture on that host.
+Where no view is on a side's host, the views' findings are pooled, one per rule. Each kept
+finding cites, in every other view that saw the connection, the packets of the same kind
+from the same side as its own evidence; and what only the two views prove (join/facts.py)
+decides its origin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from pcapdiag.findings.confidence import LEVELS
+from pcapdiag.findings.model import Finding, Origin
+from pcapdiag.join import facts
+from pcapdiag.join.facts import Views
+from pcapdiag.join.match import Joined
+
+# Frames cited per view for one kind of packet of a finding.
+MAX_CITED = 12
+
+
+def combine(views: Views, j: Joined, found: list[Finding]) -> list[Finding]:
+    out: list[Finding] = []
+    for side in ("client", "server"):
+        mine = [f for f in found if f.side == side]
+        if not mine:
+            continue
+        near = views.near(j, side)
+        if near is not None and near in j.flows:
+            kept = [f for f in mine if f.capture == near]
+        else:
+            kept = _one_per_rule(mine, views.order)
+        out += [_joined(views, j, f) for f in kept]
+    return out
+
+
+def _one_per_rule(found: list[Finding], order: tuple[str, ...]) -> list[Finding]:
+    best: dict[str, Finding] = {}
+    for f in sorted(found, key=lambda f: order.index(f.capture) if f.capture in order else 0):
+        have = best.get(f.rule)
+        if have is None or LEVELS.index(f.confidence.level) > LEVELS.index(have.confidence.level):
+            best[f.rule] = f
+    return list(best.values())
+
+
+def _joined(views: Views, j: Joined, f: Finding) -> Finding:
+    own = j.flows.get(f.capture)
+    cited = [ev for ev in own.events if ev.frame in f.frames] if own is not None else []
+    evidence = [(f.capture, n) for n in f.frames]
+    for label in views.order:
+        other = j.flows.get(label)
+        if label == f.capture or other is None:
+            continue
+        kinds = {(ev.name, ev.sender) for ev in cited}
+        frames = sorted({ev.frame for ev in other.events if (ev.name, ev.sender) in kinds})
+        evidence += [(label, n) for n in frames[:MAX_CITED]]
+    origin, notes = _two_views(views, j, f, cited)
+    return dataclasses.replace(
+        f,
+        evidence=tuple(evidence),
+        origin=origin,
+        notes=f.notes + tuple(notes),
+    )
+
+
+def _two_views(views: Views, j: Joined, f: Finding, cited: list) -> tuple[Origin, list[str]]:
+    side = f.side
+    peer = "server" if side == "client" else "client"
+    notes = []
+    for ev in cited:
+        if ev.name == "rst" and ev.sender is not None and ev.sender.value == peer:
+            where = facts.rst_unsent(views, j, f.capture, peer, ev.frame, ev.ts_ns)
+            if where is not None:
+                why = (
+                    f"the {side}'s capture shows a RST in the {peer}'s name (frame {ev.frame}), "
+                    f"and {where}, taken on the {peer}'s host, has none on this connection: the "
+                    f"{peer} never sent it, a device on the way made it"
+                )
+                return Origin("network", "high", why), notes
+    mine, theirs = facts.loss(views, j, side), facts.loss(views, j, peer)
+    lost = [x for x in (mine, theirs) if x is not None]
+    for x in lost:
+        if x.lost:
+            other = "server" if x.side == "client" else "client"
+            frames = ", ".join(str(n) for n in x.lost[:MAX_CITED])
+            notes.append(
+                f"{len(x.lost)} of the {x.sent} packets the {x.side} sent while both captures "
+                f"ran never reached the {other}'s host ({x.missing_in}), from frame "
+                f"{x.lost[0]} of {x.seen_in} on (frames {frames}): lost between the two "
+                "capture points."
+            )
+    prim = f.primary()
+    if prim is None or prim.errno != "ETIMEDOUT" or mine is None or not mine.sent:
+        return f.origin, notes
+    gone = [x for x in lost if x.lost]
+    if gone:
+        why = "; ".join(
+            f"{len(x.lost)} of the {x.side}'s {x.sent} packets never reached the "
+            f"{'server' if x.side == 'client' else 'client'}'s host"
+            for x in gone
+        )
+        return Origin("network", "high", why + ": lost between the two capture points"), notes
+    if theirs is None:
+        return f.origin, notes
+    why = (
+        f"the {peer}'s host received every packet the {side} sent ({mine.sent}), and the "
+        f"{side}'s host every one the {peer} sent: the {peer} did not answer"
+    )
+    return Origin("peer", "high", why), notes

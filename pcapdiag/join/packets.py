@@ -1,0 +1,103 @@
+"""The packets of joined connections, read again from each view's file, and which of one
+side's packets the other side's host never saw.
+
+A packet is known in another view by what the network does not change: its sender, sequence
+number, length and SYN / FIN / RST flags (a retransmission is the same packet again: each
+copy is counted). Only packets sent while the other capture was running count, that is
+between its first and last frame on the shared clock: after its last frame, it may simply
+have stopped.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pcapdiag.decode.link import decode
+from pcapdiag.decode.packets import FIN, RST, SYN, Segment, format_endpoint
+from pcapdiag.io.reader import Record, open_capture
+from pcapdiag.io.records import Frame
+
+_KIND = SYN | FIN | RST
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    frame: int
+    ts_ns: int
+    sender: str  # "ip:port"
+    key: tuple[int, int, int]  # seq, payload length, SYN/FIN/RST flags
+
+
+def read(path: str, frames: set[int]) -> dict[int, Packet]:
+    """The TCP segments among `frames` of the capture at `path`, by frame number."""
+    out: dict[int, Packet] = {}
+    if not frames:
+        return out
+    last = max(frames)
+    with open_capture(path) as reader:
+        for rec in reader.records():
+            if not isinstance(rec, Record) or rec.number not in frames:
+                if isinstance(rec, Record) and rec.number > last:
+                    break
+                continue
+            data = bytes(rec.buf[rec.start : rec.stop])
+            seg = decode(Frame(rec.number, rec.ts_ns, rec.linktype, data, rec.orig_len))
+            if isinstance(seg, Segment):
+                out[rec.number] = Packet(
+                    rec.number,
+                    rec.ts_ns,
+                    format_endpoint(seg.src, seg.sport),
+                    (seg.seq, seg.payload_len, seg.flags & _KIND),
+                )
+    return out
+
+
+def missing(sent: list[Packet], seen: list[Packet], window: tuple[int, int]) -> list[Packet]:
+    """The packets of `sent` (one side's, in the view on its host, times already on the
+    other view's clock) sent inside `window` that `seen` (the same side's packets in the
+    other view) does not hold. A packet without payload must be there copy for copy; one
+    with payload only needs its bytes there, in one segment or several: the capture on the
+    sender's host sees segments before segmentation offload cuts them, the other view
+    after (and a lost copy whose retransmission arrived is not counted: the claim stays on
+    the safe side)."""
+    have = Counter(p.key for p in seen if p.key[1] == 0)
+    # Sequence numbers wrap at 2**32: counted from a gigabyte before the first packet sent,
+    # a connection's numbers stay in order.
+    first = min(sent, key=lambda p: p.ts_ns).key[0] if sent else 0
+    base = (first - (1 << 30)) & 0xFFFFFFFF
+    spans = _merged(
+        ((p.key[0] - base) & 0xFFFFFFFF, ((p.key[0] - base) & 0xFFFFFFFF) + p.key[1])
+        for p in seen
+        if p.key[1]
+    )
+    lost = []
+    for p in sorted(sent, key=lambda p: p.ts_ns):
+        if p.key[1] == 0:
+            if have[p.key]:
+                have[p.key] -= 1
+                continue
+        else:
+            start = (p.key[0] - base) & 0xFFFFFFFF
+            if _covered(spans, start, start + p.key[1]):
+                continue
+        if window[0] <= p.ts_ns <= window[1]:
+            lost.append(p)
+    return lost
+
+
+def _merged(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _covered(spans: list[tuple[int, int]], lo: int, hi: int) -> bool:
+    i = bisect.bisect_right(spans, (lo, 1 << 40)) - 1
+    return i >= 0 and spans[i][0] <= lo and hi <= spans[i][1]
