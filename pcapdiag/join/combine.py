@@ -19,7 +19,7 @@ from pcapdiag.join import facts
 from pcapdiag.join.facts import Views
 from pcapdiag.join.match import Joined
 
-# Frames cited per view for one kind of packet of a finding.
+# Frames a finding cites in each other view, at most.
 MAX_CITED = 12
 
 
@@ -51,13 +51,23 @@ def _joined(views: Views, j: Joined, f: Finding) -> Finding:
     own = j.flows.get(f.capture)
     cited = [ev for ev in own.events if ev.frame in f.frames] if own is not None else []
     evidence = [(f.capture, n) for n in f.frames]
+    mine = views.packets.get(f.capture, {})
+    wanted = [mine[n] for n in f.frames if n in mine]
     for label in views.order:
         other = j.flows.get(label)
         if label == f.capture or other is None:
             continue
-        kinds = {(ev.name, ev.sender) for ev in cited}
-        frames = sorted({ev.frame for ev in other.events if (ev.name, ev.sender) in kinds})
-        evidence += [(label, n) for n in frames[:MAX_CITED]]
+        # The same packets where the other view holds them: sender, sequence number,
+        # length and flags (join/packets.py), each copy once.
+        theirs = views.packets.get(label, {})
+        pool = [theirs[n] for n in other.frames if n in theirs]
+        frames = []
+        for want in wanted:
+            hit = next((p for p in pool if p.sender == want.sender and p.key == want.key), None)
+            if hit is not None:
+                pool.remove(hit)
+                frames.append(hit.frame)
+        evidence += [(label, n) for n in sorted(frames)[:MAX_CITED]]
     origin, notes = _two_views(views, j, f, cited)
     return dataclasses.replace(
         f,

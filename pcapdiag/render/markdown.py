@@ -57,6 +57,7 @@ def to_markdown(report: Report) -> str:
     where = vantage_said(report)
     if where:
         out.append(f"- {md(where[0].upper() + where[1:])}")
+    out += _views(report)
     for g in report.groups:
         if g.unlisted:
             out.append(f"- {md(g.describe())}: the first {g.listed} listed, {g.unlisted:,} more")
@@ -80,6 +81,44 @@ def to_markdown(report: Report) -> str:
         out += ["", "## Warnings", ""]
         out += [f"- `{w.code}` {md(w.message)}" for w in report.warnings]
     return "\n".join(out) + "\n"
+
+
+def _views(report: Report) -> list[str]:
+    """Under --join: the views, each with its clock against the first's."""
+    if report.join is None:
+        return []
+    out = [
+        f"- Joined: {report.join.connections} connections seen by more than one view",
+        "",
+        "| view | clock against the first | +/- | one way between the points | handshakes "
+        "| how sure |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in report.join.clocks:
+        if c.how_sure in ("reference", "none"):
+            what = "reference" if c.how_sure == "reference" else "unknown"
+            out.append(f"| {code(c.capture)} | {what} | | | {c.samples} | {c.how_sure} |")
+            continue
+        out.append(
+            f"| {code(c.capture)} | {c.offset_ns / 1e6:+.3f} ms | {c.spread_ns / 1e6:.3f} ms "
+            f"| {c.delay_ns / 1e6:.3f} ms | {c.samples} | {c.how_sure} |"
+        )
+    out.append("")
+    return out
+
+
+def _seen_by_view(f: Finding) -> list[str]:
+    """Under --join: the finding's evidence in each view, a row a file."""
+    by: dict[str, list[int]] = {}
+    for capture, n in f.evidence:
+        by.setdefault(capture, []).append(n)
+    if len(by) < 2:
+        return []
+    lines = ["", "| view | frames of this evidence |", "|---|---|"]
+    for capture, frames in by.items():
+        shown = ", ".join(str(n) for n in frames[:12]) + (" …" if len(frames) > 12 else "")
+        lines.append(f"| {code(capture)} | {shown} |")
+    return lines
 
 
 def _section(
@@ -111,6 +150,7 @@ def _section(
         lines.append(f"- **Next:** {md(f.next_steps)}")
     lines += [f"- **Note:** {md(n)}" for n in f.notes]
     lines.append(f"- **Wireshark:** {code(f.flow_filter)} — evidence: {code(f.evidence_filter)}")
+    lines += _seen_by_view(f)
     if rows:
         evidence = set(f.frames)
         lines += [

@@ -87,3 +87,15 @@ def test_one_view_alone_is_not_joined(builtin_rules) -> None:
 
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_markdown_shows_each_view(builtin_rules) -> None:
+    from pcapdiag.render.markdown import to_markdown
+
+    truth = ROOT / "samples" / "recorded" / "epipe" / "truth.json"
+    text = to_markdown(_joined(truth, builtin_rules))
+    client, server = (str(truth.parent / h) for h in ("client.pcap", "server.pcap"))
+    assert f"| `{client}` | reference |" in text
+    assert "| view | frames of this evidence |" in text
+    # The FIN, the data after it and the RST: frames 8, 10 and 11 in both files.
+    assert f"| `{server}` | 8, 10, 11 |" in text
