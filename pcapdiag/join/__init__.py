@@ -69,6 +69,9 @@ def join_views(report: Report, labels: list[str], records: dict[str, list[FlowRe
     for rest in by_flow.values():  # neighbour runs, and anything else no view shares
         out += rest
     report.findings = out
+    # Each connection once, however many views saw it.
+    report.tcp_connections = sum(j.proto == "tcp" for j in joined)
+    report.udp_flows = sum(j.proto == "udp" for j in joined)
     report.join = JoinSummary(
         tuple(clocks[label] for label in labels), sum(len(j.flows) > 1 for j in joined)
     )

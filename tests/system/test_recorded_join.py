@@ -77,6 +77,13 @@ def test_evidence_cites_every_view(builtin_rules) -> None:
     assert report.join.clocks[1].how_sure != "none"
 
 
+def test_a_connection_both_views_saw_counts_once(builtin_rules) -> None:
+    # epipe: one connection, in both files.
+    truth = ROOT / "samples" / "recorded" / "epipe" / "truth.json"
+    report = _joined(truth, builtin_rules)
+    assert (report.tcp_connections, report.join.connections) == (1, 1)
+
+
 def test_one_view_alone_is_not_joined(builtin_rules) -> None:
     report = analyze([str(ROOT / "samples" / "recorded" / "epipe" / "client.pcap")], builtin_rules)
     assert report.join is None
