@@ -12,6 +12,7 @@ decides its origin.
 from __future__ import annotations
 
 import dataclasses
+import statistics
 
 from pcapdiag.findings.confidence import LEVELS
 from pcapdiag.findings.model import Finding, Origin
@@ -69,6 +70,7 @@ def _joined(views: Views, j: Joined, f: Finding) -> Finding:
                 frames.append(hit.frame)
         evidence += [(label, n) for n in sorted(frames)[:MAX_CITED]]
     origin, notes = _two_views(views, j, f, cited)
+    notes += _delay_notes(views, j, f)
     return dataclasses.replace(
         f,
         evidence=tuple(evidence),
@@ -121,3 +123,34 @@ def _two_views(views: Views, j: Joined, f: Finding, cited: list) -> tuple[Origin
         f"{side}'s host every one the {peer} sent: the {peer} did not answer"
     )
     return Origin("peer", "high", why), notes
+
+
+# "Around the failure": the packets sent in this long before the finding's first evidence.
+BEFORE_NS = 1_000_000_000
+
+
+def _delay_notes(views: Views, j: Joined, f: Finding) -> list[str]:
+    """The path between the two hosts' captures: its round trip (the two one-way medians
+    added: what the clocks' offset cannot skew), and each way's change in the second before
+    the finding's evidence begins, when a millisecond or more (a change is the clocks'
+    offset's to skew no more than the round trip)."""
+    found = facts.delays(views, j)
+    if found is None:
+        return []
+    c2s, s2c = found.by_sender["client"], found.by_sender["server"]
+    if not c2s or not s2c:
+        return []
+    clock = views.clocks.get(f.capture)
+    start = clock.to_reference(f.first_ts_ns) if clock is not None else f.first_ts_ns
+    rtt = statistics.median(d for _, d in c2s) + statistics.median(d for _, d in s2c)
+    text = (
+        f"Round trip between the two captures {rtt / 1e6:.3f} ms ({len(c2s)} packets matched "
+        f"client to server, {len(s2c)} server to client)"
+    )
+    for name, samples in (("client to server", c2s), ("server to client", s2c)):
+        whole = statistics.median(d for _, d in samples)
+        near = [d for t, d in samples if start - BEFORE_NS <= t < start]
+        if near and abs(statistics.median(near) - whole) >= 1_000_000:
+            change = statistics.median(near) - whole
+            text += f"; {name} {change / 1e6:+.3f} ms in the second before it failed"
+    return [text + "."]

@@ -154,3 +154,41 @@ def rst_unsent(
     ):
         return None
     return ns
+
+
+@dataclass(frozen=True, slots=True)
+class Delays:
+    """One-way delays of the packets both views hold, per direction ("client", "server": who
+    sent them), as (time on the reference clock, delay in ns), in time order. They rest on
+    the clocks' offset, itself worked out as if the path were as long both ways."""
+
+    by_sender: dict[str, list[tuple[int, int]]]
+    between: tuple[str, str]  # the two views: the first the sender's side, as ordered
+
+
+def delays(views: Views, j: Joined) -> Delays | None:
+    """The delays between the views on the two hosts (None: not both known, or no clock)."""
+    nc, ns = views.near(j, "client"), views.near(j, "server")
+    if nc is None or ns is None or nc == ns or nc not in j.flows or ns not in j.flows:
+        return None
+    cc, cs = views.clocks.get(nc), views.clocks.get(ns)
+    if cc is None or cs is None or "none" in (cc.how_sure, cs.how_sure):
+        return None
+    pc, ps = views.packets.get(nc, {}), views.packets.get(ns, {})
+    at_client = [pc[n] for n in j.flows[nc].frames if n in pc]
+    at_server = [ps[n] for n in j.flows[ns].frames if n in ps]
+    out: dict[str, list[tuple[int, int]]] = {"client": [], "server": []}
+    for side, sent_view, got_view, sent_clock, got_clock in (
+        ("client", at_client, at_server, cc, cs),
+        ("server", at_server, at_client, cs, cc),
+    ):
+        who = j.client if side == "client" else j.server
+        pool = [p for p in got_view if p.sender == who]
+        for p in sorted((p for p in sent_view if p.sender == who), key=lambda p: p.ts_ns):
+            hit = next((q for q in pool if q.key == p.key), None)
+            if hit is None:
+                continue
+            pool.remove(hit)
+            sent_at = sent_clock.to_reference(p.ts_ns)
+            out[side].append((sent_at, got_clock.to_reference(hit.ts_ns) - sent_at))
+    return Delays(out, (nc, ns))

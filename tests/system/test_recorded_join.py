@@ -106,3 +106,13 @@ def test_markdown_shows_each_view(builtin_rules) -> None:
     assert "| view | frames of this evidence |" in text
     # The FIN, the data after it and the RST: frames 8, 10 and 11 in both files.
     assert f"| `{server}` | 8, 10, 11 |" in text
+
+
+def test_the_round_trip_between_the_captures(builtin_rules) -> None:
+    # epipe: 5 of the client's packets and 4 of the server's are in both files; the medians
+    # of their one-way delays add up to 4.804 ms whatever the clocks' offset (worked out
+    # separately from tcpdump -tt times of both files).
+    truth = ROOT / "samples" / "recorded" / "epipe" / "truth.json"
+    (f,) = [f for f in _joined(truth, builtin_rules).findings if f.side == "client"]
+    (note,) = [n for n in f.notes if n.startswith("Round trip")]
+    assert "4.804 ms (5 packets matched client to server, 4 server to client)" in note
