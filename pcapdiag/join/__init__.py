@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pcapdiag.findings.model import Finding, Report
 from pcapdiag.join import clock, facts, packets
 from pcapdiag.join.combine import combine
-from pcapdiag.join.match import match
+from pcapdiag.join.match import Joined, exchanges, match
 from pcapdiag.track.flows import FlowRecord
 
 
@@ -30,7 +30,7 @@ def join_views(report: Report, labels: list[str], records: dict[str, list[FlowRe
     ref = labels[0]
     clocks = {ref: clock.reference(ref)}
     for label in labels[1:]:
-        clocks[label] = clock.estimate(label, match_exchanges(joined, ref, label))
+        clocks[label] = clock.estimate(label, exchanges(joined, ref, label))
     ctx = facts.Views(
         order=tuple(labels),
         hosts=facts.placed(views),
@@ -39,33 +39,24 @@ def join_views(report: Report, labels: list[str], records: dict[str, list[FlowRe
     )
     by_flow: dict[tuple[str, str, str, str, int], list[Finding]] = {}
     for f in report.findings:
-        key = (f.capture, f.flow.proto, f.flow.client, f.flow.server, f.flow.instance)
-        by_flow.setdefault(key, []).append(f)
-    # The packets of the shared connections with findings, each file read once more.
-    wanted: dict[str, set[int]] = {}
+        by_flow.setdefault((f.capture, *_flow_key(f.flow)), []).append(f)
+    # Each connection with its findings from every view (a connection only one view saw is
+    # joined too: its absence from the view on the other host is evidence, join/facts.py).
+    shared: list[tuple[Joined, list[Finding]]] = []
     for j in joined:
-        if any(
-            (label, fl.proto, fl.client, fl.server, fl.instance) in by_flow
-            for label, fl in j.flows.items()
-        ):
-            for label, fl in j.flows.items():
-                wanted.setdefault(label, set()).update(fl.frames)
+        found = [
+            f for label, fl in j.flows.items() for f in by_flow.pop((label, *_flow_key(fl)), [])
+        ]
+        if found:
+            shared.append((j, found))
+    # Their packets, each file read once more.
+    wanted: dict[str, set[int]] = {}
+    for j, _ in shared:
+        for label, fl in j.flows.items():
+            wanted.setdefault(label, set()).update(fl.frames)
     for label, frames in wanted.items():
         ctx.packets[label] = packets.read(label, frames)
-    by_flow = {}
-    for f in report.findings:
-        key = (f.capture, f.flow.proto, f.flow.client, f.flow.server, f.flow.instance)
-        by_flow.setdefault(key, []).append(f)
-    out: list[Finding] = []
-    for j in joined:
-        found = []
-        for label, flow in j.flows.items():
-            key = (label, flow.proto, flow.client, flow.server, flow.instance)
-            found += by_flow.pop(key, [])
-        if found:
-            # A connection only one view saw is joined too: its absence from the view on
-            # the other host is evidence (join/facts.py: what that view ran through).
-            out += combine(ctx, j, found)
+    out = [g for j, found in shared for g in combine(ctx, j, found)]
     for rest in by_flow.values():  # neighbour runs, and anything else no view shares
         out += rest
     report.findings = out
@@ -77,7 +68,5 @@ def join_views(report: Report, labels: list[str], records: dict[str, list[FlowRe
     )
 
 
-def match_exchanges(joined, ref: str, other: str) -> list[clock.Exchange]:
-    from pcapdiag.join.match import exchanges
-
-    return exchanges(joined, ref, other)
+def _flow_key(flow: FlowRecord) -> tuple[str, str, str, int]:
+    return (flow.proto, flow.client, flow.server, flow.instance)

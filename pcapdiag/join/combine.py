@@ -4,9 +4,9 @@ Each side's findings are taken from the view on its host, where what its kernel 
 seen, not inferred: a failure only a far view suggests (a RST that never arrived) is left
 out, and each host's sockets get their errnos at the confidence of a capture on that host.
 Where no view is on a side's host, the views' findings are pooled, one per rule. Each kept
-finding cites, in every other view that saw the connection, the packets of the same kind
-from the same side as its own evidence; and what only the two views prove (join/facts.py)
-decides its origin.
+finding cites, in every other view that saw the connection, the same packets as its own
+evidence where they got there (join/packets.py pair); and what only the two views prove
+(join/facts.py) decides its origin.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pcapdiag.findings.model import Finding, Origin
 from pcapdiag.join import facts
 from pcapdiag.join.facts import Views
 from pcapdiag.join.match import Joined
+from pcapdiag.join.packets import pair
 
 # Frames a finding cites in each other view, at most.
 MAX_CITED = 12
@@ -61,14 +62,8 @@ def _joined(views: Views, j: Joined, f: Finding) -> Finding:
         # The same packets where the other view holds them: sender, sequence number,
         # length and flags (join/packets.py), each copy once.
         theirs = views.packets.get(label, {})
-        pool = [theirs[n] for n in other.frames if n in theirs]
-        frames = []
-        for want in wanted:
-            hit = next((p for p in pool if p.sender == want.sender and p.key == want.key), None)
-            if hit is not None:
-                pool.remove(hit)
-                frames.append(hit.frame)
-        evidence += [(label, n) for n in sorted(frames)[:MAX_CITED]]
+        hits = pair(wanted, (theirs[n] for n in other.frames if n in theirs))
+        evidence += [(label, n) for n in sorted(q.frame for _, q in hits)[:MAX_CITED]]
     origin, notes = _two_views(views, j, f, cited)
     notes += _delay_notes(views, j, f)
     return dataclasses.replace(

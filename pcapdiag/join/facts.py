@@ -16,7 +16,7 @@ from pcapdiag.findings.model import CaptureInfo
 from pcapdiag.findings.vantage import SAME_HOST, vantage
 from pcapdiag.join.clock import Clock
 from pcapdiag.join.match import Joined
-from pcapdiag.join.packets import Packet, missing
+from pcapdiag.join.packets import Packet, missing, pair
 from pcapdiag.track.flows import FlowRecord
 
 
@@ -183,12 +183,8 @@ def delays(views: Views, j: Joined) -> Delays | None:
         ("server", at_server, at_client, cs, cc),
     ):
         who = j.client if side == "client" else j.server
-        pool = [p for p in got_view if p.sender == who]
-        for p in sorted((p for p in sent_view if p.sender == who), key=lambda p: p.ts_ns):
-            hit = next((q for q in pool if q.key == p.key), None)
-            if hit is None:
-                continue
-            pool.remove(hit)
+        sent = sorted((p for p in sent_view if p.sender == who), key=lambda p: p.ts_ns)
+        for p, hit in pair(sent, (q for q in got_view if q.sender == who)):
             sent_at = sent_clock.to_reference(p.ts_ns)
             out[side].append((sent_at, got_clock.to_reference(hit.ts_ns) - sent_at))
     return Delays(out, (nc, ns))

@@ -11,7 +11,7 @@ have stopped.
 from __future__ import annotations
 
 import bisect
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -52,6 +52,20 @@ def read(path: str, frames: set[int]) -> dict[int, Packet]:
                     format_endpoint(seg.src, seg.sport),
                     (seg.seq, seg.payload_len, seg.flags & _KIND),
                 )
+    return out
+
+
+def pair(mine: Iterable[Packet], theirs: Iterable[Packet]) -> list[tuple[Packet, Packet]]:
+    """Each packet of `mine` with the same packet in `theirs` (sender and key), where there
+    is one: copies in the order given, each used once."""
+    pool: dict[tuple[str, tuple[int, int, int]], deque[Packet]] = defaultdict(deque)
+    for q in theirs:
+        pool[(q.sender, q.key)].append(q)
+    out = []
+    for p in mine:
+        copies = pool.get((p.sender, p.key))
+        if copies:
+            out.append((p, copies.popleft()))
     return out
 
 
