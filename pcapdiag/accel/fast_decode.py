@@ -34,6 +34,15 @@ _MIN4 = 14 + 20 + 20
 _MIN6 = 14 + 40 + 20
 
 
+def _common_ts(data: Buffer, p: int, thl: int, stop: int) -> int | None:
+    """The TSval of options at `p` that start with NOP, NOP, timestamps captured whole; None
+    for any other layout (the general decoder reads those)."""
+    if thl < 32 or stop < p + 12:
+        return None
+    head, ts_val = _TS_LEAD.unpack_from(data, p)
+    return ts_val if head == _TS_HEAD else None
+
+
 def decode_fast(frame: Frame) -> Decoded:
     if frame.linktype == 1:
         data = frame.data
@@ -96,14 +105,9 @@ def ethernet_segment(
             and not offflags & SYN
             and (not offflags & RST or thl == 20)
         ):
-            ts_val = -1
-            if thl > 20:
-                p = start + off + 54
-                if thl < 32 or stop < p + 12:
-                    return None
-                head, ts_val = _TS_LEAD.unpack_from(data, p)
-                if head != _TS_HEAD:
-                    return None
+            ts_val = -1 if thl == 20 else _common_ts(data, start + off + 54, thl, stop)
+            if ts_val is None:
+                return None
             return Segment(
                 number,
                 ts_ns,
@@ -136,14 +140,9 @@ def ethernet_segment(
             and not offflags & SYN
             and (not offflags & RST or thl == 20)
         ):
-            ts_val = -1
-            if thl > 20:
-                p = start + off + 74
-                if thl < 32 or stop < p + 12:
-                    return None
-                head, ts_val = _TS_LEAD.unpack_from(data, p)
-                if head != _TS_HEAD:
-                    return None
+            ts_val = -1 if thl == 20 else _common_ts(data, start + off + 74, thl, stop)
+            if ts_val is None:
+                return None
             return Segment(
                 number,
                 ts_ns,
