@@ -17,12 +17,14 @@ from .scenarios import (
     addrs,
     client_done,
     connect,
+    drop_both,
     end_server,
     exchange,
     ipt,
     listener,
     suffix,
 )
+from .topo import ROUTER_C4, ROUTER_S4
 
 REJECT_RST = ("-j", "REJECT", "--reject-with", "tcp-reset")
 CT = ("-m", "conntrack", "--ctstate")
@@ -233,6 +235,101 @@ def local_abort() -> Scenario:
     )
 
 
+# The service as the client knows it: an address and port of the router, translated.
+NAT_PORT = 8081
+NAT_SOURCE_PORTS = "50000-50999"
+
+
+def nat_data_timeout() -> Scenario:
+    cli, srv = addrs(4)
+    ipt_nat = ["iptables", "-t", "nat", "-A"]
+    creq1, sreq1 = exchange("c1", "a1")
+    creq, sreq = exchange()
+    return Scenario(
+        "nat-data-timeout",
+        f"Both connections go through address translation on the router: the client "
+        f"connects to {ROUTER_C4}:{NAT_PORT}, which the router maps to {srv}:{PORT} "
+        f"(DNAT), and the server sees them come from {ROUTER_S4}:{NAT_SOURCE_PORTS} (SNAT: "
+        "another address and port in each capture). A first connection (client port "
+        f"{CPORT + 1}) makes one request/response and closes; on the second (port {CPORT}), "
+        "after one request/response the router drops all TCP between client and server "
+        "(as data-timeout): the client's second request is retransmitted until recv() fails "
+        "(tcp_retries2=3).",
+        setup=[
+            [
+                "cmd",
+                "r",
+                [
+                    *ipt_nat,
+                    "PREROUTING",
+                    "-i",
+                    "rc",
+                    "-p",
+                    "tcp",
+                    "-d",
+                    ROUTER_C4,
+                    "--dport",
+                    str(NAT_PORT),
+                    "-j",
+                    "DNAT",
+                    "--to-destination",
+                    f"{srv}:{PORT}",
+                ],
+            ],
+            [
+                "cmd",
+                "r",
+                [
+                    *ipt_nat,
+                    "POSTROUTING",
+                    "-o",
+                    "rs",
+                    "-p",
+                    "tcp",
+                    "-d",
+                    srv,
+                    "--dport",
+                    str(PORT),
+                    "-j",
+                    "SNAT",
+                    "--to-source",
+                    f"{ROUTER_S4}:{NAT_SOURCE_PORTS}",
+                ],
+            ],
+        ],
+        client=[
+            ["wait", "listening"],
+            ["socket", "c1", "tcp", 4, "client"],
+            ["bind", "c1", cli, CPORT + 1],
+            ["connect", "c1", ROUTER_C4, NAT_PORT],
+            *creq1,
+            ["recv", "c1"],
+            ["close", "c1"],
+            ["socket", "c", "tcp", 4, "client"],
+            ["bind", "c", cli, CPORT],
+            ["connect", "c", ROUTER_C4, NAT_PORT],
+            *creq,
+            ["signal", "established"],
+            ["wait", "blocked"],
+            ["send", "c", 100],
+            ["recv", "c"],
+            ["close", "c"],
+            *client_done(),
+        ],
+        server=listener(4, "a1")
+        + sreq1
+        + [["close", "a1"], ["accept", "l", "a"]]
+        + sreq
+        + end_server()
+        + [["close", "a"], ["close", "l"]],
+        # In FORWARD the client's packets already carry the server's address (DNAT is done
+        # in PREROUTING) and the server's replies the client's (SNAT undone in PREROUTING).
+        control=[["wait", "established"], *drop_both(4), ["signal", "blocked"]],
+        capture_limits={"server:a": NEVER},
+        cause="network",
+    )
+
+
 def scenarios() -> list[Scenario]:
     return [
         reject_tcp_reset(4),
@@ -243,4 +340,5 @@ def scenarios() -> list[Scenario]:
         conntrack_idle("drop"),
         keepalive_race(),
         local_abort(),
+        nat_data_timeout(),
     ]
