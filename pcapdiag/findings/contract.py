@@ -199,6 +199,7 @@ def join_dict(j: Any) -> dict[str, Any] | None:
         return None
     return {
         "connections": j.connections,
+        "translated": j.translated,
         "clocks": [
             {
                 "capture": c.capture,

@@ -5,12 +5,14 @@ what only two views prove (join/combine.py, join/facts.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from pcapdiag.findings.model import Finding, Report
-from pcapdiag.join import clock, facts, packets
+from pcapdiag.join import clock, facts, packets, translate
 from pcapdiag.join.combine import combine
 from pcapdiag.join.match import Joined, exchanges, match
+from pcapdiag.join.packets import Packet
 from pcapdiag.track.flows import FlowRecord
 
 
@@ -21,16 +23,15 @@ class JoinSummary:
 
     clocks: tuple[clock.Clock, ...]
     connections: int
+    translated: int = 0  # of them, views named differently (address translation between)
 
 
 def join_views(report: Report, labels: list[str], records: dict[str, list[FlowRecord]]) -> None:
     """Replace `report`'s findings by the joined ones and set `report.join`."""
     views = [(label, records.get(label, [])) for label in labels]
     joined = match(views)
-    ref = labels[0]
-    clocks = {ref: clock.reference(ref)}
-    for label in labels[1:]:
-        clocks[label] = clock.estimate(label, exchanges(joined, ref, label))
+    joined, read = _through_translation(joined, tuple(labels))
+    clocks = _clocks(joined, labels)
     ctx = facts.Views(
         order=tuple(labels),
         hosts=facts.placed(views),
@@ -55,7 +56,9 @@ def join_views(report: Report, labels: list[str], records: dict[str, list[FlowRe
         for label, fl in j.flows.items():
             wanted.setdefault(label, set()).update(fl.frames)
     for label, frames in wanted.items():
-        ctx.packets[label] = packets.read(label, frames)
+        have = read.get(label, {})
+        ctx.packets[label] = {**have, **packets.read(label, frames - have.keys())}
+    _rename(joined, ctx.packets)
     out = [g for j, found in shared for g in combine(ctx, j, found)]
     for rest in by_flow.values():  # neighbour runs, and anything else no view shares
         out += rest
@@ -64,8 +67,64 @@ def join_views(report: Report, labels: list[str], records: dict[str, list[FlowRe
     report.tcp_connections = sum(j.proto == "tcp" for j in joined)
     report.udp_flows = sum(j.proto == "udp" for j in joined)
     report.join = JoinSummary(
-        tuple(clocks[label] for label in labels), sum(len(j.flows) > 1 for j in joined)
+        tuple(clocks[label] for label in labels),
+        sum(len(j.flows) > 1 for j in joined),
+        sum(bool(j.aliases) for j in joined),
     )
+
+
+def _clocks(joined: list[Joined], labels: list[str]) -> dict[str, clock.Clock]:
+    ref = labels[0]
+    clocks = {ref: clock.reference(ref)}
+    for label in labels[1:]:
+        clocks[label] = clock.estimate(label, exchanges(joined, ref, label))
+    return clocks
+
+
+def _through_translation(
+    joined: list[Joined], order: tuple[str, ...]
+) -> tuple[list[Joined], dict[str, dict[int, Packet]]]:
+    """Put together the TCP connections the views name differently (join/translate.py):
+    first by their sequence numbers, then, with the clocks those give, by payload lengths
+    and timing. Also the packets read for it, by view and frame."""
+    lacking = [j for j in joined if j.proto == "tcp" and len(j.flows) < len(order)]
+    frames: dict[str, set[int]] = {}
+    for j in lacking:
+        for label, fl in j.flows.items():
+            frames.setdefault(label, set()).update(translate.first_frames(fl))
+    if len(frames) < 2:  # nothing another view could match
+        return joined, {}
+    read = {label: packets.read(label, fs) for label, fs in frames.items()}
+    sigs = {
+        (label, id(fl)): translate.signature(fl, read[label])
+        for j in lacking
+        for label, fl in j.flows.items()
+    }
+    joined = translate.through_translation(joined, order, sigs, None)
+    clocks = _clocks(joined, list(order))
+    return translate.through_translation(joined, order, sigs, clocks), read
+
+
+def _rename(joined: list[Joined], found: dict[str, dict[int, Packet]]) -> None:
+    """Name each packet's sender, and count its sequence number, as the connection's first
+    view does, so that the packets of views on either side of address translation (or of a
+    device that rewrites sequence numbers) compare (join/packets.py pair)."""
+    for j in joined:
+        for label in j.aliases.keys() | j.shifts.keys():
+            names = {j.named(label, "client"): 0, j.named(label, "server"): 1}
+            canonical = (j.client, j.server)
+            shift = j.shifts.get(label, (0, 0))
+            mine = found.get(label, {})
+            for n in j.flows[label].frames:
+                p = mine.get(n)
+                side = names.get(p.sender) if p is not None else None
+                if p is None or side is None:
+                    continue
+                seq, length, kind = p.key
+                by = shift[side] or 0
+                mine[n] = dataclasses.replace(
+                    p, sender=canonical[side], key=((seq - by) & 0xFFFFFFFF, length, kind)
+                )
 
 
 def _flow_key(flow: FlowRecord) -> tuple[str, str, str, int]:

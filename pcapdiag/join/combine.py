@@ -15,6 +15,7 @@ import dataclasses
 import statistics
 
 from pcapdiag.findings.confidence import LEVELS
+from pcapdiag.findings.contract import iso_time
 from pcapdiag.findings.model import Finding, Origin
 from pcapdiag.join import facts
 from pcapdiag.join.facts import Views
@@ -57,7 +58,7 @@ def _joined(views: Views, j: Joined, f: Finding) -> Finding:
     wanted = [mine[n] for n in f.frames if n in mine]
     for label in views.order:
         other = j.flows.get(label)
-        if label == f.capture or other is None:
+        if label == f.capture or other is None or not j.comparable:
             continue
         # The same packets where the other view holds them: sender, sequence number,
         # length and flags (join/packets.py), each copy once.
@@ -66,6 +67,7 @@ def _joined(views: Views, j: Joined, f: Finding) -> Finding:
         evidence += [(label, n) for n in sorted(q.frame for _, q in hits)[:MAX_CITED]]
     origin, notes = _two_views(views, j, f, cited)
     notes += _delay_notes(views, j, f)
+    notes += _names_note(j, f)
     return dataclasses.replace(
         f,
         evidence=tuple(evidence),
@@ -94,11 +96,12 @@ def _two_views(views: Views, j: Joined, f: Finding, cited: list) -> tuple[Origin
         if x.lost:
             other = "server" if x.side == "client" else "client"
             frames = ", ".join(str(n) for n in x.lost[:MAX_CITED])
+            since = f" ({iso_time(x.first_lost_ns)})" if x.first_lost_ns is not None else ""
             notes.append(
                 f"{len(x.lost)} of the {x.sent} packets the {x.side} sent while both captures "
                 f"ran never reached the {other}'s host ({x.missing_in}), from frame "
-                f"{x.lost[0]} of {x.seen_in} on (frames {frames}): lost between the two "
-                "capture points."
+                f"{x.lost[0]} of {x.seen_in}{since} on (frames {frames}): lost between the "
+                "two capture points."
             )
     prim = f.primary()
     if prim is None or prim.errno != "ETIMEDOUT" or mine is None or not mine.sent:
@@ -149,3 +152,19 @@ def _delay_notes(views: Views, j: Joined, f: Finding) -> list[str]:
             change = statistics.median(near) - whole
             text += f"; {name} {change / 1e6:+.3f} ms in the second before it failed"
     return [text + "."]
+
+
+def _names_note(j: Joined, f: Finding) -> list[str]:
+    """Where the views name the connection differently: how each of the others names it."""
+    if not j.aliases:
+        return []
+    names = [
+        f"{label} as {j.named(label, 'client')} -> {j.named(label, 'server')}"
+        for label in j.flows
+        if label != f.capture
+    ]
+    return [
+        "Address translation between the captures: "
+        + "; ".join(names)
+        + f" (the same connection: matched by {j.how})."
+    ]

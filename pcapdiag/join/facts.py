@@ -55,13 +55,12 @@ class Views:
 
     def near(self, j: Joined, side: str) -> str | None:
         """The view taken on `side`'s host, None when none is known to be."""
-        addr = _addr(j.client if side == "client" else j.server)
         for label in self.order:
             flow = j.flows.get(label)
             if flow is not None and vantage(flow).where in (f"{side}-host", SAME_HOST):
                 return label
         for label in self.order:
-            if addr in self.hosts.get(label, ()):
+            if _addr(j.named(label, side)) in self.hosts.get(label, ()):
                 return label
         return None
 
@@ -99,6 +98,7 @@ class Loss:
     lost: tuple[int, ...]
     seen_in: str  # the view on the sender's host
     missing_in: str  # the view on the receiver's host
+    first_lost_ns: int | None = None  # when the first lost packet left (seen_in's clock)
 
 
 def loss(views: Views, j: Joined, side: str) -> Loss | None:
@@ -106,7 +106,7 @@ def loss(views: Views, j: Joined, side: str) -> Loss | None:
     and their clocks are set against each other."""
     peer = "server" if side == "client" else "client"
     ns, np_ = views.near(j, side), views.near(j, peer)
-    if ns is None or np_ is None or ns == np_ or ns not in j.flows:
+    if not j.comparable or ns is None or np_ is None or ns == np_ or ns not in j.flows:
         return None
     span = views.spans.get(np_)
     a, b = views.clocks.get(np_), views.clocks.get(ns)
@@ -131,7 +131,8 @@ def loss(views: Views, j: Joined, side: str) -> Loss | None:
     window = (span[0] + slack, span[1] - slack)
     inside = [p for p in sent if window[0] <= p.ts_ns <= window[1]]
     lost = missing(sent, seen, window)
-    return Loss(side, len(inside), tuple(p.frame for p in lost), ns, np_)
+    first = lost[0].ts_ns - shift if lost else None
+    return Loss(side, len(inside), tuple(p.frame for p in lost), ns, np_, first)
 
 
 def rst_unsent(
@@ -141,7 +142,12 @@ def rst_unsent(
     does not hold the RST of `receiver_view`'s frame `frame` (the same sequence number and
     flags, from `sender`): that RST was never sent by it."""
     ns = views.near(j, sender)
-    if ns is None or ns == receiver_view or not views.covers(ns, receiver_view, ts_ns, ts_ns):
+    if (
+        not j.comparable
+        or ns is None
+        or ns == receiver_view
+        or not views.covers(ns, receiver_view, ts_ns, ts_ns)
+    ):
         return None
     rst = views.packets.get(receiver_view, {}).get(frame)
     if rst is None:
@@ -169,7 +175,14 @@ class Delays:
 def delays(views: Views, j: Joined) -> Delays | None:
     """The delays between the views on the two hosts (None: not both known, or no clock)."""
     nc, ns = views.near(j, "client"), views.near(j, "server")
-    if nc is None or ns is None or nc == ns or nc not in j.flows or ns not in j.flows:
+    if (
+        not j.comparable
+        or nc is None
+        or ns is None
+        or nc == ns
+        or nc not in j.flows
+        or ns not in j.flows
+    ):
         return None
     cc, cs = views.clocks.get(nc), views.clocks.get(ns)
     if cc is None or cs is None or "none" in (cc.how_sure, cs.how_sure):

@@ -12,12 +12,30 @@ from pcapdiag.track.flows import FlowRecord
 
 @dataclass(slots=True)
 class Joined:
-    """One connection and its flow in each view that saw it, by capture label."""
+    """One connection and its flow in each view that saw it, by capture label. `client` and
+    `server` are as the first view that saw it names them; `aliases` holds, by label, the
+    names of the views that call them otherwise (address translation between the capture
+    points: join/translate.py), and `how` what matched those views."""
 
     proto: str
     client: str
     server: str
     flows: dict[str, FlowRecord] = field(default_factory=dict)
+    aliases: dict[str, tuple[str, str]] = field(default_factory=dict)
+    how: str = "endpoints"
+    # By label: how far that view's sequence numbers are from the first view's, for the
+    # client's and the server's (a middlebox that rewrites them); None: not known.
+    shifts: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+
+    @property
+    def comparable(self) -> bool:
+        """Whether a packet of one view can be found in another by its sequence number."""
+        return all(None not in s for s in self.shifts.values())
+
+    def named(self, label: str, side: str) -> str:
+        """The endpoint of `side` ("client" | "server") as view `label` names it."""
+        names = self.aliases.get(label, (self.client, self.server))
+        return names[0] if side == "client" else names[1]
 
 
 def match(views: list[tuple[str, list[FlowRecord]]]) -> list[Joined]:

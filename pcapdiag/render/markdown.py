@@ -87,8 +87,13 @@ def _views(report: Report) -> list[str]:
     """Under --join: the views, each with its clock against the first's."""
     if report.join is None:
         return []
+    translated = (
+        f" ({report.join.translated} named differently: address translation between)"
+        if report.join.translated
+        else ""
+    )
     out = [
-        f"- Joined: {report.join.connections} connections seen by more than one view",
+        f"- Joined: {report.join.connections} connections seen by more than one view" + translated,
         "",
         "| view | clock against the first | +/- | one way between the points | handshakes "
         "| how sure |",
@@ -114,10 +119,11 @@ def _seen_by_view(f: Finding) -> list[str]:
         by.setdefault(capture, []).append(n)
     if len(by) < 2:
         return []
-    lines = ["", "| view | frames of this evidence |", "|---|---|"]
+    lines = ["", "| view | frames of this evidence | Wireshark filter |", "|---|---|---|"]
     for capture, frames in by.items():
         shown = ", ".join(str(n) for n in frames[:12]) + (" …" if len(frames) > 12 else "")
-        lines.append(f"| {code(capture)} | {shown} |")
+        shown_filter = code("frame.number in {" + " ".join(str(n) for n in frames) + "}")
+        lines.append(f"| {code(capture)} | {shown} | {shown_filter} |")
     return lines
 
 

@@ -214,6 +214,8 @@ def vantage_said(report: Report) -> str:
     places = {(f.vantage.where, f.capture) for f in report.findings if f.vantage.where != "unknown"}
     if len(places) != 1 or len({f.capture for f in report.findings}) != 1:
         return ""
+    if report.join is not None:  # several places: each finding says its own
+        return ""
     where, _ = places.pop()
     basis = "loopback" if where == "same-host" else "from the TTLs of both sides' packets"
     return f"captured {_PLACES[where]} ({basis})"
@@ -243,7 +245,10 @@ def joined_clocks(report: Report) -> list[str]:
     if report.join is None:
         return []
     clocks = report.join.clocks
-    out = [f"  joined: {_n(report.join.connections, 'connection')} seen by more than one view"]
+    line = f"  joined: {_n(report.join.connections, 'connection')} seen by more than one view"
+    if report.join.translated:
+        line += f" ({report.join.translated} named differently: address translation between)"
+    out = [line]
     for c in clocks[1:]:
         if c.how_sure == "none":
             out.append(f"  {clean(c.capture)}: clock unknown (no handshake seen in both views)")
@@ -303,6 +308,7 @@ def finding_block(i: int, f: Finding, *, one_vantage: bool = False) -> list[str]
         lines.append(
             f"    seen in {clean(capture)}: frame{'s' if len(ns) > 1 else ''} "
             + ", ".join(str(n) for n in ns)
+            + f" (wireshark: frame.number in {{{' '.join(str(n) for n in ns)}}})"
         )
     if f.next_steps:
         lines.append(f"    next: {clean(f.next_steps)}")

@@ -45,6 +45,8 @@ def test_every_socket_of_both_hosts(truth_path: Path, builtin_rules) -> None:
         ("data-timeout", "packets never reached the server's host"),
         ("conntrack-idle-drop", "packets never reached the server's host"),
         ("pmtu-blackhole", "packets never reached the server's host"),
+        # The same through SNAT/DNAT: the two views name the connection differently.
+        ("nat-data-timeout", "packets never reached the server's host"),
     ],
 )
 def test_what_only_two_views_prove(scenario: str, why: str, builtin_rules) -> None:
@@ -116,3 +118,22 @@ def test_the_round_trip_between_the_captures(builtin_rules) -> None:
     (f,) = [f for f in _joined(truth, builtin_rules).findings if f.side == "client"]
     (note,) = [n for n in f.notes if n.startswith("Round trip")]
     assert "4.804 ms (5 packets matched client to server, 4 server to client)" in note
+
+
+def test_connections_through_address_translation_are_matched(builtin_rules) -> None:
+    # nat-data-timeout: the client connects to the router's 10.91.1.1:8081, the server sees
+    # 10.91.2.1:50000-50999 -> 10.91.2.2:8080 (DNAT and SNAT on the router). Both connections
+    # are in both files under other names; each is matched to its own (truth.json: the
+    # server's sockets in the order accepted, the client's in the order connected).
+    truth_path = ROOT / "samples" / "recorded" / "nat-data-timeout" / "truth.json"
+    truth = json.loads(truth_path.read_text())
+    report = _joined(truth_path, builtin_rules)
+    assert (report.join.connections, report.join.translated) == (2, 2)
+    assert report.join.clocks[1].how_sure != "none"
+    accepted = [s["remote"] for s in truth["sockets"] if s["host"] == "server" and s["remote"]]
+    (f,) = [f for f in report.findings if f.side == "client" and f.primary() is not None]
+    assert f.flow.client == "10.91.1.2:40001" and f.flow.server == "10.91.1.1:8081"
+    (note,) = [n for n in f.notes if n.startswith("Address translation")]
+    # The failing connection is the second the server accepted.
+    assert f"as {accepted[1]} -> 10.91.2.2:8080" in note, note
+    assert "initial sequence numbers" in note
