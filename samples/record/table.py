@@ -1,6 +1,7 @@
-"""The README's table of recorded scenarios: what the capture shows, what the real application
-saw, and what pcapdiag reports. ``python -m record.table samples/recorded`` (with samples on
-PYTHONPATH, from the repository root) prints it; tests/cli/test_readme.py checks the README has it.
+"""The table of recorded scenarios in docs/recordings.md: what the capture shows, what the
+real application saw, and what pcapdiag reports of each capture alone and of both joined.
+``python -m record.table samples/recorded`` (with samples on PYTHONPATH, from the repository
+root) prints it; tests/cli/test_readme.py checks the document has it.
 """
 
 from __future__ import annotations
@@ -42,21 +43,38 @@ def _reported(scenario_dir: Path, rules: Any) -> str:
     return "; ".join(f"{k} ({', '.join(v)})" for k, v in seen.items()) or "no errno"
 
 
+def _joined(scenario_dir: Path, rules: Any) -> str:
+    """What `analyze --join client.pcap server.pcap` says: each errno with its origin."""
+    from pcapdiag.api import analyze
+
+    views = [str(scenario_dir / f"{host}.pcap") for host in ("client", "server")]
+    seen = []
+    for f in analyze(views, rules, join=True).findings:
+        prim = f.primary("linux")
+        if prim is not None and prim.errno is not None:
+            seen.append(
+                f"{f.side} {prim.call}() {prim.errno}, origin {f.origin.actor} "
+                f"({f.origin.confidence})"
+            )
+    return "; ".join(dict.fromkeys(seen)) or "no errno"
+
+
 def readme_table(recordings: Path) -> str:
     from pcapdiag.rules.loader import load_rules
 
     rules = load_rules()
     lines = [
         "| scenario | what happened on the wire | the real application saw | caused by "
-        "| pcapdiag reports |",
-        "|---|---|---|---|---|",
+        "| pcapdiag reports | with `--join client.pcap server.pcap` |",
+        "|---|---|---|---|---|---|",
     ]
     for truth_path in sorted(recordings.glob("*/truth.json")):
         truth = json.loads(truth_path.read_text())
         what = truth["description"].split(". ")[0].split(" (Client link")[0].rstrip(".")
         lines.append(
             f"| {truth['scenario']} | {what.replace('|', '/')} | {_saw(truth)} | "
-            f"{_cause(truth)} | {_reported(truth_path.parent, rules)} |"
+            f"{_cause(truth)} | {_reported(truth_path.parent, rules)} | "
+            f"{_joined(truth_path.parent, rules)} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -38,6 +38,28 @@ def test_demo_output_is_what_pcapdiag_prints() -> None:
     assert out[: len(shown)] == shown
 
 
+def test_join_output_is_what_pcapdiag_prints() -> None:
+    # An excerpt: the lines shown, in order, with "…" where lines are left out.
+    shown = _block_after("<!-- join-output")
+    command = shown[0].removeprefix("$ ").split(" && ")
+    where = ROOT / command[0].removeprefix("cd ")
+    args = command[1].split()[1:]
+    out = subprocess.run(
+        [sys.executable, "-m", "pcapdiag", *args],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    assert shown[1] == out[0]
+    at = 0
+    for line in shown[1:]:
+        if line == "…":
+            continue
+        assert line in out[at:], line
+        at = out.index(line, at) + 1
+
+
 def test_ci_runs_the_readme_test_command() -> None:
     commands = re.findall(r"```sh\n(.+?)\n```", README)
     test_command = next(c for c in commands if "pytest" in c)
@@ -45,9 +67,10 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert test_command in ci_lines
 
 
-def test_every_rule_is_in_the_readme_table() -> None:
+def test_every_rule_is_in_the_rules_table() -> None:
+    rules_doc = (ROOT / "docs/rules.md").read_text()
     for rule in load_rules():
-        assert f"| {rule.id} {rule.name} |" in README, rule.id
+        assert f"| {rule.id} {rule.name} |" in rules_doc, rule.id
 
 
 def test_readme_stays_short() -> None:
