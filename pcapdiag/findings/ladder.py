@@ -14,7 +14,7 @@ from pcapdiag.findings.model import Finding
 from pcapdiag.io.records import Frame
 from pcapdiag.track.connection import Connection
 
-_FLAG_NAMES = ((SYN, "SYN"), (FIN, "FIN"), (RST, "RST"), (PSH, "PSH"), (ACK, "ACK"))
+FLAG_NAMES = ((SYN, "SYN"), (FIN, "FIN"), (RST, "RST"), (PSH, "PSH"), (ACK, "ACK"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ class LadderReplay:
                 frame=pkt.frame,
                 ts_ns=pkt.ts_ns,
                 direction="c2s" if sender.value == "client" else "s2c",
-                label=" ".join(n for bit, n in _FLAG_NAMES if pkt.flags & bit) or "none",
+                label=" ".join(n for bit, n in FLAG_NAMES if pkt.flags & bit) or "none",
                 seq=(s.seq(pkt.seq) - base_s) if base_s is not None else None,
                 ack=(r.seq(pkt.ack) - base_r) if pkt.flags & ACK and base_r is not None else None,
                 length=pkt.payload_len,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pcapdiag.errnos import PLATFORMS
 from pcapdiag.findings import contract
 from pcapdiag.findings.confidence import HIGH, LEVELS, Confidence
+from pcapdiag.findings.crossing import TwoViews
 from pcapdiag.findings.platform import LINUX, PlatformGuess
 from pcapdiag.findings.quality import QualityCounts
 from pcapdiag.findings.vantage import NOWHERE, Vantage
@@ -400,6 +401,10 @@ class Report:
     # What --join found (join.JoinSummary: each view's clock, the connections shared), None
     # for captures analysed alone.
     join: Any = None
+    # Under --join, by finding id: each packet of its connection as it left one host's view
+    # and arrived, or not, at the other's (findings/crossing.py), drawn by Markdown and
+    # HTML. Not part of the JSON document.
+    crossings: dict[str, TwoViews] = field(default_factory=dict)
 
     @property
     def frames(self) -> int:

@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from pcapdiag.findings.model import Finding, Report
-from pcapdiag.join import clock, facts, packets, translate
+from pcapdiag.join import clock, crossings, facts, packets, translate
 from pcapdiag.join.combine import combine
 from pcapdiag.join.match import Joined, exchanges, match
 from pcapdiag.join.packets import Packet
@@ -59,7 +59,14 @@ def join_views(report: Report, labels: list[str], records: dict[str, list[FlowRe
         have = read.get(label, {})
         ctx.packets[label] = {**have, **packets.read(label, frames - have.keys())}
     _rename(joined, ctx.packets)
-    out = [g for j, found in shared for g in combine(ctx, j, found)]
+    out = []
+    for j, found in shared:
+        kept = combine(ctx, j, found)
+        seen = crossings.two_views(ctx, j) if kept else None
+        for g in kept:
+            out.append(g)
+            if seen is not None:
+                report.crossings[g.id] = seen
     for rest in by_flow.values():  # neighbour runs, and anything else no view shares
         out += rest
     report.findings = out

@@ -29,6 +29,7 @@ class Packet:
     ts_ns: int
     sender: str  # "ip:port"
     key: tuple[int, int, int]  # seq, payload length, SYN/FIN/RST flags
+    flags: int = 0  # all the TCP flags (for a diagram's label)
 
 
 def read(path: str, frames: set[int]) -> dict[int, Packet]:
@@ -51,6 +52,7 @@ def read(path: str, frames: set[int]) -> dict[int, Packet]:
                     rec.ts_ns,
                     format_endpoint(seg.src, seg.sport),
                     (seg.seq, seg.payload_len, seg.flags & _KIND),
+                    seg.flags,
                 )
     return out
 

@@ -11,14 +11,13 @@ markup characters; the same text is used inside the SVG, which stays well-formed
 
 from __future__ import annotations
 
-import html
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pcapdiag import __version__
 from pcapdiag.errnos import errno_message, is_defined
 from pcapdiag.findings.contract import iso_time
+from pcapdiag.findings.crossing import TwoViews
 from pcapdiag.findings.ladder import LadderRow, finding_sources
 from pcapdiag.findings.model import (
     OUTCOME_WORDS,
@@ -28,13 +27,16 @@ from pcapdiag.findings.model import (
     Finding,
     Report,
 )
+from pcapdiag.render.svg import arrow_head as _arrow_head
+from pcapdiag.render.svg import endpoint_box as _endpoint_box
+from pcapdiag.render.svg import esc as _e
 from pcapdiag.render.text import (
-    clean,
     confidence_line,
     origin_line,
     platforms_said,
     vantage_said,
 )
+from pcapdiag.render.twoviews import two_views_svg
 
 # Folding of long connections: the first packets, and this many rows around each evidence row.
 FOLD_HEAD = 3
@@ -51,14 +53,6 @@ _TOP = 62  # first row starts here (below the endpoint boxes)
 _ROW_H = 52
 _GAP_H = 40
 _SLANT = 18  # how far an arrow drops between its two ends (time flows down)
-_HEAD_LEN = 10
-_HEAD_HALF = 4.5
-
-
-def _e(text: object) -> str:
-    """Text from a capture or a rule, made safe for HTML and SVG (XML) alike."""
-    s = clean(str(text)).encode("utf-8", "backslashreplace").decode("utf-8")
-    return html.escape(s, quote=True)
 
 
 # -- page ------------------------------------------------------------------------------------
@@ -78,7 +72,7 @@ def to_html(report: Report) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         '<meta name="generator" content="pcapdiag ' + _e(__version__) + '">',
         f"<title>{_e(title)}</title>",
-        f"<style>{_CSS}</style>",
+        f"<style>{_CSS}{_CSS_TWO_VIEWS if report.crossings else ''}</style>",
         "</head>",
         "<body>",
         "<main>",
@@ -86,7 +80,7 @@ def to_html(report: Report) -> str:
         _summary(report),
     ]
     for i, f in enumerate(report.findings, 1):
-        parts.append(_finding(i, f, report.ladders.get(f.id)))
+        parts.append(_finding(i, f, report.ladders.get(f.id), report.crossings.get(f.id)))
     if report.warnings:
         items = "".join(
             f"<li><code>{_e(w.code)}</code> {_e(w.message)}</li>" for w in report.warnings
@@ -268,7 +262,7 @@ def _effect_html(eff: Effect, p: str) -> str:
     return f"<li>{what}</li>"
 
 
-def _finding(i: int, f: Finding, rows: list[LadderRow] | None) -> str:
+def _finding(i: int, f: Finding, rows: list[LadderRow] | None, both: TwoViews | None = None) -> str:
     p = f.platform.name
     sev = f.severity if f.severity in SEVERITY_ORDER else "info"
     flow = f.flow
@@ -321,6 +315,8 @@ def _finding(i: int, f: Finding, rows: list[LadderRow] | None) -> str:
         f"(rev {f.rev}) \N{MIDDLE DOT} finding <code>{_e(f.id)}</code></p>",
         '<dl class="details">' + "".join(_kv(k, v) for k, v in items) + "</dl>",
     ]
+    if both is not None and both.crossings:
+        out.append(two_views_svg(f, both, i))
     if rows:
         out.append(ladder_svg(f, rows, i))
     else:
@@ -411,28 +407,6 @@ def _pill(x: float, y: float, state: str, anchor: str) -> str:
         f'<rect x="{left:.1f}" y="{y - 10:.1f}" width="{w:.1f}" height="20" rx="10"/>'
         f'<text x="{left + w / 2:.1f}" y="{y + 4:.1f}" text-anchor="middle">{_e(state)}</text>'
         "</g>"
-    )
-
-
-def _arrow_head(x2: float, y2: float, x1: float, y1: float) -> str:
-    dx, dy = x2 - x1, y2 - y1
-    length = math.hypot(dx, dy) or 1.0
-    ux, uy = dx / length, dy / length
-    bx, by = x2 - ux * _HEAD_LEN, y2 - uy * _HEAD_LEN
-    px, py = -uy * _HEAD_HALF, ux * _HEAD_HALF
-    pts = f"{x2:.1f},{y2:.1f} {bx + px:.1f},{by + py:.1f} {bx - px:.1f},{by - py:.1f}"
-    return f'<polygon points="{pts}"/>'
-
-
-def _endpoint_box(x: float, role: str, endpoint: str, cls: str) -> str:
-    size = 13 if len(endpoint) <= 24 else (11 if len(endpoint) <= 32 else 9)
-    w = max(170.0, len(endpoint) * size * 0.62 + 28)
-    return (
-        f'<g class="endpoint {cls}">'
-        f'<rect x="{x - w / 2:.1f}" y="6" width="{w:.1f}" height="44" rx="6"/>'
-        f'<text class="role" x="{x:.1f}" y="22" text-anchor="middle">{_e(role)}</text>'
-        f'<text class="addr" x="{x:.1f}" y="40" text-anchor="middle" font-size="{size}">'
-        f"{_e(endpoint)}</text></g>"
     )
 
 
@@ -727,4 +701,16 @@ footer { color: var(--muted); font-size: 13px; text-align: center; }
   svg.ladder { max-width: 100%; height: auto; }
   a { color: inherit; }
 }
+"""
+
+
+# Only in a joined report that draws two views side by side (render/twoviews.py).
+_CSS_TWO_VIEWS = """
+svg.two-views { --lost: #c92a2a; }
+svg.ladder .arrow.lost line { stroke: var(--lost); stroke-dasharray: 6 3; }
+svg.ladder .arrow.lost .flags { fill: var(--lost); }
+svg.ladder .cross { stroke: var(--lost); stroke-width: 3; fill: none; }
+svg.ladder .arrow.unseen { opacity: 0.45; }
+.lg-lost::before { border-top-style: dashed; border-color: #c92a2a; }
+.lg-unseen { opacity: 0.6; }
 """

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 
 from pcapdiag.findings.contract import iso_time
+from pcapdiag.findings.crossing import BOTH, LOST, RESEGMENTED, UNSEEN, UNSENT, TwoViews
 from pcapdiag.findings.ladder import LadderRow
 from pcapdiag.findings.model import OUTCOME_WORDS, Finding, Report
 from pcapdiag.render.text import (
@@ -16,6 +17,7 @@ from pcapdiag.render.text import (
     platforms_said,
     vantage_said,
 )
+from pcapdiag.render.twoviews import crossing_rows
 
 # Characters with a meaning inside a Markdown paragraph or table cell (GitHub flavour).
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|~"})
@@ -77,6 +79,9 @@ def to_markdown(report: Report) -> str:
         )
     for i, f in enumerate(report.findings, 1):
         out += ["", *_section(i, f, report.ladders.get(f.id), bool(where))]
+        both = report.crossings.get(f.id)
+        if both is not None and both.crossings:
+            out += _crossings(f, both)
     if report.warnings:
         out += ["", "## Warnings", ""]
         out += [f"- `{w.code}` {md(w.message)}" for w in report.warnings]
@@ -180,4 +185,48 @@ def _section(
                 f"{'' if r.ack is None else r.ack} | {r.length} | {r.client_state} | "
                 f"{r.server_state} |"
             )
+    return lines
+
+
+_FATES = {
+    BOTH: "",
+    LOST: "**lost between the captures**",
+    UNSENT: "**never sent by its host**",
+    RESEGMENTED: "bytes arrived in other segments",
+    UNSEEN: "the other capture was not running",
+}
+
+
+def _crossings(f: Finding, tv: TwoViews) -> list[str]:
+    """Under --join: each packet of the connection as it left one host's view and arrived,
+    or not, in the other's (render/twoviews.py folds it as the HTML figure does)."""
+    cv, sv = code(tv.client_view), code(tv.server_view)
+    lines = [
+        "",
+        f"What each view saw (frame numbers in {cv}, on the client's host, and in {sv}, on "
+        f"the server's; time on {code(tv.reference)}'s clock):",
+        "",
+        f"| time | packet | {cv} | {sv} | |",
+        "|---|---|---|---|---|",
+    ]
+    t0 = tv.crossings[0].first_ns
+    own = set(f.frames)
+    for row in crossing_rows(f, tv):
+        if isinstance(row, int):
+            lines.append(f"| | … {row} packet{'s' if row != 1 else ''} not shown | | | |")
+            continue
+        at_client = row.sent if row.sender == "client" else row.got
+        at_server = row.got if row.sender == "client" else row.sent
+        mine = at_client if f.capture == tv.client_view else at_server
+
+        def cell(at: tuple[int, int] | None, mine: tuple[int, int] | None = mine) -> str:
+            if at is None:
+                return "—"
+            return f"**{at[0]}**" if at is mine and at[0] in own else str(at[0])
+
+        arrow = "client → server" if row.sender == "client" else "server → client"
+        lines.append(
+            f"| {(row.first_ns - t0) / 1e9:.6f} | {arrow} {md(row.label)} | {cell(at_client)} "
+            f"| {cell(at_server)} | {_FATES[row.status]} |"
+        )
     return lines
