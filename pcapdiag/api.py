@@ -130,7 +130,8 @@ def run_analysis(analysis: Analysis, progress: Progress | None = None) -> Report
     report.findings, report.groups = collector.result()
     report.findings = [attribute(f, report.hosts.get(f.capture)) for f in report.findings]
     if analysis.keep_records:
-        join_views(report, [" + ".join(g) for g in groups], report.records)
+        labels = [" + ".join(g) for g in groups]
+        join_views(report, labels, report.records, fast=analysis.accelerated)
         report.records = {}
     report.findings.sort(key=finding_order)
     report.groups.sort(key=lambda g: (g.first_ts_ns, g.capture, g.rule, g.side, g.server))

@@ -349,8 +349,6 @@ def judge(
     """The findings of finished flows into the collector, their issues into the report."""
     kept = report.records.setdefault(" + ".join(sources), []) if analysis.keep_records else None
     for rec in records:
-        if kept is not None:
-            kept.append(rec)
         findings = _diagnose(
             rec,
             by_proto.get(rec.proto, []),
@@ -358,6 +356,11 @@ def judge(
             sources,
             analysis.platform,
         )
+        if kept is not None:
+            # What the join needs of a flow without findings is its handshake (a clock
+            # sample, where the view was taken): the rest of its events would only fill
+            # memory (join/__init__.py).
+            kept.append(rec if findings else rec.handshake_only())
         counts = report.quality
         for code, frame in quality.connection_issues(rec):
             counts.add(code, frame)

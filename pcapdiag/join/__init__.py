@@ -26,11 +26,14 @@ class JoinSummary:
     translated: int = 0  # of them, views named differently (address translation between)
 
 
-def join_views(report: Report, labels: list[str], records: dict[str, list[FlowRecord]]) -> None:
-    """Replace `report`'s findings by the joined ones and set `report.join`."""
+def join_views(
+    report: Report, labels: list[str], records: dict[str, list[FlowRecord]], fast: bool = False
+) -> None:
+    """Replace `report`'s findings by the joined ones and set `report.join`. `fast`: read
+    the packets again with the accelerator's batches (join/packets.py read)."""
     views = [(label, records.get(label, [])) for label in labels]
     joined = match(views)
-    joined, read = _through_translation(joined, tuple(labels))
+    joined, read = _through_translation(joined, tuple(labels), fast)
     clocks = _clocks(joined, labels)
     ctx = facts.Views(
         order=tuple(labels),
@@ -57,7 +60,7 @@ def join_views(report: Report, labels: list[str], records: dict[str, list[FlowRe
             wanted.setdefault(label, set()).update(fl.frames)
     for label, frames in wanted.items():
         have = read.get(label, {})
-        ctx.packets[label] = {**have, **packets.read(label, frames - have.keys())}
+        ctx.packets[label] = {**have, **packets.read(label, frames - have.keys(), fast)}
     _rename(joined, ctx.packets)
     out = []
     for j, found in shared:
@@ -89,7 +92,7 @@ def _clocks(joined: list[Joined], labels: list[str]) -> dict[str, clock.Clock]:
 
 
 def _through_translation(
-    joined: list[Joined], order: tuple[str, ...]
+    joined: list[Joined], order: tuple[str, ...], fast: bool
 ) -> tuple[list[Joined], dict[str, dict[int, Packet]]]:
     """Put together the TCP connections the views name differently (join/translate.py):
     first by their sequence numbers, then, with the clocks those give, by payload lengths
@@ -101,7 +104,7 @@ def _through_translation(
             frames.setdefault(label, set()).update(translate.first_frames(fl))
     if len(frames) < 2:  # nothing another view could match
         return joined, {}
-    read = {label: packets.read(label, fs) for label, fs in frames.items()}
+    read = {label: packets.read(label, fs, fast) for label, fs in frames.items()}
     sigs = {
         (label, id(fl)): translate.signature(fl, read[label])
         for j in lacking

@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from pcapdiag.decode.link import decode
 from pcapdiag.decode.packets import FIN, RST, SYN, Segment, format_endpoint
-from pcapdiag.io.reader import Record, open_capture
+from pcapdiag.io.reader import CaptureReader, Record, open_capture
 from pcapdiag.io.records import Frame
+from pcapdiag.track.flows import SkippedRun
+
+try:
+    from pcapdiag.accel import batches, triage
+except ImportError:  # built without the accelerator
+    batches = triage = None  # type: ignore[assignment]
 
 _KIND = SYN | FIN | RST
 
@@ -32,29 +38,52 @@ class Packet:
     flags: int = 0  # all the TCP flags (for a diagram's label)
 
 
-def read(path: str, frames: set[int]) -> dict[int, Packet]:
-    """The TCP segments among `frames` of the capture at `path`, by frame number."""
+def read(path: str, frames: set[int], fast: bool = False) -> dict[int, Packet]:
+    """The TCP segments among `frames` of the capture at `path`, by frame number. `fast`:
+    the accelerator's C batches read past the other frames and decode common segments (the
+    same packets: tests/join/test_read.py)."""
     out: dict[int, Packet] = {}
     if not frames:
         return out
     last = max(frames)
     with open_capture(path) as reader:
-        for rec in reader.records():
-            if not isinstance(rec, Record) or rec.number not in frames:
-                if isinstance(rec, Record) and rec.number > last:
-                    break
+        for item in _records(reader, frames, last, fast):
+            if type(item) is SkippedRun:
                 continue
-            data = bytes(rec.buf[rec.start : rec.stop])
-            seg = decode(Frame(rec.number, rec.ts_ns, rec.linktype, data, rec.orig_len))
-            if isinstance(seg, Segment):
-                out[rec.number] = Packet(
-                    rec.number,
-                    rec.ts_ns,
+            if isinstance(item, Record):
+                if item.number not in frames:
+                    if item.number > last:
+                        break
+                    continue
+                data = bytes(item.buf[item.start : item.stop])
+                seg = decode(Frame(item.number, item.ts_ns, item.linktype, data, item.orig_len))
+            else:
+                seg = item
+            if isinstance(seg, Segment) and seg.frame in frames:
+                out[seg.frame] = Packet(
+                    seg.frame,
+                    seg.ts_ns,
                     format_endpoint(seg.src, seg.sport),
                     (seg.seq, seg.payload_len, seg.flags & _KIND),
                     seg.flags,
                 )
+                if seg.frame == last:
+                    break
     return out
+
+
+def _records(
+    reader: CaptureReader, frames: set[int], last: int, fast: bool
+) -> Iterator[Record | Segment | SkippedRun]:
+    if not fast or batches is None or not triage.available():
+        yield from (r for r in reader.records() if isinstance(r, Record))
+        return
+    # A plan that sets every frame aside but those wanted (accel/triage.py Plan).
+    skip = bytearray(b"\xff" * ((last + 7) // 8))
+    for n in frames:
+        skip[(n - 1) >> 3] &= ~(1 << ((n - 1) & 7)) & 0xFF
+    plan = triage.Plan(bytes(skip), bytes(len(skip)), 0, 0, 0)
+    yield from batches.records(reader, plan, decode_in_c=True)
 
 
 def pair(mine: Iterable[Packet], theirs: Iterable[Packet]) -> list[tuple[Packet, Packet]]:

@@ -115,6 +115,10 @@ def flow_key(src: bytes, sport: int, dst: bytes, dport: int) -> Key:
     return a + b if a <= b else b + a
 
 
+# Events a handshake takes at most: SYN, its retransmissions, SYN-ACK, the ACK.
+HANDSHAKE_EVENTS = 8
+
+
 @dataclass(frozen=True, slots=True)
 class FlowRecord:
     """A finished flow: what the rule engine and the report see."""
@@ -158,6 +162,19 @@ class FlowRecord:
         for name in _RECORD_FIELDS:
             object.__setattr__(new, name, getattr(self, name))
         object.__setattr__(new, "events", ())
+        return new
+
+    def handshake_only(self) -> FlowRecord:
+        """A copy with the events of its handshake only (up to the client's ACK that ends it,
+        at most HANDSHAKE_EVENTS): what --join keeps of a flow without findings, for the
+        clocks (join/clock.py) and the vantage (findings/vantage.py)."""
+        kept = []
+        for ev in self.events[:HANDSHAKE_EVENTS]:
+            kept.append(ev)
+            if ev.name == "handshake":
+                break
+        new = self.without_events()
+        object.__setattr__(new, "events", tuple(kept))
         return new
 
     @property
