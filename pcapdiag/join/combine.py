@@ -90,6 +90,23 @@ def _two_views(views: Views, j: Joined, f: Finding, cited: list) -> tuple[Origin
                     f"{peer} never sent it, a device on the way made it"
                 )
                 return Origin("network", "high", why), notes
+        if ev.name == "icmp_error" and ev.from_peer:
+            seen = facts.icmp_sent(views, j, f.capture, peer, ev)
+            if seen is None:
+                continue
+            where, frame = seen
+            said = (
+                f"the {side}'s capture shows an ICMP error from the {peer}'s address "
+                f"(frame {ev.frame})"
+            )
+            if frame is None:
+                why = (
+                    f"{said}, and {where}, taken on the {peer}'s host, shows none going out: "
+                    f"the {peer} never sent it, a device on the way made it in its name"
+                )
+                return Origin("network", "high", why), notes
+            why = f"{said}, and {where}, taken on the {peer}'s host, shows it leave (frame {frame})"
+            return Origin("peer", "high", why), notes
     mine, theirs = facts.loss(views, j, side), facts.loss(views, j, peer)
     lost = [x for x in (mine, theirs) if x is not None]
     for x in lost:

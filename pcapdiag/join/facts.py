@@ -11,6 +11,7 @@ time both captures ran (their first and last frames, on the reference clock).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pcapdiag.findings.model import CaptureInfo
 from pcapdiag.findings.vantage import SAME_HOST, vantage
@@ -160,6 +161,30 @@ def rst_unsent(
     ):
         return None
     return ns
+
+
+def icmp_sent(
+    views: Views, j: Joined, receiver_view: str, sender: str, ev: Any
+) -> tuple[str, int | None] | None:
+    """Whether `sender`'s host sent the ICMP error `ev` (an icmp_error event of
+    `receiver_view` from `sender`'s address): (the view on its host, the frame there that
+    shows it going out), or (that view, None) when it ran at that time and shows none: a
+    device on the way made it in the sender's name (only where the clocks tell that it ran
+    then). None when nothing can be told."""
+    ns = views.near(j, sender)
+    if ns is None or ns == receiver_view:
+        return None
+    flow = j.flows.get(ns)
+    for other in flow.events if flow is not None else ():
+        if (
+            other.name == "icmp_error"
+            and (other.icmp_type, other.icmp_code) == (ev.icmp_type, ev.icmp_code)
+            and other.receiver == ev.receiver
+        ):
+            return ns, other.frame
+    if not views.covers(ns, receiver_view, ev.ts_ns, ev.ts_ns):
+        return None
+    return ns, None
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,13 +166,16 @@ class FlowRecord:
 
     def handshake_only(self) -> FlowRecord:
         """A copy with the events of its handshake only (up to the client's ACK that ends it,
-        at most HANDSHAKE_EVENTS): what --join keeps of a flow without findings, for the
-        clocks (join/clock.py) and the vantage (findings/vantage.py)."""
+        at most HANDSHAKE_EVENTS) and its ICMP errors: what --join keeps of a flow without
+        findings, for the clocks (join/clock.py), the vantage (findings/vantage.py) and the
+        ICMP errors another view received (join/facts.py icmp_sent)."""
         kept = []
         for ev in self.events[:HANDSHAKE_EVENTS]:
             kept.append(ev)
             if ev.name == "handshake":
                 break
+        # And the ICMP errors about it: the other view may have received them.
+        kept += [ev for ev in self.events[len(kept) :] if ev.name == "icmp_error"]
         new = self.without_events()
         object.__setattr__(new, "events", tuple(kept))
         return new
