@@ -143,7 +143,8 @@ def run_analysis(analysis: Analysis, progress: Progress | None = None) -> Report
                 None,
                 f"{report.evicted_attempts} unanswered connection attempts were diagnosed "
                 f"before the capture's end: more than {flows.MAX_ATTEMPTS} were open at once "
-                "(a SYN flood or a scan?); each is judged on what was seen until it was released",
+                "(a SYN flood or a scan?); each is judged on what was seen until it was released "
+                "(released within a second of its SYN: syn-unanswered-released, PD-TCP-024)",
                 "attempts-released-early",
                 report.evicted_attempts,
             )

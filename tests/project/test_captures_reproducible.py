@@ -12,7 +12,7 @@ from tests.support.build_captures import CAPTURES, ROOT
 
 @pytest.mark.parametrize("rel", sorted(CAPTURES))
 def test_committed_capture_matches_builder(rel: str, tmp_path: Path) -> None:
-    out = tmp_path / "c.pcap"
+    out = tmp_path / Path(rel).name
     CAPTURES[rel]().write(out)
     hint = f"rebuild {rel}: python -m tests.support.build_captures"
     assert out.read_bytes() == (ROOT / rel).read_bytes(), hint

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.support.scenario import T0, Talk
+from pcapdiag.track.flows import MAX_ATTEMPTS
+from tests.support.scenario import CLIENT_MAC, SERVER_MAC, T0, Talk
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUTER4 = "10.0.1.254"
@@ -992,6 +993,49 @@ def build_all(root: Path = ROOT) -> list[Path]:
         fn().write(path)
         written.append(path)
     return written
+
+
+# -- syn-unanswered-released ------
+
+
+@capture("rules/syn-unanswered-released/flood.pcap.gz")
+def syn_flood_released() -> Talk:
+    """A SYN flood of spoofed sources: one more unanswered attempt than pcapdiag holds open
+    (track/flows.py MAX_ATTEMPTS, 20,000), SYNs 10 us apart from 172.16.0.0/16, each from
+    its own address and never sent again, to 10.0.9.20:80, which never answers; then 3 s of
+    silence (a datagram of another flow marks the end). Frame 1 is the first SYN: its attempt
+    is released when frame 20,001 arrives, 0.2 s later; frames 2 to 20,001 are still open
+    when the capture ends. gzip-compressed (1.4 MB as pcap)."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+
+    t = Talk(client="10.0.9.99", server="10.0.9.20")
+    for i in range(MAX_ATTEMPTS + 1):
+        src = f"172.16.{i >> 8}.{i & 255}"
+        syn = (
+            Ether(src=CLIENT_MAC, dst=SERVER_MAC)
+            / IP(src=src, dst=t.server, ttl=64, id=(i * 7919) & 0xFFFF)
+            / TCP(sport=1024 + (i * 37) % 60000, dport=80, seq=(i * 2654435761) & 0xFFFFFFFF,
+                  flags="S", window=64240)
+        )  # fmt: skip
+        syn.time = T0 + i * 10 / 1_000_000
+        t.packets.append(syn)
+    t.t = T0 + MAX_ATTEMPTS * 10 / 1_000_000
+    t.wait(3.0)
+    t.udp("c", b"end-marker")
+    return t
+
+
+@capture("rules/syn-unanswered-released/lone-syn.pcap")
+def lone_syn_not_released() -> Talk:
+    """One SYN to a silent address and 3 s of silence (a datagram of another flow marks the
+    end): never released early, so syn-unanswered's (PD-TCP-013), not
+    syn-unanswered-released's. Frame 1 is the SYN."""
+    t = Talk(server="10.0.9.21")
+    t.tcp("c", "S")
+    t.wait(3.0)
+    t.udp("c", b"end-marker")
+    return t
 
 
 # -- local-abort ------

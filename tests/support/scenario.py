@@ -8,6 +8,7 @@ Scapy is used only here, to build test inputs; it is never on pcapdiag's analysi
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,5 +163,17 @@ class Talk:
         self.t += seconds
 
     def write(self, path: Path) -> None:
+        """A pcap file; gzip-compressed when `path` ends in .gz (no name, time 0 in the gzip
+        header, so that the same packets give the same bytes)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        wrpcap(str(path), self.packets)
+        if path.suffix != ".gz":
+            wrpcap(str(path), self.packets)
+            return
+        plain = path.with_suffix("")
+        wrpcap(str(plain), self.packets)
+        with (
+            path.open("wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz,
+        ):
+            gz.write(plain.read_bytes())
+        plain.unlink()
