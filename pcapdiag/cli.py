@@ -35,7 +35,7 @@ from pcapdiag.errors import CaptureError, RuleError
 from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE
 from pcapdiag.findings.confidence import at_least
 from pcapdiag.findings.expect import ExpectationError, check, load_expectation
-from pcapdiag.findings.model import SEVERITY_ORDER, Report
+from pcapdiag.findings.model import GROUP_KINDS, SEVERITY_ORDER, Report
 from pcapdiag.render.progress import Callback, progress_display
 from pcapdiag.render.text import clean, flows_table, iter_json, to_text
 from pcapdiag.rules.loader import load_rules
@@ -162,8 +162,9 @@ def cli() -> None:
     "--fail-on",
     "fail_on",
     multiple=True,
-    metavar="SEVERITY|ERRNO|any",
-    help="Exit 1 when a finding has this severity or higher, or this errno name (repeatable).",
+    metavar="SEVERITY|ERRNO|SHAPE|any",
+    help="Exit 1 when a finding has this severity or higher, or this errno name, or when "
+    "findings alike take this shape: flood, scan, outage (repeatable).",
 )
 @click.option(
     "--min-confidence",
@@ -512,15 +513,24 @@ def _analyze(
 
 def _check_fail_on(values: tuple[str, ...]) -> None:
     for v in values:
-        if v != "any" and v.lower() not in SEVERITY_ORDER and v.upper() not in ALL_NAMES:
+        if (
+            v != "any"
+            and v.lower() not in SEVERITY_ORDER
+            and v.upper() not in ALL_NAMES
+            and v.lower() not in GROUP_KINDS
+        ):
             raise click.BadParameter(
-                f"{v!r} is neither a severity ({', '.join(SEVERITY_ORDER)}), 'any', nor a known "
-                "errno name",
+                f"{v!r} is neither a severity ({', '.join(SEVERITY_ORDER)}), 'any', a group's "
+                f"shape ({', '.join(GROUP_KINDS)}) nor a known errno name",
                 param_hint="--fail-on",
             )
 
 
 def _fails(report: Report, fail_on: tuple[str, ...], min_confidence: str) -> bool:
+    shapes = {v.lower() for v in fail_on} & set(GROUP_KINDS)
+    for g in report.groups:
+        if g.kind in shapes and at_least(g.confidence, min_confidence):
+            return True
     for f in report.findings:
         if not at_least(f.confidence.level, min_confidence):
             continue

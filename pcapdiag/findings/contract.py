@@ -144,6 +144,9 @@ def group_dict(g: FindingGroup) -> dict[str, Any]:
         "listed": g.listed,
         "first_time": iso_time(g.first_ts_ns),
         "last_time": iso_time(g.last_ts_ns),
+        "kind": g.kind,
+        "span_s": round(g.span_ns / 1e9, 6),
+        "rate_per_s": round(g.rate_per_s, 1) if g.rate_per_s is not None else None,
     }
 
 

@@ -169,6 +169,14 @@ def _host(endpoint: str) -> str:
 # Distinct clients of a group are counted exactly up to this many (a spoofed SYN flood has
 # one per attempt; holding them all would cost what the grouping saves).
 MAX_COUNTED_CLIENTS = 4096
+# The shapes of FindingGroup.kind: a scan is one client on at least SCAN_PORTS of a server's
+# ports; a flood, attempts left unanswered from at least FLOOD_CLIENTS clients (spoofed
+# sources, a botnet); an outage, calls of at least OUTAGE_CLIENTS clients failing with an
+# errno (a service down, a firewall rejecting everyone).
+SCAN_PORTS = 10
+FLOOD_CLIENTS = 100
+OUTAGE_CLIENTS = 10
+GROUP_KINDS = ("flood", "scan", "outage")
 
 
 @dataclass(slots=True)
@@ -239,6 +247,29 @@ class FindingGroup:
     def unlisted(self) -> int:
         return self.count - self.listed
 
+    @property
+    def kind(self) -> str | None:
+        """The shape of the group, when it has one: `scan` (one client, many of the server's
+        ports), `flood` (attempts from many clients, no errno: unanswered), `outage` (calls
+        of many clients failing with an errno). None: findings alike, no more."""
+        clients = len(self.clients) if self.clients is not None else MAX_COUNTED_CLIENTS + 1
+        if clients == 1 and len(self.server_ports) >= SCAN_PORTS:
+            return "scan"
+        if self.errno() is None and clients >= FLOOD_CLIENTS:
+            return "flood"
+        if self.errno() is not None and clients >= OUTAGE_CLIENTS:
+            return "outage"
+        return None
+
+    @property
+    def span_ns(self) -> int:
+        return self.last_ts_ns - self.first_ts_ns
+
+    @property
+    def rate_per_s(self) -> float | None:
+        """Findings a second over the group's span (None: all at one instant)."""
+        return self.count / (self.span_ns / 1e9) if self.span_ns > 0 else None
+
     def errno(self, platform: str | None = None) -> str | None:
         prim = self.primary.get(platform or self.platform)
         return prim.errno if prim else None
@@ -271,7 +302,13 @@ class FindingGroup:
             if len(ports) == 1
             else f"{self.server} ({len(ports):,} ports)"
         )
-        return f"{self.count:,} alike: {what}, {clients} to {server} ({self.rule})"
+        shape = ""
+        if self.kind is not None:
+            rate = self.rate_per_s
+            shape = f" ({self.kind}" + (
+                f", {_span_words(self.span_ns)}, {rate:,.0f} a second)" if rate else ")"
+            )
+        return f"{self.count:,} alike{shape}: {what}, {clients} to {server} ({self.rule})"
 
     def to_dict(self) -> dict[str, Any]:
         return contract.group_dict(self)
@@ -466,3 +503,13 @@ class Report:
     def to_dict(self, *, lists: bool = True) -> dict[str, Any]:
         """The JSON document (contract.report_dict)."""
         return contract.report_dict(self, lists=lists)
+
+
+def _span_words(ns: int) -> str:
+    """A group's time span in words: "over 0.2 s", "over 20 s", "over 3 min"."""
+    s = ns / 1e9
+    if s < 10:
+        return f"over {s:.1f} s"
+    if s < 600:
+        return f"over {s:.0f} s"
+    return f"over {s / 60:.0f} min"
