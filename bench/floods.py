@@ -1,8 +1,10 @@
-"""Flood captures for issue 6 (written with struct, deterministic): how pcapdiag holds up
-against a SYN flood, a port scan, a million tiny connections and one connection with a great
-many out-of-order, overlapping segments.
+"""Flood captures (written with struct, deterministic): how pcapdiag holds up against a SYN
+flood (over minutes, and packed into 20 s), a port scan, an outage (every SYN of many clients
+to many servers refused), a million tiny connections and one connection with a great many
+out-of-order, overlapping segments.
 
-    python bench/floods.py --kind syn-flood|port-scan|tiny|reorder --count N --out F.pcap
+    python bench/floods.py --kind syn-flood|syn-flood-short|port-scan|outage|tiny|reorder \
+        --count N --out F.pcap
 
 Measure with /usr/bin/time -v python -m pcapdiag analyze --format json -o /dev/null F.pcap.
 """
@@ -44,6 +46,26 @@ def records(kind: str, count: int, seed: int) -> Iterator[tuple[int, bytes]]:
             a = 0xAC100000 | (i & 0xFFFFF)
             src = a.to_bytes(4, "big")
             yield i * 10_000, frame(src, server, 1024 + i % 60000, 80, rng.getrandbits(32), 0, SYN)
+    elif kind == "syn-flood-short":
+        # The same spoofed flood packed into 20 s whatever its size (50,000 SYNs a second for
+        # a million): more attempts open at once than pcapdiag holds, released early.
+        step = 20_000_000 / count
+        for i in range(count):
+            a = 0xAC100000 | rng.getrandbits(20)
+            src = a.to_bytes(4, "big")
+            sport = 1024 + rng.getrandbits(16) % 64000
+            yield int(i * step), frame(src, server, sport, 80, rng.getrandbits(32), 0, SYN)
+    elif kind == "outage":
+        # Every service down: count attempts from 5,000 clients to 40 ports of 200 servers,
+        # each SYN answered by RST|ACK 100 us later, 100 us apart.
+        for i in range(count):
+            client = (0x0A020000 | rng.getrandbits(16) % 5000).to_bytes(4, "big")
+            host = (0x0A030001 + i % 200).to_bytes(4, "big")
+            port = 8000 + (i // 200) % 40
+            sport = 1024 + (i // 8000) % 60000
+            isn = rng.getrandbits(32)
+            yield i * 100, frame(client, host, sport, port, isn, 0, SYN)
+            yield i * 100 + 100, frame(host, client, port, sport, 0, isn + 1, RST | ACK)
     elif kind == "port-scan":
         # One scanner, every port: SYN, answered by RST|ACK (closed) for all of them.
         scanner = bytes([10, 0, 0, 66])
@@ -87,7 +109,7 @@ def records(kind: str, count: int, seed: int) -> Iterator[tuple[int, bytes]]:
         raise ValueError(kind)
 
 
-KINDS = ("syn-flood", "port-scan", "tiny", "reorder")
+KINDS = ("syn-flood", "syn-flood-short", "port-scan", "outage", "tiny", "reorder")
 
 
 def expected(kind: str, count: int) -> dict[str, dict[str, int]]:
@@ -97,9 +119,31 @@ def expected(kind: str, count: int) -> dict[str, dict[str, int]]:
         # (PD-TCP-013 needs 1 s of silence after the SYN).
         n = max(0, count - 100)
         return {"by_rule": {"PD-TCP-013": n} if n else {}, "by_errno": {"none": n} if n else {}}
-    if kind == "port-scan":
+    if kind == "syn-flood-short":
+        # Attempts released early within their first second are PD-TCP-024's, later ones
+        # PD-TCP-013's, and those open at the end younger than a second are not judged.
+        return _short_flood_counts(count)
+    if kind in ("port-scan", "outage"):
         return {"by_rule": {"PD-TCP-001": count}, "by_errno": {"ECONNREFUSED": count}}
     return {"by_rule": {}, "by_errno": {}}  # tiny, reorder: healthy
+
+
+def _short_flood_counts(count: int, held: int = 20_000) -> dict[str, dict[str, int]]:
+    """syn-flood-short's verdicts: the attempt of SYN i is released at SYN i + held (more
+    than `held` open), or at the capture's end (the last SYN) if it is among the last held."""
+    step = 20_000_000 / count
+    times = [int(i * step) for i in range(count)]
+    released = early = 0
+    for i in range(count):
+        if i + held < count:
+            if times[i + held] - times[i] < 1_000_000:
+                early += 1
+            else:
+                released += 1
+        elif times[-1] - times[i] >= 1_000_000:
+            released += 1
+    by_rule = {k: v for k, v in (("PD-TCP-013", released), ("PD-TCP-024", early)) if v}
+    return {"by_rule": by_rule, "by_errno": {"none": released + early} if by_rule else {}}
 
 
 def write(path: Path, kind: str, count: int, seed: int = 1) -> int:
