@@ -18,9 +18,16 @@ from pcapdiag.decode.packets import (
     Undecodable,
 )
 from pcapdiag.findings import quality
-from pcapdiag.findings.build import build_finding
+from pcapdiag.findings.build import Head, build_finding, finding_head
 from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE, FindingCollector
-from pcapdiag.findings.model import CaptureInfo, Finding, FlowSummary, Report, ReportWarning
+from pcapdiag.findings.model import (
+    CaptureInfo,
+    Finding,
+    FlowSummary,
+    Report,
+    ReportWarning,
+    alike_key_of,
+)
 from pcapdiag.io.hashing import _Hashing
 from pcapdiag.io.reader import CaptureReader, Record, open_capture
 from pcapdiag.io.records import Buffer
@@ -348,36 +355,62 @@ def judge(
 ) -> None:
     """The findings of finished flows into the collector, their issues into the report."""
     kept = report.records.setdefault(" + ".join(sources), []) if analysis.keep_records else None
+    label = " + ".join(sources)
     for rec in records:
-        findings = _diagnose(
-            rec,
-            by_proto.get(rec.proto, []),
-            analysis.params,
-            sources,
-            analysis.platform,
-        )
+        matched = _diagnose(rec, by_proto.get(rec.proto, []), analysis.params, analysis.platform)
         if kept is not None:
             # What the join needs of a flow without findings is its handshake (a clock
             # sample, where the view was taken): the rest of its events would only fill
             # memory (join/__init__.py).
-            kept.append(rec if findings else rec.handshake_only())
+            kept.append(rec if matched else rec.handshake_only())
         counts = report.quality
         for code, frame in quality.connection_issues(rec):
             counts.add(code, frame)
-        if findings:
-            for code, frame, n in quality.finding_issues(rec, findings[0].vantage):
+        if matched:
+            for code, frame, n in quality.finding_issues(rec, matched[0][2].seen_from):
                 counts.add(code, frame, n)
-        for f in findings:
-            if quality.ENDED_BEFORE_OUTCOME in f.quality:
-                counts.add(quality.ENDED_BEFORE_OUTCOME, f.frames[0] if f.frames else None)
+        lean = None
+        for rule, m, head in matched:
+            if quality.ENDED_BEFORE_OUTCOME in head.codes:
+                counts.add(quality.ENDED_BEFORE_OUTCOME, head.frames[0] if head.frames else None)
+            # Its group (findings/model.py alike_key) and place in it (finding_order).
+            if analysis.settings.count_unlisted:
+                key = alike_key_of(
+                    label,
+                    rule.id,
+                    head.side,
+                    head.guess.name,
+                    head.primary_errno(),
+                    head.confidence.level,
+                    rec.server,
+                )
+                order = (head.first_ts_ns, head.frames, rule.id)
+                if collector.count_only(
+                    key, order, head.first_ts_ns, head.last_ts_ns, rec.client, rec.server
+                ):
+                    continue
+            if lean is None:
+                # A finding keeps its flow's identity and frame list, not its events
+                # (memory grows with the number of failures, so each one should be small).
+                lean = rec.without_events()
+            f = build_finding(
+                rule,
+                rec,
+                m,
+                capture=label,
+                sources=sources,
+                keep=lean,
+                platform=analysis.platform,
+                head=head,
+            )
             collector.add(f)
         # Every flow is listed only on request; otherwise the failed flows are listed at
         # the end, those of the findings kept, so that memory stays bounded by the open
         # flows and the findings kept, not by the capture's size. An unanswered ARP / NDP
         # run is listed only when a rule found it failing: every flow means every TCP
         # connection and UDP flow.
-        if analysis.keep_flows and (findings or rec.proto != "neighbour"):
-            report.flows.append(FlowSummary.of(rec, failed=bool(findings)))
+        if analysis.keep_flows and (matched or rec.proto != "neighbour"):
+            report.flows.append(FlowSummary.of(rec, failed=bool(matched)))
 
 
 def finish_neighbours(analysis: Analysis, report: Report, collector: FindingCollector) -> None:
@@ -394,15 +427,19 @@ def _diagnose(
     flow: FlowRecord,
     rules: Sequence[Rule],
     params: Mapping[str, Mapping[str, Any]],
-    sources: tuple[str, ...],
     platform: str,
-) -> list[Finding]:
-    """All findings for one flow, minus those another finding on the same side overrides
-    (decided from the matches, so that an overridden finding is never built)."""
-    label = " + ".join(sources)
+) -> list[tuple[Rule, Match, Head]]:
+    """Every rule's match in one flow with its finding's head (findings/build.py), minus
+    those another finding on the same side overrides (decided from the matches, so that an
+    overridden finding is never built)."""
     index = event_index(flow)
+    present = index.keys()
     matched: list[tuple[Rule, Match]] = []
     for rule in rules:
+        # A rule whose steps name an event the flow lacks cannot match (most rules for most
+        # flows): that test here, without a call (evaluate makes it too).
+        if not rule.match.needs <= present:
+            continue
         m = evaluate(rule, flow, params.get(rule.id), index)
         if m is not None:
             matched.append((rule, m))
@@ -411,10 +448,4 @@ def _diagnose(
     if len(matched) > 1:
         overridden = {(o, m.side) for rule, m in matched for o in rule.overrides}
         matched = [(rule, m) for rule, m in matched if (rule.id, m.side) not in overridden]
-    # A finding keeps its flow's identity and frame list, not its events (memory grows with
-    # the number of failures, so each one should be small).
-    lean = flow.without_events()
-    return [
-        build_finding(rule, flow, m, capture=label, sources=sources, keep=lean, platform=platform)
-        for rule, m in matched
-    ]
+    return [(rule, m, finding_head(rule, flow, m, platform)) for rule, m in matched]

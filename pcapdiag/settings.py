@@ -16,6 +16,9 @@ class Settings:
     fast_decode: bool = True
     # The tracker's inline path for steady segments (track.connection._steady_segment).
     tracker_fast_path: bool = True
+    # A finding that can no longer be listed (its group already holds --max-alike earlier
+    # ones) is only counted, never built (findings/collect.py count_only).
+    count_unlisted: bool = True
 
 
 # What `pcapdiag analyze --no-accel` asks for: none of the accelerator's parts (the tracker's

@@ -7,16 +7,17 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pcapdiag.decode.icmp import describe_kind
 from pcapdiag.findings import quality
-from pcapdiag.findings.confidence import assess
+from pcapdiag.findings.confidence import Confidence, assess
 from pcapdiag.findings.hosts import claim_of
-from pcapdiag.findings.model import UNKNOWN_ORIGIN, Effect, Finding, Origin
-from pcapdiag.findings.platform import AUTO, forced, infer
+from pcapdiag.findings.model import UNKNOWN_ORIGIN, Effect, Finding, Origin, primary_effect
+from pcapdiag.findings.platform import AUTO, PlatformGuess, forced, infer
 from pcapdiag.findings.templates import render_template
-from pcapdiag.findings.vantage import CLIENT_HOST, SERVER_HOST, vantage
+from pcapdiag.findings.vantage import CLIENT_HOST, SERVER_HOST, Vantage, vantage
 from pcapdiag.rules.engine import Match
 from pcapdiag.rules.model import EffectSpec, Rule
 from pcapdiag.track.events import Event, IcmpErrorEvent
@@ -25,19 +26,30 @@ from pcapdiag.track.flows import FlowRecord
 MAX_EVIDENCE_PER_COUNT = 12
 
 
-def build_finding(
-    rule: Rule,
-    flow: FlowRecord,
-    match: Match,
-    *,
-    capture: str = "",
-    sources: tuple[str, ...] = (),
-    keep: FlowRecord | None = None,
-    platform: str = "linux",
-) -> Finding:
-    """The finding a match makes. `keep` is the flow the finding holds (default `flow`):
-    a copy without events, so that a finding stays small. `platform` names the errnos;
-    "auto" infers the side's platform from its packets."""
+@dataclass(slots=True)
+class Head:
+    """What a finding's group and the report's counts need of it, worked out before the rest
+    (findings/collect.py: a finding that will only be counted is never built in full): its
+    side, platform, effects, vantage, confidence, capture-quality codes and evidence."""
+
+    side: str
+    guess: PlatformGuess
+    effects: dict[str, tuple[Effect, ...]]
+    seen_from: Vantage
+    confidence: Confidence
+    codes: tuple[str, ...]
+    frames: tuple[int, ...]
+    first_ts_ns: int
+    last_ts_ns: int
+    ctx: _Context
+
+    def primary_errno(self) -> str | None:
+        prim = primary_effect(self.effects, self.guess.name)
+        return prim.errno if prim else None
+
+
+def finding_head(rule: Rule, flow: FlowRecord, match: Match, platform: str = "linux") -> Head:
+    """The head of the finding a match makes (see Head); `platform` as build_finding's."""
     outcome = rule.outcome
     side = match.side.value
     guess = infer(flow, side) if platform == AUTO else forced(platform)
@@ -77,6 +89,31 @@ def build_finding(
         evidence.extend(hits)
     frames = tuple(sorted({ev.frame for ev in evidence}))
     times = [ev.ts_ns for ev in evidence] or [flow.first_ts_ns]
+    return Head(
+        side, guess, effects, seen_from, confidence, codes, frames, min(times), max(times), ctx
+    )
+
+
+def build_finding(
+    rule: Rule,
+    flow: FlowRecord,
+    match: Match,
+    *,
+    capture: str = "",
+    sources: tuple[str, ...] = (),
+    keep: FlowRecord | None = None,
+    platform: str = "linux",
+    head: Head | None = None,
+) -> Finding:
+    """The finding a match makes. `keep` is the flow the finding holds (default `flow`):
+    a copy without events, so that a finding stays small. `platform` names the errnos;
+    "auto" infers the side's platform from its packets. `head`: its head, when already
+    worked out (finding_head with the same arguments)."""
+    if head is None:
+        head = finding_head(rule, flow, match, platform)
+    outcome = rule.outcome
+    ctx = head.ctx
+    frames = head.frames
     notes = tuple(
         render_template(n.text, ctx).strip()
         for n in outcome.notes
@@ -94,11 +131,11 @@ def build_finding(
         severity=rule.severity,
         title=rule.title,
         flow=flow if keep is None else keep,
-        side=side,
-        effects=effects,
+        side=head.side,
+        effects=head.effects,
         frames=frames,
-        first_ts_ns=min(times),
-        last_ts_ns=max(times),
+        first_ts_ns=head.first_ts_ns,
+        last_ts_ns=head.last_ts_ns,
         cause=render_template(outcome.cause, ctx).strip(),
         next_steps=(
             render_template(outcome.next_steps, ctx).strip()
@@ -108,10 +145,10 @@ def build_finding(
         notes=notes,
         capture=capture,
         sources=sources,
-        platform=guess,
-        confidence=confidence,
-        vantage=seen_from,
-        quality=codes,
+        platform=head.guess,
+        confidence=head.confidence,
+        vantage=head.seen_from,
+        quality=head.codes,
         origin=origin,
         rst_claim=claim_of(rule, flow, match, origin),
     )

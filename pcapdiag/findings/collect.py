@@ -23,6 +23,28 @@ class FindingCollector:
         self.max_alike = max_alike
         self._groups: dict[tuple[object, ...], FindingGroup] = {}
         self._kept: dict[tuple[object, ...], list[Finding]] = {}
+        # By group: the order (finding_order without the id) of its max_alike-th finding
+        # kept, once it has max_alike: a finding that sorts after it will never be listed.
+        self._bar: dict[tuple[object, ...], tuple[object, ...]] = {}
+
+    def count_only(
+        self,
+        key: tuple[object, ...],
+        order: tuple[object, ...],
+        first_ts_ns: int,
+        last_ts_ns: int,
+        client: str,
+        server: str,
+    ) -> bool:
+        """Count a finding not yet built in its group (`key`: its alike_key) when it can never
+        be listed (`order`: its finding_order without the id), and say so; False: it may be
+        listed, so build it and add() it. A flood's findings past the first max_alike of
+        their group then cost no building at all."""
+        bar = self._bar.get(key)
+        if bar is None or order <= bar:
+            return False
+        self._groups[key].count_parts(first_ts_ns, last_ts_ns, client, server)
+        return True
 
     def add(self, finding: Finding) -> None:
         key = alike_key(finding)
@@ -39,6 +61,9 @@ class FindingCollector:
         if self.max_alike is not None and len(kept) >= 2 * max(self.max_alike, 1):
             kept.sort(key=finding_order)
             del kept[self.max_alike :]
+            if kept:
+                last = kept[-1]
+                self._bar[key] = (last.first_ts_ns, last.frames, last.rule)
 
     def merge(self, other: FindingCollector) -> None:
         """Take in another worker's findings (the same limit)."""

@@ -5,6 +5,7 @@ contract.py, which each `to_dict` here calls."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -105,11 +106,7 @@ class Finding:
     def primary(self, platform: str | None = None) -> Effect | None:
         """The first call that fails (or the first effect, when none fails), on `platform`
         (by default the finding's own)."""
-        effects = self.effects.get(platform or self.platform.name, ())
-        for eff in effects:
-            if eff.errno is not None:
-                return eff
-        return effects[0] if effects else None
+        return primary_effect(self.effects, platform or self.platform.name)
 
     @property
     def flow_filter(self) -> str:
@@ -142,20 +139,42 @@ def finding_order(f: Finding) -> tuple[object, ...]:
     return (f.first_ts_ns, f.frames, f.rule, f.id)
 
 
+def primary_effect(effects: Mapping[str, Sequence[Effect]], platform: str) -> Effect | None:
+    """The first call that fails on `platform` (or its first effect, when none fails)."""
+    mine = effects.get(platform, ())
+    for eff in mine:
+        if eff.errno is not None:
+            return eff
+    return mine[0] if mine else None
+
+
 def alike_key(f: Finding) -> tuple[object, ...]:
     """Findings alike: in the same capture, the same rule, side, platform, errno, confidence
     and server address (a port scan: one client, many ports; a SYN flood: many clients, one
     port)."""
     prim = f.primary()
-    return (
+    return alike_key_of(
         f.capture,
         f.rule,
         f.side,
         f.platform.name,
         prim.errno if prim else None,
         f.confidence.level,
-        _host(f.flow.server),
+        f.flow.server,
     )
+
+
+def alike_key_of(
+    capture: str,
+    rule: str,
+    side: str,
+    platform: str,
+    errno: str | None,
+    confidence: str,
+    server: str,
+) -> tuple[object, ...]:
+    """alike_key from its parts (`server` the server's endpoint, address and port)."""
+    return (capture, rule, side, platform, errno, confidence, _host(server))
 
 
 def alike_key_of_group(g: FindingGroup) -> tuple[object, ...]:
@@ -222,14 +241,18 @@ class FindingGroup:
         )
 
     def count_in(self, f: Finding) -> None:
+        self.count_parts(f.first_ts_ns, f.last_ts_ns, f.flow.client, f.flow.server)
+
+    def count_parts(self, first_ts_ns: int, last_ts_ns: int, client: str, server: str) -> None:
+        """Count in a finding of these times and endpoints (built or not)."""
         self.count += 1
-        self.first_ts_ns = min(self.first_ts_ns, f.first_ts_ns)
-        self.last_ts_ns = max(self.last_ts_ns, f.last_ts_ns)
+        self.first_ts_ns = min(self.first_ts_ns, first_ts_ns)
+        self.last_ts_ns = max(self.last_ts_ns, last_ts_ns)
         if self.clients is not None:
-            self.clients.add(_host(f.flow.client))
+            self.clients.add(_host(client))
             if len(self.clients) > MAX_COUNTED_CLIENTS:
                 self.clients = None
-        self.server_ports.add(int(f.flow.server.rpartition(":")[2]))
+        self.server_ports.add(int(server.rpartition(":")[2]))
 
     def merge(self, other: FindingGroup) -> None:
         self.count += other.count

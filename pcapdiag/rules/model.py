@@ -119,10 +119,14 @@ class Pattern:
     # The event names the sequence needs, each once: a flow without one of them cannot
     # match (read for every flow).
     step_events: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # The same as a set: what a flow's event names must include (session._diagnose tests
+    # it before evaluating the rule at all).
+    needs: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         events = tuple(dict.fromkeys(step.event for step in self.sequence))
         object.__setattr__(self, "step_events", events)
+        object.__setattr__(self, "needs", frozenset(events))
 
 
 @dataclass(frozen=True, slots=True)
