@@ -49,11 +49,14 @@ def records(kind: str, count: int, seed: int) -> Iterator[tuple[int, bytes]]:
     elif kind == "syn-flood-short":
         # The same spoofed flood packed into 20 s whatever its size (50,000 SYNs a second for
         # a million): more attempts open at once than pcapdiag holds, released early.
+        # Each attempt from its own address and port (so none is taken for another's
+        # retransmission): a multiplicative permutation of the 2**20 addresses of
+        # 172.16.0.0/12, the port moving on every 2**20 attempts.
         step = 20_000_000 / count
         for i in range(count):
-            a = 0xAC100000 | rng.getrandbits(20)
+            a = 0xAC100000 | ((i * 2654435761) & 0xFFFFF)
             src = a.to_bytes(4, "big")
-            sport = 1024 + rng.getrandbits(16) % 64000
+            sport = 1024 + (i >> 20) % 64000
             yield int(i * step), frame(src, server, sport, 80, rng.getrandbits(32), 0, SYN)
     elif kind == "outage":
         # Every service down: count attempts from 5,000 clients to 40 ports of 200 servers,
