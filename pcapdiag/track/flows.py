@@ -46,6 +46,14 @@ DEFAULT_LINGER_NS = 120 * 1_000_000_000
 # small tombstone stays, so that a later stray segment is counted as late, not taken for a
 # new connection seen mid-stream.
 DEFAULT_GRACE_NS = 10 * 1_000_000_000
+# ... and a connection its ends closed before its handshake completed (a SYN refused by RST,
+# an attempt reset: _ended_early) this long after: its late segments are a SYN
+# retransmission that crossed the answer (Linux retransmits after 1 s, then 3 s: RFC 6298
+# section 2; Windows sends its SYN again after a RST, about 2 s in all: Microsoft KB 175523)
+# or a duplicate frame.
+# In an outage ten thousand are refused a second, and each held for the full grace would keep
+# a hundred thousand connections' state at once (400 MB, bench/floods.py).
+ATTEMPT_GRACE_NS = 3 * 1_000_000_000
 # Longer than Linux's default keepalive idle time (tcp_keepalive_time = 7200 s) plus a few
 # probe intervals, so that a connection kept alive by default keepalives is never split.
 DEFAULT_IDLE_NS = 7800 * 1_000_000_000
@@ -113,6 +121,14 @@ def flow_key(src: bytes, sport: int, dst: bytes, dport: int) -> Key:
     a = src + sport.to_bytes(2, "big")
     b = dst + dport.to_bytes(2, "big")
     return a + b if a <= b else b + a
+
+
+def _ended_early(conn: Connection) -> bool:
+    """Whether a connection ended (refused, reset) during its handshake by its ends' own
+    packets, which ATTEMPT_GRACE_NS then covers. One an ICMP error ended (no packet from the
+    server) keeps the full grace: BSD and macOS send their SYN again after it, seconds
+    later, as part of the same attempt (syn-icmp-retried)."""
+    return conn.handshake != "complete" and conn.server.packets > 0
 
 
 # Events a handshake takes at most: SYN, its retransmissions, SYN-ACK, the ACK.
@@ -256,11 +272,13 @@ class FlowTable:
         linger_ns: int = DEFAULT_LINGER_NS,
         idle_ns: int = DEFAULT_IDLE_NS,
         grace_ns: int = DEFAULT_GRACE_NS,
+        attempt_grace_ns: int = ATTEMPT_GRACE_NS,
         max_attempts: int | None = None,
         fast_path: bool = True,
     ):
         self.linger_ns = linger_ns
         self.grace_ns = grace_ns
+        self.attempt_grace_ns = min(grace_ns, attempt_grace_ns)
         # 4-tuple -> (when its last connection finished, that connection's instance number):
         # a released connection's tombstone, kept for linger_ns. It is all that is remembered
         # of the ports' past, so that memory grows with the connections of the last two
@@ -277,6 +295,8 @@ class FlowTable:
         self.neighbours = NeighbourTable()  # ARP and NDP requests and their answers
         self._since_sweep = 0
         self._finished: deque[tuple[int, _Tcp]] = deque()  # (finished at, flow), in order
+        # The same for those that ended before their handshake completed (their own grace).
+        self._ended_early: deque[tuple[int, _Tcp]] = deque()
         # Unanswered connection attempts, oldest first. An OrderedDict, not a dict: taking the
         # oldest out of a dict scans the holes its earlier deletions left, which made a SYN
         # flood quadratic; OrderedDict.popitem(last=False) is O(1).
@@ -305,7 +325,7 @@ class FlowTable:
             # `_gone`, inlined for the common answer (still taking packets): this runs for
             # every segment.
             if (
-                ended_at is not None and now - ended_at > self.grace_ns
+                ended_at is not None and now - ended_at > self._grace(conn)
             ) or now - conn.last_ts_ns > self.idle_ns:
                 done.append(self._close_tcp(hit[0].key, hit[0], self._gone(conn, now) or ""))
                 hit = None
@@ -525,7 +545,7 @@ class FlowTable:
         """Why a tracked connection no longer takes packets at `now_ns`: "closed" (ended more
         than linger_ns ago) or "expired" (idle longer than idle_ns); None if it still does.
         Decided from capture time alone, so the sweep below only frees what this would."""
-        if conn.finished_ts_ns is not None and now_ns - conn.finished_ts_ns > self.grace_ns:
+        if conn.finished_ts_ns is not None and now_ns - conn.finished_ts_ns > self._grace(conn):
             return "closed"
         if now_ns - conn.last_ts_ns > self.idle_ns:
             return "expired"
@@ -540,13 +560,19 @@ class FlowTable:
             return []
         self._since_sweep = 0
         done: list[FlowRecord] = []
-        queue = self._finished
-        while queue and now_ns - queue[0][0] > self.grace_ns:
-            _ts, t = queue.popleft()
-            if t.conn.finished_ts_ns is None:
-                t.queued = False  # it came back to life (a RST it took had been lost)
-            elif self.tcp.get(t.key) is t and self._gone(t.conn, now_ns) == "closed":
-                done.append(self._close_tcp(t.key, t, "closed"))
+        for queue, grace in (
+            (self._finished, self.grace_ns),
+            (self._ended_early, self.attempt_grace_ns),
+        ):
+            while queue and now_ns - queue[0][0] > grace:
+                _ts, t = queue.popleft()
+                if t.conn.finished_ts_ns is None:
+                    t.queued = False  # it came back to life (a RST it took had been lost)
+                elif self.tcp.get(t.key) is t and self._gone(t.conn, now_ns) == "closed":
+                    done.append(self._close_tcp(t.key, t, "closed"))
+                elif self.tcp.get(t.key) is t and self._grace(t.conn) != grace:
+                    t.queued = False  # its grace changed (its handshake completed after all)
+                    self._note_finished(t)
         if now_ns < self._next_idle_scan:
             return done
         self._next_idle_scan = now_ns + IDLE_SCAN_NS
@@ -573,7 +599,12 @@ class FlowTable:
     def _note_finished(self, t: _Tcp) -> None:
         if not t.queued and t.conn.finished_ts_ns is not None:
             t.queued = True
-            self._finished.append((t.conn.finished_ts_ns, t))
+            queue = self._ended_early if _ended_early(t.conn) else self._finished
+            queue.append((t.conn.finished_ts_ns, t))
+
+    def _grace(self, conn: Connection) -> int:
+        """How long a finished connection still takes late segments (see ATTEMPT_GRACE_NS)."""
+        return self.attempt_grace_ns if _ended_early(conn) else self.grace_ns
 
     def _close_tcp(
         self, key: Key, t: _Tcp, reason: str, end_ts_ns: int | None = None

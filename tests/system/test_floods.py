@@ -51,9 +51,12 @@ def test_port_scan_is_summarised(floods, builtin_rules) -> None:
     assert report.counts_by_errno() == {"ECONNREFUSED": 2000}
     text = to_text(report)
     assert len(text.splitlines()) < 40  # not 2,000 blocks
+    # A scan: one client, 2,000 ports, from the first SYN to the last RST (1,999 x 20 ms
+    # + 5 ms = 39.985 s): 50 a second.
+    assert group.kind == "scan"
     assert (
-        "2,000 alike: client connect() fails with ECONNREFUSED, client 10.0.0.66 to "
-        "10.0.0.1 (2,000 ports) (PD-TCP-001)" in text
+        "2,000 alike (scan, over 40 s, 50 a second): client connect() fails with "
+        "ECONNREFUSED, client 10.0.0.66 to 10.0.0.1 (2,000 ports) (PD-TCP-001)" in text
     )
     assert "... and 1,998 more findings alike" in text
     assert "1 TCP connection" not in text and "2000 failed calls" in text
@@ -76,9 +79,11 @@ def test_syn_flood_is_one_line_and_claims_no_errno(floods, builtin_rules) -> Non
     assert group.server_ports == {80} and len(group.clients or ()) == 2900
     text = to_text(report)
     assert "0 failed calls, 2900 other findings" in text
+    # A flood: 2,900 sources, SYNs 10 ms apart, the first to the 2,900th 28.99 s.
+    assert group.kind == "flood"
     assert (
-        "2,900 alike: Connection attempt unanswered (one SYN, no reply, no retry), no errno, "
-        "2,900 clients to 10.0.0.1:80 (PD-TCP-013)" in text
+        "2,900 alike (flood, over 29 s, 100 a second): Connection attempt unanswered (one "
+        "SYN, no reply, no retry), no errno, 2,900 clients to 10.0.0.1:80 (PD-TCP-013)" in text
     )
 
 

@@ -190,3 +190,23 @@ def test_reused_ports_count_up_within_the_linger_time_only() -> None:
         done += table.finish(240 * 10**9)
         got = [(r.instance, r.first_frame) for r in done if r.client == "10.0.0.1:5555"]
         assert sorted(got, key=lambda x: x[1]) == [(1, 1), (2, 3), (1, 50_000)], filler
+
+
+def test_a_refused_attempt_takes_late_segments_for_three_seconds_only() -> None:
+    # SYN refused by RST|ACK, then the RST again (a duplicate frame): 2 s later it is still
+    # the connection's (its grace, ATTEMPT_GRACE_NS, is 3 s); 5 s later it is a straggler of
+    # a released connection. An established connection keeps the 10 s grace.
+    for late_s, in_flow in ((2.0, True), (5.0, False)):
+        table = FlowTable()
+        done = _refused(table, 1, 0, 100)
+        rst = _seg(3, late_s, S, 80, C, 5555, 0, 101, RST | ACK)
+        done += table.add_segment(rst)
+        # Other traffic afterwards, so that the sweep runs past the grace.
+        for k in range(5000):
+            done += table.add_segment(
+                _seg(10 + k, late_s + 0.001 + k / 1000, C, 9, S, 9, 1, 0, ACK)
+            )
+        done += table.finish(60 * 10**9)
+        (rec,) = [r for r in done if r.client == "10.0.0.1:5555"]
+        assert (3 in rec.frames) == in_flow, late_s
+        assert table.stats.late_segments == (0 if in_flow else 1)
