@@ -13,7 +13,8 @@ clock (join/clock.py) recognise it: only one candidate in each view, or none is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import bisect
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from pcapdiag.decode.packets import SYN
@@ -121,8 +122,7 @@ def through_translation(
             if clocks is None:
                 pairs = _by_isn(in_x, in_y, sig_x, sig_y)
             else:
-                fits = _lengths_fit(x, y, clocks, sig_x, sig_y)
-                pairs = _unique_pairs(in_x, in_y, fits)
+                pairs = _by_lengths(x, y, in_x, in_y, clocks, sig_x, sig_y)
             for a, b, swapped in pairs:
                 sa, sb = sig_x[id(a)], sig_y[id(b)]
                 assert sa is not None and sb is not None
@@ -170,16 +170,23 @@ def _add(*parts: int | None) -> int | None:
 # fits(a, b): None when they are not one connection; False when they are, as named; True
 # when they are with the roles the other way round in one of the views.
 Fits = Callable[[Joined, Joined], "bool | None"]
+# The flows of the other view worth testing against one (a dictionary lookup, a time window),
+# so that two views of tens of thousands of flows never compare every pair.
+Candidates = Callable[[Joined], Iterable[Joined]]
 
 
 def _unique_pairs(
-    in_x: list[Joined], in_y: list[Joined], fits: Fits
+    in_x: list[Joined], candidates: Candidates, fits: Fits
 ) -> list[tuple[Joined, Joined, bool]]:
     """The pairs where each is the other's only candidate."""
     found: dict[int, list[tuple[Joined, bool]]] = {}
     back: dict[int, int] = {}
     for a in in_x:
-        for b in in_y:
+        tested: set[int] = set()
+        for b in candidates(a):
+            if id(b) in tested:
+                continue
+            tested.add(id(b))
             swapped = fits(a, b)
             if swapped is None:
                 continue
@@ -199,13 +206,15 @@ def _by_isn(
     sig_x: dict[int, Signature | None],
     sig_y: dict[int, Signature | None],
 ) -> list[tuple[Joined, Joined, bool]]:
-    def groups(js: list[Joined], sigs: dict[int, Signature | None]) -> dict[int, list[Joined]]:
-        out: dict[int, list[Joined]] = {}
-        for j in js:
-            s = sigs[id(j)]
-            if s is not None and s.client_isn is not None:
-                out.setdefault(s.client_isn, []).append(j)
-        return out
+    by_isn: dict[int, list[Joined]] = {}
+    for b in in_y:
+        s = sig_y[id(b)]
+        if s is not None and s.client_isn is not None:
+            by_isn.setdefault(s.client_isn, []).append(b)
+
+    def candidates(a: Joined) -> Iterable[Joined]:
+        s = sig_x[id(a)]
+        return by_isn.get(s.client_isn, ()) if s is not None and s.client_isn is not None else ()
 
     def fits(a: Joined, b: Joined) -> bool | None:
         ia, ib = sig_x[id(a)], sig_y[id(b)]
@@ -214,26 +223,44 @@ def _by_isn(
             return None
         return False
 
-    by_y = groups(in_y, sig_y)
-    out = []
-    # Only the flows with the same client ISN are compared: one dictionary lookup each.
-    for isn, xs in groups(in_x, sig_x).items():
-        out += _unique_pairs(xs, by_y.get(isn, []), fits)
-    return out
+    return _unique_pairs(in_x, candidates, fits)
 
 
-def _lengths_fit(
+def _by_lengths(
     x: str,
     y: str,
+    in_x: list[Joined],
+    in_y: list[Joined],
     clocks: dict[str, Clock],
     sig_x: dict[int, Signature | None],
     sig_y: dict[int, Signature | None],
-) -> Fits:
+) -> list[tuple[Joined, Joined, bool]]:
     cx, cy = clocks.get(x), clocks.get(y)
     if cx is None or cy is None or "none" in (cx.how_sure, cy.how_sure):
         shift, slack = 0, SLACK_NS  # the capture hosts' clocks as they were
     else:
         shift, slack = cy.offset_ns - cx.offset_ns, SLACK_NS + cx.spread_ns + cy.spread_ns
+    # The other view's flows by their first payload lengths, each bucket in time order.
+    buckets: dict[tuple[tuple[str, int], ...], list[tuple[int, int, Joined]]] = {}
+    for i, b in enumerate(in_y):
+        s = sig_y[id(b)]
+        if s is not None and s.first_payload_ns is not None and len(s.segments) >= MIN_LENGTHS:
+            key = s.lengths()[:MIN_LENGTHS]
+            buckets.setdefault(key, []).append((s.first_payload_ns, i, b))
+    for bucket in buckets.values():
+        bucket.sort(key=lambda e: (e[0], e[1]))
+
+    def candidates(a: Joined) -> Iterator[Joined]:
+        s = sig_x[id(a)]
+        if s is None or s.first_payload_ns is None or len(s.segments) < MIN_LENGTHS:
+            return
+        t = s.first_payload_ns + shift
+        for key in (s.lengths()[:MIN_LENGTHS], s.lengths(flip=True)[:MIN_LENGTHS]):
+            bucket = buckets.get(key, [])
+            i = bisect.bisect_left(bucket, t - slack, key=lambda e: e[0])
+            while i < len(bucket) and bucket[i][0] <= t + slack:
+                yield bucket[i][2]
+                i += 1
 
     def fits(a: Joined, b: Joined) -> bool | None:
         sa, sb = sig_x[id(a)], sig_y[id(b)]
@@ -249,4 +276,4 @@ def _lengths_fit(
             return True
         return None
 
-    return fits
+    return _unique_pairs(in_x, candidates, fits)

@@ -157,3 +157,90 @@ def test_unknown_rewrite_claims_no_loss(builtin_rules, tmp_path) -> None:
     (f,) = [f for f in report.findings if f.side == "client" and f.primary() is not None]
     assert [c for c, _ in f.evidence] == [views[0]] * len(f.frames)
     assert not [n for n in f.notes if "never reached" in n or "Round trip" in n]
+
+
+class _Flow:
+    """What the matching reads of a flow record: its roles (and its identity)."""
+
+    roles = "known"
+
+
+def test_many_flows_are_not_compared_pair_by_pair(monkeypatch) -> None:
+    # 3,000 lone flows in each view, ISNs rewritten: the lengths stage looks up each flow's
+    # candidates by its first lengths and time, so it tests a few thousand pairs, not nine
+    # million; and it pairs each flow with its own.
+    from pcapdiag.join import translate
+    from pcapdiag.join.clock import Clock
+    from pcapdiag.join.match import Joined
+
+    n = 3000
+    views: dict[str, list[Joined]] = {"a": [], "b": []}
+    sigs = {}
+    for label, rewrite in (("a", 0), ("b", REWRITE)):
+        for i in range(n):
+            flow = _Flow()
+            j = Joined("tcp", f"10.0.0.1:{i}", "10.0.0.2:80", {label: flow})  # type: ignore[dict-item]
+            # Every tenth flow alike in lengths, all 10 ms apart.
+            segs = (
+                ("client", 1 + rewrite, 100 + i % 10),
+                ("server", 1, 200),
+                ("client", 101 + rewrite, 50),
+            )
+            sigs[(label, id(flow))] = translate.Signature(None, None, segs, T0_NS + i * 10_000_000)
+            views[label].append(j)
+    calls = {"fits": 0}
+    real = translate._unique_pairs
+
+    def counting(in_x, candidates, fits):
+        def counted(a, b):
+            calls["fits"] += 1
+            return fits(a, b)
+
+        return real(in_x, candidates, counted)
+
+    monkeypatch.setattr(translate, "_unique_pairs", counting)
+    clocks = {
+        "a": Clock("a", 0, 0, 0, 0, None, "reference"),
+        "b": Clock("b", 0, 1_000_000, 0, 1, None, "medium"),
+    }
+    out = translate.through_translation(views["a"] + views["b"], ("a", "b"), sigs, clocks)
+    # Flows alike in lengths come every 100 ms: each has its own and the others alike
+    # within 0.5 s (100 to 500 ms away) as candidates, so none is unique and none is paired
+    # (ambiguity joins nothing), after a few candidates each.
+    assert calls["fits"] < 20 * n
+    assert len(out) == 2 * n
+
+
+def test_many_flows_pair_with_their_own_when_apart(monkeypatch) -> None:
+    from pcapdiag.join import translate
+    from pcapdiag.join.clock import Clock
+    from pcapdiag.join.match import Joined
+
+    n = 2000
+    views: dict[str, list[Joined]] = {"a": [], "b": []}
+    sigs = {}
+    for label, rewrite in (("a", 0), ("b", REWRITE)):
+        for i in range(n):
+            flow = _Flow()
+            j = Joined("tcp", f"10.0.0.1:{i}", "10.0.0.2:80", {label: flow})  # type: ignore[dict-item]
+            segs = (
+                ("client", 1 + rewrite, 100 + i % 10),
+                ("server", 1, 200),
+                ("client", 101 + rewrite, 50),
+            )
+            # Flows alike in lengths 10 s apart: each has one candidate, its own.
+            sigs[(label, id(flow))] = translate.Signature(
+                None, None, segs, T0_NS + i * 1_000_000_000
+            )
+            views[label].append(j)
+    clocks = {
+        "a": Clock("a", 0, 0, 0, 0, None, "reference"),
+        "b": Clock("b", 0, 1_000_000, 0, 1, None, "medium"),
+    }
+    out = translate.through_translation(views["a"] + views["b"], ("a", "b"), sigs, clocks)
+    assert len(out) == n
+    assert all(j.client == f"10.0.0.1:{i}" and len(j.flows) == 2 for i, j in enumerate(out))
+    assert all(j.shifts["b"] == (REWRITE, 0) for j in out)
+
+
+T0_NS = int(T0 * 1e9)
