@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -54,9 +55,11 @@ def finding_head(rule: Rule, flow: FlowRecord, match: Match, platform: str = "li
     side = match.side.value
     guess = infer(flow, side) if platform == AUTO else forced(platform)
     ctx = _Context(rule, flow, match, guess.name)
-    effects: dict[str, tuple[Effect, ...]] = {}
-    for name, specs in outcome.effects.items():
-        effects[name] = tuple(_effect(spec, match) for spec in specs)
+    effects = _static_effects(outcome)
+    if effects is None:
+        effects = {}
+        for name, specs in outcome.effects.items():
+            effects[name] = tuple(_effect(spec, match) for spec in specs)
     seen_from = vantage(flow)
     held = [
         d for d in outcome.doubts if d.when is None or d.when.test(ctx.__getitem__, rule.params)
@@ -94,6 +97,27 @@ def finding_head(rule: Rule, flow: FlowRecord, match: Match, platform: str = "li
     )
 
 
+# By id of a rule's outcome (the outcome held too, so that its id is never another's): the
+# effects of an outcome none of whose effects depends on the match, made once and shared by
+# all its findings (read-only: a flood's findings would otherwise each hold their own).
+_STATIC: dict[int, tuple[object, dict[str, tuple[Effect, ...]] | None]] = {}
+
+
+def _static_effects(outcome: Any) -> dict[str, tuple[Effect, ...]] | None:
+    hit = _STATIC.get(id(outcome))
+    if hit is not None and hit[0] is outcome:
+        return hit[1]
+    specs = [spec for specs in outcome.effects.values() for spec in specs]
+    static = None
+    if all(spec.errno_from is None for spec in specs):
+        static = {
+            name: tuple(_effect(spec, None) for spec in specs)
+            for name, specs in outcome.effects.items()
+        }
+    _STATIC[id(outcome)] = (outcome, static)
+    return static
+
+
 def build_finding(
     rule: Rule,
     flow: FlowRecord,
@@ -115,7 +139,7 @@ def build_finding(
     ctx = head.ctx
     frames = head.frames
     notes = tuple(
-        render_template(n.text, ctx).strip()
+        sys.intern(render_template(n.text, ctx).strip())
         for n in outcome.notes
         if n.when is None or n.when.test(ctx.__getitem__, rule.params)
     )
@@ -137,8 +161,9 @@ def build_finding(
         first_ts_ns=head.first_ts_ns,
         last_ts_ns=head.last_ts_ns,
         cause=render_template(outcome.cause, ctx).strip(),
+        # Interned: a rule's advice is mostly the same words for every finding of a flood.
         next_steps=(
-            render_template(outcome.next_steps, ctx).strip()
+            sys.intern(render_template(outcome.next_steps, ctx).strip())
             if outcome.next_steps is not None
             else None
         ),
@@ -158,16 +183,17 @@ def _origin(rule: Rule, ctx: _Context) -> Origin:
     """The rule's first origin whose condition holds; unknown when none does."""
     for o in rule.outcome.origins:
         if o.when is None or o.when.test(ctx.__getitem__, rule.params):
-            return Origin(o.actor, o.confidence, render_template(o.why, ctx).strip())
+            return Origin(o.actor, o.confidence, sys.intern(render_template(o.why, ctx).strip()))
     if rule.outcome.origins:
         return Origin("unknown", "low", "the capture does not show who caused it")
     return UNKNOWN_ORIGIN
 
 
-def _effect(spec: EffectSpec, match: Match) -> Effect:
+def _effect(spec: EffectSpec, match: Match | None) -> Effect:
     name = spec.errno
     src = spec.errno_from
     if src is not None:
+        assert match is not None
         value = getattr(match.bindings[src.binding], src.field)
         name = src.map.get(str(value))
     if src is not None and spec.result == "pending":

@@ -51,6 +51,13 @@ def vantage(flow: FlowRecord) -> Vantage:
     by_timing = _by_handshake_timing(flow)
     if by_timing is not None:
         return by_timing
+    return _no_router(c, s)
+
+
+@functools.lru_cache(maxsize=1024)
+def _no_router(c: int | None, s: int | None) -> Vantage:
+    """Neither TTL nor timing tells (cached: one object for the many findings of an outage
+    that say the same)."""
     said = f"the client's packets arrive with TTL {c}, the server's with {s}"
     return Vantage(UNKNOWN, f"{said}: no router between them, either host could have captured")
 
