@@ -40,3 +40,9 @@ class TwoViews:
     client: str = ""
     server: str = ""
     reference: str = ""  # the view whose clock the times are on
+
+    def at(self, c: Crossing, view: str) -> tuple[int, int] | None:
+        """Where crossing `c` shows in `view` (the client's or the server's host's): its
+        frame there and time, None when that view does not hold it."""
+        on_sender = (view == self.client_view) == (c.sender == "client")
+        return c.sent if on_sender else c.got

@@ -54,27 +54,36 @@ def two_views(views: Views, j: Joined) -> TwoViews | None:
             Crossing(side, _label(p, base), (p.frame, p.ts_ns), (q.frame, q.ts_ns), BOTH)
             for p, q in hits
         ]
-        paired_sent = {p.frame for p, _ in hits}
-        paired_got = {q.frame for _, q in hits}
-        lost = {p.frame for p in missing(sent, got, windows[peer])}
-        for p in sent:
-            if p.frame in paired_sent:
-                continue
-            inside = windows[peer][0] <= p.ts_ns <= windows[peer][1]
-            status = LOST if p.frame in lost else RESEGMENTED if inside else UNSEEN
-            out.append(Crossing(side, _label(p, base), (p.frame, p.ts_ns), None, status))
-        # What arrived and never left: the same test the other way round.
-        unsent = {q.frame for q in missing(got, sent, windows[side])}
-        for q in got:
-            if q.frame in paired_got:
-                continue
-            inside = windows[side][0] <= q.ts_ns <= windows[side][1]
-            status = UNSENT if q.frame in unsent else RESEGMENTED if inside else UNSEEN
-            out.append(Crossing(side, _label(q, base), None, (q.frame, q.ts_ns), status))
+        # What left and never arrived, and (the same test the other way round) what arrived
+        # and never left, each judged while the other capture ran.
+        left = _unpaired(sent, got, {p.frame for p, _ in hits}, windows[peer], LOST)
+        out += [Crossing(side, _label(p, base), (p.frame, p.ts_ns), None, st) for p, st in left]
+        came = _unpaired(got, sent, {q.frame for _, q in hits}, windows[side], UNSENT)
+        out += [Crossing(side, _label(q, base), None, (q.frame, q.ts_ns), st) for q, st in came]
     out.sort(key=lambda c: c.first_ns)
     return TwoViews(
         nc, ns, tuple(out), j.named(nc, "client"), j.named(ns, "server"), views.order[0]
     )
+
+
+def _unpaired(
+    mine: list[Packet],
+    theirs: list[Packet],
+    paired: set[int],
+    window: tuple[int, int],
+    absent: str,
+) -> list[tuple[Packet, str]]:
+    """The packets of `mine` no packet of `theirs` was paired with, each with its fate:
+    `absent` when `theirs`' view ran then and holds none of its bytes (join/packets.py
+    missing), resegmented when it ran and holds them in other segments, else unseen."""
+    gone = {p.frame for p in missing(mine, theirs, window)}
+    out = []
+    for p in mine:
+        if p.frame in paired:
+            continue
+        inside = window[0] <= p.ts_ns <= window[1]
+        out.append((p, absent if p.frame in gone else RESEGMENTED if inside else UNSEEN))
+    return out
 
 
 def _label(p: Packet, base: int) -> str:

@@ -30,6 +30,7 @@ from pcapdiag.findings.model import (
 from pcapdiag.render.svg import arrow_head as _arrow_head
 from pcapdiag.render.svg import endpoint_box as _endpoint_box
 from pcapdiag.render.svg import esc as _e
+from pcapdiag.render.svg import figure, kept_rows
 from pcapdiag.render.text import (
     confidence_line,
     origin_line,
@@ -350,15 +351,8 @@ def fold(
     evidence frame; each run of rows left out becomes one Gap. A run of a single row is shown
     instead, since its marker would take as much room."""
     ev = set(evidence)
-    keep = set(range(min(head, len(rows))))
-    for idx, row in enumerate(rows):
-        if row.frame in ev:
-            keep.update(range(max(0, idx - context), min(len(rows), idx + context + 1)))
-    for idx in range(1, len(rows) - 1):
-        if idx not in keep and idx - 1 in keep and idx + 1 in keep:
-            keep.add(idx)
-    if len(rows) - 1 not in keep and len(rows) - 2 in keep:
-        keep.add(len(rows) - 1)
+    marked = [idx for idx, row in enumerate(rows) if row.frame in ev]
+    keep = kept_rows(len(rows), marked, head, context)
     out: list[LadderRow | Gap] = []
     hidden: list[LadderRow] = []
     for idx, row in enumerate(rows):
@@ -544,10 +538,7 @@ def ladder_svg(f: Finding, rows: Sequence[LadderRow], index: int = 0) -> str:
         f'<span class="muted">{_e(summary)}; relative time and frame number at the left; '
         "each endpoint&#x27;s TCP state after the packet where it changes</span>"
     )
-    return (
-        f'<figure class="ladder-fig"><div class="ladder-scroll">{svg}</div>'
-        f"<figcaption>{legend}</figcaption></figure>"
-    )
+    return figure(svg, legend)
 
 
 # Colours: the evidence highlight (#e8590c) is used by the diagram only, so a screenshot test

@@ -215,9 +215,8 @@ def _crossings(f: Finding, tv: TwoViews) -> list[str]:
         if isinstance(row, int):
             lines.append(f"| | … {row} packet{'s' if row != 1 else ''} not shown | | | |")
             continue
-        at_client = row.sent if row.sender == "client" else row.got
-        at_server = row.got if row.sender == "client" else row.sent
-        mine = at_client if f.capture == tv.client_view else at_server
+        at_client, at_server = tv.at(row, tv.client_view), tv.at(row, tv.server_view)
+        mine = tv.at(row, f.capture)
 
         def cell(at: tuple[int, int] | None, mine: tuple[int, int] | None = mine) -> str:
             if at is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Iterable
 
 from pcapdiag.render.text import clean
 
@@ -40,4 +41,27 @@ def endpoint_box(x: float, role: str, endpoint: str, cls: str) -> str:
         f'<text class="role" x="{x:.1f}" y="22" text-anchor="middle">{esc(role)}</text>'
         f'<text class="addr" x="{x:.1f}" y="40" text-anchor="middle" font-size="{size}">'
         f"{esc(endpoint)}</text></g>"
+    )
+
+
+def kept_rows(n: int, marked: Iterable[int], head: int, context: int) -> set[int]:
+    """Which of `n` rows a folded diagram shows: the first `head`, and every row within
+    `context` rows of a marked one (by index). A run of a single row left out is shown
+    instead, since its marker would take as much room; so is a last row left alone."""
+    keep = set(range(min(head, n)))
+    for idx in marked:
+        keep.update(range(max(0, idx - context), min(n, idx + context + 1)))
+    for idx in range(1, n - 1):
+        if idx not in keep and idx - 1 in keep and idx + 1 in keep:
+            keep.add(idx)
+    if n - 1 not in keep and n - 2 in keep:
+        keep.add(n - 1)
+    return keep
+
+
+def figure(svg: str, legend: str) -> str:
+    """A diagram and its legend, scrolling sideways on a narrow page."""
+    return (
+        f'<figure class="ladder-fig"><div class="ladder-scroll">{svg}</div>'
+        f"<figcaption>{legend}</figcaption></figure>"
     )

@@ -5,7 +5,7 @@ number in each file at either end; one that never arrived stops half way with a 
 that arrived without ever leaving the sender's host starts half way (made on the way).
 
 Rows are packets in the order they were first seen on the reference clock; a long
-connection is folded as the one-view ladder is (render/html.py fold): the first packets,
+connection is folded as the one-view ladder is (render/svg.py kept_rows): the first packets,
 and those around the finding's evidence and around every packet only one view holds.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pcapdiag.findings.contract import iso_time
 from pcapdiag.findings.crossing import BOTH, LOST, RESEGMENTED, UNSEEN, UNSENT, Crossing, TwoViews
 from pcapdiag.findings.model import Finding
-from pcapdiag.render.svg import arrow_head, endpoint_box, esc
+from pcapdiag.render.svg import arrow_head, endpoint_box, esc, figure, kept_rows
 
 _W = 900
 _LF_X = 10  # frame number in the client's view
@@ -47,17 +47,12 @@ def _rows(f: Finding, tv: TwoViews) -> list[Crossing | int]:
     """The crossings drawn, with the count of each run left out between them."""
     cs = tv.crossings
     own = set(f.frames)
-    mine_is_client = f.capture == tv.client_view
-
-    def cited(c: Crossing) -> bool:
-        at = c.sent if mine_is_client == (c.sender == "client") else c.got
-        return at is not None and at[0] in own
-
-    keep = set(range(min(_HEAD, len(cs))))
+    marked = []
     for i, c in enumerate(cs):
-        if cited(c) or c.status in (LOST, UNSENT):
-            keep.update(range(max(0, i - _CONTEXT), min(len(cs), i + _CONTEXT + 1)))
-    keep = set(sorted(keep)[:MAX_ROWS])
+        at = tv.at(c, f.capture)
+        if (at is not None and at[0] in own) or c.status in (LOST, UNSENT):
+            marked.append(i)
+    keep = set(sorted(kept_rows(len(cs), marked, _HEAD, _CONTEXT))[:MAX_ROWS])
     out: list[Crossing | int] = []
     hidden = 0
     for i, c in enumerate(cs):
@@ -77,7 +72,6 @@ def two_views_svg(f: Finding, tv: TwoViews, index: int = 0) -> str:
     """The figure for finding `f`, from its connection's crossings."""
     items = _rows(f, tv)
     own = set(f.frames)
-    mine_is_client = f.capture == tv.client_view
     height = _TOP + sum(_ROW_H if isinstance(it, Crossing) else _GAP_H for it in items) + 16
     t0 = tv.crossings[0].first_ns if tv.crossings else 0
     body: list[str] = []
@@ -94,15 +88,14 @@ def two_views_svg(f: Finding, tv: TwoViews, index: int = 0) -> str:
             y += _GAP_H
             continue
         c = it
-        from_client = c.sender == "client"
-        at_own = c.sent if mine_is_client == from_client else c.got
+        at_own = tv.at(c, f.capture)
         is_ev = at_own is not None and at_own[0] in own
         if is_ev:
             bands.append(
                 f'<rect class="ev-band" x="2" y="{y + 3}" width="{_W - 4}" height="{_ROW_H - 4}"'
                 ' rx="4"/>'
             )
-        body.append(_arrow(c, y, t0, from_client, is_ev))
+        body.append(_arrow(c, y, t0, c.sender == "client", is_ev))
         y += _ROW_H
     bottom = height - 8
     cv, sv = tv.client_view, tv.server_view
@@ -145,10 +138,7 @@ def two_views_svg(f: Finding, tv: TwoViews, index: int = 0) -> str:
         "&#x27;s clock"
         "</span>"
     )
-    return (
-        f'<figure class="ladder-fig"><div class="ladder-scroll">{svg}</div>'
-        f"<figcaption>{legend}</figcaption></figure>"
-    )
+    return figure(svg, legend)
 
 
 def _arrow(c: Crossing, y: float, t0: int, from_client: bool, is_ev: bool) -> str:
