@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from pcapdiag.api import analyze
 from pcapdiag.cli import cli
-from tests.support.scenario import Talk
+from tests.support.scenario import Talk, write_merged
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOD = ROOT / "rules" / "syn-unanswered-released" / "flood.pcap.gz"
@@ -31,11 +31,7 @@ def _refused(tmp_path: Path, name: str, pairs: list[tuple[str, int, int]]) -> st
         t.tcp("c", "S", dt=0)
         t.tcp("s", "RA", seq=0, ack=t.cisn + 1)
         talks.append(t)
-    merged = Talk()
-    merged.packets = sorted((p for t in talks for p in t.packets), key=lambda p: p.time)
-    path = tmp_path / f"{name}.pcap"
-    merged.write(path)
-    return str(path)
+    return write_merged(tmp_path / f"{name}.pcap", talks)
 
 
 def test_a_port_scan_is_a_scan(builtin_rules, tmp_path: Path) -> None:

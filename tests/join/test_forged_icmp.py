@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pcapdiag.api import analyze
-from tests.support.scenario import Talk
+from tests.support.scenario import Talk, write_merged
 
 SKEW = 0.120
 ONE_WAY = 0.002
@@ -48,11 +48,7 @@ def _views(tmp_path: Path, server_sent_it: bool) -> list[str]:
     tail.tcp("c", "A", dt=0.01)
     paths = []
     for name, parts in (("client", [client, late_c]), ("server", [server, late_s, tail])):
-        merged = Talk()
-        merged.packets = sorted((p for t in parts for p in t.packets), key=lambda p: p.time)
-        path = tmp_path / f"{name}.pcap"
-        merged.write(path)
-        paths.append(str(path))
+        paths.append(write_merged(tmp_path / f"{name}.pcap", parts))
     return paths
 
 

@@ -15,7 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from pcapdiag.api import analyze
-from tests.support.scenario import Talk
+from pcapdiag.join import translate
+from pcapdiag.join.clock import Clock
+from pcapdiag.join.match import Joined
+from tests.support.scenario import Talk, write_merged
 
 SKEW = 0.040
 ONE_WAY = 0.002
@@ -63,11 +66,7 @@ def _exchange(client: Talk, server: Talk) -> None:
 
 
 def _write(tmp_path: Path, name: str, talks: list[Talk]) -> str:
-    merged = Talk()
-    merged.packets = sorted((p for t in talks for p in t.packets), key=lambda p: p.time)
-    path = tmp_path / f"{name}.pcap"
-    merged.write(path)
-    return str(path)
+    return write_merged(tmp_path / f"{name}.pcap", talks)
 
 
 def test_rewritten_sequence_numbers_match_by_lengths_and_timing(builtin_rules, tmp_path) -> None:
@@ -165,29 +164,39 @@ class _Flow:
     roles = "known"
 
 
-def test_many_flows_are_not_compared_pair_by_pair(monkeypatch) -> None:
-    # 3,000 lone flows in each view, ISNs rewritten: the lengths stage looks up each flow's
-    # candidates by its first lengths and time, so it tests a few thousand pairs, not nine
-    # million; and it pairs each flow with its own.
-    from pcapdiag.join import translate
-    from pcapdiag.join.clock import Clock
-    from pcapdiag.join.match import Joined
+# The server's clock known within 1 ms of the client's (as a handshake both saw gives it).
+CLOCKS = {
+    "a": Clock("a", 0, 0, 0, 0, None, "reference"),
+    "b": Clock("b", 0, 1_000_000, 0, 1, None, "medium"),
+}
 
-    n = 3000
-    views: dict[str, list[Joined]] = {"a": [], "b": []}
+
+def _lone_flows(n: int, apart_ns: int) -> tuple[list[Joined], dict]:
+    """n flows in each of views a and b, no two named alike, b's client sequence numbers
+    moved by REWRITE: flow i starts apart_ns after flow i - 1 and its first request is
+    100 + i % 10 bytes (every tenth alike in lengths), then 200 back and 50 more."""
+    joined: list[Joined] = []
     sigs = {}
     for label, rewrite in (("a", 0), ("b", REWRITE)):
         for i in range(n):
             flow = _Flow()
             j = Joined("tcp", f"10.0.0.1:{i}", "10.0.0.2:80", {label: flow})  # type: ignore[dict-item]
-            # Every tenth flow alike in lengths, all 10 ms apart.
             segs = (
                 ("client", 1 + rewrite, 100 + i % 10),
                 ("server", 1, 200),
                 ("client", 101 + rewrite, 50),
             )
-            sigs[(label, id(flow))] = translate.Signature(None, None, segs, T0_NS + i * 10_000_000)
-            views[label].append(j)
+            sigs[(label, id(flow))] = translate.Signature(None, None, segs, T0_NS + i * apart_ns)
+            joined.append(j)
+    return joined, sigs
+
+
+def test_many_flows_are_not_compared_pair_by_pair(monkeypatch) -> None:
+    # 3,000 lone flows in each view, 10 ms apart, ISNs rewritten: the lengths stage looks
+    # up each flow's candidates by its first lengths and time, so it tests a few thousand
+    # pairs, not nine million.
+    n = 3000
+    joined, sigs = _lone_flows(n, 10_000_000)
     calls = {"fits": 0}
     real = translate._unique_pairs
 
@@ -199,11 +208,7 @@ def test_many_flows_are_not_compared_pair_by_pair(monkeypatch) -> None:
         return real(in_x, candidates, counted)
 
     monkeypatch.setattr(translate, "_unique_pairs", counting)
-    clocks = {
-        "a": Clock("a", 0, 0, 0, 0, None, "reference"),
-        "b": Clock("b", 0, 1_000_000, 0, 1, None, "medium"),
-    }
-    out = translate.through_translation(views["a"] + views["b"], ("a", "b"), sigs, clocks)
+    out = translate.through_translation(joined, ("a", "b"), sigs, CLOCKS)
     # Flows alike in lengths come every 100 ms: each has its own and the others alike
     # within 0.5 s (100 to 500 ms away) as candidates, so none is unique and none is paired
     # (ambiguity joins nothing), after a few candidates each.
@@ -211,33 +216,11 @@ def test_many_flows_are_not_compared_pair_by_pair(monkeypatch) -> None:
     assert len(out) == 2 * n
 
 
-def test_many_flows_pair_with_their_own_when_apart(monkeypatch) -> None:
-    from pcapdiag.join import translate
-    from pcapdiag.join.clock import Clock
-    from pcapdiag.join.match import Joined
-
+def test_many_flows_pair_with_their_own_when_apart() -> None:
+    # Flows alike in lengths 10 s apart: each has one candidate, its own.
     n = 2000
-    views: dict[str, list[Joined]] = {"a": [], "b": []}
-    sigs = {}
-    for label, rewrite in (("a", 0), ("b", REWRITE)):
-        for i in range(n):
-            flow = _Flow()
-            j = Joined("tcp", f"10.0.0.1:{i}", "10.0.0.2:80", {label: flow})  # type: ignore[dict-item]
-            segs = (
-                ("client", 1 + rewrite, 100 + i % 10),
-                ("server", 1, 200),
-                ("client", 101 + rewrite, 50),
-            )
-            # Flows alike in lengths 10 s apart: each has one candidate, its own.
-            sigs[(label, id(flow))] = translate.Signature(
-                None, None, segs, T0_NS + i * 1_000_000_000
-            )
-            views[label].append(j)
-    clocks = {
-        "a": Clock("a", 0, 0, 0, 0, None, "reference"),
-        "b": Clock("b", 0, 1_000_000, 0, 1, None, "medium"),
-    }
-    out = translate.through_translation(views["a"] + views["b"], ("a", "b"), sigs, clocks)
+    joined, sigs = _lone_flows(n, 1_000_000_000)
+    out = translate.through_translation(joined, ("a", "b"), sigs, CLOCKS)
     assert len(out) == n
     assert all(j.client == f"10.0.0.1:{i}" and len(j.flows) == 2 for i, j in enumerate(out))
     assert all(j.shifts["b"] == (REWRITE, 0) for j in out)

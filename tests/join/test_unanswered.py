@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pcapdiag.api import analyze
-from tests.support.scenario import Talk
+from tests.support.scenario import Talk, write_merged
 
 SKEW = 0.250  # the server host's clock, ahead of the client host's
 ONE_WAY = 0.002
@@ -53,11 +53,7 @@ def _views(tmp_path: Path, arrive: bool) -> list[str]:
         ("client", [client, late[0]]),
         ("server", [server, *([late[1]] if arrive else []), tail]),
     ):
-        merged = Talk()
-        merged.packets = sorted((p for t in parts for p in t.packets), key=lambda p: p.time)
-        path = tmp_path / f"{name}.pcap"
-        merged.write(path)
-        paths.append(str(path))
+        paths.append(write_merged(tmp_path / f"{name}.pcap", parts))
     return paths
 
 

@@ -981,9 +981,7 @@ def demo() -> Talk:
     dg = u.udp("c", b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00")
     u.icmp_error(dg, router=u.server, icmp_type=3, code=3)
     talks.append(u)
-    merged = Talk()
-    merged.packets = sorted((p for t in talks for p in t.packets), key=lambda p: float(p.time))
-    return merged
+    return Talk.merged(talks)
 
 
 def build_all(root: Path = ROOT) -> list[Path]:

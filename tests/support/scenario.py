@@ -162,6 +162,13 @@ class Talk:
     def wait(self, seconds: float) -> None:
         self.t += seconds
 
+    @classmethod
+    def merged(cls, talks: list[Talk]) -> Talk:
+        """Several connections' packets as one capture, in time order."""
+        out = cls()
+        out.packets = sorted((p for t in talks for p in t.packets), key=lambda p: float(p.time))
+        return out
+
     def write(self, path: Path) -> None:
         """A pcap file; gzip-compressed when `path` ends in .gz (no name, time 0 in the gzip
         header, so that the same packets give the same bytes)."""
@@ -177,3 +184,9 @@ class Talk:
         ):
             gz.write(plain.read_bytes())
         plain.unlink()
+
+
+def write_merged(path: Path, talks: list[Talk]) -> str:
+    """Talk.merged(talks) written to `path`; the path as a string (what analyze() takes)."""
+    Talk.merged(talks).write(path)
+    return str(path)
