@@ -21,6 +21,7 @@ from pcapdiag.findings import quality
 from pcapdiag.findings.build import Head, build_finding, finding_head
 from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE, FindingCollector
 from pcapdiag.findings.model import (
+    MAX_COUNTED_CLIENTS,
     CaptureInfo,
     Finding,
     FlowSummary,
@@ -28,6 +29,7 @@ from pcapdiag.findings.model import (
     ReportWarning,
     alike_key_of,
 )
+from pcapdiag.findings.samples import Sample, count_in, issues_of, sample_of
 from pcapdiag.io.hashing import _Hashing
 from pcapdiag.io.reader import CaptureReader, Record, open_capture
 from pcapdiag.io.records import Buffer
@@ -150,6 +152,10 @@ class _Session:
     # (accel.parallel); a file missing here is planned by each worker when it comes to it.
     plans: Plans | None = None
     table: FlowTable = field(init=False)
+    # The refused connections the first pass counted (accel.triage.RefusedClass): their
+    # exemplars' SYN frames -> the class, and what each exemplar made (findings/samples.py).
+    _examples: dict[int, int] = field(init=False, default_factory=dict)
+    _samples: dict[int, list[Sample]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.table = FlowTable(fast_path=self.analysis.settings.tracker_fast_path)
@@ -181,6 +187,9 @@ class _Session:
                 infos.append(self._info(reader, src))
                 plan = self._plan(reader, src)
                 stream: Iterator[Record | Segment | SkippedRun]
+                if plan is not None:
+                    for i, klass in enumerate(plan.refused):
+                        self._examples.update(dict.fromkeys(klass.examples, i))
                 if plan is not None:  # each worker counts its own
                     table.hosts.merge(plan.hosts)
                     report.tcp_connections += plan.plain
@@ -250,6 +259,8 @@ class _Session:
                     info.sha256 = hashing.result().get(info.path)
         last_ts = next((i.last_ts_ns for i in reversed(infos) if i.last_ts_ns is not None), None)
         self._finished(table.finish(last_ts), by_proto)
+        if plan is not None:
+            self._count_refused(plan)
         # The ARP / NDP runs are judged once every worker's SYNs are in: finish_neighbours.
         table.neighbours.sources = self.sources
         table.neighbours.end_ts_ns = last_ts or 0
@@ -275,7 +286,12 @@ class _Session:
             planned = self.plans[source]
             return planned[k] if planned else None
         analysis = self.analysis
-        plans = triage.first_pass(reader, analysis.rules, analysis.params, n, self.table)
+        # Findings past a group's list are counted, not built: so may refused connections
+        # be (triage.RefusedClass), each class judged by its first max_alike.
+        alike = analysis.max_alike if analysis.settings.count_unlisted else None
+        plans = triage.first_pass(
+            reader, analysis.rules, analysis.params, n, self.table, alike, MAX_COUNTED_CLIENTS
+        )
         return plans[k] if plans else None
 
     def _decoder(self, offset: int) -> Callable[..., Decoded | None]:
@@ -342,7 +358,24 @@ class _Session:
             )
 
     def _finished(self, records: Iterable[FlowRecord], by_proto: dict[str, list[Rule]]) -> None:
-        judge(records, by_proto, self.analysis, self.sources, self.report, self.collector)
+        judge(
+            records,
+            by_proto,
+            self.analysis,
+            self.sources,
+            self.report,
+            self.collector,
+            self._examples or None,
+            self._samples,
+        )
+
+    def _count_refused(self, plan: triage.Plan) -> None:
+        """Count in the refused connections the first pass set aside, each class as its
+        exemplars, judged by now, say (findings/samples.py)."""
+        for i, klass in enumerate(plan.refused):
+            samples = self._samples.get(i, [])
+            grace = self.table.attempt_grace_ns
+            count_in(klass, samples, self.label, self.report, self.collector, grace)
 
 
 def judge(
@@ -352,8 +385,14 @@ def judge(
     sources: tuple[str, ...],
     report: Report,
     collector: FindingCollector,
+    examples: Mapping[int, int] | None = None,
+    samples: dict[int, list[Sample]] | None = None,
 ) -> None:
-    """The findings of finished flows into the collector, their issues into the report."""
+    """The findings of finished flows into the collector, their issues into the report. A
+    flow whose first frame is in `examples` (first frame -> its class in the first pass's
+    plan) is an exemplar: what it made goes into `samples` too, by class."""
+    if samples is None:
+        samples = {}
     kept = report.records.setdefault(" + ".join(sources), []) if analysis.keep_records else None
     label = " + ".join(sources)
     for rec in records:
@@ -364,15 +403,15 @@ def judge(
             # memory (join/__init__.py).
             kept.append(rec if matched else rec.handshake_only())
         counts = report.quality
-        for code, frame in quality.connection_issues(rec):
-            counts.add(code, frame)
-        if matched:
-            for code, frame, n in quality.finding_issues(rec, matched[0][2].seen_from):
-                counts.add(code, frame, n)
+        issues = issues_of(rec, matched)
+        for code, frame, n in issues:
+            counts.add(code, frame, n)
+        if examples is not None and rec.proto == "tcp" and rec.first_frame in examples:
+            samples.setdefault(examples[rec.first_frame], []).append(
+                sample_of(rec, matched, issues)
+            )
         lean = None
         for rule, m, head in matched:
-            if quality.ENDED_BEFORE_OUTCOME in head.codes:
-                counts.add(quality.ENDED_BEFORE_OUTCOME, head.frames[0] if head.frames else None)
             # Its group (findings/model.py alike_key) and place in it (finding_order).
             if analysis.settings.count_unlisted:
                 key = alike_key_of(

@@ -61,7 +61,7 @@ enum { PH_SYN = 0, PH_EST = 1, PH_MID = 2 }; /* PH_MID: seen mid-stream, see mid
 #define RELEASE_BYTES (16LL << 20)
 /* Ports remembered at once at most (about 160 bytes each): past this (a scan, a flood) the
  * pass gives up and Python's flow table, which releases what it can, reads everything. */
-#define MAX_FLOWS 500000
+#define MAX_FLOWS 1000000
 
 typedef struct {
     uint8_t key[40]; /* the protocol, then the two endpoints (address, port), lower first */
@@ -98,7 +98,56 @@ typedef struct {
     int64_t last_ts;
     uint32_t *frames;
     uint32_t nframes, fcap;
+    /* Its first SYN, where the file holds it (the IP header and the TCP header's offset from
+     * it): read again when the connection takes a failure shape (see refused). */
+    const uint8_t *syn_ip;
+    uint16_t syn_l4;
+    uint32_t shaped; /* 1 + its index in the State's shaped records; 0: none */
 } Flow;
+
+/* -- failure shapes ------------------------------------------------------------------------
+ * A connection refused at once (a bare SYN, then RST|ACK acknowledging it from the server,
+ * nothing else on its ports for the linger time) is a failure the rules judge, and an outage
+ * or a scan makes hundreds of thousands of them. Each one's verdict depends only on what its
+ * two packets carry, their distance in time, and the server's address (findings of one server
+ * are grouped): everything the tracker reads of a segment but the connection's identity (the
+ * client's address and the ports), its ISN and the time it happened. Connections that agree
+ * on all of that form a class (shape_key); the first max_alike of each class by time go to
+ * Python as exemplars, which the rules judge as any other connection, and the others are set
+ * aside and counted per class: the report's groups count them in with their exemplars'
+ * findings (session.py). What Python needs of the counted ones is gathered per class: how
+ * many, their first and last SYN times, first frames, distinct clients and server ports. */
+#define SHAPE_KEY_MAX 192
+typedef struct {
+    uint32_t frames[2]; /* the SYN's, the RST's */
+    int64_t ts, rst_ts;
+    uint32_t cls;
+    uint8_t client[16];
+    uint8_t alen, bad; /* bad: not counted (see make_bad); 2 once chosen as an exemplar */
+    uint16_t port;     /* the server's */
+} Shaped;
+
+typedef struct {
+    uint8_t key[SHAPE_KEY_MAX];
+    uint16_t klen;
+    uint64_t hash;
+} ShapeClass;
+
+typedef struct {
+    Shaped *recs;
+    size_t n, cap;
+    ShapeClass *classes;
+    size_t nclasses, ccap;
+    uint32_t *slots; /* open addressing on the key's hash: class index + 1, 0 empty */
+    size_t scap;
+    long long max_alike; /* 0: shapes are not recognised */
+    int64_t grace_ns;    /* flows.ATTEMPT_GRACE_NS: how long the tracker holds it after */
+    /* Where the time from SYN to RST may change what the rules say (accel/timing.py):
+     * a class holds times between the same two. */
+    const int64_t *bounds;
+    size_t nbounds;
+    int oom;
+} Shapes;
 
 typedef struct {
     uint64_t hash;
@@ -161,6 +210,10 @@ typedef struct {
     int64_t sweep_due;
     int64_t last_sweep; /* capture time of the last sweep (see SWEEP_INTERVAL_NS) */
     Hosts hosts;
+    Shapes shapes;
+    /* An ARP or NDP frame was seen: the tracker's neighbour table (track/neighbours.py)
+     * then notes every SYN and its answer, and no SYN may go unseen. */
+    int neighbours;
 } State;
 
 /* A multiply-xorshift hash over 8-byte words (keys are 13 or 37 bytes): much cheaper than
@@ -234,6 +287,7 @@ static void flow_free_frames(Flow *f) {
 
 /* The connection is not plain after all: its frames go back to Python. */
 static void make_bad(State *s, Flow *f) {
+    if (f->shaped) s->shapes.recs[f->shaped - 1].bad = 1; /* its frames go to Python */
     if (f->status == ST_BAD) return;
     for (uint32_t i = 0; i < f->nframes; i++) bit_clear(&s->bm, f->frames[i]);
     flow_free_frames(f);
@@ -311,7 +365,9 @@ static int settle(State *s, Flow *f, int64_t now, int final) {
                count_plain(s->plain_udp, f);
     }
     if (f->status == ST_CLOSED)
-        return (final || quiet > s->linger_ns + 10 * 1000000000LL) && count_plain_tcp(s, f);
+        /* A refused connection is no plain one: its record says what becomes of it. */
+        return (final || quiet > s->linger_ns + 10 * 1000000000LL) &&
+               (f->shaped || count_plain_tcp(s, f));
     if (f->status == ST_OPEN) {
         if (quiet > s->idle_ns || (final && (f->phase == PH_SYN || pending(f)))) {
             make_bad(s, f); /* expired, or a SYN the capture ends on: Python judges */
@@ -629,8 +685,12 @@ static PyObject *hosts_dict(const Hosts *h) {
     return d;
 }
 
-static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, const uint8_t *dst,
-                    size_t alen, const uint8_t *tcp, long payload, int unusual) {
+static void refused(State *s, Flow *f, uint32_t frame, int64_t ts, int64_t syn_ts,
+                    const uint8_t *ip, const uint8_t *tcp, size_t alen);
+
+static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *ip, const uint8_t *src,
+                    const uint8_t *dst, size_t alen, const uint8_t *tcp, long payload,
+                    int unusual) {
     uint8_t key[40], klen;
     uint64_t h;
     int low, shard;
@@ -674,6 +734,8 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, co
             f->status = ST_OPEN;
             f->phase = PH_SYN;
             f->isn0 = seq;
+            f->syn_ip = ip;
+            f->syn_l4 = (uint16_t)(tcp - ip);
             add_frame(s, f, frame);
         } else if (s->midstream && !(flags & (F_SYN | F_RST)) && window != 0 && !unusual) {
             /* No SYN first: the connection began before the capture did. */
@@ -696,6 +758,12 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, co
     int64_t gap = ts - f->last_ts;
     f->last_ts = ts;
     if (f->status == ST_BAD) return;
+    if (s->shapes.max_alike && f->status == ST_OPEN && f->phase == PH_SYN && side == 1 &&
+        flags == (F_RST | F_ACK) && ackv == f->isn0 + 1 && payload == 0 && !unusual &&
+        gap >= 0 && gap <= s->idle_ns && !f->udp) {
+        refused(s, f, frame, ts, ts - gap, ip, tcp, alen); /* the SYN came last before */
+        return;
+    }
     if (f->status == ST_CLOSED || unusual || gap < 0 || gap > s->idle_ns || window == 0) {
         make_bad(s, f);
         return;
@@ -761,6 +829,174 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *src, co
     if (f->fin[peer] && ackv == f->nxt[peer]) f->fin_acked[peer] = 1;
     add_frame(s, f, frame);
     closed_or_bad(s, f);
+}
+
+/* The one's complement sum of 16-bit words (decode/ip.py checksum_ok). */
+static uint32_t sum16(const uint8_t *p, size_t n, uint32_t acc) {
+    size_t i = 0;
+    for (; i + 1 < n; i += 2) acc += ((uint32_t)p[i] << 8) | p[i + 1];
+    if (n & 1) acc += (uint32_t)p[n - 1] << 8;
+    return acc;
+}
+
+/* Whether the TCP checksum of a segment of `len` bytes at `tcp` is right (checksum_ok). */
+static int tcp_checksum_ok(const uint8_t *src, const uint8_t *dst, size_t alen,
+                           const uint8_t *tcp, size_t len) {
+    uint32_t acc = sum16(src, alen, 0);
+    acc = sum16(dst, alen, acc);
+    acc += PROTO_TCP + (uint32_t)len;
+    acc = sum16(tcp, len, acc);
+    while (acc > 0xFFFF) acc = (acc & 0xFFFF) + (acc >> 16);
+    return acc == 0xFFFF;
+}
+
+/* Append n bytes to a shape key (bounded by SHAPE_KEY_MAX: a longer key is no class). */
+static int put(uint8_t *key, size_t *k, const void *p, size_t n) {
+    if (*k + n > SHAPE_KEY_MAX) return 0;
+    memcpy(key + *k, p, n);
+    *k += n;
+    return 1;
+}
+
+/* What the tracker reads of one segment besides its identity (decode/packets.py Segment:
+ * all but frame, time, addresses and ports; the sequence numbers are given by the caller
+ * relative to what they relate to). The timestamps option's TSval and TSecr of a SYN are
+ * left out: the tracker reads a TSval only from the server's packets (syn cookies). */
+static int put_segment(uint8_t *key, size_t *k, const uint8_t *ip, const uint8_t *tcp,
+                       size_t alen, int zero_ts) {
+    uint8_t head[8];
+    size_t thl = (size_t)(tcp[12] >> 4) * 4;
+    head[0] = alen == 4 ? ip[8] : ip[7];                  /* TTL, hop limit */
+    head[1] = alen == 4 ? (uint8_t)((ip[6] >> 6) & 1) : 2; /* DF, none for IPv6 */
+    head[2] = tcp[13];                                     /* flags */
+    head[3] = tcp[14], head[4] = tcp[15];                  /* window */
+    head[5] = (uint8_t)thl;
+    head[6] = alen == 4 && !zero_ts ? ip[4] : 0; /* IPv4 Identification: see refused */
+    head[7] = alen == 4 && !zero_ts ? ip[5] : 0;
+    if (!put(key, k, head, sizeof head)) return 0;
+    uint8_t opts[40];
+    memcpy(opts, tcp + 20, thl - 20);
+    if (zero_ts) {
+        for (size_t p = 0; p < thl - 20;) {
+            uint8_t kind = opts[p];
+            if (kind == 0) break;
+            if (kind == 1) {
+                p++;
+                continue;
+            }
+            if (p + 2 > thl - 20 || opts[p + 1] < 2) break;
+            if (kind == 8 && opts[p + 1] == 10 && p + 10 <= thl - 20) memset(opts + p + 2, 0, 8);
+            p += opts[p + 1];
+        }
+    }
+    return put(key, k, opts, thl - 20);
+}
+
+/* The class a refused connection belongs to (its index), or -1 (no memory, key too long). */
+static long shape_class(Shapes *sh, const uint8_t *key, size_t klen) {
+    uint64_t h = hash_key(key, klen);
+    if (2 * (sh->nclasses + 1) > sh->scap) {
+        size_t cap = sh->scap ? 2 * sh->scap : 256;
+        uint32_t *slots = calloc(cap, sizeof(uint32_t));
+        if (!slots) return -1;
+        for (size_t c = 0; c < sh->nclasses; c++) {
+            size_t i = (size_t)sh->classes[c].hash & (cap - 1);
+            while (slots[i]) i = (i + 1) & (cap - 1);
+            slots[i] = (uint32_t)(c + 1);
+        }
+        free(sh->slots);
+        sh->slots = slots;
+        sh->scap = cap;
+    }
+    size_t i = (size_t)h & (sh->scap - 1);
+    for (; sh->slots[i]; i = (i + 1) & (sh->scap - 1)) {
+        ShapeClass *c = &sh->classes[sh->slots[i] - 1];
+        if (c->hash == h && c->klen == klen && !memcmp(c->key, key, klen))
+            return (long)(sh->slots[i] - 1);
+    }
+    if (sh->nclasses == sh->ccap) {
+        size_t cap = sh->ccap ? 2 * sh->ccap : 64;
+        ShapeClass *p = realloc(sh->classes, cap * sizeof(ShapeClass));
+        if (!p) return -1;
+        sh->classes = p;
+        sh->ccap = cap;
+    }
+    ShapeClass *c = &sh->classes[sh->nclasses];
+    memcpy(c->key, key, klen);
+    c->klen = (uint16_t)klen;
+    c->hash = h;
+    sh->slots[i] = (uint32_t)(sh->nclasses + 1);
+    return (long)sh->nclasses++;
+}
+
+/* Whether an address is the tracker's "one host" (track/connection.py same_host: loopback,
+ * or both ends at one address): left to Python. */
+static int loopback(const uint8_t *a, size_t alen) {
+    static const uint8_t one6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return alen == 4 ? a[0] == 127 : !memcmp(a, one6, 16);
+}
+
+/* The server's RST|ACK answered the client's bare SYN (segment checked the rest): the
+ * connection is refused, its two frames and its class recorded, its bits left clear until
+ * the end of the pass decides (shapes_decide). The class: the server's address, both
+ * segments as put_segment reads them, the RST's sequence number and the time between them
+ * (the boundaries of accel/timing.py it lies between).
+ * The SYN's IPv4 Identification is left out (the tracker compares a side's Identifications
+ * only from its second packet on: the client sends one), the RST's is kept (the rst event
+ * carries it). */
+static int grow_shaped(Shapes *sh) {
+    size_t cap = sh->cap ? 2 * sh->cap : 4096;
+    Shaped *p = realloc(sh->recs, cap * sizeof(Shaped));
+    if (!p) return 0;
+    sh->recs = p;
+    sh->cap = cap;
+    return 1;
+}
+
+static void refused(State *s, Flow *f, uint32_t frame, int64_t ts, int64_t syn_ts,
+                    const uint8_t *ip, const uint8_t *tcp, size_t alen) {
+    Shapes *sh = &s->shapes;
+    const uint8_t *syn_ip = f->syn_ip, *syn_tcp = syn_ip + f->syn_l4;
+    const uint8_t *client = alen == 4 ? syn_ip + 12 : syn_ip + 8;
+    const uint8_t *server = alen == 4 ? syn_ip + 16 : syn_ip + 24;
+    /* The time between them, as the class of it the rules may tell apart. */
+    int64_t dt = ts - syn_ts, lo = 0, hi = (int64_t)sh->nbounds;
+    while (lo < hi) { /* how many boundaries are at or before dt */
+        int64_t mid = (lo + hi) / 2;
+        if (sh->bounds[mid] <= dt) lo = mid + 1;
+        else hi = mid;
+    }
+    int64_t slot = dt < 0 ? -1 : lo;
+    uint8_t key[SHAPE_KEY_MAX];
+    size_t k = 0;
+    uint8_t family = (uint8_t)alen;
+    size_t syn_len = (size_t)(syn_tcp[12] >> 4) * 4;
+    uint8_t sum_ok = (uint8_t)tcp_checksum_ok(client, server, alen, syn_tcp, syn_len);
+    int ok = !loopback(client, alen) && !loopback(server, alen) && memcmp(client, server, alen) &&
+             put(key, &k, &family, 1) && put(key, &k, server, alen) &&
+             put_segment(key, &k, syn_ip, syn_tcp, alen, 1) && put(key, &k, &sum_ok, 1) &&
+             put(key, &k, syn_tcp + 8, 4) && /* the SYN's acknowledgement field, as sent */
+             put_segment(key, &k, ip, tcp, alen, 0) && put(key, &k, tcp + 4, 4) &&
+             put(key, &k, &slot, sizeof slot);
+    long cls = ok ? shape_class(sh, key, k) : -1;
+    if (cls < 0 || (sh->n == sh->cap && !grow_shaped(sh))) {
+        make_bad(s, f);
+        return;
+    }
+    Shaped *r = &sh->recs[sh->n++];
+    memset(r, 0, sizeof *r);
+    r->frames[0] = f->nframes ? f->frames[0] : 0;
+    r->frames[1] = frame;
+    r->ts = syn_ts;
+    r->rst_ts = ts;
+    r->cls = (uint32_t)cls;
+    memcpy(r->client, client, alen);
+    r->alen = (uint8_t)alen;
+    r->port = (uint16_t)rd16(syn_tcp + 2);
+    for (uint32_t i = 0; i < f->nframes; i++) bit_clear(&s->bm, f->frames[i]);
+    flow_free_frames(f);
+    f->shaped = (uint32_t)sh->n;
+    f->status = ST_CLOSED;
 }
 
 /* One UDP datagram (decode_ip._udp: `udp` points at its 8-byte header). A UDP flow is plain
@@ -838,6 +1074,7 @@ static void icmp_error(State *s, const uint8_t *d, long q, long end) {
 static void icmp(State *s, const uint8_t *d, long l4, long end, int family) {
     if (end - l4 < 8) return;
     int type = d[l4];
+    if (family == 6 && (type == ND_SOLICIT || type == ND_ADVERT)) s->neighbours = 1;
     int error = family == 4 ? IS_ICMP4_ERROR(type) : IS_ICMP6_ERROR(type);
     if (error) icmp_error(s, d, l4 + 8, end);
 }
@@ -853,6 +1090,7 @@ static void ethernet(State *s, uint32_t frame, int64_t ts, const uint8_t *d, lon
         et = rd16(d + off + 2);
         off += 4;
     }
+    if (et == ETH_ARP) s->neighbours = 1;
     if (et == ETH_IPV4) {
         if (n - off < 20) return;
         const uint8_t *ip = d + off;
@@ -890,7 +1128,7 @@ static void ethernet(State *s, uint32_t frame, int64_t ts, const uint8_t *d, lon
             if (payload < 0) return;
             if (n - l4 < thl) unusual = 1; /* options cut short by the snap length */
             if (d[l4 + 13] & F_SYN) host_note(&s->hosts, frame, ip + 12, 4, ip[8]);
-            segment(s, frame, ts, ip + 12, ip + 16, 4, d + l4, payload, unusual);
+            segment(s, frame, ts, ip, ip + 12, ip + 16, 4, d + l4, payload, unusual);
         } else if (proto == PROTO_UDP) {
             if (n - l4 < 8 || ip_end - l4 < 8) return; /* Undecodable for Python */
             if (rd16(d + l4 + 2) == VXLAN_PORT) s->give_up = 1; /* Python decapsulates */
@@ -917,7 +1155,7 @@ static void ethernet(State *s, uint32_t frame, int64_t ts, const uint8_t *d, lon
             if (payload < 0) return;
             if (n - l4 < thl) unusual = 1;
             if (d[l4 + 13] & F_SYN) host_note(&s->hosts, frame, ip + 8, 16, ip[7]);
-            segment(s, frame, ts, ip + 8, ip + 24, 16, d + l4, payload, unusual);
+            segment(s, frame, ts, ip, ip + 8, ip + 24, 16, d + l4, payload, unusual);
         } else if (nh == PROTO_UDP) {
             if (n - l4 < 8 || ip_end - l4 < 8) return;
             if (rd16(d + l4 + 2) == VXLAN_PORT) s->give_up = 1;
@@ -1174,9 +1412,175 @@ static void state_free(State *s) {
     }
     free(s->t.slots);
     free(s->hosts.slots);
+    free(s->shapes.recs);
+    free(s->shapes.classes);
+    free(s->shapes.slots);
     free(s->bm.bits);
     free(s->flows.bits);
     for (int k = 0; k < MAX_SHARDS; k++) free(s->mine[k].bits);
+}
+
+/* -- after the pass: which refused connections are counted ---------------------------------- */
+
+static int cmp_shaped(const void *pa, const void *pb) {
+    const Shaped *a = pa, *b = pb;
+    if (a->cls != b->cls) return a->cls < b->cls ? -1 : 1;
+    if (a->ts != b->ts) return a->ts < b->ts ? -1 : 1;
+    return a->frames[0] < b->frames[0] ? -1 : a->frames[0] > b->frames[0];
+}
+
+/* Whether a refused connection may be counted unseen: nothing made it another shape (port
+ * reuse, an ICMP error about it: make_bad), and the capture went on past the tracker's grace
+ * after its RST, so that the tracker would have released it 'closed' at RST + grace
+ * (flows.FlowTable._close_tcp) wherever the sweeps fell. */
+static int countable(const State *s, const Shaped *r, int64_t end) {
+    return r->bad != 1 && end - r->rst_ts > s->shapes.grace_ns;
+}
+
+/* Distinct client addresses of a class, counted up to `max` (then None for Python). */
+typedef struct {
+    uint8_t (*addr)[17]; /* length, then the address; length 0: empty */
+    size_t cap, n;
+    uint32_t *used;
+} AddrSet;
+
+static int addr_add(AddrSet *a, const uint8_t *addr, uint8_t alen) {
+    size_t i = (size_t)hash_key(addr, alen) & (a->cap - 1);
+    for (; a->addr[i][0]; i = (i + 1) & (a->cap - 1))
+        if (a->addr[i][0] == alen && !memcmp(a->addr[i] + 1, addr, alen)) return 0;
+    a->addr[i][0] = alen;
+    memcpy(a->addr[i] + 1, addr, alen);
+    a->used[a->n++] = (uint32_t)i;
+    return 1;
+}
+
+static int cmp_rst(const void *pa, const void *pb) {
+    const Shaped *a = *(Shaped *const *)pa, *b = *(Shaped *const *)pb;
+    if (a->rst_ts != b->rst_ts) return a->rst_ts < b->rst_ts ? -1 : 1;
+    return a->frames[1] < b->frames[1] ? -1 : a->frames[1] > b->frames[1];
+}
+
+/* Mark as exemplars (bad = 2) the first max_alike of `order` (countable records in the order
+ * of one packet's time) and any more at the same instant as the last of them. */
+static void choose(Shaped **order, size_t n, long long max_alike, int by_rst) {
+    int64_t last = 0;
+    for (size_t u = 0; u < n; u++) {
+        int64_t t = by_rst ? order[u]->rst_ts : order[u]->ts;
+        if ((long long)u >= max_alike && t != last) break;
+        order[u]->bad = 2;
+        last = t;
+    }
+}
+
+/* Decide, class by class (records sorted by class, then SYN time, then frame). A finding's
+ * place in the report's list is its evidence's first time (the SYN's or the RST's: the RST
+ * comes the class's time after the SYN, which varies within its boundaries), then its
+ * frames: so the first max_alike countable ones by SYN time and the first max_alike by RST
+ * time, with any more at the instant of the last of either, are the class's exemplars
+ * (Python judges them: they are the ones its report would list); the others are counted
+ * and their frames set aside. Returns a list with, for each class that counts any,
+ * (exemplar SYN frames, count, first and last SYN time, first and last RST time, first SYN
+ * frame, first RST frame, client addresses or None past max_clients, server ports), or NULL
+ * on error. */
+static PyObject *shapes_decide(State *s, int64_t end, long max_clients) {
+    Shapes *sh = &s->shapes;
+    PyObject *out = PyList_New(0);
+    if (!out || !sh->n || s->neighbours) return out;
+    qsort(sh->recs, sh->n, sizeof(Shaped), cmp_shaped);
+    AddrSet set = {0};
+    set.cap = 1;
+    while (set.cap < 2 * (size_t)max_clients + 2) set.cap *= 2;
+    set.addr = calloc(set.cap, sizeof *set.addr);
+    set.used = malloc((size_t)(max_clients + 1) * sizeof(uint32_t));
+    uint8_t *ports = calloc(65536 / 8, 1);
+    Shaped **order = malloc(sh->n * sizeof(Shaped *));
+    if (!set.addr || !set.used || !ports || !order) {
+        Py_CLEAR(out);
+        PyErr_NoMemory();
+    }
+    for (size_t i = 0; out && i < sh->n;) {
+        size_t j = i, n = 0;
+        while (j < sh->n && sh->recs[j].cls == sh->recs[i].cls) j++;
+        /* [i, j): one class */
+        for (size_t r = i; r < j; r++)
+            if (countable(s, &sh->recs[r], end)) order[n++] = &sh->recs[r];
+        choose(order, n, sh->max_alike, 0);
+        qsort(order, n, sizeof(Shaped *), cmp_rst);
+        choose(order, n, sh->max_alike, 1);
+        PyObject *examples = PyList_New(0);
+        long long count = 0;
+        int64_t syn_lo = 0, syn_hi = 0, rst_lo = 0, rst_hi = 0;
+        uint32_t syn_min = 0, rst_min = 0;
+        int many = 0;
+        PyObject *portlist = PyList_New(0);
+        for (size_t r = i; examples && portlist && r < j; r++) {
+            Shaped *x = &sh->recs[r];
+            if (!countable(s, x, end)) continue;
+            if (x->bad == 2) {
+                PyObject *fr = PyLong_FromUnsignedLong(x->frames[0]);
+                if (!fr || PyList_Append(examples, fr) < 0) Py_CLEAR(examples);
+                Py_XDECREF(fr);
+                continue;
+            }
+            if (!count++) {
+                syn_lo = syn_hi = x->ts, rst_lo = rst_hi = x->rst_ts;
+                syn_min = x->frames[0], rst_min = x->frames[1];
+            }
+            syn_lo = x->ts < syn_lo ? x->ts : syn_lo;
+            syn_hi = x->ts > syn_hi ? x->ts : syn_hi;
+            rst_lo = x->rst_ts < rst_lo ? x->rst_ts : rst_lo;
+            rst_hi = x->rst_ts > rst_hi ? x->rst_ts : rst_hi;
+            syn_min = x->frames[0] < syn_min ? x->frames[0] : syn_min;
+            rst_min = x->frames[1] < rst_min ? x->frames[1] : rst_min;
+            bit_set(&s->bm, x->frames[0]);
+            bit_set(&s->bm, x->frames[1]);
+            if (!many && addr_add(&set, x->client, x->alen) && set.n > (size_t)max_clients)
+                many = 1;
+            if (!((ports[x->port >> 3] >> (x->port & 7)) & 1)) {
+                ports[x->port >> 3] |= (uint8_t)(1u << (x->port & 7));
+                PyObject *p = PyLong_FromLong(x->port);
+                if (!p || PyList_Append(portlist, p) < 0) Py_CLEAR(portlist);
+                Py_XDECREF(p);
+            }
+        }
+        PyObject *clients = NULL;
+        if (!many) {
+            clients = PyList_New((Py_ssize_t)set.n);
+            for (size_t u = 0; clients && u < set.n; u++) {
+                const uint8_t *a = set.addr[set.used[u]];
+                PyObject *b = PyBytes_FromStringAndSize((const char *)a + 1, a[0]);
+                if (!b) Py_CLEAR(clients);
+                else PyList_SET_ITEM(clients, (Py_ssize_t)u, b);
+            }
+        } else {
+            clients = Py_NewRef(Py_None);
+        }
+        for (size_t u = 0; u < set.n; u++) set.addr[set.used[u]][0] = 0;
+        set.n = 0;
+        if (portlist)
+            for (Py_ssize_t u = 0; u < PyList_GET_SIZE(portlist); u++)
+                ports[PyLong_AsLong(PyList_GET_ITEM(portlist, u)) >> 3] = 0;
+        PyObject *item = NULL;
+        if (examples && portlist && clients && count) {
+            item = Py_BuildValue("OLLLLLkkOO", examples, count, (long long)syn_lo,
+                                 (long long)syn_hi, (long long)rst_lo, (long long)rst_hi,
+                                 (unsigned long)syn_min, (unsigned long)rst_min, clients,
+                                 portlist);
+            if (!item || PyList_Append(out, item) < 0) Py_CLEAR(out);
+        } else if (!examples || !portlist || !clients) {
+            Py_CLEAR(out);
+        }
+        Py_XDECREF(item);
+        Py_XDECREF(examples);
+        Py_XDECREF(portlist);
+        Py_XDECREF(clients);
+        i = j;
+    }
+    free(set.addr);
+    free(set.used);
+    free(ports);
+    free(order);
+    return out;
 }
 
 /* triage(buffer, pcapng, big_endian, nanosecond, max_caplen, linger_ns, idle_ns, max_attempts,
@@ -1194,15 +1598,23 @@ static void state_free(State *s) {
  * plain (see midstream). */
 static PyObject *triage(PyObject *self, PyObject *args) {
     (void)self;
-    Py_buffer view;
+    Py_buffer view, bounds;
     int pcapng, big, nano, release, shard_n, repairs, midstream;
-    long long max_caplen, linger_ns, idle_ns, max_attempts, udp_idle_ns;
-    if (!PyArg_ParseTuple(args, "y*pppLLLLLpipp", &view, &pcapng, &big, &nano, &max_caplen,
+    long long max_caplen, linger_ns, idle_ns, max_attempts, udp_idle_ns, max_alike, grace_ns;
+    long max_clients;
+    if (!PyArg_ParseTuple(args, "y*pppLLLLLpippLLly*", &view, &pcapng, &big, &nano, &max_caplen,
                           &linger_ns, &idle_ns, &max_attempts, &udp_idle_ns, &release, &shard_n,
-                          &repairs, &midstream))
+                          &repairs, &midstream, &max_alike, &grace_ns, &max_clients, &bounds))
         return NULL;
+    if (bounds.len % (Py_ssize_t)sizeof(int64_t)) {
+        PyBuffer_Release(&view);
+        PyBuffer_Release(&bounds);
+        PyErr_SetString(PyExc_ValueError, "boundaries: 8-byte integers");
+        return NULL;
+    }
     if (shard_n > MAX_SHARDS) {
         PyBuffer_Release(&view);
+        PyBuffer_Release(&bounds);
         Py_RETURN_NONE; /* more workers than one pass plans for: each reads everything */
     }
     State s;
@@ -1216,8 +1628,15 @@ static PyObject *triage(PyObject *self, PyObject *args) {
     s.shard_n = shard_n < 1 ? 1 : shard_n;
     s.linger_ns = linger_ns;
     s.idle_ns = idle_ns;
+    /* Refused connections are counted in one process only (--jobs: each worker reads its
+     * own, see session.py). */
+    s.shapes.max_alike = s.shard_n == 1 && max_alike > 0 && max_clients > 0 ? max_alike : 0;
+    s.shapes.grace_ns = grace_ns;
+    s.shapes.bounds = bounds.buf;
+    s.shapes.nbounds = (size_t)bounds.len / sizeof(int64_t);
     if (!table_init(&s.t, 1 << 14)) {
         PyBuffer_Release(&view);
+        PyBuffer_Release(&bounds);
         return PyErr_NoMemory();
     }
     const uint8_t *buf = view.buf;
@@ -1232,10 +1651,13 @@ static PyObject *triage(PyObject *self, PyObject *args) {
     if (!s.give_up && !s.oom) table_rebuild(&s, now, 1);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
+    PyBuffer_Release(&bounds);
     int failed = s.give_up || s.oom || s.bm.oom || s.flows.oom || s.hosts.oom;
     for (int k = 0; k < s.shard_n; k++)
         failed |= s.mine[k].oom || s.attempts_peak[k] >= max_attempts;
-    PyObject *plans = failed ? NULL : PyList_New(s.shard_n);
+    PyObject *shapes = failed ? NULL : shapes_decide(&s, now, max_clients);
+    failed |= s.bm.oom;
+    PyObject *plans = failed || !shapes ? NULL : PyList_New(s.shard_n);
     for (int k = 0; plans && k < s.shard_n; k++) {
         PyObject *plan = plan_of(&s, k);
         if (!plan) Py_CLEAR(plans);
@@ -1244,9 +1666,15 @@ static PyObject *triage(PyObject *self, PyObject *args) {
     PyObject *hosts = plans ? hosts_dict(&s.hosts) : NULL;
     if (!hosts) Py_CLEAR(plans);
     state_free(&s);
-    if (failed) Py_RETURN_NONE;
-    if (!plans) return NULL;
-    return Py_BuildValue("NkN", plans, (unsigned long)number, hosts);
+    if (failed) {
+        Py_XDECREF(shapes);
+        Py_RETURN_NONE;
+    }
+    if (!plans) {
+        Py_XDECREF(shapes);
+        return NULL;
+    }
+    return Py_BuildValue("NkNN", plans, (unsigned long)number, hosts, shapes);
 }
 
 /* -- the second pass: records read in batches --------------------------------------------- */

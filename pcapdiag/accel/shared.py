@@ -45,6 +45,10 @@ def constants() -> dict[str, int]:
         "ETH_IPV4": link.ETH_IPV4,
         "ETH_IPV6": link.ETH_IPV6,
         "ETH_8021Q": link.ETH_8021Q,
+        "ETH_ARP": link.ETH_ARP,
+        # NDP neighbour solicitation and advertisement (the tracker's neighbour table).
+        "ND_SOLICIT": ip._ND_SOLICIT,
+        "ND_ADVERT": ip._ND_ADVERT,
         "PROTO_ICMP": ip.PROTO_ICMP,
         "PROTO_TCP": ip.PROTO_TCP,
         "PROTO_UDP": ip.PROTO_UDP,

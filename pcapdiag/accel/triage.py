@@ -32,12 +32,14 @@ segments are built there, the rest decoded in Python as before.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pcapdiag.accel import shared
 from pcapdiag.accel.blind import blind_to_plain
+from pcapdiag.accel.timing import boundaries
 from pcapdiag.io.reader import MAX_CAPLEN, CaptureReader
 from pcapdiag.rules.model import Rule
 from pcapdiag.track.flows import UDP_IDLE_NS, FlowTable
@@ -46,6 +48,22 @@ try:
     from pcapdiag.accel import _triage  # type: ignore[attr-defined]
 except ImportError:  # built without a C compiler: every frame goes through Python
     _triage = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedClass:
+    """Refused connections alike in everything the tracker reads of them but who and when
+    (_triage.c refused: a bare SYN, then RST|ACK from the server), counted by the first pass
+    without being read: the analysis judges its `examples` (the first ones by time, frames
+    left to Python) and counts these in with the findings they make."""
+
+    examples: frozenset[int]  # the SYN frames of its exemplars
+    count: int  # connections set aside
+    syn_ts_ns: tuple[int, int]  # their first and last SYN's time
+    rst_ts_ns: tuple[int, int]  # their first and last RST's
+    first_frames: tuple[int, int]  # their first SYN's frame, their first RST's
+    clients: list[bytes] | None  # their distinct client addresses (None: too many to count)
+    ports: list[int]  # the server's ports they went to
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +85,7 @@ class Plan:
     # Every host's first SYN / SYN-ACK (frame, TTL) in the whole file, for every worker
     # alike (track/hosts.py); None: more hosts than it holds.
     hosts: dict[bytes, tuple[int, int]] | None = None
+    refused: tuple[RefusedClass, ...] = ()  # refused connections counted, not read
 
 
 def available() -> bool:
@@ -82,12 +101,17 @@ def first_pass(
     params: dict[str, dict[str, Any]],
     workers: int = 1,
     table: FlowTable | None = None,
+    max_alike: int | None = None,
+    max_clients: int = 0,
 ) -> list[Plan] | None:
     """Run the C pass over `reader`'s file before it is read: one Plan for each of the
     `workers` of --jobs (worker k's at k), or None when the pass does not apply (see the
     module's docstring). Each worker skips the TCP and UDP frames of the other workers' flows
     too (shard.py decides the same). The timeouts and cap the pass applies are those of
-    `table` (a flow table with the defaults if None), which every worker's table shares."""
+    `table` (a flow table with the defaults if None), which every worker's table shares.
+    With `max_alike` (the findings alike a report lists), `max_clients` (the distinct clients
+    a group counts) and one worker, refused connections beyond the first max_alike of their
+    class are counted, not read (RefusedClass)."""
     if table is None:
         table = FlowTable()
     if not available() or not blind_to_plain(rules, params):
@@ -116,10 +140,18 @@ def first_pass(
         workers,
         repairs,
         midstream,
+        max_alike or 0,
+        table.attempt_grace_ns,
+        max_clients,
+        array("q", boundaries(rules, params, table.attempt_grace_ns) if max_alike else ()),
     )
     if result is None:
         return None
-    plans, records, hosts = result
+    plans, records, hosts, shapes = result
+    refused = tuple(
+        RefusedClass(frozenset(ex), n, (s0, s1), (r0, r1), (syn, rst), clients, ports)
+        for ex, n, s0, s1, r0, r1, syn, rst, clients, ports in shapes
+    )
     return [
         Plan(
             bits,
@@ -132,6 +164,7 @@ def first_pass(
             mid_at or None,
             oneway_at or None,
             hosts,
+            refused,
         )
         for bits, own, plain, plain_udp, mid, oneway, mid_at, oneway_at in plans
     ]

@@ -43,6 +43,10 @@ class Head:
     first_ts_ns: int
     last_ts_ns: int
     ctx: _Context
+    # The evidence events at first_ts_ns and last_ts_ns (None: no evidence, the flow's first
+    # packet's time): which packets a finding's times come from (findings/samples.py).
+    first_event: Event | None = None
+    last_event: Event | None = None
 
     def primary_errno(self) -> str | None:
         prim = primary_effect(self.effects, self.guess.name)
@@ -91,10 +95,29 @@ def finding_head(rule: Rule, flow: FlowRecord, match: Match, platform: str = "li
             hits = hits[:half] + hits[-half:]
         evidence.extend(hits)
     frames = tuple(sorted({ev.frame for ev in evidence}))
-    times = [ev.ts_ns for ev in evidence] or [flow.first_ts_ns]
+    if not evidence:
+        t = flow.first_ts_ns
+        return Head(side, guess, effects, seen_from, confidence, codes, frames, t, t, ctx)
+    first = min(evidence, key=_when)
+    last = max(evidence, key=_when)
     return Head(
-        side, guess, effects, seen_from, confidence, codes, frames, min(times), max(times), ctx
+        side,
+        guess,
+        effects,
+        seen_from,
+        confidence,
+        codes,
+        frames,
+        first.ts_ns,
+        last.ts_ns,
+        ctx,
+        first,
+        last,
     )
+
+
+def _when(ev: Event) -> tuple[int, int]:
+    return ev.ts_ns, ev.frame
 
 
 # By id of a rule's outcome (the outcome held too, so that its id is never another's): the

@@ -11,6 +11,8 @@ each keeping its own smallest, merges into exactly the report one process makes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pcapdiag.findings.model import Finding, FindingGroup, alike_key, finding_order
 
 # Findings alike kept in full per group by default; the rest are only counted.
@@ -45,6 +47,19 @@ class FindingCollector:
             return False
         self._groups[key].count_parts(first_ts_ns, last_ts_ns, client, server)
         return True
+
+    def count_many(
+        self,
+        key: tuple[object, ...],
+        n: int,
+        first_ts_ns: int,
+        last_ts_ns: int,
+        clients: set[str] | None,
+        server_ports: Iterable[int],
+    ) -> None:
+        """Count `n` findings never built into their group (`key`), which their exemplars
+        made (findings/samples.py): they sort after every finding it lists."""
+        self._groups[key].count_many(n, first_ts_ns, last_ts_ns, clients, server_ports)
 
     def add(self, finding: Finding) -> None:
         key = alike_key(finding)

@@ -5,7 +5,7 @@ contract.py, which each `to_dict` here calls."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -174,7 +174,20 @@ def alike_key_of(
     server: str,
 ) -> tuple[object, ...]:
     """alike_key from its parts (`server` the server's endpoint, address and port)."""
-    return (capture, rule, side, platform, errno, confidence, _host(server))
+    return alike_key_at(capture, rule, side, platform, errno, confidence, _host(server))
+
+
+def alike_key_at(
+    capture: str,
+    rule: str,
+    side: str,
+    platform: str,
+    errno: str | None,
+    confidence: str,
+    host: str,
+) -> tuple[object, ...]:
+    """alike_key from its parts, `host` the server's address (without its port)."""
+    return (capture, rule, side, platform, errno, confidence, host)
 
 
 def alike_key_of_group(g: FindingGroup) -> tuple[object, ...]:
@@ -253,6 +266,27 @@ class FindingGroup:
             if len(self.clients) > MAX_COUNTED_CLIENTS:
                 self.clients = None
         self.server_ports.add(int(server.rpartition(":")[2]))
+
+    def count_many(
+        self,
+        n: int,
+        first_ts_ns: int,
+        last_ts_ns: int,
+        clients: set[str] | None,
+        server_ports: Iterable[int],
+    ) -> None:
+        """Count in `n` findings never built (the first pass counted their connections):
+        their times, distinct client addresses (None: more than are counted) and ports."""
+        self.count += n
+        self.first_ts_ns = min(self.first_ts_ns, first_ts_ns)
+        self.last_ts_ns = max(self.last_ts_ns, last_ts_ns)
+        if self.clients is None or clients is None:
+            self.clients = None
+        else:
+            self.clients |= clients
+            if len(self.clients) > MAX_COUNTED_CLIENTS:
+                self.clients = None
+        self.server_ports.update(server_ports)
 
     def merge(self, other: FindingGroup) -> None:
         self.count += other.count

@@ -616,7 +616,13 @@ class FlowTable:
         c = t.conn
         self._by_direction.pop((c.client.addr, c.client.port, c.server.addr, c.server.port), None)
         self._by_direction.pop((c.server.addr, c.server.port, c.client.addr, c.client.port), None)
-        if reason == "capture-end" and c.finished:
+        if reason == "closed":
+            # Gone (a sweep, a later packet on its ports or the capture's end found it past its
+            # grace): it was watched until its grace ran out, whenever that was noticed, so
+            # that its end does not depend on when sweeps fall (the accelerator counts such
+            # connections without seeing them).
+            end_ts_ns = c.finished_ts_ns + self._grace(c) if c.finished_ts_ns is not None else None
+        elif reason == "capture-end" and c.finished:
             reason = "closed"
         if c.finished_ts_ns is not None and reason != "replaced":
             self._tombstones[key] = (c.finished_ts_ns, c.instance)

@@ -1,0 +1,139 @@
+"""Connections counted without being read: what an exemplar contributes to a report, and the
+same counted in for the connections alike in it that the accelerator set aside.
+
+The first pass (accel/_triage.c) sorts refused connections into classes whose members agree
+on everything the tracker reads of them but who and when (accel.triage.RefusedClass). The
+analysis judges a class's first connections, its exemplars, as any other; each leaves a
+Sample: its findings' groups and places in time, its capture-quality counts, all relative to
+its first packet, identity-free. Every exemplar of a class must leave the same Sample (checked:
+were they to differ, the class would not be one, and counting would be wrong). The others are
+then counted into the same groups, as FindingCollector.count_only counts findings that are
+never listed, with the class's times, clients and ports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pcapdiag.decode.packets import format_endpoint
+from pcapdiag.findings import quality
+from pcapdiag.findings.collect import FindingCollector
+from pcapdiag.findings.model import Report, alike_key_at
+from pcapdiag.track.flows import FlowRecord
+
+if TYPE_CHECKING:
+    from pcapdiag.findings.build import Head
+    from pcapdiag.rules.engine import Match
+    from pcapdiag.rules.model import Rule
+    from pcapdiag.track.events import Event
+
+
+_END = -1
+
+
+class SampleMismatch(RuntimeError):
+    """Exemplars of one class made different findings: the class's key misses something the
+    analysis reads (a bug of the first pass, never a property of the capture)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    server: str  # the server's address (every connection of a class has it)
+    # (rule, side, platform, errno, confidence, and where its evidence's first and last
+    # times come from: the connection's packet at that index, or its end, -1) of each finding
+    findings: tuple[tuple[str, str, str, str | None, str, int, int], ...]
+    # (code, the index in the connection's frames of the frame it names, count)
+    issues: tuple[tuple[str, int | None, int], ...]
+
+
+def _position(rec: FlowRecord, frame: int | None) -> int | None:
+    if frame is None:
+        return None
+    try:
+        return list(rec.frames).index(frame)
+    except ValueError:
+        raise SampleMismatch(f"frame {frame} is not one of its connection's") from None
+
+
+def _source(rec: FlowRecord, ev: Event | None) -> int:
+    """Where a finding's time comes from: the index of its packet in the connection, or -1
+    for its end (None: no evidence, the first packet)."""
+    if ev is None:
+        return 0
+    if ev.name == "end":
+        return _END
+    pos = _position(rec, ev.frame)
+    assert pos is not None
+    return pos
+
+
+def sample_of(
+    rec: FlowRecord,
+    matched: Sequence[tuple[Rule, Match, Head]],
+    issues: Sequence[tuple[str, int | None, int]],
+) -> Sample:
+    """What `rec`, an exemplar, contributed: `matched` its findings' heads (session._diagnose)
+    and `issues` the capture-quality counts judge() made of it, (code, frame, count)."""
+    findings = tuple(
+        (
+            rule.id,
+            head.side,
+            head.guess.name,
+            head.primary_errno(),
+            head.confidence.level,
+            _source(rec, head.first_event),
+            _source(rec, head.last_event),
+        )
+        for rule, _m, head in matched
+    )
+    host = rec.server.rpartition(":")[0]
+    return Sample(host, findings, tuple((c, _position(rec, f), n) for c, f, n in issues))
+
+
+def count_in(
+    klass: Any,
+    samples: Sequence[Sample],
+    capture: str,
+    report: Report,
+    collector: FindingCollector,
+    grace_ns: int,
+) -> None:
+    """Count `klass` (an accel.triage.RefusedClass) into the report as its exemplars'
+    `samples` say; each connection's end came `grace_ns` after its RST."""
+    if not samples:
+        raise SampleMismatch("a class of refused connections has no exemplar")
+    first = samples[0]
+    if any(s != first for s in samples[1:]):
+        raise SampleMismatch("the exemplars of a class of refused connections differ")
+    n = klass.count
+    report.tcp_connections += n
+    for code, pos, each in first.issues:
+        frame = klass.first_frames[pos] if pos is not None else None
+        report.quality.add(code, frame, each * n)
+    clients = (
+        None
+        if klass.clients is None
+        else {format_endpoint(a, 0).rpartition(":")[0] for a in klass.clients}
+    )
+    spans = {0: klass.syn_ts_ns, 1: klass.rst_ts_ns}
+    spans[_END] = (klass.rst_ts_ns[0] + grace_ns, klass.rst_ts_ns[1] + grace_ns)
+    for rule, side, platform, errno, confidence, lo, hi in first.findings:
+        if lo not in spans or hi not in spans:
+            raise SampleMismatch("a finding's time comes from no packet of a refused connection")
+        key = alike_key_at(capture, rule, side, platform, errno, confidence, first.server)
+        collector.count_many(key, n, spans[lo][0], spans[hi][1], clients, klass.ports)
+
+
+def issues_of(
+    rec: FlowRecord, matched: Sequence[tuple[Rule, Match, Head]]
+) -> list[tuple[str, int | None, int]]:
+    """The capture-quality counts judge() adds for one connection, (code, frame, count)."""
+    out = [(code, frame, 1) for code, frame in quality.connection_issues(rec)]
+    if matched:
+        out += quality.finding_issues(rec, matched[0][2].seen_from)
+    for _rule, _m, head in matched:
+        if quality.ENDED_BEFORE_OUTCOME in head.codes:
+            out.append((quality.ENDED_BEFORE_OUTCOME, head.frames[0] if head.frames else None, 1))
+    return out
