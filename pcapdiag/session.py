@@ -3,6 +3,7 @@ accelerator's batches), flows from track, findings from rules, gathered into a R
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +37,13 @@ from pcapdiag.io.records import Buffer
 from pcapdiag.rules.engine import Match, evaluate, event_index
 from pcapdiag.rules.model import Rule
 from pcapdiag.settings import Settings
-from pcapdiag.track.flows import FlowRecord, FlowTable, SkippedRun, neighbour_record
+from pcapdiag.track.flows import (
+    EvictOldest,
+    FlowRecord,
+    FlowTable,
+    SkippedRun,
+    neighbour_record,
+)
 
 # The accelerator is optional: without it (not installed, or built without a C compiler) every
 # frame takes the general Python path, and the report is the same.
@@ -152,7 +159,7 @@ class _Session:
     # (accel.parallel); a file missing here is planned by each worker when it comes to it.
     plans: Plans | None = None
     table: FlowTable = field(init=False)
-    # The refused connections the first pass counted (accel.triage.RefusedClass): their
+    # The failing connections the first pass counted (accel.triage.ShapeClass): their
     # exemplars' SYN frames -> the class, and what each exemplar made (findings/samples.py).
     _examples: dict[int, int] = field(init=False, default_factory=dict)
     _samples: dict[int, list[Sample]] = field(init=False, default_factory=dict)
@@ -188,8 +195,13 @@ class _Session:
                 plan = self._plan(reader, src)
                 stream: Iterator[Record | Segment | SkippedRun]
                 if plan is not None:
-                    for i, klass in enumerate(plan.refused):
+                    for i, klass in enumerate(plan.counted):
                         self._examples.update(dict.fromkeys(klass.examples, i))
+                    if plan.follows_cap:
+                        # The pass followed the cap on unanswered attempts: the releases
+                        # come with the stream (EvictOldest), counted ones as a number.
+                        table.max_attempts = sys.maxsize
+                        table.stats.evicted_attempts += plan.evicted
                 if plan is not None:  # each worker counts its own
                     table.hosts.merge(plan.hosts)
                     report.tcp_connections += plan.plain
@@ -202,6 +214,10 @@ class _Session:
                     stream = reader.records()
                 decode = self._decoder(offset)
                 for item in stream:
+                    if type(item) is EvictOldest:
+                        # The cap on unanswered attempts released one here (plan.evict).
+                        self._finished([table.evict_oldest_attempt(item.ts_ns)], by_proto)
+                        continue
                     if type(item) is SkippedRun:
                         # Frames the accelerator set aside: they count toward the sweeps.
                         done = table.skip_run(item)
@@ -260,7 +276,7 @@ class _Session:
         last_ts = next((i.last_ts_ns for i in reversed(infos) if i.last_ts_ns is not None), None)
         self._finished(table.finish(last_ts), by_proto)
         if plan is not None:
-            self._count_refused(plan)
+            self._count_shapes(plan)
         # The ARP / NDP runs are judged once every worker's SYNs are in: finish_neighbours.
         table.neighbours.sources = self.sources
         table.neighbours.end_ts_ns = last_ts or 0
@@ -286,8 +302,8 @@ class _Session:
             planned = self.plans[source]
             return planned[k] if planned else None
         analysis = self.analysis
-        # Findings past a group's list are counted, not built: so may refused connections
-        # be (triage.RefusedClass), each class judged by its first max_alike.
+        # Findings past a group's list are counted, not built: so may failing connections
+        # of a common shape be (triage.ShapeClass), each class judged by its first max_alike.
         alike = analysis.max_alike if analysis.settings.count_unlisted else None
         plans = triage.first_pass(
             reader, analysis.rules, analysis.params, n, self.table, alike, MAX_COUNTED_CLIENTS
@@ -369,13 +385,12 @@ class _Session:
             self._samples,
         )
 
-    def _count_refused(self, plan: triage.Plan) -> None:
-        """Count in the refused connections the first pass set aside, each class as its
+    def _count_shapes(self, plan: triage.Plan) -> None:
+        """Count in the failing connections the first pass set aside, each class as its
         exemplars, judged by now, say (findings/samples.py)."""
-        for i, klass in enumerate(plan.refused):
+        for i, klass in enumerate(plan.counted):
             samples = self._samples.get(i, [])
-            grace = self.table.attempt_grace_ns
-            count_in(klass, samples, self.label, self.report, self.collector, grace)
+            count_in(klass, samples, self.label, self.report, self.collector)
 
 
 def judge(

@@ -22,9 +22,15 @@
  * The pass is conservative by construction: a wrong "not plain" costs time, never a result.
  * When a frame might carry TCP in a way this pass does not decode (GRE, VXLAN, IPv6 extension
  * headers, other link types), the pass gives up (returns None) and Python reads everything.
- * It also gives up when the unanswered connection attempts could have reached the flow
- * table's cap, whose early release depends on every attempt being counted, and when it would
- * have to remember more than MAX_FLOWS port pairs at once.
+ * It also gives up when it would have to remember more than MAX_FLOWS port pairs at once,
+ * and when the unanswered connection attempts reach the flow table's cap, whose early
+ * release depends on every attempt being counted: without failure shapes at once, with
+ * them only when it cannot tell which attempt the cap releases (see evict).
+ *
+ * Failure shapes (see "failure shapes" below): with them, refused connections and lone SYNs
+ * are recorded by class, each class's first ones left to Python as exemplars and the rest
+ * set aside and counted; the cap on unanswered attempts is then followed here, and Python's
+ * table told at which frames it releases one of the attempts it reads.
  *
  * Frame decoding follows pcapdiag/decode/link.py and decode/ip.py exactly in what makes a
  * frame a TCP segment of a given 4-tuple (the numbers and sets they share come from
@@ -38,6 +44,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +55,9 @@
  * from the Python definitions at build time (pcapdiag/accel/shared.py). */
 #include "_shared.h"
 
-enum { ST_OPEN = 1, ST_CLOSED = 2, ST_BAD = 3 };
+/* ST_GONE: released by the flow table's cap on unanswered attempts (see evict): the next
+ * packet on its ports starts a new connection, as in the tracker. */
+enum { ST_OPEN = 1, ST_CLOSED = 2, ST_BAD = 3, ST_GONE = 4 };
 enum { PH_SYN = 0, PH_EST = 1, PH_MID = 2 }; /* PH_MID: seen mid-stream, see midstream() */
 
 #define MAX_FLOW_FRAMES (1u << 22)
@@ -59,11 +68,13 @@ enum { PH_SYN = 0, PH_EST = 1, PH_MID = 2 }; /* PH_MID: seen mid-stream, see mid
  * then holds up to 30 s more of them (linger_ns is 120 s). */
 #define SWEEP_INTERVAL_NS (30 * 1000000000LL)
 #define RELEASE_BYTES (16LL << 20)
-/* Ports remembered at once at most (about 160 bytes each): past this (a scan, a flood) the
- * pass gives up and Python's flow table, which releases what it can, reads everything. */
+/* Ports remembered at once at most (about 200 bytes each): past this the pass gives up and
+ * Python's flow table, which releases what it can, reads everything. A refused connection
+ * stays for the linger time like any other: an outage of 10,000 a second holds 1.3 million
+ * at once (then Python reads it); a lone SYN leaves when the cap releases it. */
 #define MAX_FLOWS 1000000
 
-typedef struct {
+typedef struct Flow {
     uint8_t key[40]; /* the protocol, then the two endpoints (address, port), lower first */
     uint8_t klen;    /* 13 or 37 */
     uint8_t udp;     /* a UDP flow (its instances end after udp_idle_ns of silence) */
@@ -103,28 +114,42 @@ typedef struct {
     const uint8_t *syn_ip;
     uint16_t syn_l4;
     uint32_t shaped; /* 1 + its index in the State's shaped records; 0: none */
+    /* An unanswered attempt (attempt set) in the flow table's order of attempts, with the
+     * time of its first SYN; `ending`: the tracker may end it at a sweep (see evict). */
+    struct Flow *aprev, *anext;
+    int64_t first_ts;
+    uint8_t ending;
 } Flow;
 
 /* -- failure shapes ------------------------------------------------------------------------
- * A connection refused at once (a bare SYN, then RST|ACK acknowledging it from the server,
- * nothing else on its ports for the linger time) is a failure the rules judge, and an outage
- * or a scan makes hundreds of thousands of them. Each one's verdict depends only on what its
- * two packets carry, their distance in time, and the server's address (findings of one server
- * are grouped): everything the tracker reads of a segment but the connection's identity (the
- * client's address and the ports), its ISN and the time it happened. Connections that agree
- * on all of that form a class (shape_key); the first max_alike of each class by time go to
- * Python as exemplars, which the rules judge as any other connection, and the others are set
- * aside and counted per class: the report's groups count them in with their exemplars'
- * findings (session.py). What Python needs of the counted ones is gathered per class: how
- * many, their first and last SYN times, first frames, distinct clients and server ports. */
+ * Two shapes of failing connection make floods, scans and outages: a connection refused at
+ * once (a bare SYN, then RST|ACK acknowledging it from the server, nothing else on its ports
+ * for the linger time) and a lone SYN (nothing else on its ports until the flow table's cap
+ * on unanswered attempts releases it, or the capture ends). Each one's verdict depends only
+ * on what its packets carry, their distances in time (its end's included), and the server's
+ * address (findings of one server are grouped): everything the tracker reads of a segment
+ * but the connection's identity (the client's address and the ports), its ISN and the time
+ * it happened. Connections that agree on all of that form a class; the first max_alike of
+ * each class by time go to Python as exemplars, which the rules judge as any other
+ * connection, and the others are set aside and counted per class: the report's groups count
+ * them in with their exemplars' findings (session.py). What Python needs of the counted ones
+ * is gathered per class: how many, the first and last time of each of their packets and of
+ * their ends, first frames, distinct clients and server ports. */
 #define SHAPE_KEY_MAX 192
+enum { SH_REFUSED = 1, SH_LONE = 2 };
+/* How the tracker ends it: closed by the RST, released by the cap, open when the capture
+ * ends (flows.FlowTable: "closed", "evicted", "capture-end"). */
+enum { END_CLOSED = 1, END_EVICTED = 2, END_CAPTURE = 3 };
 typedef struct {
-    uint32_t frames[2]; /* the SYN's, the RST's */
-    int64_t ts, rst_ts;
-    uint32_t cls;
+    uint32_t frames[2]; /* the SYN's, the RST's (0: a lone SYN) */
+    uint32_t end_frame; /* released by the cap: the frame whose SYN released it */
+    int64_t ts, rst_ts, end_ts;
+    uint32_t base; /* the class of what its packets carry (shape_class) */
+    uint32_t cls;  /* ... and of its times, end included (shapes_decide) */
     uint8_t client[16];
     uint8_t alen, bad; /* bad: not counted (see make_bad); 2 once chosen as an exemplar */
-    uint16_t port;     /* the server's */
+    uint8_t kind, end;
+    uint16_t port; /* the server's */
 } Shaped;
 
 typedef struct {
@@ -134,12 +159,16 @@ typedef struct {
 } ShapeClass;
 
 typedef struct {
-    Shaped *recs;
-    size_t n, cap;
     ShapeClass *classes;
     size_t nclasses, ccap;
     uint32_t *slots; /* open addressing on the key's hash: class index + 1, 0 empty */
     size_t scap;
+} Classes;
+
+typedef struct {
+    Shaped *recs;
+    size_t n, cap;
+    Classes base, full;
     long long max_alike; /* 0: shapes are not recognised */
     int64_t grace_ns;    /* flows.ATTEMPT_GRACE_NS: how long the tracker holds it after */
     /* Where the time from SYN to RST may change what the rules say (accel/timing.py):
@@ -214,6 +243,21 @@ typedef struct {
     /* An ARP or NDP frame was seen: the tracker's neighbour table (track/neighbours.py)
      * then notes every SYN and its answer, and no SYN may go unseen. */
     int neighbours;
+    /* With shapes: the flow table's unanswered attempts, oldest first, as the tracker holds
+     * them (flows.FlowTable._attempts), how many, and how many of them `ending`. */
+    Flow *ahead, *atail;
+    long long acount, aending;
+    /* A bare SYN came on ports the pass still held for an earlier connection (other than
+     * that attempt's SYN again): the tracker may have started a new connection and attempt
+     * with it, which the queue does not follow; a release by the cap after that steps
+     * aside. */
+    int attempt_doubt;
+    /* Releases by the cap: every one, and the frames whose SYN released an attempt that is
+     * not a lone SYN (Python reads those: its table is told when, see evict). */
+    long long evictions;
+    uint32_t *evict_frames;
+    size_t nevict, evict_cap;
+    Bitmap evict; /* the frames at which Python's table releases its oldest attempt */
 } State;
 
 /* A multiply-xorshift hash over 8-byte words (keys are 13 or 37 bytes): much cheaper than
@@ -355,8 +399,11 @@ static int pending(const Flow *f) {
     return f->retx[0] | f->retx[1] | f->probe[0] | f->probe[1];
 }
 
+static int lone(State *s, Flow *f, int end, int64_t end_ts, uint32_t end_frame);
+
 static int settle(State *s, Flow *f, int64_t now, int final) {
     int64_t quiet = now - f->last_ts;
+    if (f->status == ST_GONE) return 1; /* released by the cap: its ports are free */
     if (f->udp) {
         /* A UDP flow is over after udp_idle_ns of silence (flows.UDP_IDLE_NS); an ICMP error
          * after that is an orphan for Python too. */
@@ -369,6 +416,11 @@ static int settle(State *s, Flow *f, int64_t now, int final) {
         return (final || quiet > s->linger_ns + 10 * 1000000000LL) &&
                (f->shaped || count_plain_tcp(s, f));
     if (f->status == ST_OPEN) {
+        /* A lone SYN open when the capture ends ends there (not idle: "expired" ends at
+         * its last packet, whenever a sweep notices). */
+        if (final && s->shapes.max_alike && quiet <= s->idle_ns && f->attempt &&
+            lone(s, f, END_CAPTURE, now, 0))
+            return 1;
         if (quiet > s->idle_ns || (final && (f->phase == PH_SYN || pending(f)))) {
             make_bad(s, f); /* expired, or a SYN the capture ends on: Python judges */
         } else if (final) {
@@ -444,13 +496,26 @@ static uint8_t make_key(uint8_t *key, uint8_t proto, const uint8_t *src, const u
     return (uint8_t)(1 + 2 * n);
 }
 
+/* An attempt the tracker may end other than by an answer or the cap (a RST or FIN from the
+ * client, a new SYN on its ports, an ICMP error): it then leaves the tracker's attempts at
+ * a sweep, whose time this pass does not follow (see evict). */
+static void ending(State *s, Flow *f) {
+    if (f->attempt && !f->ending) {
+        f->ending = 1;
+        s->aending++;
+    }
+}
+
 static void taint(State *s, uint8_t proto, const uint8_t *src, const uint8_t *dst, size_t alen,
                   uint32_t sport, uint32_t dport) {
     uint8_t key[40];
     int low;
     uint8_t klen = make_key(key, proto, src, dst, alen, sport, dport, &low);
     Slot *sl = table_find(&s->t, key, klen, hash_key(key, klen));
-    if (sl->flow) make_bad(s, sl->flow);
+    if (sl->flow) {
+        make_bad(s, sl->flow);
+        ending(s, sl->flow); /* an attempt ended by an ICMP error leaves at a sweep */
+    }
     /* An ICMP error about ports not (or no longer) tracked changes nothing here: Python
      * counts it as an orphan with or without the connection's frames. */
 }
@@ -688,6 +753,65 @@ static PyObject *hosts_dict(const Hosts *h) {
 static void refused(State *s, Flow *f, uint32_t frame, int64_t ts, int64_t syn_ts,
                     const uint8_t *ip, const uint8_t *tcp, size_t alen);
 
+/* The attempts queue (with shapes: see State). */
+static void attempt_push(State *s, Flow *f) {
+    f->aprev = s->atail;
+    f->anext = NULL;
+    if (s->atail) s->atail->anext = f;
+    else s->ahead = f;
+    s->atail = f;
+    s->acount++;
+}
+
+static void attempt_remove(State *s, Flow *f) {
+    if (f->aprev) f->aprev->anext = f->anext;
+    else s->ahead = f->anext;
+    if (f->anext) f->anext->aprev = f->aprev;
+    else s->atail = f->aprev;
+    f->aprev = f->anext = NULL;
+    s->acount--;
+    if (f->ending) s->aending--;
+    f->ending = 0;
+    f->attempt = 0;
+}
+
+static int push_frame(State *s, uint32_t frame) {
+    if (s->nevict == s->evict_cap) {
+        size_t cap = s->evict_cap ? 2 * s->evict_cap : 1024;
+        uint32_t *p = realloc(s->evict_frames, cap * sizeof(uint32_t));
+        if (!p) return 0;
+        s->evict_frames = p;
+        s->evict_cap = cap;
+    }
+    s->evict_frames[s->nevict++] = frame;
+    return 1;
+}
+
+/* More unanswered attempts than the tracker holds (flows.FlowTable.max_attempts): the SYN of
+ * `frame` at `now` releases the oldest, as the tracker does. Which one that is, and that the
+ * tracker holds as many, this pass knows exactly unless an attempt may have left at a sweep
+ * (ending, or idle for longer than the tracker holds a connection, which the oldest would
+ * be first): then it steps aside. A lone SYN released so is recorded as one (lone); any
+ * other attempt is Python's, whose table is told to release its oldest at this frame
+ * (Plan.evict: its own cap is off, since it does not see what is counted unseen). */
+static void evict(State *s, int64_t now, uint32_t frame) {
+    Flow *f = s->ahead;
+    if (s->aending || s->attempt_doubt || now - f->first_ts > s->idle_ns) {
+        s->give_up = 1;
+        return;
+    }
+    attempt_remove(s, f);
+    s->evictions++;
+    if (lone(s, f, END_EVICTED, now, frame)) {
+        f->status = ST_GONE;
+    } else {
+        if (!push_frame(s, frame)) s->oom = 1;
+        /* The tracker forgets it: the next packet on its ports starts a new connection.
+         * The pass keeps it (not plain) to the end: a packet set aside cannot follow. */
+        make_bad(s, f);
+    }
+}
+
 static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *ip, const uint8_t *src,
                     const uint8_t *dst, size_t alen, const uint8_t *tcp, long payload,
                     int unusual) {
@@ -726,9 +850,16 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *ip, con
         /* flows.FlowTable counts an attempt for a first segment with SYN and no ACK. */
         if ((flags & F_SYN) && !(flags & F_ACK)) {
             f->attempt = 1;
-            if (++s->attempts[shard] > s->attempts_peak[shard])
-                s->attempts_peak[shard] = s->attempts[shard];
-            if (s->attempts_peak[shard] >= s->max_attempts) s->give_up = 1; /* no need to go on */
+            f->first_ts = ts;
+            f->isn0 = seq;
+            if (s->shapes.max_alike) {
+                attempt_push(s, f);
+                if (s->acount > s->max_attempts) evict(s, ts, frame);
+            } else {
+                if (++s->attempts[shard] > s->attempts_peak[shard])
+                    s->attempts_peak[shard] = s->attempts[shard];
+                if (s->attempts_peak[shard] >= s->max_attempts) s->give_up = 1; /* no need to go on */
+            }
         }
         if (flags == F_SYN && payload == 0 && window != 0 && !unusual) {
             f->status = ST_OPEN;
@@ -751,9 +882,19 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *ip, con
     }
     f = sl->flow;
     int side = (low == f->client_low) ? 0 : 1;
+    if ((flags & F_SYN) && !(flags & F_ACK) && !(f->attempt && side == 0 && seq == f->isn0))
+        s->attempt_doubt = 1;
     if (f->attempt && side == 1) {
-        f->attempt = 0;
-        s->attempts[f->shard]--;
+        if (s->shapes.max_alike) {
+            attempt_remove(s, f);
+        } else {
+            f->attempt = 0;
+            s->attempts[f->shard]--;
+        }
+    } else if (f->attempt && !((flags & ~(uint32_t)F_PSH) == F_SYN && seq == f->isn0)) {
+        /* Anything from the client but its SYN again (flows.FlowTable._starts_new_connection:
+         * a retransmission keeps the same ISN) may end the attempt at a sweep. */
+        ending(s, f);
     }
     int64_t gap = ts - f->last_ts;
     f->last_ts = ts;
@@ -892,8 +1033,8 @@ static int put_segment(uint8_t *key, size_t *k, const uint8_t *ip, const uint8_t
     return put(key, k, opts, thl - 20);
 }
 
-/* The class a refused connection belongs to (its index), or -1 (no memory, key too long). */
-static long shape_class(Shapes *sh, const uint8_t *key, size_t klen) {
+/* The class of a key in `sh` (its index, a new one for a new key), or -1 (no memory). */
+static long shape_class(Classes *sh, const uint8_t *key, size_t klen) {
     uint64_t h = hash_key(key, klen);
     if (2 * (sh->nclasses + 1) > sh->scap) {
         size_t cap = sh->scap ? 2 * sh->scap : 256;
@@ -936,14 +1077,66 @@ static int loopback(const uint8_t *a, size_t alen) {
     return alen == 4 ? a[0] == 127 : !memcmp(a, one6, 16);
 }
 
-/* The server's RST|ACK answered the client's bare SYN (segment checked the rest): the
- * connection is refused, its two frames and its class recorded, its bits left clear until
- * the end of the pass decides (shapes_decide). The class: the server's address, both
- * segments as put_segment reads them, the RST's sequence number and the time between them
- * (the boundaries of accel/timing.py it lies between).
- * The SYN's IPv4 Identification is left out (the tracker compares a side's Identifications
- * only from its second packet on: the client sends one), the RST's is kept (the rst event
- * carries it). */
+/* What a shape's key holds of its SYN and server: the family, the server's address, the SYN
+ * as put_segment reads it, whether its checksum is right (offload: decode/ip.py checks a
+ * SYN's), its acknowledgement field as sent. 0 (no key) for a loopback or one-address
+ * connection (the tracker's "one host": left to Python). */
+static int syn_key(uint8_t *key, size_t *k, const Flow *f, size_t alen) {
+    const uint8_t *syn_ip = f->syn_ip, *syn_tcp = syn_ip + f->syn_l4;
+    const uint8_t *client = alen == 4 ? syn_ip + 12 : syn_ip + 8;
+    const uint8_t *server = alen == 4 ? syn_ip + 16 : syn_ip + 24;
+    size_t syn_len = (size_t)(syn_tcp[12] >> 4) * 4;
+    uint8_t family = (uint8_t)alen;
+    uint8_t sum_ok = (uint8_t)tcp_checksum_ok(client, server, alen, syn_tcp, syn_len);
+    return !loopback(client, alen) && !loopback(server, alen) && memcmp(client, server, alen) &&
+           put(key, k, &family, 1) && put(key, k, server, alen) &&
+           put_segment(key, k, syn_ip, syn_tcp, alen, 1) && put(key, k, &sum_ok, 1) &&
+           put(key, k, syn_tcp + 8, 4);
+}
+
+static int grow_shaped(Shapes *sh);
+
+/* A record for connection `f` of base class `key` (its SYN's frame, client and port filled
+ * in), the flow's frames cleared and left to the end of the pass; NULL without memory. */
+static Shaped *new_shaped(State *s, Flow *f, const uint8_t *key, size_t klen) {
+    Shapes *sh = &s->shapes;
+    long base = shape_class(&sh->base, key, klen);
+    if (base < 0 || (sh->n == sh->cap && !grow_shaped(sh))) return NULL;
+    const uint8_t *syn_ip = f->syn_ip;
+    size_t alen = (f->klen - 1) / 2 - 2;
+    Shaped *r = &sh->recs[sh->n++];
+    memset(r, 0, sizeof *r);
+    r->frames[0] = f->nframes ? f->frames[0] : 0;
+    r->base = (uint32_t)base;
+    memcpy(r->client, alen == 4 ? syn_ip + 12 : syn_ip + 8, alen);
+    r->alen = (uint8_t)alen;
+    r->port = (uint16_t)rd16(syn_ip + f->syn_l4 + 2);
+    for (uint32_t i = 0; i < f->nframes; i++) bit_clear(&s->bm, f->frames[i]);
+    flow_free_frames(f);
+    f->shaped = (uint32_t)sh->n;
+    return r;
+}
+
+/* A lone SYN (`f`: its bare SYN and nothing since) ends: released by the cap at `end_ts` by
+ * the SYN of `end_frame`, or open when the capture ends. Returns 1 when recorded. */
+static int lone(State *s, Flow *f, int end, int64_t end_ts, uint32_t end_frame) {
+    if (f->status != ST_OPEN || f->phase != PH_SYN || f->nframes != 1 || f->ending) return 0;
+    uint8_t key[SHAPE_KEY_MAX];
+    size_t k = 0;
+    uint8_t kind = SH_LONE;
+    size_t alen = (f->klen - 1) / 2 - 2;
+    Shaped *r = put(key, &k, &kind, 1) && syn_key(key, &k, f, alen) ? new_shaped(s, f, key, k)
+                                                                     : NULL;
+    if (!r) return 0;
+    r->kind = SH_LONE;
+    r->end = (uint8_t)end;
+    r->ts = f->first_ts;
+    r->end_ts = end_ts;
+    r->end_frame = end_frame;
+    f->shaped = 0; /* what happens on its ports from now on is another connection's */
+    return 1;
+}
+
 static int grow_shaped(Shapes *sh) {
     size_t cap = sh->cap ? 2 * sh->cap : 4096;
     Shaped *p = realloc(sh->recs, cap * sizeof(Shaped));
@@ -953,49 +1146,30 @@ static int grow_shaped(Shapes *sh) {
     return 1;
 }
 
+/* The server's RST|ACK answered the client's bare SYN (segment checked the rest): the
+ * connection is refused, its two frames and its base class recorded, its bits left clear
+ * until the end of the pass decides (shapes_decide, which adds its times to its class). The
+ * base class: what syn_key holds, the RST as put_segment reads it and its sequence number.
+ * The SYN's IPv4 Identification is left out (the tracker compares a side's Identifications
+ * only from its second packet on: the client sends one), the RST's is kept (the rst event
+ * carries it). */
 static void refused(State *s, Flow *f, uint32_t frame, int64_t ts, int64_t syn_ts,
                     const uint8_t *ip, const uint8_t *tcp, size_t alen) {
-    Shapes *sh = &s->shapes;
-    const uint8_t *syn_ip = f->syn_ip, *syn_tcp = syn_ip + f->syn_l4;
-    const uint8_t *client = alen == 4 ? syn_ip + 12 : syn_ip + 8;
-    const uint8_t *server = alen == 4 ? syn_ip + 16 : syn_ip + 24;
-    /* The time between them, as the class of it the rules may tell apart. */
-    int64_t dt = ts - syn_ts, lo = 0, hi = (int64_t)sh->nbounds;
-    while (lo < hi) { /* how many boundaries are at or before dt */
-        int64_t mid = (lo + hi) / 2;
-        if (sh->bounds[mid] <= dt) lo = mid + 1;
-        else hi = mid;
-    }
-    int64_t slot = dt < 0 ? -1 : lo;
     uint8_t key[SHAPE_KEY_MAX];
     size_t k = 0;
-    uint8_t family = (uint8_t)alen;
-    size_t syn_len = (size_t)(syn_tcp[12] >> 4) * 4;
-    uint8_t sum_ok = (uint8_t)tcp_checksum_ok(client, server, alen, syn_tcp, syn_len);
-    int ok = !loopback(client, alen) && !loopback(server, alen) && memcmp(client, server, alen) &&
-             put(key, &k, &family, 1) && put(key, &k, server, alen) &&
-             put_segment(key, &k, syn_ip, syn_tcp, alen, 1) && put(key, &k, &sum_ok, 1) &&
-             put(key, &k, syn_tcp + 8, 4) && /* the SYN's acknowledgement field, as sent */
-             put_segment(key, &k, ip, tcp, alen, 0) && put(key, &k, tcp + 4, 4) &&
-             put(key, &k, &slot, sizeof slot);
-    long cls = ok ? shape_class(sh, key, k) : -1;
-    if (cls < 0 || (sh->n == sh->cap && !grow_shaped(sh))) {
+    uint8_t kind = SH_REFUSED;
+    int ok = put(key, &k, &kind, 1) && syn_key(key, &k, f, alen) &&
+             put_segment(key, &k, ip, tcp, alen, 0) && put(key, &k, tcp + 4, 4);
+    Shaped *r = ok ? new_shaped(s, f, key, k) : NULL;
+    if (!r) {
         make_bad(s, f);
         return;
     }
-    Shaped *r = &sh->recs[sh->n++];
-    memset(r, 0, sizeof *r);
-    r->frames[0] = f->nframes ? f->frames[0] : 0;
+    r->kind = SH_REFUSED;
+    r->end = END_CLOSED; /* its time: see shapes_decide */
     r->frames[1] = frame;
     r->ts = syn_ts;
     r->rst_ts = ts;
-    r->cls = (uint32_t)cls;
-    memcpy(r->client, client, alen);
-    r->alen = (uint8_t)alen;
-    r->port = (uint16_t)rd16(syn_tcp + 2);
-    for (uint32_t i = 0; i < f->nframes; i++) bit_clear(&s->bm, f->frames[i]);
-    flow_free_frames(f);
-    f->shaped = (uint32_t)sh->n;
     f->status = ST_CLOSED;
 }
 
@@ -1413,14 +1587,18 @@ static void state_free(State *s) {
     free(s->t.slots);
     free(s->hosts.slots);
     free(s->shapes.recs);
-    free(s->shapes.classes);
-    free(s->shapes.slots);
+    free(s->shapes.base.classes);
+    free(s->shapes.base.slots);
+    free(s->shapes.full.classes);
+    free(s->shapes.full.slots);
+    free(s->evict_frames);
+    free(s->evict.bits);
     free(s->bm.bits);
     free(s->flows.bits);
     for (int k = 0; k < MAX_SHARDS; k++) free(s->mine[k].bits);
 }
 
-/* -- after the pass: which refused connections are counted ---------------------------------- */
+/* -- after the pass: which failing connections are counted ----------------------------- */
 
 static int cmp_shaped(const void *pa, const void *pb) {
     const Shaped *a = pa, *b = pb;
@@ -1429,12 +1607,75 @@ static int cmp_shaped(const void *pa, const void *pb) {
     return a->frames[0] < b->frames[0] ? -1 : a->frames[0] > b->frames[0];
 }
 
-/* Whether a refused connection may be counted unseen: nothing made it another shape (port
- * reuse, an ICMP error about it: make_bad), and the capture went on past the tracker's grace
- * after its RST, so that the tracker would have released it 'closed' at RST + grace
- * (flows.FlowTable._close_tcp) wherever the sweeps fell. */
-static int countable(const State *s, const Shaped *r, int64_t end) {
-    return r->bad != 1 && end - r->rst_ts > s->shapes.grace_ns;
+/* How many of accel/timing.py's boundaries are at or before a time between two of a
+ * connection's moments: the rules tell two such times apart only if this differs. */
+static int64_t slot_of(const Shapes *sh, int64_t dt) {
+    if (dt < 0) return -1;
+    size_t lo = 0, hi = sh->nbounds;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (sh->bounds[mid] <= dt) lo = mid + 1;
+        else hi = mid;
+    }
+    return (int64_t)lo;
+}
+
+/* A record's full class: its base class, how it ended, and the times between its moments
+ * (SYN, RST, end) as slot_of tells them. A refused connection ends, for the tracker, when
+ * its grace runs out after the RST if the capture goes on that long (flows.FlowTable
+ * ._close_tcp), else with the capture (`end`). -1 without memory. */
+static long full_class(State *s, Shaped *r, int64_t end) {
+    Shapes *sh = &s->shapes;
+    if (r->kind == SH_REFUSED)
+        r->end_ts = end - r->rst_ts > sh->grace_ns ? r->rst_ts + sh->grace_ns : end;
+    int64_t key[5] = {r->base, r->end, slot_of(sh, r->end_ts - r->ts), 0, 0};
+    if (r->kind == SH_REFUSED) {
+        key[3] = slot_of(sh, r->rst_ts - r->ts);
+        key[4] = slot_of(sh, r->end_ts - r->rst_ts);
+    }
+    return shape_class(&sh->full, (const uint8_t *)key, sizeof key);
+}
+
+/* Whether a record may be counted unseen: nothing made it another shape (port reuse, an
+ * ICMP error about it: make_bad). */
+static int countable(const Shaped *r) { return r->bad != 1; }
+
+/* An order of a class's records: by one moment's time (its offset in Shaped), then by one
+ * of its frames (0: the SYN's, 1: the RST's). */
+typedef struct {
+    size_t at;
+    int frame;
+} Order;
+
+/* The order qsort sorts by (qsort takes no context; qsort_r differs between C libraries). */
+static _Thread_local Order sort_order;
+
+static int cmp_order(const void *pa, const void *pb) {
+    const Order *o = &sort_order;
+    const Shaped *a = *(Shaped *const *)pa, *b = *(Shaped *const *)pb;
+    int64_t ta, tb;
+    memcpy(&ta, (const uint8_t *)a + o->at, sizeof ta);
+    memcpy(&tb, (const uint8_t *)b + o->at, sizeof tb);
+    if (ta != tb) return ta < tb ? -1 : 1;
+    uint32_t fa = a->frames[o->frame], fb = b->frames[o->frame];
+    return fa < fb ? -1 : fa > fb;
+}
+
+/* Mark as exemplars (bad = 2) the first max_alike of `order` (countable records) in each
+ * order a finding's place in the report's list can take: its evidence's first time, the
+ * SYN's, the RST's or the end's, then its frames, whose first is the SYN's or (without the
+ * SYN) the RST's, the end's being its last packet's (flows.FlowTable._close_tcp). */
+static void choose(Shaped **order, size_t n, long long max_alike, int refused) {
+    static const size_t at[3] = {offsetof(Shaped, ts), offsetof(Shaped, rst_ts),
+                                 offsetof(Shaped, end_ts)};
+    for (int m = 0; m < 3; m++) {
+        if (m == 1 && !refused) continue;
+        for (int k = 0; k < (refused ? 2 : 1); k++) {
+            sort_order = (Order){at[m], k};
+            qsort(order, n, sizeof(Shaped *), cmp_order);
+            for (size_t u = 0; u < n && (long long)u < max_alike; u++) order[u]->bad = 2;
+        }
+    }
 }
 
 /* Distinct client addresses of a class, counted up to `max` (then None for Python). */
@@ -1454,38 +1695,104 @@ static int addr_add(AddrSet *a, const uint8_t *addr, uint8_t alen) {
     return 1;
 }
 
-static int cmp_rst(const void *pa, const void *pb) {
-    const Shaped *a = *(Shaped *const *)pa, *b = *(Shaped *const *)pb;
-    if (a->rst_ts != b->rst_ts) return a->rst_ts < b->rst_ts ? -1 : 1;
-    return a->frames[1] < b->frames[1] ? -1 : a->frames[1] > b->frames[1];
+/* The first and last of a moment's times over a class's counted records. */
+typedef struct {
+    int64_t lo, hi;
+} Span;
+
+static void span_add(Span *sp, int64_t t, int first) {
+    if (first || t < sp->lo) sp->lo = t;
+    if (first || t > sp->hi) sp->hi = t;
 }
 
-/* Mark as exemplars (bad = 2) the first max_alike of `order` (countable records in the order
- * of one packet's time) and any more at the same instant as the last of them. */
-static void choose(Shaped **order, size_t n, long long max_alike, int by_rst) {
-    int64_t last = 0;
-    for (size_t u = 0; u < n; u++) {
-        int64_t t = by_rst ? order[u]->rst_ts : order[u]->ts;
-        if ((long long)u >= max_alike && t != last) break;
-        order[u]->bad = 2;
-        last = t;
+static PyObject *span_obj(const Span *sp, int any) {
+    if (!any) Py_RETURN_NONE;
+    return Py_BuildValue("LL", (long long)sp->lo, (long long)sp->hi);
+}
+
+/* What Python is told of one class that counts any: (kind, exemplar SYN frames, count, SYN
+ * times, RST times or None, end times, first SYN frame, first RST frame or 0, client
+ * addresses or None past max_clients, server ports). NULL on error. */
+static PyObject *class_obj(Shaped *rec, size_t n, long long count, AddrSet *set,
+                           uint8_t *ports, long max_clients, int many) {
+    PyObject *examples = PyList_New(0), *portlist = PyList_New(0), *clients = NULL;
+    Span syn = {0, 0}, rst = {0, 0}, end = {0, 0};
+    uint32_t syn_min = 0, rst_min = 0;
+    long long seen = 0;
+    for (size_t r = 0; examples && portlist && r < n; r++) {
+        Shaped *x = &rec[r];
+        if (!countable(x)) continue;
+        if (x->bad == 2) {
+            PyObject *fr = PyLong_FromUnsignedLong(x->frames[0]);
+            if (!fr || PyList_Append(examples, fr) < 0) Py_CLEAR(examples);
+            Py_XDECREF(fr);
+            continue;
+        }
+        int first = !seen++;
+        span_add(&syn, x->ts, first);
+        span_add(&rst, x->rst_ts, first);
+        span_add(&end, x->end_ts, first);
+        if (first || x->frames[0] < syn_min) syn_min = x->frames[0];
+        if (first || x->frames[1] < rst_min) rst_min = x->frames[1];
+        if (!((ports[x->port >> 3] >> (x->port & 7)) & 1)) {
+            ports[x->port >> 3] |= (uint8_t)(1u << (x->port & 7));
+            PyObject *p = PyLong_FromLong(x->port);
+            if (!p || PyList_Append(portlist, p) < 0) Py_CLEAR(portlist);
+            Py_XDECREF(p);
+        }
     }
+    (void)count;
+    (void)max_clients;
+    if (!many) {
+        clients = PyList_New((Py_ssize_t)set->n);
+        for (size_t u = 0; clients && u < set->n; u++) {
+            const uint8_t *a = set->addr[set->used[u]];
+            PyObject *b = PyBytes_FromStringAndSize((const char *)a + 1, a[0]);
+            if (!b) Py_CLEAR(clients);
+            else PyList_SET_ITEM(clients, (Py_ssize_t)u, b);
+        }
+    } else {
+        clients = Py_NewRef(Py_None);
+    }
+    if (portlist)
+        for (Py_ssize_t u = 0; u < PyList_GET_SIZE(portlist); u++)
+            ports[PyLong_AsLong(PyList_GET_ITEM(portlist, u)) >> 3] = 0;
+    PyObject *item = NULL;
+    int refused = rec[0].kind == SH_REFUSED;
+    if (examples && portlist && clients)
+        item = Py_BuildValue("iOLNNNkkOO", (int)rec[0].kind, examples, seen, span_obj(&syn, 1),
+                             span_obj(&rst, refused), span_obj(&end, 1), (unsigned long)syn_min,
+                             (unsigned long)(refused ? rst_min : 0), clients, portlist);
+    Py_XDECREF(examples);
+    Py_XDECREF(portlist);
+    Py_XDECREF(clients);
+    return item;
 }
 
-/* Decide, class by class (records sorted by class, then SYN time, then frame). A finding's
- * place in the report's list is its evidence's first time (the SYN's or the RST's: the RST
- * comes the class's time after the SYN, which varies within its boundaries), then its
- * frames: so the first max_alike countable ones by SYN time and the first max_alike by RST
- * time, with any more at the instant of the last of either, are the class's exemplars
- * (Python judges them: they are the ones its report would list); the others are counted
- * and their frames set aside. Returns a list with, for each class that counts any,
- * (exemplar SYN frames, count, first and last SYN time, first and last RST time, first SYN
- * frame, first RST frame, client addresses or None past max_clients, server ports), or NULL
- * on error. */
-static PyObject *shapes_decide(State *s, int64_t end, long max_clients) {
+/* Decide, class by class: the first max_alike countable records in each order a finding
+ * of theirs can be listed in (choose) are its exemplars (Python judges them: they are the
+ * ones its report would list); the others are counted and their frames set aside. The frames at which the cap released an attempt Python reads are
+ * marked in s->evict. Returns the classes that count any (class_obj) and, in *counted,
+ * how many releases by the cap were counted unseen; NULL on error. */
+static PyObject *shapes_decide(State *s, int64_t end, long max_clients, long long *counted) {
     Shapes *sh = &s->shapes;
     PyObject *out = PyList_New(0);
-    if (!out || !sh->n || s->neighbours) return out;
+    *counted = 0;
+    if (!out) return NULL;
+    int off = s->neighbours || !sh->max_alike;
+    for (size_t i = 0; i < sh->n; i++) {
+        Shaped *r = &sh->recs[i];
+        long cls = off ? 0 : full_class(s, r, end);
+        if (cls < 0) off = 1;
+        r->cls = (uint32_t)(cls < 0 ? 0 : cls);
+    }
+    if (off) {
+        /* Nothing counted unseen: every release by the cap is Python's to make. */
+        for (size_t i = 0; i < sh->n; i++)
+            if (sh->recs[i].end == END_EVICTED && !push_frame(s, sh->recs[i].end_frame))
+                s->oom = 1;
+        return out;
+    }
     qsort(sh->recs, sh->n, sizeof(Shaped), cmp_shaped);
     AddrSet set = {0};
     set.cap = 1;
@@ -1493,7 +1800,7 @@ static PyObject *shapes_decide(State *s, int64_t end, long max_clients) {
     set.addr = calloc(set.cap, sizeof *set.addr);
     set.used = malloc((size_t)(max_clients + 1) * sizeof(uint32_t));
     uint8_t *ports = calloc(65536 / 8, 1);
-    Shaped **order = malloc(sh->n * sizeof(Shaped *));
+    Shaped **order = malloc((sh->n ? sh->n : 1) * sizeof(Shaped *));
     if (!set.addr || !set.used || !ports || !order) {
         Py_CLEAR(out);
         PyErr_NoMemory();
@@ -1501,79 +1808,32 @@ static PyObject *shapes_decide(State *s, int64_t end, long max_clients) {
     for (size_t i = 0; out && i < sh->n;) {
         size_t j = i, n = 0;
         while (j < sh->n && sh->recs[j].cls == sh->recs[i].cls) j++;
-        /* [i, j): one class */
+        /* [i, j): one class, by SYN time */
         for (size_t r = i; r < j; r++)
-            if (countable(s, &sh->recs[r], end)) order[n++] = &sh->recs[r];
-        choose(order, n, sh->max_alike, 0);
-        qsort(order, n, sizeof(Shaped *), cmp_rst);
-        choose(order, n, sh->max_alike, 1);
-        PyObject *examples = PyList_New(0);
+            if (countable(&sh->recs[r])) order[n++] = &sh->recs[r];
+        choose(order, n, sh->max_alike, sh->recs[i].kind == SH_REFUSED);
         long long count = 0;
-        int64_t syn_lo = 0, syn_hi = 0, rst_lo = 0, rst_hi = 0;
-        uint32_t syn_min = 0, rst_min = 0;
         int many = 0;
-        PyObject *portlist = PyList_New(0);
-        for (size_t r = i; examples && portlist && r < j; r++) {
+        for (size_t r = i; r < j; r++) {
             Shaped *x = &sh->recs[r];
-            if (!countable(s, x, end)) continue;
-            if (x->bad == 2) {
-                PyObject *fr = PyLong_FromUnsignedLong(x->frames[0]);
-                if (!fr || PyList_Append(examples, fr) < 0) Py_CLEAR(examples);
-                Py_XDECREF(fr);
+            if (!countable(x) || x->bad == 2) {
+                if (x->end == END_EVICTED && !push_frame(s, x->end_frame)) s->oom = 1;
                 continue;
             }
-            if (!count++) {
-                syn_lo = syn_hi = x->ts, rst_lo = rst_hi = x->rst_ts;
-                syn_min = x->frames[0], rst_min = x->frames[1];
-            }
-            syn_lo = x->ts < syn_lo ? x->ts : syn_lo;
-            syn_hi = x->ts > syn_hi ? x->ts : syn_hi;
-            rst_lo = x->rst_ts < rst_lo ? x->rst_ts : rst_lo;
-            rst_hi = x->rst_ts > rst_hi ? x->rst_ts : rst_hi;
-            syn_min = x->frames[0] < syn_min ? x->frames[0] : syn_min;
-            rst_min = x->frames[1] < rst_min ? x->frames[1] : rst_min;
+            count++;
+            if (x->end == END_EVICTED) ++*counted;
             bit_set(&s->bm, x->frames[0]);
-            bit_set(&s->bm, x->frames[1]);
+            if (x->frames[1]) bit_set(&s->bm, x->frames[1]);
             if (!many && addr_add(&set, x->client, x->alen) && set.n > (size_t)max_clients)
                 many = 1;
-            if (!((ports[x->port >> 3] >> (x->port & 7)) & 1)) {
-                ports[x->port >> 3] |= (uint8_t)(1u << (x->port & 7));
-                PyObject *p = PyLong_FromLong(x->port);
-                if (!p || PyList_Append(portlist, p) < 0) Py_CLEAR(portlist);
-                Py_XDECREF(p);
-            }
         }
-        PyObject *clients = NULL;
-        if (!many) {
-            clients = PyList_New((Py_ssize_t)set.n);
-            for (size_t u = 0; clients && u < set.n; u++) {
-                const uint8_t *a = set.addr[set.used[u]];
-                PyObject *b = PyBytes_FromStringAndSize((const char *)a + 1, a[0]);
-                if (!b) Py_CLEAR(clients);
-                else PyList_SET_ITEM(clients, (Py_ssize_t)u, b);
-            }
-        } else {
-            clients = Py_NewRef(Py_None);
+        if (count) {
+            PyObject *item = class_obj(&sh->recs[i], j - i, count, &set, ports, max_clients, many);
+            if (!item || PyList_Append(out, item) < 0) Py_CLEAR(out);
+            Py_XDECREF(item);
         }
         for (size_t u = 0; u < set.n; u++) set.addr[set.used[u]][0] = 0;
         set.n = 0;
-        if (portlist)
-            for (Py_ssize_t u = 0; u < PyList_GET_SIZE(portlist); u++)
-                ports[PyLong_AsLong(PyList_GET_ITEM(portlist, u)) >> 3] = 0;
-        PyObject *item = NULL;
-        if (examples && portlist && clients && count) {
-            item = Py_BuildValue("OLLLLLkkOO", examples, count, (long long)syn_lo,
-                                 (long long)syn_hi, (long long)rst_lo, (long long)rst_hi,
-                                 (unsigned long)syn_min, (unsigned long)rst_min, clients,
-                                 portlist);
-            if (!item || PyList_Append(out, item) < 0) Py_CLEAR(out);
-        } else if (!examples || !portlist || !clients) {
-            Py_CLEAR(out);
-        }
-        Py_XDECREF(item);
-        Py_XDECREF(examples);
-        Py_XDECREF(portlist);
-        Py_XDECREF(clients);
         i = j;
     }
     free(set.addr);
@@ -1583,11 +1843,19 @@ static PyObject *shapes_decide(State *s, int64_t end, long max_clients) {
     return out;
 }
 
+/* The frames at which Python's table releases its oldest attempt, as a bitmap. */
+static int evict_bits(State *s) {
+    for (size_t i = 0; i < s->nevict; i++) bit_set(&s->evict, s->evict_frames[i]);
+    return !s->evict.oom;
+}
+
 /* triage(buffer, pcapng, big_endian, nanosecond, max_caplen, linger_ns, idle_ns, max_attempts,
- *        udp_idle_ns, release, shards, repairs, midstream)
+ *        udp_idle_ns, release, shards, repairs, midstream, max_alike, grace_ns, max_clients,
+ *        boundaries)
  *   -> ([(skip bits, own bits, plain TCP connections, plain UDP flows)] one per worker,
  *       records, {source address: (frame, ttl) of its first SYN or SYN-ACK} or None when
- *       more than MAX_HOSTS) or None
+ *       more than MAX_HOSTS, [class_obj of each class counted], evict bits, releases by
+ *       the cap counted unseen or -1 when the pass did not follow the cap) or None
  * `pcapng`: the buffer is a pcapng file (walk_pcapng; big_endian and nanosecond are then read
  * from its blocks), else a classic pcap file.
  * `release`: the buffer is a read-only mmap of the file, whose pages may be given back.
@@ -1595,7 +1863,8 @@ static PyObject *shapes_decide(State *s, int64_t end, long max_clients) {
  * skips the TCP and UDP frames of the others' flows (see plan_of). `repairs`: a connection
  * whose retransmissions were all acknowledged and whose keepalive probes were all answered
  * may be plain (see repair). `midstream`: a connection whose first segment is no SYN may be
- * plain (see midstream). */
+ * plain (see midstream). `max_alike` (0: none), `grace_ns`, `max_clients` and `boundaries`
+ * (int64 ns, sorted: accel/timing.py): failure shapes with one worker (see Shapes). */
 static PyObject *triage(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer view, bounds;
@@ -1654,9 +1923,13 @@ static PyObject *triage(PyObject *self, PyObject *args) {
     PyBuffer_Release(&bounds);
     int failed = s.give_up || s.oom || s.bm.oom || s.flows.oom || s.hosts.oom;
     for (int k = 0; k < s.shard_n; k++)
-        failed |= s.mine[k].oom || s.attempts_peak[k] >= max_attempts;
-    PyObject *shapes = failed ? NULL : shapes_decide(&s, now, max_clients);
-    failed |= s.bm.oom;
+        failed |= s.mine[k].oom || (!s.shapes.max_alike && s.attempts_peak[k] >= max_attempts);
+    long long counted = 0;
+    PyObject *shapes = failed ? NULL : shapes_decide(&s, now, max_clients, &counted);
+    failed |= s.bm.oom || s.oom || (shapes && !evict_bits(&s));
+    PyObject *evict = failed || !shapes ? NULL
+                                        : PyBytes_FromStringAndSize((const char *)s.evict.bits,
+                                                                    (Py_ssize_t)s.evict.nbytes);
     PyObject *plans = failed || !shapes ? NULL : PyList_New(s.shard_n);
     for (int k = 0; plans && k < s.shard_n; k++) {
         PyObject *plan = plan_of(&s, k);
@@ -1664,17 +1937,17 @@ static PyObject *triage(PyObject *self, PyObject *args) {
         else PyList_SET_ITEM(plans, k, plan);
     }
     PyObject *hosts = plans ? hosts_dict(&s.hosts) : NULL;
-    if (!hosts) Py_CLEAR(plans);
+    if (!hosts || !evict) Py_CLEAR(plans);
     state_free(&s);
-    if (failed) {
+    if (failed || !plans) {
         Py_XDECREF(shapes);
-        Py_RETURN_NONE;
-    }
-    if (!plans) {
-        Py_XDECREF(shapes);
+        Py_XDECREF(evict);
+        Py_XDECREF(hosts);
+        if (failed) Py_RETURN_NONE;
         return NULL;
     }
-    return Py_BuildValue("NkNN", plans, (unsigned long)number, hosts, shapes);
+    return Py_BuildValue("NkNNNL", plans, (unsigned long)number, hosts, shapes, evict,
+                         (long long)(s.shapes.max_alike ? counted : -1));
 }
 
 /* -- the second pass: records read in batches --------------------------------------------- */
@@ -1766,8 +2039,8 @@ static PyObject *fast_segment(PyObject *cls, const uint8_t *d, long n, uint32_t 
  * skipped records of this worker's own plain connections. */
 typedef struct {
     PyObject *items, *cls;
-    const uint8_t *skip, *own;
-    long long nskip, nown;
+    const uint8_t *skip, *own, *evict;
+    long long nskip, nown, nevict;
     int ethernet; /* frames of the common kind become Segments (fast_segment) */
     int64_t *ts_buf;
     size_t ts_len, ts_cap;
@@ -1785,9 +2058,28 @@ static void gather_close_run(Gather *g) {
     g->run_count = -1;
 }
 
+/* After record i (0-based) at `ts`: where the plan says the flow table's cap released its
+ * oldest attempt here (Plan.evict), the run so far is closed and a marker (ts,) follows. */
+static void gather_evict(Gather *g, long long i, int64_t ts) {
+    if (g->failed || i >= g->nevict || !((g->evict[i >> 3] >> (i & 7)) & 1)) return;
+    gather_close_run(g);
+    PyObject *mark = g->failed ? NULL : Py_BuildValue("(L)", (long long)ts);
+    g->failed = mark == NULL || PyList_Append(g->items, mark) < 0;
+    Py_XDECREF(mark);
+}
+
+static void gather_one(Gather *g, const uint8_t *buf, long long start, uint32_t caplen,
+                       long long number, int64_t ts, uint32_t orig);
+
 /* Record `number` (1-based), its bytes at buf[start:start + caplen]. */
 static void gather_record(Gather *g, const uint8_t *buf, long long start, uint32_t caplen,
                           long long number, int64_t ts, uint32_t orig) {
+    gather_one(g, buf, start, caplen, number, ts, orig);
+    gather_evict(g, number - 1, ts);
+}
+
+static void gather_one(Gather *g, const uint8_t *buf, long long start, uint32_t caplen,
+                       long long number, int64_t ts, uint32_t orig) {
     if (!g->any) g->first = ts;
     g->any = 1;
     g->last = ts;
@@ -1847,18 +2139,20 @@ static PyObject *gather_result(Gather *g, long long pos, long long number) {
                          (long long)g->last);
 }
 
-static void gather_init(Gather *g, PyObject *cls, Py_buffer *sk, Py_buffer *ow, int ethernet) {
+static void gather_init(Gather *g, PyObject *cls, Py_buffer *sk, Py_buffer *ow, Py_buffer *ev,
+                        int ethernet) {
     memset(g, 0, sizeof(*g));
     g->items = PyList_New(0);
     g->failed = g->items == NULL;
     g->cls = cls;
     g->skip = sk->buf, g->own = ow->buf;
     g->nskip = (long long)sk->len * 8, g->nown = (long long)ow->len * 8;
+    g->evict = ev->buf, g->nevict = (long long)ev->len * 8;
     g->ethernet = ethernet;
     g->run_count = -1;
 }
 
-/* batch(buffer, pos, big_endian, nanosecond, skip, own, number, max_records, max_caplen,
+/* batch(buffer, pos, big_endian, nanosecond, skip, own, evict, number, max_records, max_caplen,
  *       ethernet, Segment)
  *   -> (items, own_ts, pos, number, first_ts, last_ts)
  * Reads up to max_records records from `pos` (capture.CaptureReader._pcap_records does the
@@ -1866,17 +2160,18 @@ static void gather_init(Gather *g, PyObject *cls, Py_buffer *sk, Py_buffer *ow, 
  * a Segment (the fast path of decode_fast, when `ethernet`), a tuple (start, stop, number,
  * ts_ns, orig_len) for a record Python decodes, or a pair (count, index) for a run of
  * records marked in `skip`, `count` of them marked in `own`, whose timestamps are own_ts
- * (int64, native order) from `index`. Stops before a record that is cut short or too long:
+ * (int64, native order) from `index`; after a record marked in `evict`, a 1-tuple (ts_ns,):
+ * the flow table's cap releases its oldest attempt there (see evict). Stops before a record that is cut short or too long:
  * Python reads that one and reports the damage. first_ts and last_ts are those of the first
  * and last records read (None if none). */
 static PyObject *batch(PyObject *self, PyObject *args) {
     (void)self;
-    Py_buffer view, sk, ow;
+    Py_buffer view, sk, ow, ev;
     long long pos, number, max_records, max_caplen;
     int big, nano, ethernet;
     PyObject *cls;
-    if (!PyArg_ParseTuple(args, "y*Lppy*y*LLLpO", &view, &pos, &big, &nano, &sk, &ow, &number,
-                          &max_records, &max_caplen, &ethernet, &cls))
+    if (!PyArg_ParseTuple(args, "y*Lppy*y*y*LLLpO", &view, &pos, &big, &nano, &sk, &ow, &ev,
+                          &number, &max_records, &max_caplen, &ethernet, &cls))
         return NULL;
     const uint8_t *buf = view.buf;
     long long end = view.len;
@@ -1886,7 +2181,7 @@ static PyObject *batch(PyObject *self, PyObject *args) {
     long long page = sysconf(_SC_PAGESIZE);
     populate(buf, pos - pos % page, 4LL << 20, end);
     Gather g;
-    gather_init(&g, cls, &sk, &ow, ethernet);
+    gather_init(&g, cls, &sk, &ow, &ev, ethernet);
     long long read = 0, frontier = pos;
     while (!g.failed && read < max_records && end - pos >= 16) {
         prefetch_ahead(buf, pos, end, &frontier);
@@ -1902,10 +2197,11 @@ static PyObject *batch(PyObject *self, PyObject *args) {
     PyBuffer_Release(&view);
     PyBuffer_Release(&sk);
     PyBuffer_Release(&ow);
+    PyBuffer_Release(&ev);
     return gather_result(&g, pos, number);
 }
 
-/* ng_batch(buffer, pos, big_endian, skip, own, number, max_blocks, max_caplen, interfaces,
+/* ng_batch(buffer, pos, big_endian, skip, own, evict, number, max_blocks, max_caplen, interfaces,
  *          Segment)
  *   -> (items, own_ts, pos, number, first_ts, last_ts)
  * batch() for a pcapng file, from `pos` in a section of the given byte order whose
@@ -1917,11 +2213,11 @@ static PyObject *batch(PyObject *self, PyObject *args) {
  * itself, so that its state and its damage reports stay its own. */
 static PyObject *ng_batch(PyObject *self, PyObject *args) {
     (void)self;
-    Py_buffer view, sk, ow;
+    Py_buffer view, sk, ow, ev;
     long long pos, number, max_blocks, max_caplen;
     int big;
     PyObject *ifaces, *cls;
-    if (!PyArg_ParseTuple(args, "y*Lpy*y*LLLOO", &view, &pos, &big, &sk, &ow, &number,
+    if (!PyArg_ParseTuple(args, "y*Lpy*y*y*LLLOO", &view, &pos, &big, &sk, &ow, &ev, &number,
                           &max_blocks, &max_caplen, &ifaces, &cls))
         return NULL;
     Iface ifs[MAX_IFACES];
@@ -1930,6 +2226,7 @@ static PyObject *ng_batch(PyObject *self, PyObject *args) {
         PyBuffer_Release(&view);
         PyBuffer_Release(&sk);
         PyBuffer_Release(&ow);
+        PyBuffer_Release(&ev);
         if (nif >= 0) PyErr_SetString(PyExc_ValueError, "too many interfaces");
         return NULL;
     }
@@ -1942,6 +2239,7 @@ static PyObject *ng_batch(PyObject *self, PyObject *args) {
             PyBuffer_Release(&view);
             PyBuffer_Release(&sk);
             PyBuffer_Release(&ow);
+            PyBuffer_Release(&ev);
             if (ok) PyErr_SetString(PyExc_ValueError, "bad interface");
             return NULL;
         }
@@ -1952,7 +2250,7 @@ static PyObject *ng_batch(PyObject *self, PyObject *args) {
     long long page = sysconf(_SC_PAGESIZE);
     populate(buf, pos - pos % page, 4LL << 20, end);
     Gather g;
-    gather_init(&g, cls, &sk, &ow, 1);
+    gather_init(&g, cls, &sk, &ow, &ev, 1);
     long long read = 0, frontier = pos;
     while (!g.failed && read < max_blocks && end - pos >= 12) {
         prefetch_ahead(buf, pos, end, &frontier);
@@ -1980,6 +2278,7 @@ static PyObject *ng_batch(PyObject *self, PyObject *args) {
     PyBuffer_Release(&view);
     PyBuffer_Release(&sk);
     PyBuffer_Release(&ow);
+    PyBuffer_Release(&ev);
     return gather_result(&g, pos, number);
 }
 

@@ -20,7 +20,7 @@ from pcapdiag.accel.triage import Plan
 from pcapdiag.decode.packets import Segment
 from pcapdiag.io.reader import MAX_CAPLEN, CaptureReader, Chunk, FastForward, Interface, Record
 from pcapdiag.io.records import Buffer
-from pcapdiag.track.flows import SkippedRun
+from pcapdiag.track.flows import EvictOldest, SkippedRun
 
 # Records read by one C batch.
 BATCH = 4096
@@ -30,13 +30,14 @@ _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 
 def records(
     reader: CaptureReader, plan: Plan, decode_in_c: bool
-) -> Iterator[Record | Segment | SkippedRun]:
+) -> Iterator[Record | Segment | SkippedRun | EvictOldest]:
     """The records of `reader`'s file as the session takes them, `plan`'s frames set aside
-    in runs. With `decode_in_c`, common TCP segments come as Segments built in C."""
+    in runs, and after each frame `plan.evict` marks an EvictOldest. With `decode_in_c`,
+    common TCP segments come as Segments built in C."""
     seg_type = Segment if decode_in_c else None
     hook = _pcap_hook(plan, seg_type) if reader.format == "pcap" else _pcapng_hook(plan, seg_type)
-    bits, own = plan.bits, plan.own
-    nbits, nown = len(bits) * 8, len(own) * 8
+    bits, own, evict = plan.bits, plan.own, plan.evict
+    nbits, nown, nevict = len(bits) * 8, len(own) * 8, len(evict) * 8
     stamps: list[int] = []  # the run's frames that are this worker's, by time
     in_run = False
     for item in reader.records(hook):
@@ -50,6 +51,8 @@ def records(
                     yield x  # a Segment
                 elif len(x) == 2:
                     yield SkippedRun(x[0], times, x[1])
+                elif len(x) == 1:
+                    yield EvictOldest(x[0])
                 else:
                     start, stop, number, ts, orig = x
                     yield Record(buf, start, stop, number, ts, linktype, orig)
@@ -60,11 +63,16 @@ def records(
             in_run = True
             if i < nown and own[i >> 3] >> (i & 7) & 1:
                 stamps.append(item.ts_ns)
-            continue
-        if in_run:
-            yield SkippedRun(len(stamps), stamps, 0)
-            stamps, in_run = [], False
-        yield item
+        else:
+            if in_run:
+                yield SkippedRun(len(stamps), stamps, 0)
+                stamps, in_run = [], False
+            yield item
+        if i < nevict and evict[i >> 3] >> (i & 7) & 1:
+            if in_run:
+                yield SkippedRun(len(stamps), stamps, 0)
+                stamps, in_run = [], False
+            yield EvictOldest(item.ts_ns)
     if in_run:
         yield SkippedRun(len(stamps), stamps, 0)
 
@@ -81,6 +89,7 @@ def _pcap_hook(plan: Plan, seg_type: type | None) -> FastForward:
             mul == 1,  # nanosecond timestamps
             plan.bits,
             plan.own,
+            plan.evict,
             number,
             BATCH,
             MAX_CAPLEN,
@@ -108,7 +117,17 @@ def _pcapng_hook(plan: Plan, seg_type: type | None) -> FastForward:
             # factors: the reader reads such a section itself.
             return None
         items, stamps, new_pos, new_number, first, last = _triage.ng_batch(
-            buf, pos, big, plan.bits, plan.own, number, BATCH, MAX_CAPLEN, times, seg_type
+            buf,
+            pos,
+            big,
+            plan.bits,
+            plan.own,
+            plan.evict,
+            number,
+            BATCH,
+            MAX_CAPLEN,
+            times,
+            seg_type,
         )
         if new_pos == pos:
             return None

@@ -22,9 +22,18 @@ The pass is used only when all of this holds, and otherwise silently not:
   UDP flows no ICMP error names are set aside the same way (the UDP rule needs one);
 - the C pass did not meet a frame that might carry TCP in a way it does not decode (GRE,
   VXLAN, IPv6 extension headers), the unanswered attempts never approached the flow
-  table's cap (its early releases depend on every attempt being counted), and it never had
-  to remember more than 500,000 port pairs at once (a scan or a flood: the Python flow
-  table, which releases what it can, then reads everything, and memory stays bounded).
+  table's cap (its early releases depend on every attempt being counted) unless the pass
+  followed the cap itself (failure shapes, below), and it never had to remember more than
+  1,000,000 port pairs at once (the Python flow table, which releases what it can, then
+  reads everything, and memory stays bounded).
+
+Failure shapes: with a list of findings alike short enough (max_alike) and one worker, the
+pass also records refused connections (a bare SYN, RST|ACK) and lone SYNs (a bare SYN and
+nothing else) by class (ShapeClass): each class's first ones are read as exemplars, the
+others set aside and counted into their exemplars' findings (findings/samples.py). The pass
+then follows the flow table's cap on unanswered attempts over every attempt, those set aside
+included, and tells Python's table, which applies no cap of its own, at which frames it
+releases its oldest (Plan.evict), stepping aside when it cannot tell which one that is.
 
 Frames the pass does not set aside are read in batches in C too (batches.py): the common TCP
 segments are built there, the rest decoded in Python as before.
@@ -50,18 +59,25 @@ except ImportError:  # built without a C compiler: every frame goes through Pyth
     _triage = None
 
 
-@dataclass(frozen=True, slots=True)
-class RefusedClass:
-    """Refused connections alike in everything the tracker reads of them but who and when
-    (_triage.c refused: a bare SYN, then RST|ACK from the server), counted by the first pass
-    without being read: the analysis judges its `examples` (the first ones by time, frames
-    left to Python) and counts these in with the findings they make."""
+# The failure shapes the first pass counts (_triage.c: SH_REFUSED, SH_LONE).
+REFUSED, LONE = 1, 2
 
+
+@dataclass(frozen=True, slots=True)
+class ShapeClass:
+    """Failing connections of one shape (REFUSED: a bare SYN, then RST|ACK from the server;
+    LONE: a bare SYN and nothing else until the flow table's cap released it or the capture
+    ended) alike in everything the tracker reads of them but who and when, counted by the
+    first pass without being read: the analysis judges its `examples` (the first ones by
+    time, frames left to Python) and counts these in with the findings they make."""
+
+    kind: int
     examples: frozenset[int]  # the SYN frames of its exemplars
     count: int  # connections set aside
     syn_ts_ns: tuple[int, int]  # their first and last SYN's time
-    rst_ts_ns: tuple[int, int]  # their first and last RST's
-    first_frames: tuple[int, int]  # their first SYN's frame, their first RST's
+    rst_ts_ns: tuple[int, int] | None  # ... RST's (None: a lone SYN)
+    end_ts_ns: tuple[int, int]  # ... end's, as the tracker ends them
+    first_frames: tuple[int, int]  # their first SYN's frame, their first RST's (0: none)
     clients: list[bytes] | None  # their distinct client addresses (None: too many to count)
     ports: list[int]  # the server's ports they went to
 
@@ -85,7 +101,13 @@ class Plan:
     # Every host's first SYN / SYN-ACK (frame, TTL) in the whole file, for every worker
     # alike (track/hosts.py); None: more hosts than it holds.
     hosts: dict[bytes, tuple[int, int]] | None = None
-    refused: tuple[RefusedClass, ...] = ()  # refused connections counted, not read
+    counted: tuple[ShapeClass, ...] = ()  # failing connections counted, not read
+    # With failure shapes, the pass followed the flow table's cap on unanswered attempts:
+    # Python's table applies none of its own, but releases its oldest attempt at each frame
+    # `evict` marks (bit n - 1: frame n), and counts `evicted` more released unseen.
+    follows_cap: bool = False
+    evict: bytes = b""
+    evicted: int = 0
 
 
 def available() -> bool:
@@ -110,8 +132,8 @@ def first_pass(
     too (shard.py decides the same). The timeouts and cap the pass applies are those of
     `table` (a flow table with the defaults if None), which every worker's table shares.
     With `max_alike` (the findings alike a report lists), `max_clients` (the distinct clients
-    a group counts) and one worker, refused connections beyond the first max_alike of their
-    class are counted, not read (RefusedClass)."""
+    a group counts) and one worker, failing connections of a common shape beyond the first
+    max_alike of their class are counted, not read (ShapeClass)."""
     if table is None:
         table = FlowTable()
     if not available() or not blind_to_plain(rules, params):
@@ -143,14 +165,14 @@ def first_pass(
         max_alike or 0,
         table.attempt_grace_ns,
         max_clients,
-        array("q", boundaries(rules, params, table.attempt_grace_ns) if max_alike else ()),
+        array("q", boundaries(rules, params) if max_alike else ()),
     )
     if result is None:
         return None
-    plans, records, hosts, shapes = result
-    refused = tuple(
-        RefusedClass(frozenset(ex), n, (s0, s1), (r0, r1), (syn, rst), clients, ports)
-        for ex, n, s0, s1, r0, r1, syn, rst, clients, ports in shapes
+    plans, records, hosts, shapes, evict, evicted = result
+    counted = tuple(
+        ShapeClass(kind, frozenset(ex), n, syn, rst, end, (f_syn, f_rst), clients, ports)
+        for kind, ex, n, syn, rst, end, f_syn, f_rst, clients, ports in shapes
     )
     return [
         Plan(
@@ -164,7 +186,10 @@ def first_pass(
             mid_at or None,
             oneway_at or None,
             hosts,
-            refused,
+            counted,
+            evicted >= 0,
+            evict,
+            max(evicted, 0),
         )
         for bits, own, plain, plain_udp, mid, oneway, mid_at, oneway_at in plans
     ]

@@ -1,8 +1,9 @@
 """Connections counted without being read: what an exemplar contributes to a report, and the
 same counted in for the connections alike in it that the accelerator set aside.
 
-The first pass (accel/_triage.c) sorts refused connections into classes whose members agree
-on everything the tracker reads of them but who and when (accel.triage.RefusedClass). The
+The first pass (accel/_triage.c) sorts failing connections of common shapes (refused, lone
+SYNs) into classes whose members agree on everything the tracker reads of them but who and
+when (accel.triage.ShapeClass). The
 analysis judges a class's first connections, its exemplars, as any other; each leaves a
 Sample: its findings' groups and places in time, its capture-quality counts, all relative to
 its first packet, identity-free. Every exemplar of a class must leave the same Sample (checked:
@@ -98,15 +99,14 @@ def count_in(
     capture: str,
     report: Report,
     collector: FindingCollector,
-    grace_ns: int,
 ) -> None:
-    """Count `klass` (an accel.triage.RefusedClass) into the report as its exemplars'
-    `samples` say; each connection's end came `grace_ns` after its RST."""
+    """Count `klass` (an accel.triage.ShapeClass) into the report as its exemplars'
+    `samples` say."""
     if not samples:
-        raise SampleMismatch("a class of refused connections has no exemplar")
+        raise SampleMismatch("a class of failing connections has no exemplar")
     first = samples[0]
     if any(s != first for s in samples[1:]):
-        raise SampleMismatch("the exemplars of a class of refused connections differ")
+        raise SampleMismatch("the exemplars of a class of failing connections differ")
     n = klass.count
     report.tcp_connections += n
     for code, pos, each in first.issues:
@@ -117,11 +117,12 @@ def count_in(
         if klass.clients is None
         else {format_endpoint(a, 0).rpartition(":")[0] for a in klass.clients}
     )
-    spans = {0: klass.syn_ts_ns, 1: klass.rst_ts_ns}
-    spans[_END] = (klass.rst_ts_ns[0] + grace_ns, klass.rst_ts_ns[1] + grace_ns)
+    spans = {0: klass.syn_ts_ns, _END: klass.end_ts_ns}
+    if klass.rst_ts_ns is not None:
+        spans[1] = klass.rst_ts_ns
     for rule, side, platform, errno, confidence, lo, hi in first.findings:
         if lo not in spans or hi not in spans:
-            raise SampleMismatch("a finding's time comes from no packet of a refused connection")
+            raise SampleMismatch("a finding's time comes from no moment of its connection")
         key = alike_key_at(capture, rule, side, platform, errno, confidence, first.server)
         collector.count_many(key, n, spans[lo][0], spans[hi][1], clients, klass.ports)
 

@@ -256,6 +256,15 @@ class SkippedRun:
     index: int
 
 
+@dataclass(slots=True, frozen=True)
+class EvictOldest:
+    """The cap on unanswered attempts released the oldest one here, at `ts_ns`: what the
+    accelerator's first pass, which followed the cap over every attempt (those it counted
+    unseen too), tells a table that applies no cap of its own."""
+
+    ts_ns: int
+
+
 @dataclass(slots=True)
 class FlowStats:
     tcp_connections: int = 0
@@ -359,7 +368,7 @@ class FlowTable:
                 t.attempt = True
                 self._attempts[key] = t
                 if len(self._attempts) > self.max_attempts:
-                    done.append(self._evict_oldest_attempt(seg.ts_ns))
+                    done.append(self.evict_oldest_attempt(seg.ts_ns))
         else:
             t, sender = hit
             if t.attempt and sender is Side.SERVER:
@@ -588,7 +597,7 @@ class FlowTable:
                 done.append(self._close_udp(key, u, "expired"))
         return done
 
-    def _evict_oldest_attempt(self, now_ns: int) -> FlowRecord:
+    def evict_oldest_attempt(self, now_ns: int) -> FlowRecord:
         """Release the oldest unanswered attempt; its end is `now_ns` (nothing came back to
         it until then)."""
         key, t = self._attempts.popitem(last=False)
