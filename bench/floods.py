@@ -113,6 +113,14 @@ def records(kind: str, count: int, seed: int) -> Iterator[tuple[int, bytes]]:
 
 
 KINDS = ("syn-flood", "syn-flood-short", "port-scan", "outage", "tiny", "reorder")
+# Frames each attempt (each segment, for reorder) of a kind makes, about: so that a capture
+# of a given size can be asked for.
+FRAMES_PER = {"syn-flood": 1, "syn-flood-short": 1, "port-scan": 2, "outage": 2, "tiny": 6}
+
+
+def count_for(kind: str, frames: int) -> int:
+    """How many attempts (connections, segments) make a capture of about `frames` frames."""
+    return max(1, frames // FRAMES_PER.get(kind, 1))
 
 
 def expected(kind: str, count: int) -> dict[str, dict[str, int]]:

@@ -33,14 +33,15 @@ so speed cannot come from skipping work. A capture without a truth file is timed
 each (one process, --jobs 1) in --rounds alternating rounds, checks both reports and prints
 the ratio of the median times 5M/1M and the peak RSS of each.
 
-`--floods N` generates (bench/floods.py, or reuses in --workdir) a SYN flood over minutes and
-one packed into 20 s, a port scan, an outage (SYNs of many clients refused by many servers), N
-tiny connections, and one connection of N out-of-order, overlapping segments, at N and at
-N/5; runs pcapdiag (one job), `tshark -q -z expert` and tcptrace on each, checks each
-report's counts against what the flood must give (floods.expected) and the peak RSS against
-the memory bound (MEMORY_BOUND_MB, the same as for the 5M-frame capture), prints the ratios to
-the peers, whether a flood's targets are met (half tshark's time, under tcptrace's, within
-the bound), and the time ratio N : N/5.
+`--floods N` generates (bench/floods.py, or reuses in --workdir) captures of about N frames
+and N/5 of each kind: a SYN flood over minutes and one packed into 20 s, a port scan, an
+outage (SYNs of many clients refused by many servers), tiny connections, and one
+connection of out-of-order, overlapping segments; runs pcapdiag (one job),
+`tshark -q -z expert` and tcptrace on each, checks each report's counts against what the
+flood must give (floods.expected) and the peak RSS against the memory bound
+(MEMORY_BOUND_MB, the same as for the 5M-frame capture), prints the ratios to the peers,
+whether a flood's targets are met (half tshark's time, under tcptrace's, within the bound),
+and the time ratio N : N/5.
 
 `--write-docs FILE` puts the run's results into FILE between the lines RESULTS_BEGIN and
 RESULTS_END (docs/performance.md has them): the date, the commit, the machine and tools, the
@@ -512,7 +513,7 @@ def scaling(workdir: Path, seed: int, sizes: list[int], rounds: int = 1) -> dict
 
 
 def flood_runs(workdir: Path, count: int) -> dict[str, Any]:
-    """Each flood capture at N/5 and N, through pcapdiag, `tshark -q -z expert` and
+    """Each flood capture at about N/5 and N frames, through pcapdiag, `tshark -q -z expert` and
     `tcptrace -n -l` in turn (one round each: the peers take minutes on some), with the
     counts pcapdiag must give (floods.expected) and the targets of a flood: at least 2x
     faster than tshark, faster than tcptrace, within MEMORY_BOUND_MB."""
@@ -522,7 +523,7 @@ def flood_runs(workdir: Path, count: int) -> dict[str, Any]:
     ok = True
     for kind in flood_gen.KINDS:
         res: dict[str, Any] = {}
-        for n in (count // 5, count):
+        for n in (flood_gen.count_for(kind, count // 5), flood_gen.count_for(kind, count)):
             cap = workdir / f"flood-{kind}-{n}.pcap"
             if not cap.exists():
                 flood_gen.write(cap, kind, n)
@@ -590,7 +591,8 @@ def flood_runs(workdir: Path, count: int) -> dict[str, Any]:
                     else ""
                 )
             )
-        a, b = res[str(count // 5)], res[str(count)]
+        small, large = flood_gen.count_for(kind, count // 5), flood_gen.count_for(kind, count)
+        a, b = res[str(small)], res[str(large)]
         res["wall_ratio"] = b["pcapdiag"]["wall_s"] / a["pcapdiag"]["wall_s"]
         print(f"{kind:<15} time x{res['wall_ratio']:.2f} for x5 the size")
         out["kinds"][kind] = res
@@ -788,7 +790,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the numbers to this file")
     ap.add_argument("--scaling", action="store_true", help="pcapdiag on 1M and 5M frames")
     ap.add_argument("--scaling-sizes", default="1000000,5000000", help=argparse.SUPPRESS)
-    ap.add_argument("--floods", type=int, metavar="N", help="the flood captures at N and N/5")
+    ap.add_argument(
+        "--floods", type=int, metavar="N", help="the flood captures at about N and N/5 frames"
+    )
     ap.add_argument(
         "--workdir",
         type=Path,

@@ -71,14 +71,21 @@ class FindingCollector:
             group.count_in(finding)
         kept = self._kept[key]
         kept.append(finding)
+        if self.max_alike is None:
+            return
         # Trim when twice over the limit: sorting costs O(n log n) once per max_alike
         # findings, so a million findings alike cost a few hundred short sorts.
-        if self.max_alike is not None and len(kept) >= 2 * max(self.max_alike, 1):
+        if len(kept) >= 2 * max(self.max_alike, 1):
             kept.sort(key=finding_order)
             del kept[self.max_alike :]
             if kept:
                 last = kept[-1]
                 self._bar[key] = (last.first_ts_ns, last.frames, last.rule)
+        elif len(kept) == self.max_alike and key not in self._bar:
+            # Full for the first time: what sorts after the last of these is never listed
+            # (count_only), without waiting for the first trim.
+            last = max(kept, key=finding_order)
+            self._bar[key] = (last.first_ts_ns, last.frames, last.rule)
 
     def merge(self, other: FindingCollector) -> None:
         """Take in another worker's findings (the same limit)."""
