@@ -746,7 +746,7 @@ def results_markdown(doc: dict[str, Any]) -> str:
             "|---|---:|---:|---:|---:|---:|---:|---|---|",
         ]
         for kind, r in fl["kinds"].items():
-            row = r[str(n)]
+            row = r[str(flood_gen.count_for(kind, n))]
             mine = row["pcapdiag"]["wall_s"]
 
             def ratio(peer: str, row: dict[str, Any] = row, mine: float = mine) -> str:

@@ -21,10 +21,12 @@ import pytest
 
 import pcapdiag.accel.triage as triage
 from pcapdiag.api import analyze
+from pcapdiag.errors import CaptureError
 from pcapdiag.findings.model import MAX_COUNTED_CLIENTS
 from pcapdiag.io.reader import open_capture
 from pcapdiag.rules.model import Rule
 from pcapdiag.settings import Settings
+from tests.accel.test_fast_path import OURS, PUBLIC
 from tests.accel.test_triage import _rule, bench_capture, long_capture  # noqa: F401
 
 _MAC = b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02"
@@ -270,3 +272,19 @@ def test_a_rule_on_the_round_trip_splits_classes(tmp_path, builtin_rules, step):
     assert sum(k.count for k in plan.counted) > 200
     kw = {"max_alike": 2}
     assert _report(path, rules, True, **kw) == _report(path, rules, False, **kw)
+
+
+@pytest.mark.parametrize("path", OURS + PUBLIC, ids=lambda p: str(p.name))
+def test_every_capture_with_one_finding_listed_alike(path: Path, builtin_rules) -> None:
+    # The recordings and the public captures (nmap's scans among them) with the shortest
+    # list: whatever the pass counts unseen in them, the report must not change.
+    kw = {"max_alike": 1}
+    try:
+        with_pass = _report(path, builtin_rules, True, **kw)
+    except CaptureError as exc:
+        with_pass = f"CaptureError: {exc}"
+    try:
+        without = _report(path, builtin_rules, False, **kw)
+    except CaptureError as exc:
+        without = f"CaptureError: {exc}"
+    assert with_pass == without
