@@ -31,6 +31,7 @@ from tests.accel.test_triage import _to_pcapng
 CAP = 300
 FIN, PSH = 0x01, 0x08
 SERVER = bytes([10, 7, 0, 1])
+SERVER6 = bytes.fromhex("20010db8000700000000000000000001")
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +40,8 @@ def _small_cap(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def flood(seed: int = 4, count: int = 4000, *, rst_from_client: bool = False, reuse: bool = False):
-    """`count` events 2 ms apart (8 s): mostly spoofed SYNs to SERVER:80, and every so often
+    """`count` events 2 ms apart (8 s): mostly spoofed SYNs to SERVER:80 (a tenth over IPv6
+    to SERVER6), and every so often
     a SYN sent again after 0.2 s, a connection answered 0.4 s late, a healthy connection, a
     refusal; with `rst_from_client`, one client gives up on its attempt with a RST; with
     `reuse`, the ports of a refusal are used again within the linger time."""
@@ -79,10 +81,16 @@ def flood(seed: int = 4, count: int = 4000, *, rst_from_client: bool = False, re
             frames.append(
                 (t + 150, _segment(SERVER, src, 8080, sport, 0, isn + 1, RST | ACK, window=0))
             )
-        else:  # spoofed: one SYN, never answered; a Windows TTL now and then
+        else:  # spoofed: one SYN, never answered; a Windows TTL now and then, some IPv6
             ttl = 128 if i % 9 == 4 else 64
             opts = b"\x02\x04\x05\xb4" if i % 4 == 1 else b""
-            frames.append((t, _segment(src, SERVER, sport, 80, isn, 0, SYN, ttl=ttl, options=opts)))
+            to = SERVER
+            if i % 10 == 6:
+                src, to = (
+                    bytes.fromhex("20010db8000100000000000000") + i.to_bytes(3, "big"),
+                    SERVER6,
+                )
+            frames.append((t, _segment(src, to, sport, 80, isn, 0, SYN, ttl=ttl, options=opts)))
         if rst_from_client and i == 10:
             frames.append((t + 50, _segment(src, SERVER, sport, 80, isn + 1, 0, RST)))
         if kind == 33 and i < 50:
