@@ -70,8 +70,8 @@ enum { PH_SYN = 0, PH_EST = 1, PH_MID = 2 }; /* PH_MID: seen mid-stream, see mid
 #define RELEASE_BYTES (16LL << 20)
 /* Ports remembered at once at most (about 200 bytes each): past this the pass gives up and
  * Python's flow table, which releases what it can, reads everything. A refused connection
- * stays for the linger time like any other: an outage of 10,000 a second holds 1.3 million
- * at once (then Python reads it); a lone SYN leaves when the cap releases it. */
+ * leaves at the next sweep for a Tomb (24 bytes, see Tombs); a lone SYN leaves when the cap
+ * releases it. */
 #define MAX_FLOWS 1000000
 
 typedef struct Flow {
@@ -165,10 +165,27 @@ typedef struct {
     size_t scap;
 } Classes;
 
+/* Refused connections a sweep moved out of the flow table (a Flow is ~200 bytes, an outage
+ * holds its refusals for the linger time): their ports by the table's hash of their key,
+ * their record (index + 1; 0: an empty slot) and until when the ports used again make it
+ * Python's (see refused_reused). A hash shared by other ports only makes a record Python's
+ * for nothing. */
+typedef struct {
+    uint64_t hash;
+    int64_t until;
+    uint32_t rec;
+} Tomb;
+
+typedef struct {
+    Tomb *slots;
+    size_t cap, used;
+} Tombs;
+
 typedef struct {
     Shaped *recs;
     size_t n, cap;
     Classes base, full;
+    Tombs tombs;
     long long max_alike; /* 0: shapes are not recognised */
     int64_t grace_ns;    /* flows.ATTEMPT_GRACE_NS: how long the tracker holds it after */
     /* Where the time from SYN to RST may change what the rules say (accel/timing.py):
@@ -434,7 +451,56 @@ static int settle(State *s, Flow *f, int64_t now, int final) {
 
 /* The earliest capture time at which settle could release `f` (a lower bound). */
 static int64_t release_bound(const State *s, const Flow *f) {
+    if (f->status == ST_CLOSED && f->shaped) return f->last_ts; /* to the tombs: see tomb_put */
     return f->last_ts + (f->udp ? s->udp_idle_ns : s->linger_ns) + 10 * 1000000000LL;
+}
+
+/* Keep a refused connection's ports as a Tomb until `until`: returns 0 without memory. The
+ * table is rebuilt without the expired ones when it fills. */
+static int tomb_put(Tombs *tb, uint64_t hash, int64_t until, uint32_t rec, int64_t now) {
+    if (2 * (tb->used + 1) > tb->cap) {
+        size_t live = 0;
+        for (size_t i = 0; i < tb->cap; i++) live += tb->slots[i].rec && tb->slots[i].until >= now;
+        size_t cap = 1024;
+        while (cap < 4 * (live + 1)) cap *= 2;
+        Tomb *slots = calloc(cap, sizeof(Tomb));
+        if (!slots) return 0;
+        for (size_t i = 0; i < tb->cap; i++) {
+            Tomb *x = &tb->slots[i];
+            if (!x->rec || x->until < now) continue;
+            size_t j = (size_t)x->hash & (cap - 1);
+            while (slots[j].rec) j = (j + 1) & (cap - 1);
+            slots[j] = *x;
+        }
+        free(tb->slots);
+        tb->slots = slots;
+        tb->cap = cap;
+        tb->used = live;
+    }
+    size_t j = (size_t)hash & (tb->cap - 1);
+    while (tb->slots[j].rec) j = (j + 1) & (tb->cap - 1);
+    tb->slots[j] = (Tomb){hash, until, rec};
+    tb->used++;
+    return 1;
+}
+
+/* A packet at `now` on ports with no flow in the table: if they are a refused connection's
+ * still within its linger time (a Tomb), that connection is Python's (the tracker numbers
+ * the next one after it, or drops the packet as a straggler) and 1 is returned: the new
+ * one must be Python's too, as when the flow was still in the table. */
+static int refused_reused(State *s, uint64_t hash, int64_t now) {
+    Tombs *tb = &s->shapes.tombs;
+    if (!tb->used) return 0;
+    int hit = 0;
+    for (size_t j = (size_t)hash & (tb->cap - 1); tb->slots[j].rec; j = (j + 1) & (tb->cap - 1)) {
+        Tomb *x = &tb->slots[j];
+        if (x->hash == hash && x->until >= now) {
+            s->shapes.recs[x->rec - 1].bad = 1;
+            x->until = INT64_MIN; /* used up: the flow table holds the ports again */
+            hit = 1;
+        }
+    }
+    return hit;
 }
 
 static int table_rebuild(State *s, int64_t now, int final) {
@@ -444,6 +510,18 @@ static int table_rebuild(State *s, int64_t now, int final) {
     s->last_sweep = now;
     for (size_t i = 0; i < t->cap; i++) {
         Slot *sl = &t->slots[i];
+        Flow *f = sl->flow;
+        if (f && !final && f->status == ST_CLOSED && f->shaped &&
+            now - f->last_ts <= s->linger_ns + 10 * 1000000000LL) {
+            /* A refused connection: its ports kept as a Tomb as long as it would stay here. */
+            if (!tomb_put(&s->shapes.tombs, sl->hash, f->last_ts + s->linger_ns + 10 * 1000000000LL,
+                          f->shaped, now))
+                return 0;
+            free(f->frames);
+            free(f);
+            sl->flow = NULL;
+            continue;
+        }
         if (sl->flow && settle(s, sl->flow, now, final)) {
             free(sl->flow->frames);
             free(sl->flow);
@@ -511,11 +589,18 @@ static void taint(State *s, uint8_t proto, const uint8_t *src, const uint8_t *ds
     uint8_t key[40];
     int low;
     uint8_t klen = make_key(key, proto, src, dst, alen, sport, dport, &low);
-    Slot *sl = table_find(&s->t, key, klen, hash_key(key, klen));
+    uint64_t h = hash_key(key, klen);
+    Slot *sl = table_find(&s->t, key, klen, h);
     if (sl->flow) {
         make_bad(s, sl->flow);
         ending(s, sl->flow); /* an attempt ended by an ICMP error leaves at a sweep */
     }
+    /* A refused connection kept as a Tomb: the tracker may still hold it. */
+    Tombs *tb = &s->shapes.tombs;
+    for (size_t j = tb->used ? (size_t)h & (tb->cap - 1) : 0; tb->used && tb->slots[j].rec;
+         j = (j + 1) & (tb->cap - 1))
+        if (tb->slots[j].hash == h && tb->slots[j].until != INT64_MIN)
+            s->shapes.recs[tb->slots[j].rec - 1].bad = 1;
     /* An ICMP error about ports not (or no longer) tracked changes nothing here: Python
      * counts it as an orphan with or without the connection's frames. */
 }
@@ -823,10 +908,12 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *ip, con
     uint32_t flags = tcp[13];
     uint32_t window = rd16(tcp + 14);
     Flow *f = sl->flow;
+    int reused = 0;
     if (f && settle(s, f, ts, 0)) {
         /* the ports' past is over: a new connection, in the same slot */
         flow_free_frames(f);
     } else if (!f) {
+        reused = refused_reused(s, h, ts);
         f = malloc(sizeof(Flow));
         if (!f) {
             s->oom = 1;
@@ -876,6 +963,7 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *ip, con
         } else {
             f->status = ST_BAD;
         }
+        if (reused) make_bad(s, f); /* after a refused connection: see refused_reused */
         if (s->t.used * 2 > s->t.cap && !table_rebuild(s, ts, 0)) s->oom = 1;
         if (s->t.used > MAX_FLOWS) s->give_up = 1; /* Python's flow table bounds memory */
         return;
@@ -1591,6 +1679,7 @@ static void state_free(State *s) {
     free(s->shapes.base.slots);
     free(s->shapes.full.classes);
     free(s->shapes.full.slots);
+    free(s->shapes.tombs.slots);
     free(s->evict_frames);
     free(s->evict.bits);
     free(s->bm.bits);
