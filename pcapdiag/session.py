@@ -193,8 +193,8 @@ class _Session:
                 readers.append(reader)
                 infos.append(self._info(reader, src))
                 plan = self._plan(reader, src)
-                stream: Iterator[Record | Segment | SkippedRun]
-                if plan is not None:
+                stream: Iterator[Record | Segment | SkippedRun | EvictOldest]
+                if plan is not None:  # each worker counts its own
                     for i, klass in enumerate(plan.counted):
                         self._examples.update(dict.fromkeys(klass.examples, i))
                     if plan.follows_cap:
@@ -202,7 +202,6 @@ class _Session:
                         # come with the stream (EvictOldest), counted ones as a number.
                         table.max_attempts = sys.maxsize
                         table.stats.evicted_attempts += plan.evicted
-                if plan is not None:  # each worker counts its own
                     table.hosts.merge(plan.hosts)
                     report.tcp_connections += plan.plain
                     report.udp_flows += plan.plain_udp
@@ -214,15 +213,16 @@ class _Session:
                     stream = reader.records()
                 decode = self._decoder(offset)
                 for item in stream:
-                    if type(item) is EvictOldest:
-                        # The cap on unanswered attempts released one here (plan.evict).
-                        self._finished([table.evict_oldest_attempt(item.ts_ns)], by_proto)
-                        continue
-                    if type(item) is SkippedRun:
+                    kind = type(item)  # once per item: this loop runs for every frame read
+                    if kind is SkippedRun:
                         # Frames the accelerator set aside: they count toward the sweeps.
                         done = table.skip_run(item)
                         if done:
                             self._finished(done, by_proto)
+                        continue
+                    if kind is EvictOldest:
+                        # The cap on unanswered attempts released one here (plan.evict).
+                        self._finished([table.evict_oldest_attempt(item.ts_ns)], by_proto)
                         continue
                     if progress is not None:
                         seen += 1
@@ -234,7 +234,7 @@ class _Session:
                             held = len(table.tcp) + len(table.udp) if self.shard is None else None
                             progress(frames, before + reader.position, held)
                     # A record to decode, or a segment the accelerator decoded.
-                    pkt = decode(*item) if type(item) is Record else item
+                    pkt = decode(*item) if kind is Record else item
                     if pkt is None:
                         continue  # another worker's flow
                     if isinstance(pkt, Segment):

@@ -191,7 +191,7 @@ def alike_key_at(
 
 
 def alike_key_of_group(g: FindingGroup) -> tuple[object, ...]:
-    return (g.capture, g.rule, g.side, g.platform, g.errno(), g.confidence, g.server)
+    return alike_key_at(g.capture, g.rule, g.side, g.platform, g.errno(), g.confidence, g.server)
 
 
 def _host(endpoint: str) -> str:
@@ -289,16 +289,9 @@ class FindingGroup:
         self.server_ports.update(server_ports)
 
     def merge(self, other: FindingGroup) -> None:
-        self.count += other.count
-        self.first_ts_ns = min(self.first_ts_ns, other.first_ts_ns)
-        self.last_ts_ns = max(self.last_ts_ns, other.last_ts_ns)
-        if self.clients is None or other.clients is None:
-            self.clients = None
-        else:
-            self.clients |= other.clients
-            if len(self.clients) > MAX_COUNTED_CLIENTS:
-                self.clients = None
-        self.server_ports |= other.server_ports
+        self.count_many(
+            other.count, other.first_ts_ns, other.last_ts_ns, other.clients, other.server_ports
+        )
 
     @property
     def unlisted(self) -> int:
