@@ -168,7 +168,7 @@ typedef struct {
 /* Refused connections a sweep moved out of the flow table (a Flow is ~200 bytes, an outage
  * holds its refusals for the linger time): their ports by the table's hash of their key,
  * their record (index + 1; 0: an empty slot) and until when the ports used again make it
- * Python's (see refused_reused). A hash shared by other ports only makes a record Python's
+ * Python's (see refused_named). A hash shared by other ports only makes a record Python's
  * for nothing. */
 typedef struct {
     uint64_t hash;
@@ -484,11 +484,11 @@ static int tomb_put(Tombs *tb, uint64_t hash, int64_t until, uint32_t rec, int64
     return 1;
 }
 
-/* A packet at `now` on ports with no flow in the table: if they are a refused connection's
- * still within its linger time (a Tomb), that connection is Python's (the tracker numbers
- * the next one after it, or drops the packet as a straggler) and 1 is returned: the new
- * one must be Python's too, as when the flow was still in the table. */
-static int refused_reused(State *s, uint64_t hash, int64_t now) {
+/* Ports kept as a Tomb past `now` (and not used up): their refused connection is Python's
+ * (the tracker may still hold it, numbers a next one after it, or drops a packet as a
+ * straggler) and 1 is returned. With `use_up` the Tomb is spent: the flow table holds the
+ * ports again. */
+static int refused_named(State *s, uint64_t hash, int64_t now, int use_up) {
     Tombs *tb = &s->shapes.tombs;
     if (!tb->used) return 0;
     int hit = 0;
@@ -496,7 +496,7 @@ static int refused_reused(State *s, uint64_t hash, int64_t now) {
         Tomb *x = &tb->slots[j];
         if (x->hash == hash && x->until >= now) {
             s->shapes.recs[x->rec - 1].bad = 1;
-            x->until = INT64_MIN; /* used up: the flow table holds the ports again */
+            if (use_up) x->until = INT64_MIN;
             hit = 1;
         }
     }
@@ -595,12 +595,9 @@ static void taint(State *s, uint8_t proto, const uint8_t *src, const uint8_t *ds
         make_bad(s, sl->flow);
         ending(s, sl->flow); /* an attempt ended by an ICMP error leaves at a sweep */
     }
-    /* A refused connection kept as a Tomb: the tracker may still hold it. */
-    Tombs *tb = &s->shapes.tombs;
-    for (size_t j = tb->used ? (size_t)h & (tb->cap - 1) : 0; tb->used && tb->slots[j].rec;
-         j = (j + 1) & (tb->cap - 1))
-        if (tb->slots[j].hash == h && tb->slots[j].until != INT64_MIN)
-            s->shapes.recs[tb->slots[j].rec - 1].bad = 1;
+    /* A refused connection kept as a Tomb, whatever its time (an ICMP error carries none
+     * here): the tracker may still hold it. */
+    refused_named(s, h, INT64_MIN + 1, 0);
     /* An ICMP error about ports not (or no longer) tracked changes nothing here: Python
      * counts it as an orphan with or without the connection's frames. */
 }
@@ -913,7 +910,7 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *ip, con
         /* the ports' past is over: a new connection, in the same slot */
         flow_free_frames(f);
     } else if (!f) {
-        reused = refused_reused(s, h, ts);
+        reused = refused_named(s, h, ts, 1); /* the new flow is Python's too */
         f = malloc(sizeof(Flow));
         if (!f) {
             s->oom = 1;
@@ -963,7 +960,7 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *ip, con
         } else {
             f->status = ST_BAD;
         }
-        if (reused) make_bad(s, f); /* after a refused connection: see refused_reused */
+        if (reused) make_bad(s, f); /* after a refused connection: see refused_named */
         if (s->t.used * 2 > s->t.cap && !table_rebuild(s, ts, 0)) s->oom = 1;
         if (s->t.used > MAX_FLOWS) s->give_up = 1; /* Python's flow table bounds memory */
         return;
@@ -989,7 +986,7 @@ static void segment(State *s, uint32_t frame, int64_t ts, const uint8_t *ip, con
     if (f->status == ST_BAD) return;
     if (s->shapes.max_alike && f->status == ST_OPEN && f->phase == PH_SYN && side == 1 &&
         flags == (F_RST | F_ACK) && ackv == f->isn0 + 1 && payload == 0 && !unusual &&
-        gap >= 0 && gap <= s->idle_ns && !f->udp) {
+        gap >= 0 && gap <= s->idle_ns) {
         refused(s, f, frame, ts, ts - gap, ip, tcp, alen); /* the SYN came last before */
         return;
     }
@@ -1184,6 +1181,10 @@ static int syn_key(uint8_t *key, size_t *k, const Flow *f, size_t alen) {
 
 static int grow_shaped(Shapes *sh);
 
+/* The address length of a flow's endpoints: its key is the protocol, then two (address,
+ * port) pairs (make_key). */
+static size_t flow_alen(const Flow *f) { return (size_t)(f->klen - 1) / 2 - 2; }
+
 /* A record for connection `f` of base class `key` (its SYN's frame, client and port filled
  * in), the flow's frames cleared and left to the end of the pass; NULL without memory. */
 static Shaped *new_shaped(State *s, Flow *f, const uint8_t *key, size_t klen) {
@@ -1191,7 +1192,7 @@ static Shaped *new_shaped(State *s, Flow *f, const uint8_t *key, size_t klen) {
     long base = shape_class(&sh->base, key, klen);
     if (base < 0 || (sh->n == sh->cap && !grow_shaped(sh))) return NULL;
     const uint8_t *syn_ip = f->syn_ip;
-    size_t alen = (f->klen - 1) / 2 - 2;
+    size_t alen = flow_alen(f);
     Shaped *r = &sh->recs[sh->n++];
     memset(r, 0, sizeof *r);
     r->frames[0] = f->nframes ? f->frames[0] : 0;
@@ -1212,9 +1213,9 @@ static int lone(State *s, Flow *f, int end, int64_t end_ts, uint32_t end_frame) 
     uint8_t key[SHAPE_KEY_MAX];
     size_t k = 0;
     uint8_t kind = SH_LONE;
-    size_t alen = (f->klen - 1) / 2 - 2;
-    Shaped *r = put(key, &k, &kind, 1) && syn_key(key, &k, f, alen) ? new_shaped(s, f, key, k)
-                                                                     : NULL;
+    Shaped *r = put(key, &k, &kind, 1) && syn_key(key, &k, f, flow_alen(f))
+                    ? new_shaped(s, f, key, k)
+                    : NULL;
     if (!r) return 0;
     r->kind = SH_LONE;
     r->end = (uint8_t)end;
@@ -1802,8 +1803,7 @@ static PyObject *span_obj(const Span *sp, int any) {
 /* What Python is told of one class that counts any: (kind, exemplar SYN frames, count, SYN
  * times, RST times or None, end times, first SYN frame, first RST frame or 0, client
  * addresses or None past max_clients, server ports). NULL on error. */
-static PyObject *class_obj(Shaped *rec, size_t n, long long count, AddrSet *set,
-                           uint8_t *ports, long max_clients, int many) {
+static PyObject *class_obj(Shaped *rec, size_t n, AddrSet *set, uint8_t *ports, int many) {
     PyObject *examples = PyList_New(0), *portlist = PyList_New(0), *clients = NULL;
     Span syn = {0, 0}, rst = {0, 0}, end = {0, 0};
     uint32_t syn_min = 0, rst_min = 0;
@@ -1830,8 +1830,6 @@ static PyObject *class_obj(Shaped *rec, size_t n, long long count, AddrSet *set,
             Py_XDECREF(p);
         }
     }
-    (void)count;
-    (void)max_clients;
     if (!many) {
         clients = PyList_New((Py_ssize_t)set->n);
         for (size_t u = 0; clients && u < set->n; u++) {
@@ -1917,7 +1915,7 @@ static PyObject *shapes_decide(State *s, int64_t end, long max_clients, long lon
                 many = 1;
         }
         if (count) {
-            PyObject *item = class_obj(&sh->recs[i], j - i, count, &set, ports, max_clients, many);
+            PyObject *item = class_obj(&sh->recs[i], j - i, &set, ports, many);
             if (!item || PyList_Append(out, item) < 0) Py_CLEAR(out);
             Py_XDECREF(item);
         }
