@@ -1,6 +1,7 @@
-"""Build hook: compile pcapdiag/accel/_triage.c, the optional C first pass (accel/triage.py).
+"""Build hook: compile the optional C accelerators, pcapdiag/accel/_triage.c (the first pass,
+accel/triage.py) and pcapdiag/accel/_jsonindent.c (indented JSON text, render/jsontext.py).
 
-The extension is built with the machine's C compiler against the running Python's headers,
+Each extension is built with the machine's C compiler against the running Python's headers,
 with a header generated from the Python definitions it shares (accel/shared.py). Without a
 compiler the wheel is pure Python and pcapdiag reads every frame in Python: slower, the same
 results. PCAPDIAG_PURE=1 skips the build on purpose.
@@ -19,7 +20,10 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-SOURCE = Path("pcapdiag") / "accel" / "_triage.c"
+SOURCES = (
+    Path("pcapdiag") / "accel" / "_triage.c",
+    Path("pcapdiag") / "accel" / "_jsonindent.c",
+)
 
 
 class CustomBuildHook(BuildHookInterface):
@@ -28,17 +32,19 @@ class CustomBuildHook(BuildHookInterface):
             return
         root = Path(self.root)
         suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-        if version == "editable":
-            out = root / "pcapdiag" / "accel" / f"_triage{suffix}"  # found through the source tree
-        else:
-            out = Path(self.directory) / "ext" / f"_triage{suffix}"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if not build(root / SOURCE, out):
-            return
-        build_data["pure_python"] = False
-        build_data["infer_tag"] = True
-        if version != "editable":
-            build_data["force_include"][str(out)] = f"pcapdiag/accel/_triage{suffix}"
+        for source in SOURCES:
+            name = f"{source.stem}{suffix}"
+            if version == "editable":
+                out = root / source.parent / name  # found through the source tree
+            else:
+                out = Path(self.directory) / "ext" / name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if not build(root / source, out):
+                continue
+            build_data["pure_python"] = False
+            build_data["infer_tag"] = True
+            if version != "editable":
+                build_data["force_include"][str(out)] = f"{source.parent.as_posix()}/{name}"
 
 
 def build(source: Path, out: Path) -> bool:
