@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pcapdiag.decode.link import decode_record
@@ -30,7 +30,7 @@ from pcapdiag.findings.model import (
     ReportWarning,
     alike_key_of,
 )
-from pcapdiag.findings.samples import Sample, count_in, issues_of, sample_of
+from pcapdiag.findings.samples import ListingShort, Sample, count_in, issues_of, sample_of
 from pcapdiag.io.hashing import _Hashing
 from pcapdiag.io.reader import CaptureReader, Record, open_capture
 from pcapdiag.io.records import Buffer
@@ -101,8 +101,17 @@ def analyze_shard(
     hashes the files too."""
     report = Report(platform=analysis.platform)
     collector = FindingCollector(analysis.max_alike)
-    for group in groups:
-        _Session(tuple(group), analysis, report, collector, shard, progress, plans).run()
+    try:
+        for group in groups:
+            _Session(tuple(group), analysis, report, collector, shard, progress, plans).run()
+    except ListingShort:
+        if not analysis.settings.shared_exemplars:
+            raise  # each class's own exemplars always fill their groups' lists: a bug
+        # The first pass's exemplars shared by classes alike but for their times did not
+        # fill a group's list: again, with each class's own (rare: those classes then made
+        # different findings, like SYNs released before and after a second of waiting).
+        settings = replace(analysis.settings, shared_exemplars=False)
+        return analyze_shard(replace(analysis, settings=settings), groups, progress, shard, plans)
     return report, collector
 
 
@@ -306,7 +315,14 @@ class _Session:
         # of a common shape be (triage.ShapeClass), each class judged by its first max_alike.
         alike = analysis.max_alike if analysis.settings.count_unlisted else None
         plans = triage.first_pass(
-            reader, analysis.rules, analysis.params, n, self.table, alike, MAX_COUNTED_CLIENTS
+            reader,
+            analysis.rules,
+            analysis.params,
+            n,
+            self.table,
+            alike,
+            MAX_COUNTED_CLIENTS,
+            analysis.settings.shared_exemplars,
         )
         return plans[k] if plans else None
 

@@ -19,6 +19,10 @@ class Settings:
     # A finding that can no longer be listed (its group already holds --max-alike earlier
     # ones) is only counted, never built (findings/collect.py count_only).
     count_unlisted: bool = True
+    # The first pass's exemplars of failing connections shared by classes alike but for
+    # their times (accel/triage.py): fewer read, and when a group's list turns out to need
+    # one that was counted, the analysis runs again with these off (session.analyze_shard).
+    shared_exemplars: bool = True
 
 
 # What `pcapdiag analyze --no-accel` asks for: none of the accelerator's parts (the tracker's

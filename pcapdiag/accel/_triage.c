@@ -187,6 +187,7 @@ typedef struct {
     Classes base, full;
     Tombs tombs;
     long long max_alike; /* 0: shapes are not recognised */
+    int shared;          /* exemplars chosen over each base class, not each class (choose) */
     int64_t grace_ns;    /* flows.ATTEMPT_GRACE_NS: how long the tracker holds it after */
     /* Where the time from SYN to RST may change what the rules say (accel/timing.py):
      * a class holds times between the same two. */
@@ -1692,6 +1693,7 @@ static void state_free(State *s) {
 
 static int cmp_shaped(const void *pa, const void *pb) {
     const Shaped *a = pa, *b = pb;
+    if (a->base != b->base) return a->base < b->base ? -1 : 1;
     if (a->cls != b->cls) return a->cls < b->cls ? -1 : 1;
     if (a->ts != b->ts) return a->ts < b->ts ? -1 : 1;
     return a->frames[0] < b->frames[0] ? -1 : a->frames[0] > b->frames[0];
@@ -1730,6 +1732,10 @@ static long full_class(State *s, Shaped *r, int64_t end) {
  * ICMP error about it: make_bad). */
 static int countable(const Shaped *r) { return r->bad != 1; }
 
+/* With exemplars shared over a base class, each of its classes still has this many of its
+ * own (in each order): findings/samples.py checks that they agree. */
+#define EXEMPLARS_EACH 2
+
 /* An order of a class's records: by one moment's time (its offset in Shaped), then by one
  * of its frames (0: the SYN's, 1: the RST's). */
 typedef struct {
@@ -1751,7 +1757,7 @@ static int cmp_order(const void *pa, const void *pb) {
     return fa < fb ? -1 : fa > fb;
 }
 
-/* Mark as exemplars (bad = 2) the first max_alike of `order` (countable records) in each
+/* Mark as exemplars (bad = 2) the first `max_alike` of `order` (countable records) in each
  * order a finding's place in the report's list can take: its evidence's first time, the
  * SYN's, the RST's or the end's, then its frames, whose first is the SYN's or (without the
  * SYN) the RST's, the end's being its last packet's (flows.FlowTable._close_tcp). */
@@ -1800,13 +1806,29 @@ static PyObject *span_obj(const Span *sp, int any) {
     return Py_BuildValue("LL", (long long)sp->lo, (long long)sp->hi);
 }
 
+/* The first of a class's counted records in one order (moment, frame: see Order): its
+ * (time, frame). */
+typedef struct {
+    int64_t ts;
+    uint32_t frame;
+} Least;
+
+static void least_add(Least *l, int64_t ts, uint32_t frame, int first) {
+    if (first || ts < l->ts || (ts == l->ts && frame < l->frame)) *l = (Least){ts, frame};
+}
+
 /* What Python is told of one class that counts any: (kind, exemplar SYN frames, count, SYN
  * times, RST times or None, end times, first SYN frame, first RST frame or 0, client
- * addresses or None past max_clients, server ports). NULL on error. */
+ * addresses or None past max_clients, server ports, least) where `least` holds, for each
+ * moment (SYN, RST, end) and frame (SYN's, RST's), the (time, frame) its counted records
+ * sort from in that order (None for a RST's without one): Python checks that none of them
+ * sorts among the findings a group lists (findings/samples.py). NULL on error. */
 static PyObject *class_obj(Shaped *rec, size_t n, AddrSet *set, uint8_t *ports, int many) {
     PyObject *examples = PyList_New(0), *portlist = PyList_New(0), *clients = NULL;
     Span syn = {0, 0}, rst = {0, 0}, end = {0, 0};
     uint32_t syn_min = 0, rst_min = 0;
+    Least least[3][2];
+    memset(least, 0, sizeof least);
     long long seen = 0;
     for (size_t r = 0; examples && portlist && r < n; r++) {
         Shaped *x = &rec[r];
@@ -1823,6 +1845,9 @@ static PyObject *class_obj(Shaped *rec, size_t n, AddrSet *set, uint8_t *ports, 
         span_add(&end, x->end_ts, first);
         if (first || x->frames[0] < syn_min) syn_min = x->frames[0];
         if (first || x->frames[1] < rst_min) rst_min = x->frames[1];
+        const int64_t moment[3] = {x->ts, x->rst_ts, x->end_ts};
+        for (int m = 0; m < 3; m++)
+            for (int k = 0; k < 2; k++) least_add(&least[m][k], moment[m], x->frames[k], first);
         if (!((ports[x->port >> 3] >> (x->port & 7)) & 1)) {
             ports[x->port >> 3] |= (uint8_t)(1u << (x->port & 7));
             PyObject *p = PyLong_FromLong(x->port);
@@ -1846,20 +1871,41 @@ static PyObject *class_obj(Shaped *rec, size_t n, AddrSet *set, uint8_t *ports, 
             ports[PyLong_AsLong(PyList_GET_ITEM(portlist, u)) >> 3] = 0;
     PyObject *item = NULL;
     int refused = rec[0].kind == SH_REFUSED;
-    if (examples && portlist && clients)
-        item = Py_BuildValue("iOLNNNkkOO", (int)rec[0].kind, examples, seen, span_obj(&syn, 1),
+    PyObject *firsts = PyTuple_New(3);
+    for (int m = 0; firsts && m < 3; m++) {
+        PyObject *by_frame = PyTuple_New(2);
+        for (int k = 0; by_frame && k < 2; k++) {
+            PyObject *one = (m == 1 || k == 1) && !refused
+                                ? Py_NewRef(Py_None)
+                                : Py_BuildValue("Lk", (long long)least[m][k].ts,
+                                                (unsigned long)least[m][k].frame);
+            if (!one) Py_CLEAR(by_frame);
+            else PyTuple_SET_ITEM(by_frame, k, one);
+        }
+        if (!by_frame) Py_CLEAR(firsts);
+        else PyTuple_SET_ITEM(firsts, m, by_frame);
+    }
+    if (examples && portlist && clients && firsts)
+        item = Py_BuildValue("iOLNNNkkOOO", (int)rec[0].kind, examples, seen, span_obj(&syn, 1),
                              span_obj(&rst, refused), span_obj(&end, 1), (unsigned long)syn_min,
-                             (unsigned long)(refused ? rst_min : 0), clients, portlist);
+                             (unsigned long)(refused ? rst_min : 0), clients, portlist, firsts);
+    Py_XDECREF(firsts);
     Py_XDECREF(examples);
     Py_XDECREF(portlist);
     Py_XDECREF(clients);
     return item;
 }
 
-/* Decide, class by class: the first max_alike countable records in each order a finding
- * of theirs can be listed in (choose) are its exemplars (Python judges them: they are the
- * ones its report would list); the others are counted and their frames set aside. The frames at which the cap released an attempt Python reads are
- * marked in s->evict. Returns the classes that count any (class_obj) and, in *counted,
+/* Decide, class by class, which countable records are exemplars (Python judges them) and
+ * which are counted, their frames set aside. Shared (the common case): the first max_alike
+ * in each order a finding of theirs can be listed in (choose) over all the classes of one
+ * base class, which differ only in their times, and the first EXEMPLARS_EACH of each class;
+ * the classes of a base class mostly make the same findings (an outage's last refusals,
+ * open when the capture ends, are as refused as the others), whose group lists only the
+ * first max_alike. Python checks that it was so (findings/samples.py: a group whose list
+ * would hold a record counted here makes the analysis run again unshared). Unshared: the
+ * first max_alike of each class, which its findings' groups list whatever they are. The
+ * frames at which the cap released an attempt Python reads are marked in s->evict. Returns the classes that count any (class_obj) and, in *counted,
  * how many releases by the cap were counted unseen; NULL on error. */
 static PyObject *shapes_decide(State *s, int64_t end, long max_clients, long long *counted) {
     Shapes *sh = &s->shapes;
@@ -1892,13 +1938,23 @@ static PyObject *shapes_decide(State *s, int64_t end, long max_clients, long lon
         Py_CLEAR(out);
         PyErr_NoMemory();
     }
+    for (size_t b = 0; out && sh->shared && b < sh->n;) {
+        size_t e = b, n = 0;
+        while (e < sh->n && sh->recs[e].base == sh->recs[b].base) e++;
+        /* [b, e): one base class, by class then SYN time */
+        for (size_t r = b; r < e; r++)
+            if (countable(&sh->recs[r])) order[n++] = &sh->recs[r];
+        choose(order, n, sh->max_alike, sh->recs[b].kind == SH_REFUSED);
+        b = e;
+    }
     for (size_t i = 0; out && i < sh->n;) {
         size_t j = i, n = 0;
         while (j < sh->n && sh->recs[j].cls == sh->recs[i].cls) j++;
         /* [i, j): one class, by SYN time */
         for (size_t r = i; r < j; r++)
             if (countable(&sh->recs[r])) order[n++] = &sh->recs[r];
-        choose(order, n, sh->max_alike, sh->recs[i].kind == SH_REFUSED);
+        choose(order, n, sh->shared ? EXEMPLARS_EACH : sh->max_alike,
+               sh->recs[i].kind == SH_REFUSED);
         long long count = 0;
         int many = 0;
         for (size_t r = i; r < j; r++) {
@@ -1938,7 +1994,7 @@ static int evict_bits(State *s) {
 
 /* triage(buffer, pcapng, big_endian, nanosecond, max_caplen, linger_ns, idle_ns, max_attempts,
  *        udp_idle_ns, release, shards, repairs, midstream, max_alike, grace_ns, max_clients,
- *        boundaries)
+ *        boundaries, shared)
  *   -> ([(skip bits, own bits, plain TCP connections, plain UDP flows)] one per worker,
  *       records, {source address: (frame, ttl) of its first SYN or SYN-ACK} or None when
  *       more than MAX_HOSTS, [class_obj of each class counted], evict bits, releases by
@@ -1951,16 +2007,18 @@ static int evict_bits(State *s) {
  * whose retransmissions were all acknowledged and whose keepalive probes were all answered
  * may be plain (see repair). `midstream`: a connection whose first segment is no SYN may be
  * plain (see midstream). `max_alike` (0: none), `grace_ns`, `max_clients` and `boundaries`
- * (int64 ns, sorted: accel/timing.py): failure shapes with one worker (see Shapes). */
+ * (int64 ns, sorted: accel/timing.py): failure shapes with one worker (see Shapes);
+ * `shared`: their exemplars chosen over base classes (see shapes_decide). */
 static PyObject *triage(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer view, bounds;
-    int pcapng, big, nano, release, shard_n, repairs, midstream;
+    int pcapng, big, nano, release, shard_n, repairs, midstream, shared;
     long long max_caplen, linger_ns, idle_ns, max_attempts, udp_idle_ns, max_alike, grace_ns;
     long max_clients;
-    if (!PyArg_ParseTuple(args, "y*pppLLLLLpippLLly*", &view, &pcapng, &big, &nano, &max_caplen,
-                          &linger_ns, &idle_ns, &max_attempts, &udp_idle_ns, &release, &shard_n,
-                          &repairs, &midstream, &max_alike, &grace_ns, &max_clients, &bounds))
+    if (!PyArg_ParseTuple(args, "y*pppLLLLLpippLLly*p", &view, &pcapng, &big, &nano,
+                          &max_caplen, &linger_ns, &idle_ns, &max_attempts, &udp_idle_ns,
+                          &release, &shard_n, &repairs, &midstream, &max_alike, &grace_ns,
+                          &max_clients, &bounds, &shared))
         return NULL;
     if (bounds.len % (Py_ssize_t)sizeof(int64_t)) {
         PyBuffer_Release(&view);
@@ -1988,6 +2046,7 @@ static PyObject *triage(PyObject *self, PyObject *args) {
      * own, see session.py). */
     s.shapes.max_alike = s.shard_n == 1 && max_alike > 0 && max_clients > 0 ? max_alike : 0;
     s.shapes.grace_ns = grace_ns;
+    s.shapes.shared = shared;
     s.shapes.bounds = bounds.buf;
     s.shapes.nbounds = (size_t)bounds.len / sizeof(int64_t);
     if (!table_init(&s.t, 1 << 14)) {

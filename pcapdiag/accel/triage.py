@@ -29,8 +29,10 @@ The pass is used only when all of this holds, and otherwise silently not:
 
 Failure shapes: with a list of findings alike short enough (max_alike) and one worker, the
 pass also records refused connections (a bare SYN, RST|ACK) and lone SYNs (a bare SYN and
-nothing else) by class (ShapeClass): each class's first ones are read as exemplars, the
-others set aside and counted into their exemplars' findings (findings/samples.py). The pass
+nothing else) by class (ShapeClass): the first ones of the classes that differ only in
+their times (an outage's refusals, those near the capture's end included), and a few of each
+class, are read as exemplars, the others set aside and counted into their exemplars'
+findings (findings/samples.py, which checks that no group's list needed one of them). The pass
 then follows the flow table's cap on unanswered attempts over every attempt, those set aside
 included, and tells Python's table, which applies no cap of its own, at which frames it
 releases its oldest (Plan.evict), stepping aside when it cannot tell which one that is.
@@ -80,6 +82,9 @@ class ShapeClass:
     first_frames: tuple[int, int]  # their first SYN's frame, their first RST's (0: none)
     clients: list[bytes] | None  # their distinct client addresses (None: too many to count)
     ports: list[int]  # the server's ports they went to
+    # least[moment][k]: (time, frame) of the first of them by that moment's time (0: SYN,
+    # 1: RST, 2: end), then by frame k (0: the SYN's, 1: the RST's); None where it has none.
+    least: tuple[tuple[tuple[int, int] | None, ...], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +130,7 @@ def first_pass(
     table: FlowTable | None = None,
     max_alike: int | None = None,
     max_clients: int = 0,
+    shared: bool = True,
 ) -> list[Plan] | None:
     """Run the C pass over `reader`'s file before it is read: one Plan for each of the
     `workers` of --jobs (worker k's at k), or None when the pass does not apply (see the
@@ -133,7 +139,8 @@ def first_pass(
     `table` (a flow table with the defaults if None), which every worker's table shares.
     With `max_alike` (the findings alike a report lists), `max_clients` (the distinct clients
     a group counts) and one worker, failing connections of a common shape beyond the first
-    max_alike of their class are counted, not read (ShapeClass)."""
+    max_alike of their class are counted, not read (ShapeClass); `shared`: the first
+    max_alike over the classes that differ only in their times, and a few of each class."""
     if table is None:
         table = FlowTable()
     if not available() or not blind_to_plain(rules, params):
@@ -166,13 +173,14 @@ def first_pass(
         table.attempt_grace_ns,
         max_clients,
         array("q", boundaries(rules, params) if max_alike else ()),
+        shared,
     )
     if result is None:
         return None
     plans, records, hosts, shapes, evict, evicted = result
     counted = tuple(
-        ShapeClass(kind, frozenset(ex), n, syn, rst, end, (f_syn, f_rst), clients, ports)
-        for kind, ex, n, syn, rst, end, f_syn, f_rst, clients, ports in shapes
+        ShapeClass(kind, frozenset(ex), n, syn, rst, end, (f_syn, f_rst), clients, ports, least)
+        for kind, ex, n, syn, rst, end, f_syn, f_rst, clients, ports, least in shapes
     )
     return [
         Plan(

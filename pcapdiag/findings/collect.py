@@ -48,6 +48,13 @@ class FindingCollector:
         self._groups[key].count_parts(first_ts_ns, last_ts_ns, client, server)
         return True
 
+    def lists_before(self, key: tuple[object, ...], order: tuple[object, ...]) -> bool:
+        """Whether group `key` lists max_alike findings, all sorting before `order` (a
+        finding_order without the id, or a least bound of one): what count_many needs of
+        the findings it counts."""
+        bar = self._bar.get(key)
+        return bar is not None and bar < order
+
     def count_many(
         self,
         key: tuple[object, ...],

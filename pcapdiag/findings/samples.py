@@ -9,7 +9,10 @@ Sample: its findings' groups and places in time, its capture-quality counts, all
 its first packet, identity-free. Every exemplar of a class must leave the same Sample (checked:
 were they to differ, the class would not be one, and counting would be wrong). The others are
 then counted into the same groups, as FindingCollector.count_only counts findings that are
-never listed, with the class's times, clients and ports.
+never listed, with the class's times, clients and ports, once it is checked that each of
+those groups lists only findings that sort before all of them (ListingShort if not: the first
+pass, which chooses the exemplars of classes alike but for their times together, guessed
+wrong that they make the same findings).
 """
 
 from __future__ import annotations
@@ -39,12 +42,22 @@ class SampleMismatch(RuntimeError):
     analysis reads (a bug of the first pass, never a property of the capture)."""
 
 
+class ListingShort(RuntimeError):
+    """A group's list of findings would hold a connection the first pass counted without
+    reading: the analysis must run again with each class's own exemplars."""
+
+
+# ShapeClass.least's index of each moment a finding's time comes from (Sample.findings).
+_MOMENT = {0: 0, 1: 1, -1: 2}
+
+
 @dataclass(frozen=True, slots=True)
 class Sample:
     server: str  # the server's address (every connection of a class has it)
-    # (rule, side, platform, errno, confidence, and where its evidence's first and last
-    # times come from: the connection's packet at that index, or its end, -1) of each finding
-    findings: tuple[tuple[str, str, str, str | None, str, int, int], ...]
+    # (rule, side, platform, errno, confidence, where its evidence's first and last times
+    # come from: the connection's packet at that index, or its end, -1; and the index of
+    # its first frame, None without any) of each finding
+    findings: tuple[tuple[str, str, str, str | None, str, int, int, int | None], ...]
     # (code, the index in the connection's frames of the frame it names, count)
     issues: tuple[tuple[str, int | None, int], ...]
 
@@ -86,6 +99,7 @@ def sample_of(
             head.confidence.level,
             _source(rec, head.first_event),
             _source(rec, head.last_event),
+            _position(rec, head.frames[0] if head.frames else None),
         )
         for rule, _m, head in matched
     )
@@ -107,6 +121,22 @@ def count_in(
     first = samples[0]
     if any(s != first for s in samples[1:]):
         raise SampleMismatch("the exemplars of a class of failing connections differ")
+    spans = {0: klass.syn_ts_ns, _END: klass.end_ts_ns}
+    if klass.rst_ts_ns is not None:
+        spans[1] = klass.rst_ts_ns
+    counted = []
+    for rule, side, platform, errno, confidence, lo, hi, k in first.findings:
+        if lo not in spans or hi not in spans:
+            raise SampleMismatch("a finding's time comes from no moment of its connection")
+        key = alike_key_at(capture, rule, side, platform, errno, confidence, first.server)
+        # Where the findings counted here would sort in their group (finding_order): from
+        # the least (time, first frame) of theirs in that order.
+        least = klass.least[_MOMENT[lo]][0 if k is None else k]
+        if least is None:
+            raise SampleMismatch("a finding's first frame is no frame of its connection")
+        if not collector.lists_before(key, (least[0], () if k is None else (least[1],))):
+            raise ListingShort(f"the list of findings {rule} of {first.server} is short")
+        counted.append((key, spans[lo][0], spans[hi][1]))
     n = klass.count
     report.tcp_connections += n
     for code, pos, each in first.issues:
@@ -117,14 +147,8 @@ def count_in(
         if klass.clients is None
         else {format_endpoint(a, 0).rpartition(":")[0] for a in klass.clients}
     )
-    spans = {0: klass.syn_ts_ns, _END: klass.end_ts_ns}
-    if klass.rst_ts_ns is not None:
-        spans[1] = klass.rst_ts_ns
-    for rule, side, platform, errno, confidence, lo, hi in first.findings:
-        if lo not in spans or hi not in spans:
-            raise SampleMismatch("a finding's time comes from no moment of its connection")
-        key = alike_key_at(capture, rule, side, platform, errno, confidence, first.server)
-        collector.count_many(key, n, spans[lo][0], spans[hi][1], clients, klass.ports)
+    for key, first_ts_ns, last_ts_ns in counted:
+        collector.count_many(key, n, first_ts_ns, last_ts_ns, clients, klass.ports)
 
 
 def issues_of(

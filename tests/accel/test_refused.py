@@ -182,10 +182,12 @@ def _report(path: Path, rules: list[Rule], accelerate: bool, **kw) -> str:
     return json.dumps(report.to_dict(), sort_keys=True)
 
 
-def _plan(path: Path, rules: list[Rule], max_alike: int) -> triage.Plan:
+def _plan(path: Path, rules: list[Rule], max_alike: int, shared: bool = True) -> triage.Plan:
     reader = open_capture(str(path))
     try:
-        plans = triage.first_pass(reader, rules, {}, 1, None, max_alike, MAX_COUNTED_CLIENTS)
+        plans = triage.first_pass(
+            reader, rules, {}, 1, None, max_alike, MAX_COUNTED_CLIENTS, shared
+        )
     finally:
         reader.close()
     assert plans is not None
@@ -204,7 +206,12 @@ def test_counted_refusals_make_the_same_report(outage_capture, builtin_rules, ma
     counted = sum(k.count for k in plan.counted)
     # Most are counted unseen (a class per server, RST TTL, client platform, options...).
     assert counted > 400, counted
+    # Exemplars shared by the classes of one base class: a few of each...
     for klass in plan.counted:
+        assert len(klass.examples) >= min(max_alike, 2)
+    # ... where each class's own would be its first max_alike (the second run's).
+    unshared = _plan(outage_capture, builtin_rules, max_alike, shared=False)
+    for klass in unshared.counted:
         assert len(klass.examples) >= max_alike
     kw = {"max_alike": max_alike, "platform": platform}
     assert _report(outage_capture, builtin_rules, True, **kw) == _report(
