@@ -34,7 +34,7 @@ from pcapdiag.findings.samples import ListingShort, Sample, count_in, issues_of,
 from pcapdiag.io.hashing import _Hashing
 from pcapdiag.io.reader import CaptureReader, Record, open_capture
 from pcapdiag.io.records import Buffer
-from pcapdiag.rules.engine import Match, evaluate, event_index
+from pcapdiag.rules.engine import Match, Matcher, event_index, matchers
 from pcapdiag.rules.model import Rule
 from pcapdiag.settings import Settings
 from pcapdiag.track.flows import (
@@ -181,7 +181,7 @@ class _Session:
         return " + ".join(self.sources)
 
     def run(self) -> None:
-        by_proto = {p: [r for r in self.analysis.rules if r.proto == p] for p in ("tcp", "udp")}
+        by_proto = _by_proto(self.analysis, ("tcp", "udp"))
         readers: list[Any] = []
         infos: list[CaptureInfo] = []
         table = self.table
@@ -389,7 +389,7 @@ class _Session:
                 )
             )
 
-    def _finished(self, records: Iterable[FlowRecord], by_proto: dict[str, list[Rule]]) -> None:
+    def _finished(self, records: Iterable[FlowRecord], by_proto: dict[str, list[Matcher]]) -> None:
         judge(
             records,
             by_proto,
@@ -411,7 +411,7 @@ class _Session:
 
 def judge(
     records: Iterable[FlowRecord],
-    by_proto: dict[str, list[Rule]],
+    by_proto: dict[str, list[Matcher]],
     analysis: Analysis,
     sources: tuple[str, ...],
     report: Report,
@@ -427,7 +427,7 @@ def judge(
     kept = report.records.setdefault(" + ".join(sources), []) if analysis.keep_records else None
     label = " + ".join(sources)
     for rec in records:
-        matched = _diagnose(rec, by_proto.get(rec.proto, []), analysis.params, analysis.platform)
+        matched = _diagnose(rec, by_proto.get(rec.proto, []), analysis.platform)
         if kept is not None:
             # What the join needs of a flow without findings is its handshake (a clock
             # sample, where the view was taken): the rest of its events would only fill
@@ -486,18 +486,21 @@ def judge(
 def finish_neighbours(analysis: Analysis, report: Report, collector: FindingCollector) -> None:
     """Judge each capture's ARP / NDP runs, once the workers' parts are merged (or the one
     process is done): a run's record needs every SYN of the capture (track/neighbours.py)."""
-    by_proto = {"neighbour": [r for r in analysis.rules if r.proto == "neighbour"]}
+    by_proto = _by_proto(analysis, ("neighbour",))
     for table in report.neighbours.values():
         records = [neighbour_record(run) for run in table.finish()]
         judge(records, by_proto, analysis, table.sources, report, collector)
     report.neighbours.clear()
 
 
+def _by_proto(analysis: Analysis, protos: Sequence[str]) -> dict[str, list[Matcher]]:
+    """The analysis's rules about each protocol, compiled with its parameters."""
+    compiled = matchers(analysis.rules, analysis.params)
+    return {p: [compiled[r.id] for r in analysis.rules if r.proto == p] for p in protos}
+
+
 def _diagnose(
-    flow: FlowRecord,
-    rules: Sequence[Rule],
-    params: Mapping[str, Mapping[str, Any]],
-    platform: str,
+    flow: FlowRecord, rules: Sequence[Matcher], platform: str
 ) -> list[tuple[Rule, Match, Head]]:
     """Every rule's match in one flow with its finding's head (findings/build.py), minus
     those another finding on the same side overrides (decided from the matches, so that an
@@ -505,12 +508,13 @@ def _diagnose(
     index = event_index(flow)
     present = index.keys()
     matched: list[tuple[Rule, Match]] = []
-    for rule in rules:
+    for compiled in rules:
+        rule = compiled.rule
         # A rule whose steps name an event the flow lacks cannot match (most rules for most
-        # flows): that test here, without a call (evaluate makes it too).
+        # flows): that test here, without a call (match makes it too).
         if not rule.match.needs <= present:
             continue
-        m = evaluate(rule, flow, params.get(rule.id), index)
+        m = compiled.match(flow, index)
         if m is not None:
             matched.append((rule, m))
     if not matched:
