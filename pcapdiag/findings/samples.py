@@ -17,6 +17,7 @@ wrong that they make the same findings).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -142,13 +143,16 @@ def count_in(
     for code, pos, each in first.issues:
         frame = klass.first_frames[pos] if pos is not None else None
         report.quality.add(code, frame, each * n)
-    clients = (
-        None
-        if klass.clients is None
-        else {format_endpoint(a, 0).rpartition(":")[0] for a in klass.clients}
-    )
+    clients = None if klass.clients is None else {_host(a) for a in klass.clients}
     for key, first_ts_ns, last_ts_ns in counted:
         collector.count_many(key, n, first_ts_ns, last_ts_ns, clients, klass.ports)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _host(addr: bytes) -> str:
+    """A client's address as a group counts it: an outage's clients come back in the classes
+    of every server they were refused by, so each is formatted once."""
+    return format_endpoint(addr, 0).rpartition(":")[0]
 
 
 def issues_of(
