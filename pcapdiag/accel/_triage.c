@@ -122,21 +122,24 @@ typedef struct Flow {
 } Flow;
 
 /* -- failure shapes ------------------------------------------------------------------------
- * Two shapes of failing connection make floods, scans and outages: a connection refused at
- * once (a bare SYN, then RST|ACK acknowledging it from the server, nothing else on its ports
- * for the linger time) and a lone SYN (nothing else on its ports until the flow table's cap
- * on unanswered attempts releases it, or the capture ends). Each one's verdict depends only
- * on what its packets carry, their distances in time (its end's included), and the server's
- * address (findings of one server are grouped): everything the tracker reads of a segment
- * but the connection's identity (the client's address and the ports), its ISN and the time
- * it happened. Connections that agree on all of that form a class; the first max_alike of
- * each class by time go to Python as exemplars, which the rules judge as any other
- * connection, and the others are set aside and counted per class: the report's groups count
- * them in with their exemplars' findings (session.py). What Python needs of the counted ones
- * is gathered per class: how many, the first and last time of each of their packets and of
- * their ends, first frames, distinct clients and server ports. */
+ * Three shapes of failing connection make floods, scans and outages: a connection refused
+ * at once (a bare SYN, then RST|ACK acknowledging it from the server, nothing else on its
+ * ports for the linger time), one an ICMP or ICMPv6 error answered (a bare SYN, then an error
+ * quoting it whose kind aborts a connect, nothing else on its ports: see icmp_shape) and a
+ * lone SYN (nothing else on its ports until the flow table's cap on unanswered attempts
+ * releases it, or the capture ends). Each one's verdict depends only on what its packets
+ * carry, their distances in time (its end's included), and the server's address (findings
+ * of one server are grouped): everything the tracker reads of a segment but the
+ * connection's identity (the client's address and the ports), its ISN and the time it
+ * happened. Connections that agree on all of that form a class; the first max_alike of each
+ * base class (and a few of each class: see shapes_decide) go to Python as exemplars, which
+ * the rules judge as any other connection, and the others are set aside and counted per
+ * class: the report's groups count them in with their exemplars' findings (session.py).
+ * What Python needs of the counted ones is gathered per class: how many, the first and last
+ * time of each of their packets and of their ends, first frames, distinct clients and
+ * server ports. */
 #define SHAPE_KEY_MAX 192
-enum { SH_REFUSED = 1, SH_LONE = 2 };
+enum { SH_REFUSED = 1, SH_LONE = 2, SH_ICMP = 3 };
 /* How the tracker ends it: closed by the RST, released by the cap, open when the capture
  * ends (flows.FlowTable: "closed", "evicted", "capture-end"). */
 enum { END_CLOSED = 1, END_EVICTED = 2, END_CAPTURE = 3 };
@@ -189,6 +192,9 @@ typedef struct {
     long long max_alike; /* 0: shapes are not recognised */
     int shared;          /* exemplars chosen over each base class, not each class (choose) */
     int64_t grace_ns;    /* flows.ATTEMPT_GRACE_NS: how long the tracker holds it after */
+    /* ... after an ICMP error ended it (the full grace: BSD and macOS send their SYN again
+     * after one, flows._ended_early) */
+    int64_t icmp_grace_ns;
     /* Where the time from SYN to RST may change what the rules say (accel/timing.py):
      * a class holds times between the same two. */
     const int64_t *bounds;
@@ -1263,6 +1269,56 @@ static void refused(State *s, Flow *f, uint32_t frame, int64_t ts, int64_t syn_t
     f->status = ST_CLOSED;
 }
 
+/* An ICMP or ICMPv6 error answered the client's bare SYN (icmp_shape checked the rest): the
+ * connection is answered, as the tracker reads it (Connection.icmp: an error quoting the
+ * SYN's own sequence number is accepted, and in SYN_SENT every kind Linux does not ignore
+ * aborts the connect), its record made with its base class: what syn_key holds, the error's
+ * family, sender, type and code (the icmp_error event's kind, reporter and from_peer; the
+ * quoted ports and sequence number are the connection's own). Its attempt leaves the flow
+ * table only at a sweep, after its grace: from then on the pass cannot follow the cap on
+ * unanswered attempts (evict steps aside). */
+static int icmp_answered(State *s, Flow *f, uint32_t frame, int64_t ts, const uint8_t *src,
+                         size_t alen, uint8_t type, uint8_t code) {
+    uint8_t key[SHAPE_KEY_MAX];
+    size_t k = 0;
+    uint8_t kind = SH_ICMP, family = (uint8_t)alen;
+    int ok = put(key, &k, &kind, 1) && syn_key(key, &k, f, alen) && put(key, &k, &family, 1) &&
+             put(key, &k, src, alen) && put(key, &k, &type, 1) && put(key, &k, &code, 1);
+    int64_t syn_ts = f->last_ts;
+    Shaped *r = ok ? new_shaped(s, f, key, k) : NULL;
+    if (!r) return 0;
+    r->kind = SH_ICMP;
+    r->end = END_CLOSED; /* its time: see shapes_decide */
+    r->frames[1] = frame;
+    r->ts = syn_ts;
+    r->rst_ts = ts;
+    f->status = ST_CLOSED;
+    f->last_ts = ts;
+    attempt_remove(s, f);
+    s->attempt_doubt = 1;
+    if (release_bound(s, f) < s->sweep_due) s->sweep_due = release_bound(s, f);
+    return 1;
+}
+
+static int icmp_shape(State *s, uint32_t frame, int64_t ts, const uint8_t *d, long l4,
+                      const uint8_t *src, size_t alen, int simple, const uint8_t *qsrc,
+                      const uint8_t *qdst, const uint8_t *qtcp, long qavail) {
+    if (!s->shapes.max_alike || !simple || qavail < 8) return 0;
+    uint8_t type = d[l4], code = d[l4 + 1];
+    if (!ICMP_ABORTS_CONNECT(alen == 4 ? 4 : 6, type, code)) return 0;
+    uint8_t key[40];
+    int low;
+    uint8_t klen = make_key(key, PROTO_TCP, qsrc, qdst, alen, rd16(qtcp), rd16(qtcp + 2), &low);
+    Slot *sl = table_find(&s->t, key, klen, hash_key(key, klen));
+    Flow *f = sl->flow;
+    if (!f || f->udp || f->status != ST_OPEN || f->phase != PH_SYN || f->nframes != 1 ||
+        !f->attempt || f->ending || low != f->client_low || rd32(qtcp + 4) != f->isn0)
+        return 0; /* not the client's bare SYN, quoted as sent */
+    int64_t gap = ts - f->last_ts;
+    if (gap < 0 || gap > s->idle_ns) return 0;
+    return icmp_answered(s, f, frame, ts, src, alen, type, code);
+}
+
 /* One UDP datagram (decode_ip._udp: `udp` points at its 8-byte header). A UDP flow is plain
  * when no ICMP error names it: the only rule about UDP needs one. flows.FlowTable starts a
  * new flow on the same ports after more than UDP_IDLE_NS of silence; so does this. */
@@ -1306,10 +1362,21 @@ static void datagram(State *s, uint32_t frame, int64_t ts, const uint8_t *src,
     if (s->t.used > MAX_FLOWS) s->give_up = 1;
 }
 
+/* The ICMP or ICMPv6 error of frame `frame` at `ts` (its header at d + l4, `src` its
+ * sender's address, `simple`: its own IP header is one every decoder reads alike) names the
+ * client's bare SYN of an attempt, quoting its sequence number (`seq` is at quoted + 4),
+ * and its kind aborts a connect(): the connection is answered by it, its record made and 1
+ * returned (see icmp_answered); else 0 and the connection is tainted as before. */
+static int icmp_shape(State *s, uint32_t frame, int64_t ts, const uint8_t *d, long l4,
+                      const uint8_t *src, size_t alen, int simple, const uint8_t *qsrc,
+                      const uint8_t *qdst, const uint8_t *qtcp, long qavail);
+
 /* The quoted datagram of an ICMP or ICMPv6 error at q (up to end): taint the connection it
  * names, or give up when it is quoted in a way decode_ip.quoted_datagram may read and we do
- * not (IPv6 extension headers). */
-static void icmp_error(State *s, const uint8_t *d, long q, long end) {
+ * not (IPv6 extension headers). The error's frame, time, header (at l4), sender and whether
+ * its own IP header is simple: see icmp_shape. */
+static void icmp_error(State *s, const uint8_t *d, long q, long end, uint32_t frame, int64_t ts,
+                       long l4, const uint8_t *src, int simple) {
     if (end - q < 1) return;
     int version = d[q] >> 4;
     if (version == 4) {
@@ -1318,29 +1385,37 @@ static void icmp_error(State *s, const uint8_t *d, long q, long end) {
         uint32_t frag = rd16(d + q + 6);
         uint8_t proto = d[q + 9];
         if (ihl < 20 || (frag & 0x1FFF) || (proto != PROTO_TCP && proto != PROTO_UDP)) return;
-        long l4 = q + ihl;
-        if (end - l4 < 4) return;
-        taint(s, proto, d + q + 12, d + q + 16, 4, rd16(d + l4), rd16(d + l4 + 2));
+        long ql4 = q + ihl;
+        if (end - ql4 < 4) return;
+        if (proto == PROTO_TCP && icmp_shape(s, frame, ts, d, l4, src, 4, simple, d + q + 12,
+                                             d + q + 16, d + ql4, end - ql4))
+            return;
+        taint(s, proto, d + q + 12, d + q + 16, 4, rd16(d + ql4), rd16(d + ql4 + 2));
     } else if (version == 6) {
         if (end - q < 40) return;
         uint8_t nh = d[q + 6];
         if (nh == PROTO_TCP || nh == PROTO_UDP) {
-            long l4 = q + 40;
-            if (end - l4 < 4) return;
-            taint(s, nh, d + q + 8, d + q + 24, 16, rd16(d + l4), rd16(d + l4 + 2));
+            long ql4 = q + 40;
+            if (end - ql4 < 4) return;
+            if (nh == PROTO_TCP && icmp_shape(s, frame, ts, d, l4, src, 16, simple, d + q + 8,
+                                              d + q + 24, d + ql4, end - ql4))
+                return;
+            taint(s, nh, d + q + 8, d + q + 24, 16, rd16(d + ql4), rd16(d + ql4 + 2));
         } else if (IS_IPV6_WALKED_EXT(nh)) {
             s->give_up = 1;
         }
     }
 }
 
-/* An ICMP (family 4) or ICMPv6 (6) message at l4: only errors quote a datagram. */
-static void icmp(State *s, const uint8_t *d, long l4, long end, int family) {
+/* An ICMP (family 4) or ICMPv6 (6) message at l4 of frame `frame` at `ts`, sent by `src`:
+ * only errors quote a datagram. `simple`: see icmp_shape. */
+static void icmp(State *s, const uint8_t *d, long l4, long end, int family, uint32_t frame,
+                 int64_t ts, const uint8_t *src, int simple) {
     if (end - l4 < 8) return;
     int type = d[l4];
     if (family == 6 && (type == ND_SOLICIT || type == ND_ADVERT)) s->neighbours = 1;
     int error = family == 4 ? IS_ICMP4_ERROR(type) : IS_ICMP6_ERROR(type);
-    if (error) icmp_error(s, d, l4 + 8, end);
+    if (error) icmp_error(s, d, l4 + 8, end, frame, ts, l4, src, simple);
 }
 
 /* One Ethernet frame (decode.decode_ethernet and what it calls, as far as TCP goes). */
@@ -1398,7 +1473,9 @@ static void ethernet(State *s, uint32_t frame, int64_t ts, const uint8_t *d, lon
             if (rd16(d + l4 + 2) == VXLAN_PORT) s->give_up = 1; /* Python decapsulates */
             datagram(s, frame, ts, ip + 12, ip + 16, 4, d + l4, unusual);
         } else if (proto == PROTO_ICMP) {
-            icmp(s, d, l4, ip_end < n ? ip_end : n, 4);
+            /* No IP options, not a fragment, not cut short: decoded alike everywhere. */
+            int simple = !unusual && ip_end <= n;
+            icmp(s, d, l4, ip_end < n ? ip_end : n, 4, frame, ts, ip + 12, simple);
         } else if (proto == PROTO_GRE) {
             s->give_up = 1; /* GRE: Python decapsulates */
         }
@@ -1425,7 +1502,7 @@ static void ethernet(State *s, uint32_t frame, int64_t ts, const uint8_t *d, lon
             if (rd16(d + l4 + 2) == VXLAN_PORT) s->give_up = 1;
             datagram(s, frame, ts, ip + 8, ip + 24, 16, d + l4, unusual);
         } else if (nh == PROTO_ICMPV6) {
-            icmp(s, d, l4, ip_end < n ? ip_end : n, 6);
+            icmp(s, d, l4, ip_end < n ? ip_end : n, 6, frame, ts, ip + 8, !unusual && ip_end <= n);
         } else if (nh == PROTO_GRE || IS_IPV6_WALKED_EXT(nh)) {
             s->give_up = 1; /* tunnels and extension headers: Python walks them */
         }
@@ -1718,10 +1795,10 @@ static int64_t slot_of(const Shapes *sh, int64_t dt) {
  * ._close_tcp), else with the capture (`end`). -1 without memory. */
 static long full_class(State *s, Shaped *r, int64_t end) {
     Shapes *sh = &s->shapes;
-    if (r->kind == SH_REFUSED)
-        r->end_ts = end - r->rst_ts > sh->grace_ns ? r->rst_ts + sh->grace_ns : end;
+    int64_t grace = r->kind == SH_ICMP ? sh->icmp_grace_ns : sh->grace_ns;
+    if (r->kind != SH_LONE) r->end_ts = end - r->rst_ts > grace ? r->rst_ts + grace : end;
     int64_t key[5] = {r->base, r->end, slot_of(sh, r->end_ts - r->ts), 0, 0};
-    if (r->kind == SH_REFUSED) {
+    if (r->kind != SH_LONE) {
         key[3] = slot_of(sh, r->rst_ts - r->ts);
         key[4] = slot_of(sh, r->end_ts - r->rst_ts);
     }
@@ -1761,12 +1838,12 @@ static int cmp_order(const void *pa, const void *pb) {
  * order a finding's place in the report's list can take: its evidence's first time, the
  * SYN's, the RST's or the end's, then its frames, whose first is the SYN's or (without the
  * SYN) the RST's, the end's being its last packet's (flows.FlowTable._close_tcp). */
-static void choose(Shaped **order, size_t n, long long max_alike, int refused) {
+static void choose(Shaped **order, size_t n, long long max_alike, int answered) {
     static const size_t at[3] = {offsetof(Shaped, ts), offsetof(Shaped, rst_ts),
                                  offsetof(Shaped, end_ts)};
     for (int m = 0; m < 3; m++) {
-        if (m == 1 && !refused) continue;
-        for (int k = 0; k < (refused ? 2 : 1); k++) {
+        if (m == 1 && !answered) continue;
+        for (int k = 0; k < (answered ? 2 : 1); k++) {
             sort_order = (Order){at[m], k};
             qsort(order, n, sizeof(Shaped *), cmp_order);
             for (size_t u = 0; u < n && (long long)u < max_alike; u++) order[u]->bad = 2;
@@ -1870,7 +1947,7 @@ static PyObject *class_obj(Shaped *rec, size_t n, AddrSet *set, uint8_t *ports, 
         for (Py_ssize_t u = 0; u < PyList_GET_SIZE(portlist); u++)
             ports[PyLong_AsLong(PyList_GET_ITEM(portlist, u)) >> 3] = 0;
     PyObject *item = NULL;
-    int refused = rec[0].kind == SH_REFUSED;
+    int refused = rec[0].kind != SH_LONE; /* answered: by a RST or an ICMP error */
     PyObject *firsts = PyTuple_New(3);
     for (int m = 0; firsts && m < 3; m++) {
         PyObject *by_frame = PyTuple_New(2);
@@ -1944,7 +2021,7 @@ static PyObject *shapes_decide(State *s, int64_t end, long max_clients, long lon
         /* [b, e): one base class, by class then SYN time */
         for (size_t r = b; r < e; r++)
             if (countable(&sh->recs[r])) order[n++] = &sh->recs[r];
-        choose(order, n, sh->max_alike, sh->recs[b].kind == SH_REFUSED);
+        choose(order, n, sh->max_alike, sh->recs[b].kind != SH_LONE);
         b = e;
     }
     for (size_t i = 0; out && i < sh->n;) {
@@ -1954,7 +2031,7 @@ static PyObject *shapes_decide(State *s, int64_t end, long max_clients, long lon
         for (size_t r = i; r < j; r++)
             if (countable(&sh->recs[r])) order[n++] = &sh->recs[r];
         choose(order, n, sh->shared ? EXEMPLARS_EACH : sh->max_alike,
-               sh->recs[i].kind == SH_REFUSED);
+               sh->recs[i].kind != SH_LONE);
         long long count = 0;
         int many = 0;
         for (size_t r = i; r < j; r++) {
@@ -1994,7 +2071,7 @@ static int evict_bits(State *s) {
 
 /* triage(buffer, pcapng, big_endian, nanosecond, max_caplen, linger_ns, idle_ns, max_attempts,
  *        udp_idle_ns, release, shards, repairs, midstream, max_alike, grace_ns, max_clients,
- *        boundaries, shared)
+ *        boundaries, shared, icmp_grace_ns)
  *   -> ([(skip bits, own bits, plain TCP connections, plain UDP flows)] one per worker,
  *       records, {source address: (frame, ttl) of its first SYN or SYN-ACK} or None when
  *       more than MAX_HOSTS, [class_obj of each class counted], evict bits, releases by
@@ -2008,17 +2085,19 @@ static int evict_bits(State *s) {
  * may be plain (see repair). `midstream`: a connection whose first segment is no SYN may be
  * plain (see midstream). `max_alike` (0: none), `grace_ns`, `max_clients` and `boundaries`
  * (int64 ns, sorted: accel/timing.py): failure shapes with one worker (see Shapes);
- * `shared`: their exemplars chosen over base classes (see shapes_decide). */
+ * `shared`: their exemplars chosen over base classes (see shapes_decide); `icmp_grace_ns`:
+ * flows.FlowTable.grace_ns, how long the tracker holds a connection an ICMP error ended. */
 static PyObject *triage(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer view, bounds;
     int pcapng, big, nano, release, shard_n, repairs, midstream, shared;
-    long long max_caplen, linger_ns, idle_ns, max_attempts, udp_idle_ns, max_alike, grace_ns;
+    long long max_caplen, linger_ns, idle_ns, max_attempts, udp_idle_ns, max_alike, grace_ns,
+        icmp_grace_ns;
     long max_clients;
-    if (!PyArg_ParseTuple(args, "y*pppLLLLLpippLLly*p", &view, &pcapng, &big, &nano,
+    if (!PyArg_ParseTuple(args, "y*pppLLLLLpippLLly*pL", &view, &pcapng, &big, &nano,
                           &max_caplen, &linger_ns, &idle_ns, &max_attempts, &udp_idle_ns,
                           &release, &shard_n, &repairs, &midstream, &max_alike, &grace_ns,
-                          &max_clients, &bounds, &shared))
+                          &max_clients, &bounds, &shared, &icmp_grace_ns))
         return NULL;
     if (bounds.len % (Py_ssize_t)sizeof(int64_t)) {
         PyBuffer_Release(&view);
@@ -2047,6 +2126,7 @@ static PyObject *triage(PyObject *self, PyObject *args) {
     s.shapes.max_alike = s.shard_n == 1 && max_alike > 0 && max_clients > 0 ? max_alike : 0;
     s.shapes.grace_ns = grace_ns;
     s.shapes.shared = shared;
+    s.shapes.icmp_grace_ns = icmp_grace_ns;
     s.shapes.bounds = bounds.buf;
     s.shapes.nbounds = (size_t)bounds.len / sizeof(int64_t);
     if (!table_init(&s.t, 1 << 14)) {

@@ -24,8 +24,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pcapdiag.decode import ip, link, packets
+from pcapdiag.decode.icmp import icmp_kind
 from pcapdiag.io import reader
 from pcapdiag.track import hosts, plain, syncookie
+from pcapdiag.track.connection import LINUX_TCP_IGNORED_KINDS
 
 # ng_batch reads a pcapng section in C only when it has at most this many interfaces (the
 # timestamp factors of each are kept on the stack).
@@ -89,6 +91,36 @@ def sets() -> dict[str, frozenset[int]]:
     }
 
 
+def icmp_aborting() -> dict[tuple[int, int], list[tuple[int, int]]]:
+    """(family, ICMP error type) -> the ranges of codes whose errors the tracker takes as
+    aborting a connect() (their kind is not one Linux ignores in SYN_SENT:
+    track.connection.LINUX_TCP_IGNORED_KINDS): the C pass counts a SYN answered by one."""
+    out: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for family, errors in ((4, ip.ICMP4_ERRORS), (6, ip.ICMP6_ERRORS)):
+        for icmp_type in sorted(errors):
+            ranges: list[tuple[int, int]] = []
+            for code in range(256):
+                if icmp_kind(family, icmp_type, code) in LINUX_TCP_IGNORED_KINDS:
+                    continue
+                if ranges and ranges[-1][1] == code - 1:
+                    ranges[-1] = (ranges[-1][0], code)
+                else:
+                    ranges.append((code, code))
+            if ranges:
+                out[(family, icmp_type)] = ranges
+    return out
+
+
+def _code_in(lo: int, hi: int) -> str:
+    """C for "code (c) in [lo, hi]": (c) is a uint8_t, so without a comparison that always
+    holds (the compiler warns of those)."""
+    if lo == 0 and hi == 255:
+        return "1"
+    if lo == 0:
+        return f"(c) <= {hi}"
+    return f"(c) >= {lo}" if hi == 255 else f"((c) >= {lo} && (c) <= {hi})"
+
+
 def _strings() -> dict[str, Iterable[str]]:
     """The definition of a plain connection the C pass implements (track/plain.py)."""
     return {
@@ -126,6 +158,13 @@ def _body() -> str:
     for name, members in sets().items():
         test = " || ".join(f"(x) == {m:#x}" for m in sorted(members))
         lines.append(f"#define IS_{name}(x) ({test})")
+    aborting = " || ".join(
+        f"((f) == {family} && (t) == {icmp_type} && ("
+        + " || ".join(_code_in(lo, hi) for lo, hi in ranges)
+        + "))"
+        for (family, icmp_type), ranges in icmp_aborting().items()
+    )
+    lines.append(f"#define ICMP_ABORTS_CONNECT(f, t, c) ({aborting or 0})")
     lines.append("")
     lines.append("/* What the first pass proves of a connection it sets aside (track/plain.py). */")
     for name, words in _strings().items():

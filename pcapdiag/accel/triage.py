@@ -28,11 +28,12 @@ The pass is used only when all of this holds, and otherwise silently not:
   reads everything, and memory stays bounded).
 
 Failure shapes: with a list of findings alike short enough (max_alike) and one worker, the
-pass also records refused connections (a bare SYN, RST|ACK) and lone SYNs (a bare SYN and
-nothing else) by class (ShapeClass): the first ones of the classes that differ only in
-their times (an outage's refusals, those near the capture's end included), and a few of each
-class, are read as exemplars, the others set aside and counted into their exemplars'
-findings (findings/samples.py, which checks that no group's list needed one of them). The pass
+pass also records refused connections (a bare SYN, RST|ACK), SYNs an ICMP error answered (a
+bare SYN, an error quoting it that aborts the connect) and lone SYNs (a bare SYN and nothing
+else) by class (ShapeClass): the first ones of the classes that differ only in their times
+(an outage's refusals, those near the capture's end included), and a few of each class, are
+read as exemplars, the others set aside and counted into their exemplars' findings
+(findings/samples.py, which checks that no group's list needed one of them). The pass
 then follows the flow table's cap on unanswered attempts over every attempt, those set aside
 included, and tells Python's table, which applies no cap of its own, at which frames it
 releases its oldest (Plan.evict), stepping aside when it cannot tell which one that is.
@@ -61,29 +62,32 @@ except ImportError:  # built without a C compiler: every frame goes through Pyth
     _triage = None
 
 
-# The failure shapes the first pass counts (_triage.c: SH_REFUSED, SH_LONE).
-REFUSED, LONE = 1, 2
+# The failure shapes the first pass counts (_triage.c: SH_REFUSED, SH_LONE, SH_ICMP).
+REFUSED, LONE, ICMP = 1, 2, 3
 
 
 @dataclass(frozen=True, slots=True)
 class ShapeClass:
     """Failing connections of one shape (REFUSED: a bare SYN, then RST|ACK from the server;
-    LONE: a bare SYN and nothing else until the flow table's cap released it or the capture
-    ended) alike in everything the tracker reads of them but who and when, counted by the
-    first pass without being read: the analysis judges its `examples` (the first ones by
-    time, frames left to Python) and counts these in with the findings they make."""
+    ICMP: a bare SYN, then an ICMP or ICMPv6 error quoting it that aborts the connect; LONE:
+    a bare SYN and nothing else until the flow table's cap released it or the capture ended;
+    the RST or the ICMP error is the SYN's answer) alike in everything the tracker reads of
+    them but who and when, counted by the first pass without being read: the analysis judges
+    its `examples` (the first ones by time, frames left to Python) and counts these in with
+    the findings they make."""
 
     kind: int
     examples: frozenset[int]  # the SYN frames of its exemplars
     count: int  # connections set aside
     syn_ts_ns: tuple[int, int]  # their first and last SYN's time
-    rst_ts_ns: tuple[int, int] | None  # ... RST's (None: a lone SYN)
+    answer_ts_ns: tuple[int, int] | None  # ... answer's (None: a lone SYN)
     end_ts_ns: tuple[int, int]  # ... end's, as the tracker ends them
-    first_frames: tuple[int, int]  # their first SYN's frame, their first RST's (0: none)
+    first_frames: tuple[int, int]  # their first SYN's frame, their first answer's (0: none)
     clients: list[bytes] | None  # their distinct client addresses (None: too many to count)
     ports: list[int]  # the server's ports they went to
     # least[moment][k]: (time, frame) of the first of them by that moment's time (0: SYN,
-    # 1: RST, 2: end), then by frame k (0: the SYN's, 1: the RST's); None where it has none.
+    # 1: answer, 2: end), then by frame k (0: the SYN's, 1: the answer's); None where it has
+    # none.
     least: tuple[tuple[tuple[int, int] | None, ...], ...]
 
 
@@ -174,6 +178,7 @@ def first_pass(
         max_clients,
         array("q", boundaries(rules, params) if max_alike else ()),
         shared,
+        table.grace_ns,
     )
     if result is None:
         return None

@@ -123,8 +123,8 @@ def count_in(
     if any(s != first for s in samples[1:]):
         raise SampleMismatch("the exemplars of a class of failing connections differ")
     spans = {0: klass.syn_ts_ns, _END: klass.end_ts_ns}
-    if klass.rst_ts_ns is not None:
-        spans[1] = klass.rst_ts_ns
+    if klass.answer_ts_ns is not None:
+        spans[1] = klass.answer_ts_ns
     counted = []
     for rule, side, platform, errno, confidence, lo, hi, k in first.findings:
         if lo not in spans or hi not in spans:

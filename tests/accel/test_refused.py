@@ -251,7 +251,7 @@ def test_attempts_still_held_when_the_capture_ends(tmp_path, builtin_rules):
     plan = _plan(path, builtin_rules, 1)
     end = frames[-1][0] * 1000
     held = [k for k in plan.counted if k.end_ts_ns == (end, end)]
-    assert held and all(k.rst_ts_ns and k.rst_ts_ns[0] >= end - 3 * 10**9 for k in held)
+    assert held and all(k.answer_ts_ns and k.answer_ts_ns[0] >= end - 3 * 10**9 for k in held)
     for platform in ("auto", "windows"):
         kw = {"max_alike": 1, "platform": platform}
         assert _report(path, builtin_rules, True, **kw) == _report(path, builtin_rules, False, **kw)
