@@ -1373,10 +1373,10 @@ static int icmp_shape(State *s, uint32_t frame, int64_t ts, const uint8_t *d, lo
 
 /* The quoted datagram of an ICMP or ICMPv6 error at q (up to end): taint the connection it
  * names, or give up when it is quoted in a way decode_ip.quoted_datagram may read and we do
- * not (IPv6 extension headers). The error's frame, time, header (at l4), sender and whether
- * its own IP header is simple: see icmp_shape. */
+ * not (IPv6 extension headers). The error's frame, time, header (at l4), sender, family
+ * (4: ICMP, 6: ICMPv6) and whether its own IP header is simple: see icmp_shape. */
 static void icmp_error(State *s, const uint8_t *d, long q, long end, uint32_t frame, int64_t ts,
-                       long l4, const uint8_t *src, int simple) {
+                       long l4, const uint8_t *src, int family, int simple) {
     if (end - q < 1) return;
     int version = d[q] >> 4;
     if (version == 4) {
@@ -1387,8 +1387,11 @@ static void icmp_error(State *s, const uint8_t *d, long q, long end, uint32_t fr
         if (ihl < 20 || (frag & 0x1FFF) || (proto != PROTO_TCP && proto != PROTO_UDP)) return;
         long ql4 = q + ihl;
         if (end - ql4 < 4) return;
-        if (proto == PROTO_TCP && icmp_shape(s, frame, ts, d, l4, src, 4, simple, d + q + 12,
-                                             d + q + 16, d + ql4, end - ql4))
+        /* An ICMPv6 error quoting an IPv4 packet (or the reverse) is no shape: its sender's
+         * address and its kind would be read in the other family's terms. */
+        if (proto == PROTO_TCP && family == 4 &&
+            icmp_shape(s, frame, ts, d, l4, src, 4, simple, d + q + 12, d + q + 16, d + ql4,
+                       end - ql4))
             return;
         taint(s, proto, d + q + 12, d + q + 16, 4, rd16(d + ql4), rd16(d + ql4 + 2));
     } else if (version == 6) {
@@ -1397,8 +1400,9 @@ static void icmp_error(State *s, const uint8_t *d, long q, long end, uint32_t fr
         if (nh == PROTO_TCP || nh == PROTO_UDP) {
             long ql4 = q + 40;
             if (end - ql4 < 4) return;
-            if (nh == PROTO_TCP && icmp_shape(s, frame, ts, d, l4, src, 16, simple, d + q + 8,
-                                              d + q + 24, d + ql4, end - ql4))
+            if (nh == PROTO_TCP && family == 6 &&
+                icmp_shape(s, frame, ts, d, l4, src, 16, simple, d + q + 8, d + q + 24,
+                           d + ql4, end - ql4))
                 return;
             taint(s, nh, d + q + 8, d + q + 24, 16, rd16(d + ql4), rd16(d + ql4 + 2));
         } else if (IS_IPV6_WALKED_EXT(nh)) {
@@ -1415,7 +1419,7 @@ static void icmp(State *s, const uint8_t *d, long l4, long end, int family, uint
     int type = d[l4];
     if (family == 6 && (type == ND_SOLICIT || type == ND_ADVERT)) s->neighbours = 1;
     int error = family == 4 ? IS_ICMP4_ERROR(type) : IS_ICMP6_ERROR(type);
-    if (error) icmp_error(s, d, l4 + 8, end, frame, ts, l4, src, simple);
+    if (error) icmp_error(s, d, l4 + 8, end, frame, ts, l4, src, family, simple);
 }
 
 /* One Ethernet frame (decode.decode_ethernet and what it calls, as far as TCP goes). */

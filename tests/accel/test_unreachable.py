@@ -242,3 +242,34 @@ def test_errors_then_a_flood_past_the_cap(tmp_path, builtin_rules, monkeypatch):
         reader.close()
     kw = {"max_alike": 3}
     assert _report(path, builtin_rules, True, **kw) == _report(path, builtin_rules, False, **kw)
+
+
+def test_an_error_of_the_other_family_is_read(tmp_path, builtin_rules):
+    # An ICMPv6 error quoting an IPv4 SYN (a translator's, or crafted): the tracker reads it
+    # with the ICMPv6 kinds; the pass, which would read its sender and kind as IPv4's, leaves
+    # it to Python.
+    # And an ICMP error quoting an IPv6 SYN, fragmentation needed: ignored in SYN_SENT as
+    # ICMP, but read as ICMPv6 type 3 (hop limit exceeded) it would abort the connect.
+    frames: list[tuple[int, bytes]] = []
+    router6, to6 = ROUTERS[6][0], bytes.fromhex("20010db8" + "00" * 10 + "0200")
+    router4, to4 = ROUTERS[4][0], bytes([10, 8, 2, 250])
+    for i in range(400):
+        t = 1_000_000_000 + i * 20_000
+        if i % 2:
+            client = bytes.fromhex("20010db8" + "00" * 10 + f"{0x300 + i:04x}")
+            syn = _segment(client, SERVERS[6][0], 40000 + i, 80, 1000 * i, 0, SYN)
+            icmp = struct.pack("!BBHI", 3, 4, 0, 1280) + syn[14 : 14 + 48]
+            ip = struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(icmp), 0, 0, 61, 1, 0)
+            err = _MAC + b"\x08\x00" + ip + router4 + to4 + icmp
+        else:
+            client = bytes([10, 8, 2, 1 + i % 200])
+            syn = _segment(client, SERVERS[4][0], 40000 + i, 80, 1000 * i, 0, SYN)
+            icmp = struct.pack("!BBHI", 1, 3, 0, 0) + syn[14 : 14 + 28]
+            ip6 = struct.pack("!IHBB", 6 << 28, len(icmp), 58, 61)
+            err = _MAC + b"\x86\xdd" + ip6 + router6 + to6 + icmp
+        frames.append((t, syn))
+        frames.append((t + 700, err))
+    path = _pcap(tmp_path / "cross.pcap", frames)
+    assert not [k for k in _plan(path, builtin_rules, 1).counted if k.kind == triage.ICMP]
+    kw = {"max_alike": 1}
+    assert _report(path, builtin_rules, True, **kw) == _report(path, builtin_rules, False, **kw)
