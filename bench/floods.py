@@ -1,10 +1,11 @@
 """Flood captures (written with struct, deterministic): how pcapdiag holds up against a SYN
 flood (over minutes, and packed into 20 s), a port scan, an outage (every SYN of many clients
-to many servers refused), a million tiny connections and one connection with a great many
-out-of-order, overlapping segments.
+to many servers refused), hosts down behind a router (every SYN answered by ICMP host
+unreachable), a million tiny connections and one connection with a great many out-of-order,
+overlapping segments.
 
-    python bench/floods.py --kind syn-flood|syn-flood-short|port-scan|outage|tiny|reorder \
-        --count N --out F.pcap
+    python bench/floods.py --kind syn-flood|syn-flood-short|port-scan|outage|unreachable|\
+        tiny|reorder --count N --out F.pcap
 
 Measure with /usr/bin/time -v python -m pcapdiag analyze --format json -o /dev/null F.pcap.
 """
@@ -34,6 +35,13 @@ def frame(
     tcp = _TCP.pack(sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, flags, 64240, 0, 0)
     ip = _IP.pack(0x45, 0, 20 + len(tcp) + payload, 0, 0x4000, 64, 6, 0, src, dst)
     return _ETH + ip + tcp + bytes(payload)
+
+
+def icmp_error(src: bytes, dst: bytes, icmp_type: int, code: int, quoted: bytes) -> bytes:
+    """Ethernet + IPv4 + an ICMP error quoting `quoted` (checksums left 0, as in frame)."""
+    icmp = struct.pack("!BBHI", icmp_type, code, 0, 0) + quoted
+    ip = _IP.pack(0x45, 0, 20 + len(icmp), 0, 0, 254, 1, 0, src, dst)
+    return _ETH + ip + icmp
 
 
 def records(kind: str, count: int, seed: int) -> Iterator[tuple[int, bytes]]:
@@ -69,6 +77,19 @@ def records(kind: str, count: int, seed: int) -> Iterator[tuple[int, bytes]]:
             isn = rng.getrandbits(32)
             yield i * 100, frame(client, host, sport, port, isn, 0, SYN)
             yield i * 100 + 100, frame(host, client, port, sport, 0, isn + 1, RST | ACK)
+    elif kind == "unreachable":
+        # The hosts of a subnet down: count attempts from 5,000 clients to 40 ports of 200
+        # servers, each SYN answered 300 us later by an ICMP host unreachable (RFC 792 type 3
+        # code 1) from their router, quoting the SYN's IP header and first 8 TCP bytes.
+        router = bytes([10, 3, 255, 254])
+        for i in range(count):
+            client = (0x0A020000 | rng.getrandbits(16) % 5000).to_bytes(4, "big")
+            host = (0x0A030001 + i % 200).to_bytes(4, "big")
+            port = 8000 + (i // 200) % 40
+            sport = 1024 + (i // 8000) % 60000
+            syn = frame(client, host, sport, port, rng.getrandbits(32), 0, SYN)
+            yield i * 100, syn
+            yield i * 100 + 300, icmp_error(router, client, 3, 1, syn[14 : 14 + 28])
     elif kind == "port-scan":
         # One scanner, every port: SYN, answered by RST|ACK (closed) for all of them.
         scanner = bytes([10, 0, 0, 66])
@@ -112,10 +133,17 @@ def records(kind: str, count: int, seed: int) -> Iterator[tuple[int, bytes]]:
         raise ValueError(kind)
 
 
-KINDS = ("syn-flood", "syn-flood-short", "port-scan", "outage", "tiny", "reorder")
+KINDS = ("syn-flood", "syn-flood-short", "port-scan", "outage", "unreachable", "tiny", "reorder")
 # Frames each attempt (each segment, for reorder) of a kind makes, about: so that a capture
 # of a given size can be asked for.
-FRAMES_PER = {"syn-flood": 1, "syn-flood-short": 1, "port-scan": 2, "outage": 2, "tiny": 6}
+FRAMES_PER = {
+    "syn-flood": 1,
+    "syn-flood-short": 1,
+    "port-scan": 2,
+    "outage": 2,
+    "unreachable": 2,
+    "tiny": 6,
+}
 
 
 def count_for(kind: str, frames: int) -> int:
@@ -136,6 +164,9 @@ def expected(kind: str, count: int) -> dict[str, dict[str, int]]:
         return _short_flood_counts(count)
     if kind in ("port-scan", "outage"):
         return {"by_rule": {"PD-TCP-001": count}, "by_errno": {"ECONNREFUSED": count}}
+    if kind == "unreachable":
+        # Each connect() fails at once with EHOSTUNREACH (syn-icmp-unreachable).
+        return {"by_rule": {"PD-TCP-002": count}, "by_errno": {"EHOSTUNREACH": count}}
     return {"by_rule": {}, "by_errno": {}}  # tiny, reorder: healthy
 
 

@@ -35,7 +35,8 @@ the ratio of the median times 5M/1M and the peak RSS of each.
 
 `--floods N` generates (bench/floods.py, or reuses in --workdir) captures of about N frames
 and N/5 of each kind: a SYN flood over minutes and one packed into 20 s, a port scan, an
-outage (SYNs of many clients refused by many servers), tiny connections, and one
+outage (SYNs of many clients refused by many servers), an unreachable subnet (the same
+SYNs answered by ICMP host unreachable from a router), tiny connections, and one
 connection of out-of-order, overlapping segments; runs pcapdiag (one job),
 `tshark -q -z expert` and tcptrace on each, checks each report's counts against what the
 flood must give (floods.expected) and the peak RSS against the memory bound
@@ -82,7 +83,7 @@ import generate  # noqa: E402
 # Peak RSS pcapdiag must stay under: on the 5M-frame capture and on every flood.
 MEMORY_BOUND_MB = 300
 # The flood captures held to the flood targets (--floods).
-FLOOD_TARGETS = ("syn-flood", "syn-flood-short", "port-scan", "outage")
+FLOOD_TARGETS = ("syn-flood", "syn-flood-short", "port-scan", "outage", "unreachable")
 
 
 @dataclass

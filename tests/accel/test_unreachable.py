@@ -23,6 +23,7 @@ import pytest
 
 import pcapdiag.accel.triage as triage
 import pcapdiag.track.flows as flows
+from bench import floods
 from pcapdiag.api import analyze
 from pcapdiag.findings.model import MAX_COUNTED_CLIENTS
 from pcapdiag.io.reader import open_capture
@@ -273,3 +274,18 @@ def test_an_error_of_the_other_family_is_read(tmp_path, builtin_rules):
     assert not [k for k in _plan(path, builtin_rules, 1).counted if k.kind == triage.ICMP]
     kw = {"max_alike": 1}
     assert _report(path, builtin_rules, True, **kw) == _report(path, builtin_rules, False, **kw)
+
+
+def test_the_benchmark_capture(tmp_path, builtin_rules):
+    # bench/floods.py's unreachable subnet: 200 servers behind one router, every SYN answered
+    # by ICMP host unreachable. Its counts are what the benchmark checks.
+    path = tmp_path / "unreachable.pcap"
+    floods.write(path, "unreachable", 6000)
+    plan = _plan(path, builtin_rules, 5)
+    assert sum(k.count for k in plan.counted if k.kind == triage.ICMP) > 4000
+    kw = {"max_alike": 5}
+    with_pass = _report(path, builtin_rules, True, **kw)
+    assert with_pass == _report(path, builtin_rules, False, **kw)
+    summary = json.loads(with_pass)["summary"]
+    expected = floods.expected("unreachable", 6000)
+    assert (summary["by_rule"], summary["by_errno"]) == (expected["by_rule"], expected["by_errno"])

@@ -33,7 +33,7 @@ def _both(paths: list[str], rules, **kw) -> tuple[dict, dict]:
     return fast, slow
 
 
-@pytest.mark.parametrize("kind", ["port-scan", "outage", "syn-flood"])
+@pytest.mark.parametrize("kind", ["port-scan", "outage", "unreachable", "syn-flood"])
 def test_floods_report_the_same(kind: str, builtin_rules, tmp_path: Path) -> None:
     cap = tmp_path / f"{kind}.pcap"
     floods.write(cap, kind, 3000)
