@@ -591,16 +591,11 @@ static void ending(State *s, Flow *f) {
     }
 }
 
-static void taint(State *s, uint8_t proto, const uint8_t *src, const uint8_t *dst, size_t alen,
-                  uint32_t sport, uint32_t dport) {
-    uint8_t key[40];
-    int low;
-    uint8_t klen = make_key(key, proto, src, dst, alen, sport, dport, &low);
-    uint64_t h = hash_key(key, klen);
-    Slot *sl = table_find(&s->t, key, klen, h);
-    if (sl->flow) {
-        make_bad(s, sl->flow);
-        ending(s, sl->flow); /* an attempt ended by an ICMP error leaves at a sweep */
+/* An ICMP error names the flow `f` (NULL: none held) whose key hashes to `h`. */
+static void taint(State *s, Flow *f, uint64_t h) {
+    if (f) {
+        make_bad(s, f);
+        ending(s, f); /* an attempt ended by an ICMP error leaves at a sweep */
     }
     /* A refused connection kept as a Tomb, whatever its time (an ICMP error carries none
      * here): the tracker may still hold it. */
@@ -1249,6 +1244,22 @@ static int grow_shaped(Shapes *sh) {
  * The SYN's IPv4 Identification is left out (the tracker compares a side's Identifications
  * only from its second packet on: the client sends one), the RST's is kept (the rst event
  * carries it). */
+/* The record of connection `f` (base class `key`, of `kind`) whose SYN at `syn_ts` was
+ * answered by frame `frame` at `ts` (a RST or an ICMP error): closed, its end's time left
+ * to shapes_decide. NULL without memory (or when the key did not fit: `ok` 0). */
+static Shaped *answered(State *s, Flow *f, int ok, const uint8_t *key, size_t klen,
+                        uint8_t kind, uint32_t frame, int64_t syn_ts, int64_t ts) {
+    Shaped *r = ok ? new_shaped(s, f, key, klen) : NULL;
+    if (!r) return NULL;
+    r->kind = kind;
+    r->end = END_CLOSED;
+    r->frames[1] = frame;
+    r->ts = syn_ts;
+    r->rst_ts = ts;
+    f->status = ST_CLOSED;
+    return r;
+}
+
 static void refused(State *s, Flow *f, uint32_t frame, int64_t ts, int64_t syn_ts,
                     const uint8_t *ip, const uint8_t *tcp, size_t alen) {
     uint8_t key[SHAPE_KEY_MAX];
@@ -1256,18 +1267,19 @@ static void refused(State *s, Flow *f, uint32_t frame, int64_t ts, int64_t syn_t
     uint8_t kind = SH_REFUSED;
     int ok = put(key, &k, &kind, 1) && syn_key(key, &k, f, alen) &&
              put_segment(key, &k, ip, tcp, alen, 0) && put(key, &k, tcp + 4, 4);
-    Shaped *r = ok ? new_shaped(s, f, key, k) : NULL;
-    if (!r) {
-        make_bad(s, f);
-        return;
-    }
-    r->kind = SH_REFUSED;
-    r->end = END_CLOSED; /* its time: see shapes_decide */
-    r->frames[1] = frame;
-    r->ts = syn_ts;
-    r->rst_ts = ts;
-    f->status = ST_CLOSED;
+    if (!answered(s, f, ok, key, k, SH_REFUSED, frame, syn_ts, ts)) make_bad(s, f);
 }
+
+/* An ICMP or ICMPv6 error message of frame `frame` at `ts`: its header (type, code...), its
+ * sender's address, its family (4: ICMP, 6: ICMPv6) and whether its own IP header is one
+ * every decoder reads alike (no options, not a fragment, not cut short). */
+typedef struct {
+    uint32_t frame;
+    int64_t ts;
+    const uint8_t *header;
+    const uint8_t *src;
+    int family, simple;
+} IcmpMsg;
 
 /* An ICMP or ICMPv6 error answered the client's bare SYN (icmp_shape checked the rest): the
  * connection is answered, as the tracker reads it (Connection.icmp: an error quoting the
@@ -1277,46 +1289,38 @@ static void refused(State *s, Flow *f, uint32_t frame, int64_t ts, int64_t syn_t
  * quoted ports and sequence number are the connection's own). Its attempt leaves the flow
  * table only at a sweep, after its grace: from then on the pass cannot follow the cap on
  * unanswered attempts (evict steps aside). */
-static int icmp_answered(State *s, Flow *f, uint32_t frame, int64_t ts, const uint8_t *src,
-                         size_t alen, uint8_t type, uint8_t code) {
+static int icmp_answered(State *s, Flow *f, const IcmpMsg *m, size_t alen) {
     uint8_t key[SHAPE_KEY_MAX];
     size_t k = 0;
     uint8_t kind = SH_ICMP, family = (uint8_t)alen;
     int ok = put(key, &k, &kind, 1) && syn_key(key, &k, f, alen) && put(key, &k, &family, 1) &&
-             put(key, &k, src, alen) && put(key, &k, &type, 1) && put(key, &k, &code, 1);
-    int64_t syn_ts = f->last_ts;
-    Shaped *r = ok ? new_shaped(s, f, key, k) : NULL;
-    if (!r) return 0;
-    r->kind = SH_ICMP;
-    r->end = END_CLOSED; /* its time: see shapes_decide */
-    r->frames[1] = frame;
-    r->ts = syn_ts;
-    r->rst_ts = ts;
-    f->status = ST_CLOSED;
-    f->last_ts = ts;
+             put(key, &k, m->src, alen) && put(key, &k, m->header, 2); /* type, code */
+    if (!answered(s, f, ok, key, k, SH_ICMP, m->frame, f->last_ts, m->ts)) return 0;
+    f->last_ts = m->ts;
     attempt_remove(s, f);
     s->attempt_doubt = 1;
     if (release_bound(s, f) < s->sweep_due) s->sweep_due = release_bound(s, f);
     return 1;
 }
 
-static int icmp_shape(State *s, uint32_t frame, int64_t ts, const uint8_t *d, long l4,
-                      const uint8_t *src, size_t alen, int simple, const uint8_t *qsrc,
-                      const uint8_t *qdst, const uint8_t *qtcp, long qavail) {
-    if (!s->shapes.max_alike || !simple || qavail < 8) return 0;
-    uint8_t type = d[l4], code = d[l4 + 1];
-    if (!ICMP_ABORTS_CONNECT(alen == 4 ? 4 : 6, type, code)) return 0;
-    uint8_t key[40];
-    int low;
-    uint8_t klen = make_key(key, PROTO_TCP, qsrc, qdst, alen, rd16(qtcp), rd16(qtcp + 2), &low);
-    Slot *sl = table_find(&s->t, key, klen, hash_key(key, klen));
-    Flow *f = sl->flow;
-    if (!f || f->udp || f->status != ST_OPEN || f->phase != PH_SYN || f->nframes != 1 ||
+/* Error `m` names the TCP flow `f` (its quoted sender the lower endpoint of the key when
+ * `low`), quoting `qavail` bytes of its TCP header at `qtcp` in an IP packet of `alen`-byte
+ * addresses. If it answers the client's bare SYN of an attempt, quoting the SYN's own
+ * sequence number, in a message of the quote's own family (an ICMPv6 error quoting IPv4,
+ * or the reverse, would have its sender and kind read in the other family's terms) whose
+ * kind aborts a connect(), the connection is answered by it, its record made and 1
+ * returned (see icmp_answered); else 0. */
+static int icmp_shape(State *s, Flow *f, int low, const IcmpMsg *m, size_t alen,
+                      const uint8_t *qtcp, long qavail) {
+    if (!s->shapes.max_alike || !m->simple || qavail < 8 || m->family != (alen == 4 ? 4 : 6) ||
+        !ICMP_ABORTS_CONNECT(m->family, m->header[0], m->header[1]))
+        return 0;
+    if (f->udp || f->status != ST_OPEN || f->phase != PH_SYN || f->nframes != 1 ||
         !f->attempt || f->ending || low != f->client_low || rd32(qtcp + 4) != f->isn0)
         return 0; /* not the client's bare SYN, quoted as sent */
-    int64_t gap = ts - f->last_ts;
+    int64_t gap = m->ts - f->last_ts;
     if (gap < 0 || gap > s->idle_ns) return 0;
-    return icmp_answered(s, f, frame, ts, src, alen, type, code);
+    return icmp_answered(s, f, m, alen);
 }
 
 /* One UDP datagram (decode_ip._udp: `udp` points at its 8-byte header). A UDP flow is plain
@@ -1362,21 +1366,24 @@ static void datagram(State *s, uint32_t frame, int64_t ts, const uint8_t *src,
     if (s->t.used > MAX_FLOWS) s->give_up = 1;
 }
 
-/* The ICMP or ICMPv6 error of frame `frame` at `ts` (its header at d + l4, `src` its
- * sender's address, `simple`: its own IP header is one every decoder reads alike) names the
- * client's bare SYN of an attempt, quoting its sequence number (`seq` is at quoted + 4),
- * and its kind aborts a connect(): the connection is answered by it, its record made and 1
- * returned (see icmp_answered); else 0 and the connection is tainted as before. */
-static int icmp_shape(State *s, uint32_t frame, int64_t ts, const uint8_t *d, long l4,
-                      const uint8_t *src, size_t alen, int simple, const uint8_t *qsrc,
-                      const uint8_t *qdst, const uint8_t *qtcp, long qavail);
+/* Error `m` quotes a datagram of `proto` from `qsrc` to `qdst` (`alen`-byte addresses), its
+ * transport header at `ql4` (`qavail` bytes of it, at least the ports): the TCP connection
+ * it answers takes a failure shape (icmp_shape), or the flow it names is tainted. */
+static void icmp_names(State *s, const IcmpMsg *m, uint8_t proto, const uint8_t *qsrc,
+                       const uint8_t *qdst, size_t alen, const uint8_t *ql4, long qavail) {
+    uint8_t key[40];
+    int low;
+    uint8_t klen = make_key(key, proto, qsrc, qdst, alen, rd16(ql4), rd16(ql4 + 2), &low);
+    uint64_t h = hash_key(key, klen);
+    Flow *f = table_find(&s->t, key, klen, h)->flow;
+    if (proto == PROTO_TCP && f && icmp_shape(s, f, low, m, alen, ql4, qavail)) return;
+    taint(s, f, h);
+}
 
-/* The quoted datagram of an ICMP or ICMPv6 error at q (up to end): taint the connection it
- * names, or give up when it is quoted in a way decode_ip.quoted_datagram may read and we do
- * not (IPv6 extension headers). The error's frame, time, header (at l4), sender, family
- * (4: ICMP, 6: ICMPv6) and whether its own IP header is simple: see icmp_shape. */
-static void icmp_error(State *s, const uint8_t *d, long q, long end, uint32_t frame, int64_t ts,
-                       long l4, const uint8_t *src, int family, int simple) {
+/* The quoted datagram of error `m` at q (up to end): see icmp_names; or give up when it is
+ * quoted in a way decode_ip.quoted_datagram may read and we do not (IPv6 extension
+ * headers). */
+static void icmp_error(State *s, const uint8_t *d, long q, long end, const IcmpMsg *m) {
     if (end - q < 1) return;
     int version = d[q] >> 4;
     if (version == 4) {
@@ -1387,24 +1394,14 @@ static void icmp_error(State *s, const uint8_t *d, long q, long end, uint32_t fr
         if (ihl < 20 || (frag & 0x1FFF) || (proto != PROTO_TCP && proto != PROTO_UDP)) return;
         long ql4 = q + ihl;
         if (end - ql4 < 4) return;
-        /* An ICMPv6 error quoting an IPv4 packet (or the reverse) is no shape: its sender's
-         * address and its kind would be read in the other family's terms. */
-        if (proto == PROTO_TCP && family == 4 &&
-            icmp_shape(s, frame, ts, d, l4, src, 4, simple, d + q + 12, d + q + 16, d + ql4,
-                       end - ql4))
-            return;
-        taint(s, proto, d + q + 12, d + q + 16, 4, rd16(d + ql4), rd16(d + ql4 + 2));
+        icmp_names(s, m, proto, d + q + 12, d + q + 16, 4, d + ql4, end - ql4);
     } else if (version == 6) {
         if (end - q < 40) return;
         uint8_t nh = d[q + 6];
         if (nh == PROTO_TCP || nh == PROTO_UDP) {
             long ql4 = q + 40;
             if (end - ql4 < 4) return;
-            if (nh == PROTO_TCP && family == 6 &&
-                icmp_shape(s, frame, ts, d, l4, src, 16, simple, d + q + 8, d + q + 24,
-                           d + ql4, end - ql4))
-                return;
-            taint(s, nh, d + q + 8, d + q + 24, 16, rd16(d + ql4), rd16(d + ql4 + 2));
+            icmp_names(s, m, nh, d + q + 8, d + q + 24, 16, d + ql4, end - ql4);
         } else if (IS_IPV6_WALKED_EXT(nh)) {
             s->give_up = 1;
         }
@@ -1412,14 +1409,15 @@ static void icmp_error(State *s, const uint8_t *d, long q, long end, uint32_t fr
 }
 
 /* An ICMP (family 4) or ICMPv6 (6) message at l4 of frame `frame` at `ts`, sent by `src`:
- * only errors quote a datagram. `simple`: see icmp_shape. */
+ * only errors quote a datagram. `simple`: see IcmpMsg. */
 static void icmp(State *s, const uint8_t *d, long l4, long end, int family, uint32_t frame,
                  int64_t ts, const uint8_t *src, int simple) {
     if (end - l4 < 8) return;
     int type = d[l4];
     if (family == 6 && (type == ND_SOLICIT || type == ND_ADVERT)) s->neighbours = 1;
     int error = family == 4 ? IS_ICMP4_ERROR(type) : IS_ICMP6_ERROR(type);
-    if (error) icmp_error(s, d, l4 + 8, end, frame, ts, l4, src, family, simple);
+    IcmpMsg m = {frame, ts, d + l4, src, family, simple};
+    if (error) icmp_error(s, d, l4 + 8, end, &m);
 }
 
 /* One Ethernet frame (decode.decode_ethernet and what it calls, as far as TCP goes). */
