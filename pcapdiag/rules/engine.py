@@ -16,7 +16,7 @@ the first event, and the flow's closing `end` event).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -213,7 +213,7 @@ def _int(v: Any, p: Mapping[str, Any]) -> int | None:
     return None if v is None else int(resolve(v, p))
 
 
-def matchers(rules: Any, params: Mapping[str, Mapping[str, Any]]) -> dict[str, Matcher]:
+def matchers(rules: Iterable[Rule], params: Mapping[str, Mapping[str, Any]]) -> dict[str, Matcher]:
     """Each rule compiled with its defaults and the caller's `params` (by rule id)."""
     return {r.id: matcher(r, params.get(r.id)) for r in rules}
 

@@ -24,13 +24,10 @@ import pytest
 import pcapdiag.accel.triage as triage
 import pcapdiag.track.flows as flows
 from bench import floods
-from pcapdiag.api import analyze
 from pcapdiag.findings.model import MAX_COUNTED_CLIENTS
 from pcapdiag.io.reader import open_capture
-from pcapdiag.rules.model import Rule
-from pcapdiag.settings import Settings
 from tests.accel import test_lone
-from tests.accel.test_refused import _MAC, SYN, _pcap, _segment
+from tests.accel.test_refused import _MAC, SYN, _pcap, _plan, _report, _segment
 from tests.accel.test_triage import _rule
 
 ROUTERS = {
@@ -125,21 +122,6 @@ def unreachable(seed: int = 5, count: int = 1500, clean: bool = False) -> list[t
             frames.append((t + delay + 1_000_000, syn))
     frames.sort(key=lambda f: f[0])
     return frames
-
-
-def _report(path: Path, rules: list[Rule], accelerate: bool, **kw) -> str:
-    report = analyze([str(path)], rules, settings=Settings(accelerate=accelerate), **kw)
-    return json.dumps(report.to_dict(), sort_keys=True)
-
-
-def _plan(path: Path, rules: list[Rule], max_alike: int) -> triage.Plan:
-    reader = open_capture(str(path))
-    try:
-        plans = triage.first_pass(reader, rules, {}, 1, None, max_alike, MAX_COUNTED_CLIENTS)
-    finally:
-        reader.close()
-    assert plans is not None
-    return plans[0]
 
 
 @pytest.fixture(scope="module")
