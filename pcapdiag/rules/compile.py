@@ -15,10 +15,10 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pcapdiag.rules.predicates import ORDERED_OPS, All, AnyOf, Compare, Not, Predicate, resolve
-from pcapdiag.track.events import Event, Side
+from pcapdiag.track.events import Event
 
 if TYPE_CHECKING:
-    from pcapdiag.rules.model import Absent, Count, SideSpec, Step
+    from pcapdiag.rules.model import Absent, Count, Step
 
 Test = Callable[[Any], bool]
 # A clause's test of one event, given the events bound so far (its sender may be named
@@ -105,7 +105,9 @@ def clause(c: Step | Absent | Count, p: Mapping[str, Any]) -> ClauseTest | None:
         if where is None:
             return None
         return lambda ev, bound: where(ev)
-    fixed = _fixed_side(sender)
+    # client or server whatever is bound (`any` is not: SideSpec.resolve gives None for it,
+    # which no event's sender is).
+    fixed = sender.resolve({}) if sender.kind in ("client", "server") else None
     if fixed is not None:
         if where is None:
             return lambda ev, bound: ev.sender is fixed
@@ -114,13 +116,3 @@ def clause(c: Step | Absent | Count, p: Mapping[str, Any]) -> ClauseTest | None:
     if where is None:
         return lambda ev, bound: ev.sender is resolve_side(bound)
     return lambda ev, bound: ev.sender is resolve_side(bound) and where(ev)
-
-
-def _fixed_side(spec: SideSpec) -> Side | None:
-    """The side a sender names whatever is bound (client, server), else None. `any` is
-    never fixed: SideSpec.resolve gives None for it, which no event's sender is."""
-    if spec.kind == "client":
-        return Side.CLIENT
-    if spec.kind == "server":
-        return Side.SERVER
-    return None
