@@ -312,7 +312,7 @@ class _Session:
             return planned[k] if planned else None
         analysis = self.analysis
         # Findings past a group's list are counted, not built: so may failing connections
-        # of a common shape be (triage.ShapeClass), each class judged by its first max_alike.
+        # of a common shape be (triage.ShapeClass), each class judged by its exemplars.
         alike = analysis.max_alike if analysis.settings.count_unlisted else None
         plans = triage.first_pass(
             reader,
