@@ -282,6 +282,11 @@ typedef struct {
     uint32_t *evict_frames;
     size_t nevict, evict_cap;
     Bitmap evict; /* the frames at which Python's table releases its oldest attempt */
+    /* Plain flows by service, for the report's health table (findings/services.py): keys
+     * made by service_key, their counts at the same index. */
+    Classes services;
+    long long *service_n;
+    size_t service_cap;
 } State;
 
 /* A multiply-xorshift hash over 8-byte words (keys are 13 or 37 bytes): much cheaper than
@@ -393,8 +398,11 @@ static void add_frame(State *s, Flow *f, uint32_t frame) {
  * bounds what this keeps. */
 /* A plain flow is over: counted (in `counters`, by worker), its frames stay marked.
  * Returns 1. */
-static int count_plain(long long *counters, Flow *f) {
+static void count_service(State *s, const Flow *f);
+
+static int count_plain(State *s, long long *counters, Flow *f) {
     counters[f->shard]++;
+    count_service(s, f);
     flow_free_frames(f);
     return 1;
 }
@@ -414,7 +422,7 @@ static int count_plain_tcp(State *s, Flow *f) {
             first_of(&s->oneway_frame[f->shard], f);
         }
     }
-    return count_plain(s->plain, f);
+    return count_plain(s, s->plain, f);
 }
 
 /* A repair still waiting for the peer's answer: the tracker would end the connection with a
@@ -433,7 +441,7 @@ static int settle(State *s, Flow *f, int64_t now, int final) {
          * after that is an orphan for Python too. */
         if (f->status != ST_OPEN) return final; /* kept: see above */
         return (final || quiet > s->udp_idle_ns + 10 * 1000000000LL) &&
-               count_plain(s->plain_udp, f);
+               count_plain(s, s->plain_udp, f);
     }
     if (f->status == ST_CLOSED)
         /* A refused connection is no plain one: its record says what becomes of it. */
@@ -1157,6 +1165,72 @@ static long shape_class(Classes *sh, const uint8_t *key, size_t klen) {
     return (long)sh->nclasses++;
 }
 
+/* Plain flows by service (findings/services.py), each worker's apart. The key: the worker,
+ * the kind (SVC_*), the address length, then for SVC_GUESS the first sender's endpoint, then
+ * the other's (address, then port). A connection with its SYN or a UDP flow names its server
+ * (the SYN's or the first datagram's receiver, as the tracker takes it); one seen mid-stream
+ * is left for Python to name, by the tracker's own guess from the ports
+ * (track/connection.py), so that the guess has one home. */
+enum { SVC_SERVER = 0, SVC_GUESS = 1, SVC_UDP = 2 };
+
+static void count_service(State *s, const Flow *f) {
+    size_t n = (size_t)(f->klen - 1) / 2, alen = n - 2;
+    const uint8_t *lo = f->key + 1, *hi = f->key + 1 + n;
+    const uint8_t *first = f->client_low ? lo : hi, *other = f->client_low ? hi : lo;
+    uint8_t key[3 + 2 * 18];
+    size_t k = 3;
+    int guess = !f->udp && f->phase == PH_MID;
+    key[0] = f->shard, key[2] = (uint8_t)alen;
+    key[1] = (uint8_t)(f->udp ? SVC_UDP : guess ? SVC_GUESS : SVC_SERVER);
+    if (guess) {
+        memcpy(key + k, first, n);
+        k += n;
+    }
+    memcpy(key + k, other, n);
+    k += n;
+    long c = shape_class(&s->services, key, k);
+    if (c >= 0 && (size_t)c >= s->service_cap) {
+        size_t cap = s->service_cap ? 2 * s->service_cap : 256;
+        long long *p = realloc(s->service_n, cap * sizeof *p);
+        if (p) {
+            memset(p + s->service_cap, 0, (cap - s->service_cap) * sizeof *p);
+            s->service_n = p;
+            s->service_cap = cap;
+        } else {
+            c = -1;
+        }
+    }
+    if (c < 0) {
+        s->oom = 1;
+        return;
+    }
+    s->service_n[c]++;
+}
+
+/* Worker k's plain flows by service: [(kind, address, port, first sender's address or
+ * None, its port, count)], addresses as bytes. NULL on error. */
+static PyObject *services_of(const State *s, int k) {
+    PyObject *out = PyList_New(0);
+    for (size_t c = 0; out && c < s->services.nclasses; c++) {
+        const uint8_t *key = s->services.classes[c].key;
+        if (key[0] != k) continue;
+        size_t alen = key[2], n = alen + 2;
+        const uint8_t *server = key + 3 + (key[1] == SVC_GUESS ? n : 0);
+        PyObject *item;
+        if (key[1] == SVC_GUESS)
+            item = Py_BuildValue("iy#ky#kL", (int)key[1], server, (Py_ssize_t)alen,
+                                 (unsigned long)rd16(server + alen), key + 3, (Py_ssize_t)alen,
+                                 (unsigned long)rd16(key + 3 + alen), s->service_n[c]);
+        else
+            item = Py_BuildValue("iy#kOkL", (int)key[1], server, (Py_ssize_t)alen,
+                                 (unsigned long)rd16(server + alen), Py_None, 0UL,
+                                 s->service_n[c]);
+        if (!item || PyList_Append(out, item) < 0) Py_CLEAR(out);
+        Py_XDECREF(item);
+    }
+    return out;
+}
+
 /* Whether an address is the tracker's "one host" (track/connection.py same_host: loopback,
  * or both ends at one address): left to Python. */
 static int loopback(const uint8_t *a, size_t alen) {
@@ -1336,7 +1410,7 @@ static void datagram(State *s, uint32_t frame, int64_t ts, const uint8_t *src,
     int64_t gap = f ? ts - f->last_ts : 0;
     if (f && gap > s->udp_idle_ns && f->status == ST_OPEN) {
         /* the previous flow on these ports expired: count it, start the next */
-        count_plain(s->plain_udp, f);
+        count_plain(s, s->plain_udp, f);
         memset(f, 0, sizeof(*f));
         memcpy(f->key, key, klen);
         f->klen = klen;
@@ -1742,8 +1816,14 @@ static PyObject *plan_of(const State *s, int k) {
             ow[i] = (uint8_t)(plain & mine);
         }
     }
-    return Py_BuildValue("NNLLLLII", skip, own, s->plain[k], s->plain_udp[k], s->plain_mid[k],
-                         s->plain_oneway[k], s->mid_frame[k], s->oneway_frame[k]);
+    PyObject *services = services_of(s, k);
+    if (!services) {
+        Py_DECREF(skip);
+        Py_DECREF(own);
+        return NULL;
+    }
+    return Py_BuildValue("NNLLLLIIN", skip, own, s->plain[k], s->plain_udp[k], s->plain_mid[k],
+                         s->plain_oneway[k], s->mid_frame[k], s->oneway_frame[k], services);
 }
 
 static void state_free(State *s) {
@@ -1761,6 +1841,9 @@ static void state_free(State *s) {
     free(s->shapes.full.classes);
     free(s->shapes.full.slots);
     free(s->shapes.tombs.slots);
+    free(s->services.classes);
+    free(s->services.slots);
+    free(s->service_n);
     free(s->evict_frames);
     free(s->evict.bits);
     free(s->bm.bits);
@@ -1896,14 +1979,25 @@ static void least_add(Least *l, int64_t ts, uint32_t frame, int first) {
     if (first || ts < l->ts || (ts == l->ts && frame < l->frame)) *l = (Least){ts, frame};
 }
 
+/* One server port's share of a class: how many, and the spans of their moments. */
+typedef struct {
+    uint32_t port;
+    long long n;
+    Span m[3];
+} PortShare;
+
 /* What Python is told of one class that counts any: (kind, exemplar SYN frames, count, SYN
  * times, RST times or None, end times, first SYN frame, first RST frame or 0, client
- * addresses or None past max_clients, server ports, least) where `least` holds, for each
- * moment (SYN, RST, end) and frame (SYN's, RST's), the (time, frame) its counted records
- * sort from in that order (None for a RST's without one): Python checks that none of them
- * sorts among the findings a group lists (findings/samples.py). NULL on error. */
-static PyObject *class_obj(Shaped *rec, size_t n, AddrSet *set, uint8_t *ports, int many) {
+ * addresses or None past max_clients, each server port's share (port, count, its SYN,
+ * answer (None for lone SYNs) and end times), least) where `least` holds, for each moment
+ * (SYN, RST, end) and frame (SYN's, RST's), the (time, frame) its counted records sort from
+ * in that order (None for a RST's without one): Python checks that none of them sorts among
+ * the findings a group lists (findings/samples.py). NULL on error. */
+static PyObject *class_obj(Shaped *rec, size_t n, AddrSet *set, uint32_t *port_at, int many) {
     PyObject *examples = PyList_New(0), *portlist = PyList_New(0), *clients = NULL;
+    PortShare *shares = malloc((n ? n : 1) * sizeof *shares);
+    size_t nshares = 0;
+    if (!shares) Py_CLEAR(portlist);
     Span syn = {0, 0}, rst = {0, 0}, end = {0, 0};
     uint32_t syn_min = 0, rst_min = 0;
     Least least[3][2];
@@ -1927,13 +2021,25 @@ static PyObject *class_obj(Shaped *rec, size_t n, AddrSet *set, uint8_t *ports, 
         const int64_t moment[3] = {x->ts, x->rst_ts, x->end_ts};
         for (int m = 0; m < 3; m++)
             for (int k = 0; k < 2; k++) least_add(&least[m][k], moment[m], x->frames[k], first);
-        if (!((ports[x->port >> 3] >> (x->port & 7)) & 1)) {
-            ports[x->port >> 3] |= (uint8_t)(1u << (x->port & 7));
-            PyObject *p = PyLong_FromLong(x->port);
-            if (!p || PyList_Append(portlist, p) < 0) Py_CLEAR(portlist);
-            Py_XDECREF(p);
+        if (!port_at[x->port]) {
+            shares[nshares] = (PortShare){x->port, 0, {{0, 0}, {0, 0}, {0, 0}}};
+            port_at[x->port] = (uint32_t)++nshares;
         }
+        PortShare *share = &shares[port_at[x->port] - 1];
+        for (int m = 0; m < 3; m++) span_add(&share->m[m], moment[m], !share->n);
+        share->n++;
     }
+    for (size_t u = 0; portlist && u < nshares; u++) {
+        PortShare *share = &shares[u];
+        PyObject *p = Py_BuildValue("kLNNN", (unsigned long)share->port, share->n,
+                                    span_obj(&share->m[0], 1),
+                                    span_obj(&share->m[1], rec[0].kind != SH_LONE),
+                                    span_obj(&share->m[2], 1));
+        if (!p || PyList_Append(portlist, p) < 0) Py_CLEAR(portlist);
+        Py_XDECREF(p);
+    }
+    for (size_t u = 0; u < nshares; u++) port_at[shares[u].port] = 0;
+    free(shares);
     if (!many) {
         clients = PyList_New((Py_ssize_t)set->n);
         for (size_t u = 0; clients && u < set->n; u++) {
@@ -1945,9 +2051,6 @@ static PyObject *class_obj(Shaped *rec, size_t n, AddrSet *set, uint8_t *ports, 
     } else {
         clients = Py_NewRef(Py_None);
     }
-    if (portlist)
-        for (Py_ssize_t u = 0; u < PyList_GET_SIZE(portlist); u++)
-            ports[PyLong_AsLong(PyList_GET_ITEM(portlist, u)) >> 3] = 0;
     PyObject *item = NULL;
     int refused = rec[0].kind != SH_LONE; /* answered: by a RST or an ICMP error */
     PyObject *firsts = PyTuple_New(3);
@@ -2011,7 +2114,7 @@ static PyObject *shapes_decide(State *s, int64_t end, long max_clients, long lon
     while (set.cap < 2 * (size_t)max_clients + 2) set.cap *= 2;
     set.addr = calloc(set.cap, sizeof *set.addr);
     set.used = malloc((size_t)(max_clients + 1) * sizeof(uint32_t));
-    uint8_t *ports = calloc(65536 / 8, 1);
+    uint32_t *ports = calloc(65536, sizeof(uint32_t));
     Shaped **order = malloc((sh->n ? sh->n : 1) * sizeof(Shaped *));
     if (!set.addr || !set.used || !ports || !order) {
         Py_CLEAR(out);

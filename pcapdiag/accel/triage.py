@@ -66,6 +66,15 @@ except ImportError:  # built without a C compiler: every frame goes through Pyth
 REFUSED, LONE, ICMP = 1, 2, 3
 
 
+Span = tuple[int, int]
+PortShare = tuple[int, int, Span, Span | None, Span]
+
+# How the pass names the service of a plain flow: a TCP server's endpoint, the two endpoints
+# of a TCP connection seen mid-stream, the first sender's second (the tracker guesses which
+# is the server: track/connection.py looks_like_server_port), or a UDP server's endpoint.
+SERVICE_KNOWN, SERVICE_GUESSED, SERVICE_UDP = 0, 1, 2
+
+
 @dataclass(frozen=True, slots=True)
 class ShapeClass:
     """Failing connections of one shape (REFUSED: a bare SYN, then RST|ACK from the server;
@@ -84,11 +93,18 @@ class ShapeClass:
     end_ts_ns: tuple[int, int]  # ... end's, as the tracker ends them
     first_frames: tuple[int, int]  # their first SYN's frame, their first answer's (0: none)
     clients: list[bytes] | None  # their distinct client addresses (None: too many to count)
-    ports: list[int]  # the server's ports they went to
+    # Each server port's share of them: (port, how many, the first and last time of their
+    # SYNs, answers (None: lone SYNs) and ends), for the health table per service.
+    shares: tuple[PortShare, ...]
     # least[moment][k]: (time, frame) of the first of them by that moment's time (0: SYN,
     # 1: answer, 2: end), then by frame k (0: the SYN's, 1: the answer's); None where it has
     # none.
     least: tuple[tuple[tuple[int, int] | None, ...], ...]
+
+    @property
+    def ports(self) -> list[int]:
+        """The server's ports they went to."""
+        return [share[0] for share in self.shares]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +133,10 @@ class Plan:
     follows_cap: bool = False
     evict: bytes = b""
     evicted: int = 0
+    # This worker's plain flows by service: (SERVICE_KNOWN or SERVICE_UDP, server address,
+    # port, None, 0, count) or (SERVICE_GUESSED, other address, port, first sender's address,
+    # port, count).
+    services: tuple[tuple[int, bytes, int, bytes | None, int, int], ...] = ()
 
 
 def available() -> bool:
@@ -184,8 +204,10 @@ def first_pass(
         return None
     plans, records, hosts, shapes, evict, evicted = result
     counted = tuple(
-        ShapeClass(kind, frozenset(ex), n, syn, rst, end, (f_syn, f_rst), clients, ports, least)
-        for kind, ex, n, syn, rst, end, f_syn, f_rst, clients, ports, least in shapes
+        ShapeClass(
+            kind, frozenset(ex), n, syn, rst, end, (f_syn, f_rst), clients, tuple(shares), least
+        )
+        for kind, ex, n, syn, rst, end, f_syn, f_rst, clients, shares, least in shapes
     )
     return [
         Plan(
@@ -203,6 +225,7 @@ def first_pass(
             evicted >= 0,
             evict,
             max(evicted, 0),
+            tuple(services),
         )
-        for bits, own, plain, plain_udp, mid, oneway, mid_at, oneway_at in plans
+        for bits, own, plain, plain_udp, mid, oneway, mid_at, oneway_at, services in plans
     ]

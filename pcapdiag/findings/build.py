@@ -52,6 +52,16 @@ class Head:
         prim = primary_effect(self.effects, self.guess.name)
         return prim.errno if prim else None
 
+    def failed_call(self) -> tuple[str, str, str] | None:
+        """(side, call, errno) when the finding claims a call fails (an errno, not at low
+        confidence: Report.failed_calls), else None."""
+        if self.confidence.level == "low":
+            return None
+        prim = primary_effect(self.effects, self.guess.name)
+        if prim is None or not prim.errno:
+            return None
+        return (self.side, prim.call, prim.errno)
+
 
 def finding_head(rule: Rule, flow: FlowRecord, match: Match, platform: str = "linux") -> Head:
     """The head of the finding a match makes (see Head); `platform` as build_finding's."""

@@ -11,7 +11,7 @@ each keeping its own smallest, merges into exactly the report one process makes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 
 from pcapdiag.findings.model import Finding, FindingGroup, alike_key, finding_order
 
@@ -62,11 +62,12 @@ class FindingCollector:
         first_ts_ns: int,
         last_ts_ns: int,
         clients: set[str] | None,
-        server_ports: Iterable[int],
+        by_port: Mapping[int, int],
     ) -> None:
         """Count `n` findings never built into their group (`key`), which their exemplars
-        made (findings/samples.py): they sort after every finding it lists."""
-        self._groups[key].count_many(n, first_ts_ns, last_ts_ns, clients, server_ports)
+        made (findings/samples.py): they sort after every finding it lists; `by_port`: how
+        many went to each server port."""
+        self._groups[key].count_many(n, first_ts_ns, last_ts_ns, clients, by_port)
 
     def add(self, finding: Finding) -> None:
         key = alike_key(finding)

@@ -5,7 +5,7 @@ contract.py, which each `to_dict` here calls."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ from pcapdiag.findings.confidence import HIGH, LEVELS, Confidence
 from pcapdiag.findings.crossing import TwoViews
 from pcapdiag.findings.platform import LINUX, PlatformGuess
 from pcapdiag.findings.quality import QualityCounts
+from pcapdiag.findings.services import ServiceTable
 from pcapdiag.findings.vantage import NOWHERE, Vantage
 from pcapdiag.io.records import Damage
 from pcapdiag.track.flows import FlowRecord
@@ -230,7 +231,7 @@ class FindingGroup:
     first_ts_ns: int
     last_ts_ns: int
     clients: set[str] | None  # None once more than MAX_COUNTED_CLIENTS
-    server_ports: set[int]
+    by_port: dict[int, int]  # the server's ports: how many of its findings went to each
     listed: int = 0
 
     @classmethod
@@ -250,7 +251,7 @@ class FindingGroup:
             first_ts_ns=f.first_ts_ns,
             last_ts_ns=f.last_ts_ns,
             clients={_host(f.flow.client)},
-            server_ports={int(f.flow.server.rpartition(":")[2])},
+            by_port={int(f.flow.server.rpartition(":")[2]): 1},
         )
 
     def count_in(self, f: Finding) -> None:
@@ -265,7 +266,8 @@ class FindingGroup:
             self.clients.add(_host(client))
             if len(self.clients) > MAX_COUNTED_CLIENTS:
                 self.clients = None
-        self.server_ports.add(int(server.rpartition(":")[2]))
+        port = int(server.rpartition(":")[2])
+        self.by_port[port] = self.by_port.get(port, 0) + 1
 
     def count_many(
         self,
@@ -273,10 +275,11 @@ class FindingGroup:
         first_ts_ns: int,
         last_ts_ns: int,
         clients: set[str] | None,
-        server_ports: Iterable[int],
+        by_port: Mapping[int, int],
     ) -> None:
         """Count in `n` findings never built (the first pass counted their connections):
-        their times, distinct client addresses (None: more than are counted) and ports."""
+        their times, distinct client addresses (None: more than are counted) and how many
+        went to each of the server's ports."""
         self.count += n
         self.first_ts_ns = min(self.first_ts_ns, first_ts_ns)
         self.last_ts_ns = max(self.last_ts_ns, last_ts_ns)
@@ -286,12 +289,17 @@ class FindingGroup:
             self.clients |= clients
             if len(self.clients) > MAX_COUNTED_CLIENTS:
                 self.clients = None
-        self.server_ports.update(server_ports)
+        for port, k in by_port.items():
+            self.by_port[port] = self.by_port.get(port, 0) + k
 
     def merge(self, other: FindingGroup) -> None:
         self.count_many(
-            other.count, other.first_ts_ns, other.last_ts_ns, other.clients, other.server_ports
+            other.count, other.first_ts_ns, other.last_ts_ns, other.clients, other.by_port
         )
+
+    @property
+    def server_ports(self) -> set[int]:
+        return set(self.by_port)
 
     @property
     def unlisted(self) -> int:
@@ -356,12 +364,17 @@ class FindingGroup:
         if self.kind is not None:
             rate = self.rate_per_s
             shape = f" ({self.kind}" + (
-                f", {_span_words(self.span_ns)}, {rate:,.0f} a second)" if rate else ")"
+                f", {_span_words(self.span_ns)}, {_rate_words(rate)} a second)" if rate else ")"
             )
         return f"{self.count:,} alike{shape}: {what}, {clients} to {server} ({self.rule})"
 
     def to_dict(self) -> dict[str, Any]:
         return contract.group_dict(self)
+
+
+def _rate_words(rate: float) -> str:
+    """50, 1,200; below 10 a second with two figures (0.37, 2.5), not rounded to 0."""
+    return f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}"
 
 
 def wireshark_flow_filter(flow: FlowRecord) -> str:
@@ -472,6 +485,9 @@ class Report:
     orphan_icmp: int = 0
     evicted_attempts: int = 0  # unanswered connection attempts released early (a SYN flood)
     quality: QualityCounts = field(default_factory=QualityCounts)  # capture quality by code
+    # Connections and failed calls by service (findings/services.py): the human reports'
+    # health table. Not part of the JSON document.
+    services: ServiceTable = field(default_factory=ServiceTable)
     # The ladder rows of listed findings' flows by finding id, when asked for (second pass,
     # evidence.py): drawn by Markdown and HTML, not part of the JSON document.
     ladders: dict[str, list[LadderRow]] = field(default_factory=dict)

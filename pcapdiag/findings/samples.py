@@ -61,6 +61,10 @@ class Sample:
     findings: tuple[tuple[str, str, str, str | None, str, int, int, int | None], ...]
     # (code, the index in the connection's frames of the frame it names, count)
     issues: tuple[tuple[str, int | None, int], ...]
+    # The failed call (side, call, errno; None: no errno claimed) of each of its findings,
+    # with where the finding's time comes from (as in `findings`): the report's services
+    # count them (findings/services.py)
+    calls: tuple[tuple[tuple[str, str, str] | None, int], ...] = ()
 
 
 def _position(rec: FlowRecord, frame: int | None) -> int | None:
@@ -105,7 +109,8 @@ def sample_of(
         for rule, _m, head in matched
     )
     host = rec.server.rpartition(":")[0]
-    return Sample(host, findings, tuple((c, _position(rec, f), n) for c, f, n in issues))
+    calls = tuple((head.failed_call(), _source(rec, head.first_event)) for _r, _m, head in matched)
+    return Sample(host, findings, tuple((c, _position(rec, f), n) for c, f, n in issues), calls)
 
 
 def count_in(
@@ -144,8 +149,28 @@ def count_in(
         frame = klass.first_frames[pos] if pos is not None else None
         report.quality.add(code, frame, each * n)
     clients = None if klass.clients is None else {_host(a) for a in klass.clients}
+    by_port = {port: k for port, k, *_times in klass.shares}
     for key, first_ts_ns, last_ts_ns in counted:
-        collector.count_many(key, n, first_ts_ns, last_ts_ns, clients, klass.ports)
+        collector.count_many(key, n, first_ts_ns, last_ts_ns, clients, by_port)
+    _count_services(klass, first, capture, report)
+
+
+def _count_services(klass: Any, sample: Sample, capture: str, report: Report) -> None:
+    """Count `klass` into the report's services, port by port, with its exemplars'
+    findings, each at its moment's times among that port's connections."""
+    calls = [call for call, _lo in sample.calls]
+    for port, n, syn, answer, end in klass.shares:
+        service = report.services.get(capture, "tcp", f"{sample.server}:{port}")
+        service.connections += n
+        if not calls:
+            continue
+        spans = {0: syn, 1: answer, _END: end}
+        times = [spans[lo] for _call, lo in sample.calls]
+        if any(t is None for t in times):
+            raise SampleMismatch("a finding's time comes from no moment of its connection")
+        first = min(t[0] for t in times if t is not None)
+        last = max(t[1] for t in times if t is not None)
+        service.add_failures(n, calls, first, last)
 
 
 @functools.lru_cache(maxsize=1 << 16)
