@@ -28,6 +28,7 @@ RANK = {
     "settings": 0,
     "io": 1,
     "decode": 2,
+    "selection": 3,
     "track": 3,
     "rules": 4,
     "accel": 5,
