@@ -413,6 +413,17 @@ class CaptureInfo:
         return contract.capture_dict(self)
 
 
+# What the reports call the state of a side that sent nothing while the tracker holds it in
+# LISTEN (a SYN nothing answered, or answered by an ICMP error from the way): no packet shows
+# that anything listens there, so no report claims it.
+UNKNOWN_STATE = "unknown"
+
+
+def shown_state(state: str, packets: int) -> str:
+    """A side's final TCP state as the reports show it (UNKNOWN_STATE for a silent LISTEN)."""
+    return UNKNOWN_STATE if state == "LISTEN" and packets == 0 else state
+
+
 @dataclass(frozen=True, slots=True)
 class FlowSummary:
     proto: str
@@ -431,6 +442,9 @@ class FlowSummary:
     history: str
     end_reason: str
     failed: bool
+    client_packets: int = 0
+    server_packets: int = 0
+    conn_state: str = ""  # Zeek's (track/zeek.py); empty for a neighbour run
 
     @classmethod
     def of(cls, flow: FlowRecord, failed: bool) -> FlowSummary:
@@ -446,11 +460,14 @@ class FlowSummary:
             flow.packets,
             flow.client_bytes,
             flow.server_bytes,
-            flow.client_state,
-            flow.server_state,
+            shown_state(flow.client_state, flow.client_packets),
+            shown_state(flow.server_state, flow.server_packets),
             flow.history,
             flow.end_reason,
             failed,
+            flow.client_packets,
+            flow.server_packets,
+            flow.conn_state,
         )
 
     def to_dict(self) -> dict[str, Any]:

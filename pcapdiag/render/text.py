@@ -21,6 +21,7 @@ from pcapdiag.findings.model import (
     alike_key_of_group,
 )
 from pcapdiag.render import jsontext
+from pcapdiag.render.flows import flows_text
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F] if c != 0x0A}
 _CONTROL.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})
@@ -320,33 +321,6 @@ def finding_block(i: int, f: Finding, *, one_vantage: bool = False) -> list[str]
 
 
 def flows_table(report: Report) -> list[str]:
-    """Every flow with its final states and Zeek-style history."""
-    rows = [
-        (
-            "proto",
-            "client",
-            "server",
-            "pkts",
-            "client state",
-            "server state",
-            "history",
-            "end",
-            "failed",
-        )
-    ]
-    for s in report.flows:
-        rows.append(
-            (
-                s.proto,
-                s.client,
-                s.server,
-                str(s.packets),
-                s.client_state,
-                s.server_state,
-                s.history or "-",
-                s.end_reason,
-                "yes" if s.failed else "",
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    """Every flow with Zeek's conn_state and history, duration, packets and bytes each way,
+    and its final TCP states (render/flows.py)."""
+    return flows_text(report)

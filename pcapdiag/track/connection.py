@@ -57,6 +57,7 @@ from pcapdiag.track.fingerprint import (
     ip_id_step,
 )
 from pcapdiag.track.tcpstate import SYNCHRONIZED, Input, TcpState, next_state
+from pcapdiag.track.zeek import SEEN_A, SEEN_D, ZeekSide, ZeekView
 
 _MOD = 1 << 32
 _HALF = 1 << 31
@@ -172,6 +173,7 @@ class Endpoint:
     addr: bytes
     port: int
     state: TcpState
+    zeek: ZeekSide  # its states and letters in Zeek's terms (track/zeek.py)
     isn: int | None = None  # unwrapped initial sequence number, once a SYN was seen
     snd_una: int | None = None  # oldest byte this endpoint sent that is not yet acknowledged
     snd_nxt: int | None = None  # one past the highest sequence number sent
@@ -224,9 +226,6 @@ class Endpoint:
     ip_id_last: int = -1
     ip_id_kind: str = ""
     df_seen: int = 0
-    history: list[str] = field(default_factory=list)
-    # The connection's history string, shared by both endpoints (see Connection.history).
-    order: list[str] = field(default_factory=list)
     # (start, end, first transmission time) of segments in flight, oldest first: used to say
     # how long after the original a retransmission came (Wireshark tcp.analysis.rto).
     # A list, not a deque: an empty deque takes 600 bytes, and there are two per connection.
@@ -269,12 +268,6 @@ class Endpoint:
             self.syn_mss = opts.mss if opts is not None else None
             if seg.bad_checksum:
                 self.bad_checksum_frame = seg.frame
-
-    def note(self, letter: str) -> None:
-        """Zeek-style history letter, recorded the first time it happens on this side."""
-        if letter not in self.history:
-            self.history.append(letter)
-            self.order.append(letter.upper() if self.side is Side.CLIENT else letter)
 
 
 @dataclass(slots=True)
@@ -319,6 +312,9 @@ class Connection:
     # Take steady segments through the inline path (_steady_segment): the same events and
     # states as the general path, faster. Off only to compare the two.
     fast_path: bool = True
+    # Zeek's view of the connection (track/zeek.py): its endpoint states and history; the
+    # endpoints' `zeek` are its two sides.
+    zeek: ZeekView = field(default_factory=ZeekView)
 
     # -- construction -------------------------------------------------------------------------
 
@@ -339,7 +335,7 @@ class Connection:
             roles, reason = "known", "the server's SYN-ACK was seen (the SYN was not captured)"
             cstate, sstate = TcpState.SYN_SENT, TcpState.LISTEN
         else:
-            sender_is_server = _looks_like_server_port(seg.sport, seg.dport)
+            sender_is_server = looks_like_server_port(seg.sport, seg.dport)
             if sender_is_server:
                 client, server, sender = b, a, Side.SERVER
             else:
@@ -351,10 +347,14 @@ class Connection:
                 else "the first sender is taken as the client"
             )
             cstate = sstate = TcpState.ESTABLISHED
-        order: list[str] = []
+        zeek = ZeekView()
+        if sender is Side.SERVER:
+            # The client (Zeek's originator) did not send the first packet: Zeek writes ^
+            # when its heuristic makes the same choice (track/zeek.py).
+            zeek.flip()
         conn = cls(
-            client=Endpoint(Side.CLIENT, client[0], client[1], cstate, order=order),
-            server=Endpoint(Side.SERVER, server[0], server[1], sstate, order=order),
+            client=Endpoint(Side.CLIENT, client[0], client[1], cstate, zeek.orig),
+            server=Endpoint(Side.SERVER, server[0], server[1], sstate, zeek.resp),
             instance=instance,
             roles=roles,
             roles_reason=reason,
@@ -362,6 +362,7 @@ class Connection:
             first_ts_ns=seg.ts_ns,
             last_ts_ns=seg.ts_ns,
             fast_path=fast_path,
+            zeek=zeek,
         )
         if roles == "guessed":
             conn.handshake = "none"
@@ -404,6 +405,10 @@ class Connection:
         self.last_ts_ns = seg.ts_ns
         out: list[Event] = cookie
         flags = seg.flags
+        # Zeek's letters and states, before this segment moves the sequence numbers.
+        self.zeek.segment(
+            sender is Side.CLIENT, flags, seg.seq, seg.payload_len, seg.window, _resends(seg, s)
+        )
         # Only a segment that carries something (data, SYN, FIN): a bare ACK may have been on
         # its way before the RST arrived (they cross), and says nothing about the RST.
         if (
@@ -419,7 +424,6 @@ class Connection:
             s.sent_rst = False
             out.append(_anomaly(seg, s, r, "rst-sender-continued"))
         if flags & RST:
-            s.note("r")
             self._on_rst(seg, s, r, out)
         elif flags & SYN:
             self._on_syn(seg, s, r, out)
@@ -472,9 +476,10 @@ class Connection:
             _drop_acked(r.in_flight, ack)
         s.window = seg.window << s.wscale  # type: ignore[operator]
         payload = seg.payload_len
+        zs = s.zeek
         if payload == 0:
-            if "a" not in s.history:
-                s.note("a")
+            if not zs.seen & SEEN_A:
+                self.zeek.plain(zs, 0)
             return []
         end = snd_nxt + payload
         s.in_flight.append((snd_nxt, end, ts))
@@ -483,8 +488,8 @@ class Connection:
         s.received_since_send = 0
         r.bytes_received += payload
         r.received_since_send += payload
-        if "d" not in s.history:
-            s.note("d")
+        if not zs.seen & SEEN_D:
+            self.zeek.plain(zs, payload)
         rr = r.rcv_nxt
         if rr is None or snd_nxt <= rr < end:
             r.rcv_nxt = end
@@ -655,10 +660,8 @@ class Connection:
         opts = seg.options
         s.note_syn(seg)
         if seg.flags & ACK:
-            s.note("h")
             self._on_synack(seg, s, r, out)
             return
-        s.note("s")
         if s.isn is None:
             s.isn = s.snd_una = seg.seq
             s.snd_nxt = seg.seq + 1
@@ -750,7 +753,6 @@ class Connection:
             # connection (TIME_WAIT or a lost established one). The connecting side replies
             # with a RST and keeps waiting (tcp_rcv_synsent_state_process).
             r.stale_ack = seg.ack
-            s.note("a")
             out.append(_anomaly(seg, s, r, "unacceptable-ack-in-syn-sent"))
             return
         if s.snd_nxt is None:  # first segment from this side of a mid-stream connection
@@ -793,7 +795,6 @@ class Connection:
                 )
             return
         if payload == 0 and not fin:
-            s.note("a")
             return
         end = seq + payload + (1 if fin else 0)
         new_bytes = 0
@@ -817,7 +818,6 @@ class Connection:
             s.received_since_send = 0
             r.bytes_received += new_bytes
             r.received_since_send += new_bytes
-            s.note("d")
         if new_bytes > 0 and self.data_run is not s.side:
             self.data_run = s.side
             s.run_idle_ms = idle = self.gap_ns // 1_000_000
@@ -851,7 +851,6 @@ class Connection:
             s.state = next_state(s.state, Input.SEND_FIN)
         if fin and s.fin_seq is None:
             s.fin_seq = seq + payload
-            s.note("f")
             # A FIN that leaves the peer's data unacknowledged crossed it (or it was lost).
             s.fin_crossed = (
                 bool(flags & ACK) and r.snd_nxt is not None and r.snd_nxt > r.seq(seg.ack)
@@ -932,7 +931,6 @@ class Connection:
         if seg.window == 0 and not s.zero_window and not seg.flags & FIN:
             s.zero_window = True
             s.zero_window_since_ns = seg.ts_ns
-            s.note("w")
             out.append(
                 ZeroWindow(frame=seg.frame, ts_ns=seg.ts_ns, sender=s.side, receiver=s.side.peer)
             )
@@ -967,7 +965,6 @@ class Connection:
             return
         s.last_retx = (seq, seg.ts_ns)
         s.retx_streak += 1
-        s.note("t")
         since = (seg.ts_ns - original) // 1_000_000 if original is not None else 0
         # What tells a path MTU black hole from loss (rule pmtu-blackhole): the size against
         # the receiver's MSS and against all the data it ever acknowledged. Worked out here,
@@ -1025,7 +1022,6 @@ class Connection:
             r.state = next_state(r.state, Input.CONNECT_ABORTED)
             if r.state is TcpState.CLOSED and peer.isn is None:
                 peer.state = TcpState.LISTEN  # the error proves the SYN never reached the peer
-        r.note("i")
         ev = IcmpErrorEvent(
             frame=err.frame,
             ts_ns=err.ts_ns,
@@ -1063,17 +1059,33 @@ class Connection:
         )
 
     def history(self) -> str:
-        """Zeek-style history (conn.log): each letter the first time it happens, upper case
-        for the client: s SYN, h SYN-ACK, a pure ACK, d data, f FIN, r RST, t retransmission,
-        w zero window, i ICMP error."""
-        return "".join(self.client.order)
+        """Zeek's history string (conn.log), upper case for the client: track/zeek.py says
+        which letters are written when."""
+        return self.zeek.history
+
+    def conn_state(self) -> str:
+        """Zeek's conn_state at this point (track/zeek.py), from the payload bytes seen."""
+        return self.zeek.conn_state(self.client.bytes_sent, self.server.bytes_sent)
+
+
+def _resends(seg: Segment, s: Endpoint) -> bool:
+    """Whether `seg` ends at or below the highest sequence number its sender had reached
+    (sent, or acknowledged by the peer): Zeek's test of a retransmission against its
+    last_seq. A RST's payload takes no sequence space; a SYN or FIN takes one number."""
+    if s.snd_nxt is None or not seg.payload_len:
+        return False
+    flags = seg.flags
+    end = s.seq(seg.seq) + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
+    if not flags & RST:
+        end += seg.payload_len
+    return end <= s.snd_nxt
 
 
 def _done(state: TcpState) -> bool:
     return state in (TcpState.CLOSED, TcpState.TIME_WAIT, TcpState.LISTEN)
 
 
-def _looks_like_server_port(sport: int, dport: int) -> bool:
+def looks_like_server_port(sport: int, dport: int) -> bool:
     """Mid-stream role guess: the lower port is the server's when it is below the usual
     ephemeral ranges (Linux 32768-60999, IANA 49152-65535)."""
     if sport == dport:

@@ -37,6 +37,7 @@ from pcapdiag.track.events import End, Event, IcmpErrorEvent, Side
 from pcapdiag.track.fingerprint import NOT_SEEN, Fingerprint
 from pcapdiag.track.hosts import HostBaselines
 from pcapdiag.track.neighbours import NeighbourTable, RunSummary
+from pcapdiag.track.zeek import udp_conn_state, udp_history
 
 # TIME_WAIT lasts 60 s on Linux (TCP_TIMEWAIT_LEN); late segments within twice that still
 # belong to the connection that just closed.
@@ -169,6 +170,9 @@ class FlowRecord:
     gap_frame: int | None = None
     duplicates: int = 0
     first_duplicate: int | None = None
+    # Zeek's conn_state (track/zeek.py: S0, SF, REJ, ...); empty for a neighbour run, which
+    # Zeek's conn.log has no line for.
+    conn_state: str = ""
 
     def without_events(self) -> FlowRecord:
         """A copy without the events (what a finding keeps: it stays small). Field by field:
@@ -667,6 +671,7 @@ class FlowTable:
             gap_frame=None if one_way else c.gap_frame,
             duplicates=c.duplicates,
             first_duplicate=c.first_duplicate,
+            conn_state=c.conn_state(),
         )
 
     def _close_udp(
@@ -701,12 +706,13 @@ class FlowTable:
             server_bytes=u.server_bytes,
             client_state="UDP",
             server_state="UDP",
-            history="",
+            history=udp_history(u.client_packets, u.server_packets),
             end_reason=reason,
             events=tuple(u.events),
             frames=u.frames,
             client_host=Fingerprint(ttl=u.client_ttl),
             server_host=Fingerprint(ttl=u.server_ttl),
+            conn_state=udp_conn_state(u.client_packets, u.server_packets),
         )
 
 
