@@ -17,6 +17,7 @@ from pcapdiag.findings.confidence import Confidence, assess
 from pcapdiag.findings.hosts import claim_of
 from pcapdiag.findings.model import UNKNOWN_ORIGIN, Effect, Finding, Origin, primary_effect
 from pcapdiag.findings.platform import AUTO, PlatformGuess, forced, infer
+from pcapdiag.findings.plural import Count, Listed
 from pcapdiag.findings.templates import render_template
 from pcapdiag.findings.vantage import CLIENT_HOST, SERVER_HOST, Vantage, vantage
 from pcapdiag.rules.engine import Match
@@ -241,7 +242,8 @@ def _effect(spec: EffectSpec, match: Match | None) -> Effect:
 class _Context(Mapping[str, Any]):
     """Values a cause/note template may use: {client}, {server}, {side}, {peer}, {proto},
     {b.frame}, {b.t} (seconds since the flow's first packet), {b.<field>} for each binding b,
-    {b.description} for an ICMP error, {c.count}, {c.frames}, {c.gaps} for each count c,
+    {b.description} for an ICMP error, {c.count}, {c.frames}, {c.gaps}, {c.apart} for each
+    count c (findings/plural.py: {c.count:time|times}, {c.frames:frame|frames}),
     {elapsed.a.b} (seconds from binding a to binding b), {params.name}, {platform} (whose
     errnos the finding names: linux, freebsd, macos, windows) and {since_start} ("into the
     connection", or words saying the capture began after it did: what {b.t} counts from).
@@ -316,7 +318,7 @@ class _Context(Mapping[str, Any]):
             if isinstance(ev, IcmpErrorEvent):
                 out.append(f"{name}.description")
         for name in self._match.counts:
-            out += [f"{name}.count", f"{name}.frames", f"{name}.gaps"]
+            out += [f"{name}.count", f"{name}.frames", f"{name}.gaps", f"{name}.apart"]
             for ev in self._match.counts[name][:1]:
                 fields = ("t", *(f for f in ev.__dataclass_fields__ if f != "ts_ns"))
                 out += [f"{name}.{pick}.{f}" for pick in ("first", "last") for f in fields]
@@ -362,18 +364,24 @@ def _binding_value(ev: Event, field_name: str, t0: int, key: str) -> Any:
 
 
 def _count_value(evs: tuple[Event, ...], field_name: str, t0: int, key: str) -> Any:
-    """{c.count}, {c.frames}, {c.gaps}, and {c.first.<field>} / {c.last.<field>}: a field of
-    the first or last event counted (none counted: left unfilled)."""
+    """{c.count}, {c.frames}, {c.gaps}, {c.apart}, and {c.first.<field>} / {c.last.<field>}:
+    a field of the first or last event counted (none counted: left unfilled). The count and
+    the frames know their number, for a singular or plural word (plural.py); {c.apart} is
+    " (0.2 s, 0.4 s apart)", or nothing for fewer than two events, which have no gap."""
     pick, _, rest = field_name.partition(".")
     if pick in ("first", "last") and rest:
         if not evs:
             raise KeyError(key)
         return _binding_value(evs[0] if pick == "first" else evs[-1], rest, t0, key)
     if field_name == "count":
-        return len(evs)
+        return Count(len(evs))
     if field_name == "frames":
-        return ", ".join(str(e.frame) for e in evs[:12]) + (", ..." if len(evs) > 12 else "")
-    if field_name == "gaps":
+        shown = ", ".join(str(e.frame) for e in evs[:12]) + (", ..." if len(evs) > 12 else "")
+        return Listed(shown, len(evs))
+    if field_name in ("gaps", "apart"):
         gaps = [(b.ts_ns - a.ts_ns) / 1e9 for a, b in itertools.pairwise(evs[:13])]
-        return ", ".join(f"{g:.1f} s" for g in gaps) or "none"
+        said = ", ".join(f"{g:.1f} s" for g in gaps)
+        if field_name == "apart":
+            return f" ({said} apart)" if said else ""
+        return said or "none"
     raise KeyError(key)

@@ -17,6 +17,7 @@ import statistics
 from pcapdiag.findings.confidence import LEVELS
 from pcapdiag.findings.contract import iso_time
 from pcapdiag.findings.model import Finding, Origin
+from pcapdiag.findings.plural import counted, word
 from pcapdiag.join import facts
 from pcapdiag.join.facts import Views
 from pcapdiag.join.match import Joined
@@ -115,10 +116,10 @@ def _two_views(views: Views, j: Joined, f: Finding, cited: list) -> tuple[Origin
             frames = ", ".join(str(n) for n in x.lost[:MAX_CITED])
             since = f" ({iso_time(x.first_lost_ns)})" if x.first_lost_ns is not None else ""
             notes.append(
-                f"{len(x.lost)} of the {x.sent} packets the {x.side} sent while both captures "
-                f"ran never reached the {other}'s host ({x.missing_in}), from frame "
-                f"{x.lost[0]} of {x.seen_in}{since} on (frames {frames}): lost between the "
-                "two capture points."
+                f"{len(x.lost)} of the {counted(x.sent, 'packet')} the {x.side} sent while "
+                f"both captures ran never reached the {other}'s host ({x.missing_in}), from "
+                f"frame {x.lost[0]} of {x.seen_in}{since} on "
+                f"({word(len(x.lost), 'frame')} {frames}): lost between the two capture points."
             )
     prim = f.primary()
     if prim is None or prim.errno != "ETIMEDOUT" or mine is None or not mine.sent:
@@ -159,7 +160,8 @@ def _delay_notes(views: Views, j: Joined, f: Finding) -> list[str]:
     start = clock.to_reference(f.first_ts_ns) if clock is not None else f.first_ts_ns
     rtt = statistics.median(d for _, d in c2s) + statistics.median(d for _, d in s2c)
     text = (
-        f"Round trip between the two captures {rtt / 1e6:.3f} ms ({len(c2s)} packets matched "
+        f"Round trip between the two captures {rtt / 1e6:.3f} ms "
+        f"({counted(len(c2s), 'packet')} matched "
         f"client to server, {len(s2c)} server to client)"
     )
     for name, samples in (("client to server", c2s), ("server to client", s2c)):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from pcapdiag.findings.model import Report
+from pcapdiag.findings.plural import counted
 from pcapdiag.render.text import confidence_line, headline, origin_line
 
 
@@ -58,7 +59,9 @@ def to_junit(report: Report) -> str:
                 suite,
                 "testcase",
                 classname=f"pcapdiag.{g.rule}",
-                name=_xml_text(f"{g.unlisted:,} more findings alike to {g.server} ({g.side})"),
+                name=_xml_text(
+                    f"{counted(g.unlisted, 'more finding', sep=',')} alike to {g.server} ({g.side})"
+                ),
             )
             text = _xml_text(g.describe())
             errno = g.claimed_errno

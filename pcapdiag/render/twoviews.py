@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pcapdiag.findings.contract import iso_time
 from pcapdiag.findings.crossing import BOTH, LOST, RESEGMENTED, UNSEEN, UNSENT, Crossing, TwoViews
 from pcapdiag.findings.model import Finding
+from pcapdiag.findings.plural import counted
 from pcapdiag.render.svg import arrow_head, endpoint_box, esc, figure, kept_rows
 
 _W = 900
@@ -110,8 +111,9 @@ def two_views_svg(f: Finding, tv: TwoViews, index: int = 0) -> str:
     ]
     counts = {s: sum(c.status == s for c in tv.crossings) for s in _WORDS}
     aria = (
-        f"Both views of finding {index}: {len(tv.crossings)} packets, {counts[LOST]} lost "
-        f"between the captures, {counts[UNSENT]} never sent by their sender's host"
+        f"Both views of finding {index}: {counted(len(tv.crossings), 'packet')}, "
+        f"{counts[LOST]} lost between the captures, {counts[UNSENT]} never sent by "
+        "their sender's host"
     )
     svg = (
         f'<svg class="ladder two-views" role="img" aria-label="{esc(aria)}" width="{_W}" '

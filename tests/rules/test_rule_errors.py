@@ -143,7 +143,7 @@ def assert_reported(
 def test_base_rule_is_valid(capsys, tmp_path: Path) -> None:
     write_rule(tmp_path, BASE)
     code, out, err = check(capsys, tmp_path)
-    assert (code, out.strip(), err) == (0, "1 rules OK", "")
+    assert (code, out.strip(), err) == (0, "1 rule OK", "")
     (rule,) = load_rules([tmp_path], builtin=False)
     assert rule.id == "PD-TEST-001"
     # the line numbers the cases rely on
@@ -287,7 +287,7 @@ def test_a_count_that_may_be_empty_cited_only_by_its_count_is_fine(capsys, tmp_p
     # {tries.count} reads "0" when nothing matched: true, so it is allowed.
     write_rule(tmp_path, _with_count("0", "after {tries.count} retries"))
     code, out, err = check(capsys, tmp_path)
-    assert (code, out.strip(), err) == (0, "1 rules OK", "")
+    assert (code, out.strip(), err) == (0, "1 rule OK", "")
 
 
 def test_errno_not_defined_on_platform(capsys, tmp_path: Path) -> None:
