@@ -272,6 +272,11 @@ class _Session:
                     else:
                         assert isinstance(pkt, Other)
                         report.other_frames += 1
+                        if pkt.tcp_fragment:
+                            # Never part of a run the first pass sets aside (it reads no
+                            # fragment as a segment of a plain flow): counted alike with and
+                            # without the accelerator.
+                            report.quality.add(quality.TCP_FRAGMENTS, pkt.frame)
                         continue
                     if done:
                         self._finished(done, by_proto)

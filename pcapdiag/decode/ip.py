@@ -127,12 +127,12 @@ def decode_ipv4(frame: Frame, data: bytes, off: int, depth: int) -> Decoded:
         ip_end = off + total
     if frag & 0x1FFF:
         # A later fragment has no transport header (RFC 791: fragment offset != 0).
-        return Other(frame.number, frame.ts_ns, "ipv4-fragment")
+        return Other(frame.number, frame.ts_ns, "ipv4-fragment", proto == PROTO_TCP)
     l4 = off + ihl
     if frag & 0x2000 and ip_end - l4 < _MIN_L4.get(proto, 0):
         # A first fragment too small to hold the transport header (RFC 1858 "tiny fragment"):
         # nothing to decode without reassembly.
-        return Other(frame.number, frame.ts_ns, "ipv4-fragment")
+        return Other(frame.number, frame.ts_ns, "ipv4-fragment", proto == PROTO_TCP)
     if proto == PROTO_TCP:
         return _tcp(frame, data, l4, ip_end - l4, 4, src, dst, ttl, ident, bool(frag & 0x4000))
     if proto == PROTO_UDP:
@@ -156,7 +156,8 @@ def decode_ipv6(frame: Frame, data: bytes, off: int, depth: int) -> Decoded:
     if status == _EXT_TRUNCATED:
         return Undecodable(frame.number, frame.ts_ns, "truncated IPv6 extension header")
     if status == _EXT_LATER_FRAGMENT:
-        return Other(frame.number, frame.ts_ns, "ipv6-fragment")
+        # nh: the Fragment header's Next Header, the first fragment's (RFC 8200 section 4.5)
+        return Other(frame.number, frame.ts_ns, "ipv6-fragment", nh == PROTO_TCP)
     if plen:
         ip_end = off + 40 + plen
     elif jumbo >= 0:
@@ -168,7 +169,8 @@ def decode_ipv6(frame: Frame, data: bytes, off: int, depth: int) -> Decoded:
             frame.number, frame.ts_ns, "IPv6 payload length shorter than its extension headers"
         )
     if status == _EXT_FIRST_FRAGMENT and ip_end - l4 < _MIN_L4.get(nh, 0):
-        return Other(frame.number, frame.ts_ns, "ipv6-fragment")  # tiny first fragment
+        # a tiny first fragment
+        return Other(frame.number, frame.ts_ns, "ipv6-fragment", nh == PROTO_TCP)
     if nh == PROTO_TCP:
         return _tcp(frame, data, l4, ip_end - l4, 6, src, dst, hlim)
     if nh == PROTO_UDP:

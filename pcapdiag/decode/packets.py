@@ -144,11 +144,16 @@ class Neighbour:
 class Other:
     """A frame that decoded fine but is not TCP, UDP, an ICMP error or a neighbour
     resolution (RARP, ARP of other protocols, OSPF, echo, a
-    non-first IP fragment, ...). Counted, never warned about."""
+    non-first IP fragment, ...). Counted, and warned about only when it is a fragment of a
+    TCP segment (findings/quality.py, tcp-fragments)."""
 
     frame: int
     ts_ns: int
     what: str  # short label, e.g. "arp", "ipv4-fragment", "icmp-echo"
+    # An IP fragment that carries part of a TCP segment but not its header (a later fragment,
+    # or a first one too short to hold it): its bytes are lost to the connection, since
+    # pcapdiag does not reassemble fragments.
+    tcp_fragment: bool = False
 
 
 @dataclass(slots=True)

@@ -21,11 +21,17 @@ recording, tests/support/derive_captures.py):
   offload fills it in after the capture. pcapdiag never uses checksums; this says why
   Wireshark marks those frames. Checked on SYNs only (the general decoder reads them whole;
   the fast paths never verify a checksum).
+- tcp-fragments: frames that are IP fragments of TCP segments without the TCP header (IPv4
+  fragments after the first, RFC 791; IPv6 ones, RFC 8200 section 4.5; or a first fragment
+  too short to hold the header, RFC 1858). pcapdiag does not reassemble fragments, so their
+  bytes are left out of their connection: its data may look missing (a capture gap), and a
+  first fragment that holds the TCP header is read with its own bytes only.
 
 started-mid-flow, one-direction and capture-gap are counted over every TCP connection of
 the capture (the accelerator's first pass counts those it sets aside: accel/triage.Plan);
-the others over the connections with findings, the only ones both the accelerator and the
-Python path follow segment by segment.
+tcp-fragments over every frame (the first pass reads no such frame, so Python decodes each
+one either way); the others over the connections with findings, the only ones both the
+accelerator and the Python path follow segment by segment.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ DUPLICATE_FRAMES = "duplicate-frames"
 OFFLOAD_OVERSIZE = "offload-oversize"
 ENDED_BEFORE_OUTCOME = "ended-before-outcome"
 BAD_CHECKSUM_LOCAL = "bad-checksum-local"
+TCP_FRAGMENTS = "tcp-fragments"
 CODES = (
     STARTED_MID_FLOW,
     ONE_DIRECTION,
@@ -50,6 +57,7 @@ CODES = (
     OFFLOAD_OVERSIZE,
     ENDED_BEFORE_OUTCOME,
     BAD_CHECKSUM_LOCAL,
+    TCP_FRAGMENTS,
 )
 
 
@@ -187,6 +195,16 @@ def describe(code: str, t: Tally) -> str:
             f"{n} connection{_s(n)} with findings {'carries' if n == 1 else 'carry'} segments "
             "larger than the receiver's "
             f"MSS from the capturing host{first}: segmentation offload, not a path MTU problem"
+        )
+    if code == TCP_FRAGMENTS:
+        if n == 1:
+            what, carried, whose = "was an IP fragment of a TCP segment", "it carries", "its"
+        else:
+            what, carried, whose = "were IP fragments of TCP segments", "they carry", "their"
+        return (
+            f"{n} frame{_s(n)} {what}{first}, which pcapdiag does not reassemble: the bytes "
+            f"{carried} are left out of {whose} connection{_s(n)}, whose data may look "
+            "missing (a first fragment holding the TCP header is read with its own bytes only)"
         )
     if code == BAD_CHECKSUM_LOCAL:
         return (

@@ -240,6 +240,9 @@ def test_ipv4_later_fragment_is_other() -> None:
     pkt = Ether() / IP(src=A4, dst=B4, proto=6, frag=12) / Raw(b"b" * 40)
     result = dec(pkt)
     assert isinstance(result, Other) and result.what == "ipv4-fragment"
+    assert result.tcp_fragment  # counted under the tcp-fragments warning
+    udp = dec(Ether() / IP(src=A4, dst=B4, proto=17, frag=12) / Raw(b"b" * 40))
+    assert isinstance(udp, Other) and udp.what == "ipv4-fragment" and not udp.tcp_fragment
 
 
 def test_ipv4_tiny_first_fragment_is_other() -> None:
@@ -247,7 +250,7 @@ def test_ipv4_tiny_first_fragment_is_other() -> None:
     # suricata-verify/frag-ip-tcp-syn.pcap frame 1). Not a capture problem: Other.
     pkt = Ether() / IP(src=A4, dst=B4, proto=6, flags="MF") / Raw(bytes(TCP())[:8])
     result = dec(pkt)
-    assert isinstance(result, Other) and result.what == "ipv4-fragment"
+    assert isinstance(result, Other) and result.what == "ipv4-fragment" and result.tcp_fragment
 
 
 # -- IPv6 extension headers ------------------------------------------------------------------------
@@ -290,7 +293,17 @@ def test_ipv6_first_fragment_decodes_tcp() -> None:
 def test_ipv6_later_fragment_is_other() -> None:
     pkt = Ether() / IPv6() / IPv6ExtHdrFragment(offset=20, m=0, nh=6) / Raw(b"e" * 100)
     result = dec(pkt)
-    assert isinstance(result, Other) and result.what == "ipv6-fragment"
+    assert isinstance(result, Other) and result.what == "ipv6-fragment" and result.tcp_fragment
+    # The Fragment header names the protocol: a UDP datagram's fragment is not counted.
+    pkt = Ether() / IPv6() / IPv6ExtHdrFragment(offset=20, m=0, nh=17) / Raw(b"e" * 100)
+    udp = dec(pkt)
+    assert isinstance(udp, Other) and udp.what == "ipv6-fragment" and not udp.tcp_fragment
+
+
+def test_ipv6_tiny_first_fragment_is_a_tcp_fragment() -> None:
+    pkt = Ether() / IPv6() / IPv6ExtHdrFragment(offset=0, m=1, nh=6) / Raw(bytes(TCP())[:8])
+    result = dec(pkt)
+    assert isinstance(result, Other) and result.what == "ipv6-fragment" and result.tcp_fragment
 
 
 def test_ipv6_jumbo_payload_option_gives_the_length() -> None:

@@ -45,6 +45,12 @@ EXPECTED = {
     # epipe's client.pcap with the client's checksums as offload leaves them: its SYN is
     # frame 3 (SYNs are where the checksum is checked).
     "bad-checksum-local": ("bad-checksum-local", 1, 3),
+    # epipe's client.pcap with each of the client's two 100-byte writes (frames 6 and 10) in
+    # two fragments, the second of each without the TCP header: frames 7 and 12 once the
+    # first write's fragment has moved the second write on by one.
+    "tcp-fragments": ("tcp-fragments", 2, 7),
+    # the same from epipe-v6's client.pcap (frames 1-2 are NDP, as the ARP frames of epipe).
+    "tcp-fragments-v6": ("tcp-fragments", 2, 7),
 }
 
 

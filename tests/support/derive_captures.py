@@ -3,12 +3,13 @@ per capture-quality warning code, each made the way a real capture goes wrong: o
 removed (a one-way tap), the start cut (a capture started late), a frame removed (a drop),
 every frame captured twice (a span port), the end cut (a capture stopped early), a SYN-ACK's
 MSS lowered below the segments the capturing host then sends (as segmentation offload shows
-them). Run `python -m tests.support.derive_captures` to rewrite them; a test checks that the
-committed files are exactly what this script writes.
+them), data segments split into IP fragments. Run `python -m tests.support.derive_captures` to
+rewrite them; a test checks that the committed files are exactly what this script writes.
 
 Frames are read and written with dpkt (pcap, microsecond timestamps, as recorded); no packet
-is made up: every frame is a recorded one, dropped, copied or (for the MSS) with two option
-bytes changed.
+is made up: every frame is a recorded one, dropped, copied, (for the MSS) with two option
+bytes changed, or (for fragments) its IP packet split by scapy as a router or its host would
+split it.
 """
 
 from __future__ import annotations
@@ -119,6 +120,49 @@ def synack_mss(mss: int) -> Callable[[list[Frame]], list[Frame]]:
     return make
 
 
+def fragmented_client_data(frames: list[Frame]) -> list[Frame]:
+    """Each of the client's data segments in two IP fragments, the first holding the TCP
+    header and 48 bytes of data (80 bytes, a multiple of 8 as RFC 791 and RFC 8200 section
+    4.5 require), the second the rest, 10 microseconds later. IPv4: the DF bit cleared, as a
+    middlebox that clears it lets a router split the packet onto a smaller-MTU link (RFC 791
+    section 2.3). IPv6: a Fragment header added, as only the sending host fragments (RFC 8200
+    section 4.5), with Identification 1."""
+    # scapy only here: it splits a packet and fills in the lengths and checksums.
+    from scapy.layers.inet import IP, fragment
+    from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment, fragment6
+    from scapy.layers.l2 import Ether
+
+    out: list[Frame] = []
+    for t, b in frames:
+        eth = Ether(b)
+        if IP in eth and eth[IP].src == "10.91.1.2" and eth[IP].haslayer("TCP"):
+            ip = eth[IP]
+            if len(ip["TCP"].payload):
+                whole = ip.copy()
+                whole.flags = 0  # DF cleared
+                del whole.chksum
+                parts = fragment(whole, fragsize=80)
+                out += [
+                    (t + i * 0.00001, bytes(Ether(src=eth.src, dst=eth.dst) / part))
+                    for i, part in enumerate(parts)
+                ]
+                continue
+        if IPv6 in eth and eth[IPv6].src == "fd91:1::2" and eth[IPv6].nh == 6:
+            ip6 = eth[IPv6]
+            if len(ip6["TCP"].payload):
+                head = IPv6(bytes(ip6)[:40])
+                head.nh, head.plen = 44, None
+                whole6 = head / IPv6ExtHdrFragment(nh=6, id=1) / ip6["TCP"].copy()
+                parts = fragment6(whole6, 40 + 8 + 80)
+                out += [
+                    (t + i * 0.00001, bytes(Ether(src=eth.src, dst=eth.dst) / part))
+                    for i, part in enumerate(parts)
+                ]
+                continue
+        out.append((t, b))
+    return out
+
+
 def offloaded_client_checksums(frames: list[Frame]) -> list[Frame]:
     """The client's TCP checksums as checksum offload leaves them in a capture on the sending
     host: the pseudo-header's sum only (Linux __tcp_v4_send_check(): the NIC adds the rest
@@ -201,6 +245,22 @@ DERIVED = [
         "the server's SYN-ACK announces MSS 64, so the client's 100-byte writes exceed it as "
         "segmentation offload shows larger segments to a capture on the sending host",
         synack_mss(64),
+    ),
+    Derived(
+        "tcp-fragments",
+        "epipe",
+        "tcp-fragments",
+        "the client's two 100-byte writes each in two IPv4 fragments, DF cleared on the way and "
+        "split by a router onto a smaller-MTU link",
+        fragmented_client_data,
+    ),
+    Derived(
+        "tcp-fragments-v6",
+        "epipe-v6",
+        "tcp-fragments",
+        "the client's two 100-byte writes each in two IPv6 fragments, as the client's host "
+        "splits a packet larger than the path MTU it has set for the route",
+        fragmented_client_data,
     ),
 ]
 
