@@ -5,7 +5,13 @@ call on the finding's platform, platform, side, client, server, proto, severity,
 frames; `min_confidence` and `max_confidence` bound the confidence; `why` is the reader's,
 not compared). Each entry
 claims `count` distinct findings (default 1). With `exclusive: true` any finding left over is
-a failure too. The result is a list of readable lines, empty when the expectation holds.
+a failure too. The result is a list of readable problems, empty when the expectation holds.
+
+An entry not met names the nearest actual finding, to tell a wrong expectation from a missing
+finding at a glance: among the findings that share the entry's rule, errno or connection
+(every one of `client` and `server` the entry gives), the one that differs from it in the
+fewest of the keys it gives; on a tie, one with the same rule, then the same errno, then the
+same connection, then the first in the report's order.
 """
 
 from __future__ import annotations
@@ -81,8 +87,36 @@ def describe(facts: dict[str, Any]) -> str:
     return " ".join(f"{k}={facts[k]}" for k in keys if k in facts)
 
 
+_CONNECTION = ("client", "server")
+
+
+def nearest(
+    facts: list[dict[str, Any]], want: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]] | None:
+    """The actual finding nearest an entry that none matches, with the entry's keys it
+    differs in; None when no finding shares the entry's rule, errno or connection (see the
+    module's docstring)."""
+    ends = [k for k in _CONNECTION if k in want]
+    best: tuple[tuple[int, ...], dict[str, Any], list[str]] | None = None
+    for got in facts:
+        differs = [k for k in want if not _matches(got, {k: want[k]})]
+        if not differs:
+            continue  # a match: claimed, or one of the too few found
+        same_rule = "rule" in want and "rule" not in differs
+        same_errno = "errno" in want and "errno" not in differs
+        same_connection = bool(ends) and not any(k in differs for k in ends)
+        if not (same_rule or same_errno or same_connection):
+            continue
+        # Lower is nearer; `<` keeps the first of equals, so ties go to report order.
+        rank = (len(differs), not same_rule, not same_errno, not same_connection)
+        if best is None or rank < best[0]:
+            best = (rank, got, differs)
+    return None if best is None else (best[1], best[2])
+
+
 def check(report: Report, spec: dict[str, Any]) -> list[str]:
     """Problems, one readable line each ("- missing ...", "+ unexpected ..."); [] if it holds.
+    A missing one has a second line, indented, naming the nearest actual finding (nearest()).
 
     Findings only counted in a group (beyond --max-alike) have the group's facts: rule,
     errno, call, side, proto and severity, but no client, server or frames of their own."""
@@ -109,7 +143,12 @@ def check(report: Report, spec: dict[str, Any]) -> list[str]:
         for i in hits[:need]:
             unclaimed.remove(i)
         if len(hits) < need:
-            problems.append(f"- missing ({len(hits)} of {need} found): {describe(want)}")
+            line = f"- missing ({len(hits)} of {need} found): {describe(want)}"
+            near = nearest(facts, want)
+            if near is not None:
+                got, differs = near
+                line += f"\n  nearest: {describe(got)} (differs in {', '.join(differs)})"
+            problems.append(line)
     if spec.get("exclusive"):
         problems += [f"+ unexpected: {describe(facts[i])}" for i in unclaimed]
     return problems
