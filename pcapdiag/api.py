@@ -6,19 +6,23 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pcapdiag import evidence
+from pcapdiag import annotate, evidence
+from pcapdiag.annotate import Annotation
 from pcapdiag.errnos import PLATFORMS
 from pcapdiag.findings import quality
 from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE, FindingCollector
 from pcapdiag.findings.hosts import attribute
-from pcapdiag.findings.model import Report, ReportWarning, finding_order
+from pcapdiag.findings.model import Finding, Report, ReportWarning, finding_order
 from pcapdiag.findings.platform import AUTO
+from pcapdiag.findings.plural import counted, word
 from pcapdiag.io.sources import expand_sources, order_by_start
 from pcapdiag.join import join_views
 from pcapdiag.rules.model import Rule
+from pcapdiag.selection import Selection
 from pcapdiag.session import (
     MAX_LISTED_WARNINGS,
     Analysis,
@@ -48,6 +52,8 @@ def analyze(
     max_alike: int | None = DEFAULT_MAX_ALIKE,
     settings: Settings | None = None,
     ladders: bool = False,
+    selection: Selection | None = None,
+    on_finding: Callable[[Finding], None] | None = None,
 ) -> Report:
     """Analyse captures (paths, directories, or "-" for standard input) into one report.
 
@@ -82,6 +88,12 @@ def analyze(
     `ladders` fills `report.ladders` (drawn by Markdown and HTML) with the packets of each
     listed finding's flow, replayed: one more pass over each capture (evidence.py).
 
+    `selection` limits the analysis to some hosts, ports, a span of capture time, rules or
+    errnos (pcapdiag.selection); frame numbers stay those of the files.
+
+    `on_finding(finding)`, if given, is called with each finding listed in full as soon as
+    its flow is decided (live output; one process, whatever `jobs` says).
+
     Raises CaptureError when a source cannot be read as a capture at all. A capture damaged
     part-way is analysed up to the damage, which is recorded in `report.captures[i].damage`.
     """
@@ -97,6 +109,8 @@ def analyze(
         max_alike=max_alike,
         settings=settings or Settings(),
         ladders=ladders,
+        selection=selection or Selection(),
+        on_finding=on_finding,
     )
     return run_analysis(analysis, progress)
 
@@ -105,6 +119,11 @@ def run_analysis(analysis: Analysis, progress: Progress | None = None) -> Report
     """analyze() for the arguments gathered in one Analysis."""
     if analysis.platform != AUTO and analysis.platform not in PLATFORMS:
         raise ValueError(f"unknown platform {analysis.platform!r}")
+    if analysis.on_finding is not None:
+        # Live: one process, and no second run (the first pass's shared exemplars may ask
+        # for one: session.analyze_shard), so that each finding is given once.
+        settings = replace(analysis.settings, shared_exemplars=False)
+        analysis = replace(analysis, jobs=1, settings=settings)
     files = expand_sources(analysis.sources)
     merged = analysis.merge and len(files) > 1
     groups = [order_by_start(files)] if merged else [[f] for f in files]
@@ -141,7 +160,8 @@ def run_analysis(analysis: Analysis, progress: Progress | None = None) -> Report
         report.warnings.append(
             ReportWarning(
                 None,
-                f"{report.evicted_attempts} unanswered connection attempts were diagnosed "
+                f"{counted(report.evicted_attempts, 'unanswered connection attempt')} "
+                f"{word(report.evicted_attempts, 'was', 'were')} diagnosed "
                 f"before the capture's end: more than {flows.MAX_ATTEMPTS} were open at once "
                 "(a SYN flood or a scan?); each is judged on what was seen until it was released "
                 "(released within a second of its SYN: syn-unanswered-released, PD-TCP-024)",
@@ -160,7 +180,8 @@ def run_analysis(analysis: Analysis, progress: Progress | None = None) -> Report
         report.warnings.append(
             ReportWarning(
                 None,
-                f"{report.undecodable - MAX_LISTED_WARNINGS} more undecodable frames not listed",
+                f"{counted(report.undecodable - MAX_LISTED_WARNINGS, 'more undecodable frame')}"
+                " not listed",
                 "undecodable-frame",
                 report.undecodable - MAX_LISTED_WARNINGS,
             )
@@ -202,7 +223,7 @@ def _in_parallel(
     def work0(shard: tuple[int, int], plans: Plans) -> tuple[Report, FindingCollector]:
         return analyze_shard(analysis, groups, progress, shard=shard, plans=plans)
 
-    plan_ahead = analysis.accelerated and not analysis.keep_flows
+    plan_ahead = analysis.accelerated and not analysis.keep_flows and not analysis.selection.packets
     parts, hashes = analyze_in_parallel(
         groups, analysis.rules, analysis.params, plan_ahead, analysis.jobs, work, work0
     )
@@ -220,3 +241,22 @@ def export_findings(report: Report, directory: Path) -> list[Path]:
     from pcapdiag.render.pcap import write_findings  # dpkt: loaded only for an export
 
     return write_findings(report, evidence.finding_frames(report.findings), directory)
+
+
+def annotate_capture(report: Report, out: Path) -> Annotation:
+    """Write a copy of the report's capture to `out` as pcapng, every frame as it was (same
+    number, timestamp, original length and link type), with a packet comment on each
+    evidence frame of each listed finding (annotate.comment_text); findings only counted in
+    a group (past `max_alike`) have no frames in the report, and no comments.
+
+    Reads the capture once more: raises CaptureError when it cannot be read again (standard
+    input cannot) or no longer has the frames the analysis counted, and ValueError for a
+    report of several captures (their frame numbers are not one file's) or when `out` is
+    the capture itself. A capture damaged part-way is copied up to the damage."""
+    if len(report.captures) != 1:
+        raise ValueError(
+            f"a copy with comments is of one capture; this report has {len(report.captures)}"
+        )
+    info = report.captures[0]
+    comments = annotate.frame_comments(report.findings)
+    return annotate.write_annotated(info.path, comments, out, frames=info.frames)

@@ -18,10 +18,13 @@ what click does not: an interruption, a reader gone away, a bug.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
 import os
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -29,18 +32,29 @@ from typing import IO, Any, NoReturn
 import click
 
 from pcapdiag import __version__
-from pcapdiag.api import Analysis, default_jobs, export_findings, run_analysis
+from pcapdiag.api import (
+    Analysis,
+    annotate_capture,
+    default_jobs,
+    export_findings,
+    run_analysis,
+)
 from pcapdiag.errnos import ALL_NAMES, PLATFORMS
 from pcapdiag.errors import CaptureError, RuleError
 from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE
 from pcapdiag.findings.confidence import at_least
 from pcapdiag.findings.expect import ExpectationError, check, load_expectation
-from pcapdiag.findings.model import GROUP_KINDS, SEVERITY_ORDER, Report
+from pcapdiag.findings.model import GROUP_KINDS, SEVERITY_ORDER, Finding, Report
+from pcapdiag.findings.plural import counted
+from pcapdiag.io.sources import expand_sources
+from pcapdiag.render.flows import iter_flows_csv, iter_flows_json
+from pcapdiag.render.overview import DEFAULT_TOP
 from pcapdiag.render.progress import Callback, progress_display
-from pcapdiag.render.text import clean, flows_table, iter_json, to_text
+from pcapdiag.render.text import clean, flows_table, iter_json, live_line, to_text
 from pcapdiag.rules.loader import load_rules
 from pcapdiag.rules.model import FLOW_FIELDS, Rule
 from pcapdiag.ruletest import run_rule_tests
+from pcapdiag.selection import Selection, SelectionError, parse_host, parse_time
 from pcapdiag.settings import NO_ACCEL, Settings
 from pcapdiag.track.events import EVENT_TYPES, predicate_fields
 
@@ -58,6 +72,28 @@ Examples:
   tcpdump -w - -i eth0 port 443 | pcapdiag analyze -
   pcapdiag analyze --format json --platform macos capture.pcapng.gz
   pcapdiag analyze --fail-on high --fail-on ECONNRESET ci-sample.pcap
+"""
+
+CHECK_EPILOG = """\b
+Exit codes: 0 the findings are as expected, 1 a difference (each
+printed; a missing finding with the nearest actual one), 2 usage error
+(bad option, invalid expectation file), 3 unreadable input, 4 damaged
+input (checked up to the damage), 5 invalid rules, 70 internal error.
+
+\b
+An expectation file (YAML; an entry compares any of rule, errno, call,
+side, client, server, proto, severity, confidence, frames):
+  capture: nightly.pcap   # relative to this file; used without CAPTURES
+  exclusive: true         # and no other finding
+  findings:
+    - {rule: PD-TCP-001, errno: ECONNREFUSED, client: "10.0.0.1:40001"}
+    - {rule: PD-TCP-003, side: client, count: 3, min_confidence: medium}
+
+\b
+Examples:
+  pcapdiag check --expect expected.yaml
+  pcapdiag check today.pcap --expect expected.yaml
+  pcapdiag check --rules my-rules/ --expect expected.yaml a.pcap b.pcap
 """
 
 
@@ -139,8 +175,111 @@ platform_option = click.option(
 )
 
 
+def selection_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--host, --port, --since, --until, --rule and --errno, given to `command` as one
+    `selection` (pcapdiag.selection)."""
+
+    @functools.wraps(command)
+    def with_selection(
+        *args: Any,
+        hosts: tuple[str, ...],
+        ports: tuple[int, ...],
+        since: str | None,
+        until: str | None,
+        select_rules: tuple[str, ...],
+        errnos: tuple[str, ...],
+        **kwargs: Any,
+    ) -> None:
+        try:
+            selection = Selection(
+                hosts=frozenset(parse_host(h) for h in hosts),
+                ports=frozenset(ports),
+                since=parse_time(since) if since is not None else None,
+                until=parse_time(until) if until is not None else None,
+                rules=frozenset(select_rules),
+                errnos=frozenset(e.upper() for e in errnos),
+            )
+        except SelectionError as exc:
+            raise click.UsageError(str(exc)) from exc
+        unknown = sorted(e for e in selection.errnos if e not in ALL_NAMES)
+        if unknown:
+            raise click.BadParameter(
+                f"{', '.join(unknown)}: not an errno name pcapdiag knows", param_hint="--errno"
+            )
+        command(*args, selection=selection, **kwargs)
+
+    options = [
+        click.option(
+            "--host",
+            "hosts",
+            multiple=True,
+            metavar="ADDR",
+            help="Only packets to or from this address (repeatable; ICMP errors by the "
+            "packet they quote). Frame numbers stay those of the file.",
+        ),
+        click.option(
+            "--port",
+            "ports",
+            multiple=True,
+            type=click.IntRange(0, 65535),
+            help="Only TCP and UDP packets to or from this port (repeatable).",
+        ),
+        click.option(
+            "--since",
+            metavar="TIME",
+            help="Only frames from this capture time on: ISO 8601 (2026-12-07T02:00:00Z; UTC "
+            "without a zone) or after the capture's first frame (30s, 1.5m, 250ms).",
+        ),
+        click.option("--until", metavar="TIME", help="Only frames up to this time (as --since)."),
+        click.option(
+            "--rule",
+            "select_rules",
+            multiple=True,
+            metavar="ID",
+            help="Only findings of this rule, by id or name (repeatable).",
+        ),
+        click.option(
+            "--errno",
+            "errnos",
+            multiple=True,
+            metavar="NAME",
+            help="Only findings naming this errno, e.g. ECONNRESET (repeatable).",
+        ),
+    ]
+    for option in reversed(options):
+        with_selection = option(with_selection)
+    return with_selection
+
+
+def _check_selected_rules(selection: Selection, rules: list[Rule]) -> None:
+    known = {r.id for r in rules} | {r.name for r in rules}
+    unknown = sorted(selection.rules - known)
+    if unknown:
+        raise click.BadParameter(
+            f"{', '.join(unknown)}: no such rule id or name (see: pcapdiag rules list)",
+            param_hint="--rule",
+        )
+
+
+def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """--version: the version, then which engine runs (firstpass.version_line)."""
+    if not value or ctx.resilient_parsing:
+        return
+    from pcapdiag import firstpass
+
+    click.echo(f"pcapdiag {__version__}\n{firstpass.version_line()}")
+    ctx.exit()
+
+
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="pcapdiag")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_version,
+    help="Show the version and whether the compiled first pass runs, and exit.",
+)
 def cli() -> None:
     """Which call of which application failed with which errno, from a packet capture."""
 
@@ -150,10 +289,11 @@ def cli() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "markdown", "junit", "html"]),
+    type=click.Choice(["text", "json", "jsonl", "markdown", "junit", "html"]),
     default="text",
     show_default=True,
-    help="Report format.",
+    help="Report format. jsonl: each finding as one line of JSON as soon as its flow is "
+    "decided (the report's finding objects), nothing else.",
 )
 @platform_option
 @rules_option
@@ -227,6 +367,15 @@ def cli() -> None:
     help="Write the packets of each failed flow to DIR/<finding id>.pcap.",
 )
 @click.option(
+    "--annotate",
+    "annotate_out",
+    metavar="OUT.pcapng",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a copy of the capture (one file) with a comment on each evidence frame of "
+    'each listed finding, for Wireshark (frame.comment contains "pcapdiag"); frame '
+    "numbers unchanged. Findings only counted (past --max-alike) have no frames to mark.",
+)
+@click.option(
     "--max-alike",
     type=click.IntRange(min=0),
     default=DEFAULT_MAX_ALIKE,
@@ -235,12 +384,27 @@ def cli() -> None:
     "scan) listed in full; the rest are counted. 0 lists every one.",
 )
 @click.option(
+    "--top",
+    type=click.IntRange(min=0),
+    default=DEFAULT_TOP,
+    show_default=True,
+    help="Text, Markdown and HTML: the failing services and the kinds of finding listed "
+    "(the most failures first); the rest are counted in one line. 0 lists every one.",
+)
+@click.option(
+    "--all-findings",
+    is_flag=True,
+    help="Text, Markdown and HTML: every listed finding in full, not one example of each "
+    "rule (JSON always has every one).",
+)
+@click.option(
     "--accel/--no-accel",
     default=True,
     show_default=True,
     help="Set aside the connections the C first pass proves plain, and decode common "
     "segments in one step. --no-accel reads every frame in Python: slower, the same report.",
 )
+@selection_options
 def analyze_cmd(
     captures: tuple[str, ...],
     fmt: str,
@@ -258,18 +422,35 @@ def analyze_cmd(
     merge: bool,
     join: bool,
     export_dir: Path | None,
+    annotate_out: Path | None,
     max_alike: int,
+    top: int,
+    all_findings: bool,
     accel: bool,
+    selection: Selection,
 ) -> None:
     """Analyse CAPTURES (pcap or pcapng files, optionally .gz, or directories of them; "-"
     for standard input)."""
     _check_fail_on(fail_on)
     if merge and join:
         raise click.UsageError("--merge and --join: a rotation's pieces or views of one another")
+    _refuse_second_read(captures, fmt, html_file, export_dir)
+    _check_annotate(captures, annotate_out)
+    if "-" in captures and fmt == "markdown" and not quiet:
+        # Markdown without ladders is still a whole report: each finding lacks only its
+        # table of evidence packets, so this is said, not refused.
+        click.echo(
+            "pcapdiag: standard input cannot be read twice: the Markdown report lists no "
+            "evidence packets for its findings (save the capture to a file for them)",
+            err=True,
+        )
     rules = _load(rule_dirs, not no_builtin_rules)
+    if accel and not quiet:
+        _say_if_slow(captures)
     n_jobs = _jobs(jobs, captures)
     size = _total_size(captures)
-    with progress_display(size, enabled=not quiet) as progress:
+    live = _live_output(fmt, captures, output)
+    with progress_display(size, enabled=not quiet) as progress, live as on_finding:
         report = _analyze(
             captures,
             rules,
@@ -282,8 +463,12 @@ def analyze_cmd(
             max_alike=max_alike or None,
             ladders=fmt in ("markdown", "html") or html_file is not None,
             accel=accel,
+            selection=selection,
+            on_finding=on_finding,
         )
-    if fmt == "json":
+    if fmt == "jsonl":
+        text = None
+    elif fmt == "json":
         _emit_chunks(iter_json(report), output)
         text = None
     # Renderers and their libraries (rich, dpkt for --export) are imported when used: each
@@ -305,10 +490,16 @@ def analyze_cmd(
 
         from pcapdiag.render.terminal import print_report
 
-        print_report(report, Console(force_terminal=True, highlight=False), show_flows=show_all)
+        print_report(
+            report,
+            Console(force_terminal=True, highlight=False),
+            show_flows=show_all,
+            top=top or None,
+            all_findings=all_findings,
+        )
         text = None
     else:
-        text = to_text(report, show_flows=show_all)
+        text = to_text(report, show_flows=show_all, top=top or None, all_findings=all_findings)
     if text is not None:
         _emit(text, output)
     if html_file is not None:
@@ -323,25 +514,48 @@ def analyze_cmd(
         if not quiet:
             where = clean(str(export_dir))
             click.echo(f"pcapdiag: wrote {len(written)} capture(s) to {where}", err=True)
+    if annotate_out is not None:
+        _annotate(report, annotate_out, quiet)
     _finish(report, fail_on, min_confidence)
 
 
 @cli.command("flows")
 @click.argument("captures", nargs=-1, required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "csv"]),
+    default="text",
+    show_default=True,
+    help="text: a table; csv: a header row, then a line a flow; json: a pcapdiag.flows/v1 "
+    "document (pcapdiag schema --flows).",
+)
 @platform_option
 @rules_option
 @no_builtin_option
+@selection_options
 def flows_cmd(
-    captures: tuple[str, ...], platform: str, rule_dirs: tuple[Path, ...], no_builtin_rules: bool
+    captures: tuple[str, ...],
+    fmt: str,
+    platform: str,
+    rule_dirs: tuple[Path, ...],
+    no_builtin_rules: bool,
+    selection: Selection,
 ) -> None:
-    """List every flow with its final TCP states and Zeek-style history."""
+    """List every flow: Zeek's conn_state and history, duration, packets and payload bytes
+    each way, and the final TCP states (client: Zeek's originator)."""
     rules = _load(rule_dirs, not no_builtin_rules)
-    report = _analyze(captures, rules, platform, keep_flows=True)
-    _emit("\n".join(flows_table(report)) + "\n", None)
+    report = _analyze(captures, rules, platform, keep_flows=True, selection=selection)
+    if fmt == "json":
+        _emit_chunks(iter_flows_json(report), None)
+    elif fmt == "csv":
+        _emit_chunks(iter_flows_csv(report), None)
+    else:
+        _emit("\n".join(flows_table(report)) + "\n", None)
     _finish(report, ())
 
 
-@cli.command("check", epilog=EPILOG)
+@cli.command("check", epilog=CHECK_EPILOG)
 @click.argument("captures", nargs=-1)
 @click.option(
     "--expect",
@@ -371,21 +585,40 @@ def check_cmd(
     rules = _load(rule_dirs, not no_builtin_rules)
     report = _analyze(captures, rules, spec.get("platform", "auto"))
     problems = check(report, spec)
-    if report.damaged:
-        problems.append("! the capture is damaged (see the warning above)")
+    # A damaged capture is checked up to the damage, as analyze reports it, and the run ends
+    # as analyze's does: the damage on standard error and exit 4, before any difference's 1.
+    upto = " (up to the damage)" if report.damaged else ""
     for line in problems:
         click.echo(clean(line))
     if problems:
-        click.echo(f"FAIL: {len(problems)} difference(s) from {clean(str(expect_file))}")
+        said = counted(len(problems), "difference")
+        click.echo(f"FAIL: {said} from {clean(str(expect_file))}{upto}")
+    else:
+        said = counted(report.finding_count, "finding")
+        click.echo(f"OK: {said} as expected ({clean(str(expect_file))}){upto}")
+    _stop_if_damaged(report)
+    if problems:
         raise FailOnMet()
-    click.echo(f"OK: {report.finding_count} findings as expected ({clean(str(expect_file))})")
 
 
 @cli.command("schema")
 @click.option("--rule", "rule_schema", is_flag=True, help="Print the rule file schema instead.")
-def schema_cmd(rule_schema: bool) -> None:
-    """Print the JSON Schema of the JSON report (pcapdiag.report/v1) or of rule files."""
-    name = "rule-v1.schema.json" if rule_schema else "report-v1.schema.json"
+@click.option(
+    "--flows",
+    "flows_schema",
+    is_flag=True,
+    help="Print the schema of `pcapdiag flows --format json` (pcapdiag.flows/v1) instead.",
+)
+def schema_cmd(rule_schema: bool, flows_schema: bool) -> None:
+    """Print the JSON Schema of the JSON report (pcapdiag.report/v1), of rule files or of
+    the flow listing."""
+    if rule_schema and flows_schema:
+        raise click.UsageError("--rule or --flows: one schema at a time")
+    name = "report-v1.schema.json"
+    if rule_schema:
+        name = "rule-v1.schema.json"
+    elif flows_schema:
+        name = "flows-v1.schema.json"
     click.echo(resources.files("pcapdiag").joinpath("schemas", name).read_text(), nl=False)
 
 
@@ -409,10 +642,11 @@ def rules_list(rule_dirs: tuple[Path, ...], no_builtin_rules: bool) -> None:
 @no_builtin_option
 def rules_show(rule_id: str, rule_dirs: tuple[Path, ...], no_builtin_rules: bool) -> None:
     """Print one rule file (by id or name)."""
+    from pcapdiag.rules.show import show
+
     for r in _load(rule_dirs, not no_builtin_rules):
         if rule_id in (r.id, r.name):
-            click.echo(f"# {r.path}")
-            click.echo(clean(r.path.read_text(encoding="utf-8")), nl=False)
+            click.echo(clean(show(r)), nl=False)
             return
     raise BadUsage(f"no rule with id or name {rule_id!r} (see: pcapdiag rules list)")
 
@@ -433,7 +667,7 @@ def rules_events() -> None:
 def rules_check(paths: tuple[Path, ...], no_builtin_rules: bool) -> None:
     """Validate rule files (schema and semantics); every problem with file:line."""
     rules = _load(paths, not no_builtin_rules)
-    click.echo(f"{len(rules)} rules OK")
+    click.echo(f"{counted(len(rules), 'rule')} OK")
 
 
 @rules_group.command("test")
@@ -457,6 +691,98 @@ def rules_test(rule_id: str | None, rule_dirs: tuple[Path, ...], no_builtin_rule
     click.echo(f"{len(results) - failed} passed, {failed} failed")
     if failed:
         raise FailOnMet()
+
+
+def _refuse_second_read(
+    captures: tuple[str, ...], fmt: str, html_file: Path | None, export_dir: Path | None
+) -> None:
+    """--export and the HTML ladders need the packets again, from a second read of the capture
+    (evidence.py), which standard input cannot give: refused before standard input is read,
+    rather than found out after the whole capture was analysed."""
+    if "-" not in captures:
+        return
+    needs = [
+        name
+        for name, asked in (
+            ("--export", export_dir is not None),
+            ("--format html", fmt == "html"),
+            ("--html", html_file is not None),
+        )
+        if asked
+    ]
+    if needs:
+        raise click.UsageError(
+            f"{' and '.join(needs)} read the capture a second time, and standard input "
+            "cannot be read twice: save the capture to a file (tcpdump -w FILE) and analyse "
+            "that"
+        )
+
+
+def _check_annotate(captures: tuple[str, ...], out: Path | None) -> None:
+    """--annotate copies one capture file, read again once analysed: refused before the
+    analysis when that cannot be done (standard input, several captures whose frame numbers
+    are not one file's) or would destroy the capture (OUT is the capture itself)."""
+    if out is None:
+        return
+    if "-" in captures:
+        raise click.UsageError(
+            "--annotate reads the capture a second time, and standard input cannot be read "
+            "twice: save the capture to a file (tcpdump -w FILE) and analyse that"
+        )
+    try:
+        files = expand_sources(captures)
+    except CaptureError:
+        return  # not a capture at all: the analysis says so, with its own exit code
+    if len(files) != 1:
+        raise click.UsageError(
+            f"--annotate copies one capture file, and {len(files)} were given: annotate "
+            "each on its own"
+        )
+    if out.exists() and os.path.exists(files[0]) and os.path.samefile(out, files[0]):
+        raise click.UsageError(f"--annotate {out} is the capture itself: name another file")
+    if not out.parent.is_dir():
+        raise click.UsageError(f"--annotate {out}: directory {out.parent} does not exist")
+
+
+def _annotate(report: Report, out: Path, quiet: bool) -> None:
+    try:
+        done = annotate_capture(report, out)
+    except CaptureError as exc:
+        raise Unreadable(f"--annotate: {exc}") from exc
+    except OSError as exc:
+        # A path that cannot be written is a bad argument (checked before the analysis
+        # where it can be: a missing directory, the capture itself).
+        raise BadUsage(f"--annotate: cannot write {out}: {exc.strerror or exc}") from exc
+    if quiet:
+        return
+    notes = [f"{counted(done.comments, 'comment')} on {counted(done.commented_frames, 'frame')}"]
+    if done.damage is not None:
+        notes.append(f"copied up to the damage: {counted(done.frames, 'frame')}")
+    if done.placeholders == 1:
+        notes.append("a placeholder for 1 block that is not a packet")
+    elif done.placeholders:
+        notes.append(f"placeholders for {done.placeholders} blocks that are not packets")
+    if done.clamped:
+        notes.append(f"{counted(done.clamped, 'timestamp')} outside pcapng's range clamped")
+    click.echo(f"pcapdiag: wrote {clean(str(out))} ({'; '.join(notes)})", err=True)
+
+
+def _say_if_slow(captures: tuple[str, ...]) -> None:
+    """Once, before reading: a large capture without the compiled first pass, how much
+    slower that is and how to build it (firstpass.slow_note). Sizes on disk: a gzip file's
+    is smaller than what is read, standard input's unknown."""
+    from pcapdiag import firstpass
+
+    size = 0
+    for c in captures:
+        path = Path(c)
+        if c != "-" and path.is_file():
+            size += path.stat().st_size
+        elif c != "-" and path.is_dir():
+            size += sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    note = firstpass.slow_note(size)
+    if note is not None:
+        click.echo(f"pcapdiag: {note}", err=True)
 
 
 def _total_size(captures: tuple[str, ...]) -> int | None:
@@ -492,7 +818,11 @@ def _analyze(
     max_alike: int | None = DEFAULT_MAX_ALIKE,
     ladders: bool = False,
     accel: bool = True,
+    selection: Selection | None = None,
+    on_finding: Callable[[Finding], None] | None = None,
 ) -> Report:
+    if selection is not None:
+        _check_selected_rules(selection, rules)
     analysis = Analysis(
         sources=captures,
         rules=tuple(rules),
@@ -504,11 +834,56 @@ def _analyze(
         max_alike=max_alike,
         ladders=ladders,
         settings=Settings() if accel else NO_ACCEL,
+        selection=selection or Selection(),
+        on_finding=on_finding,
     )
     try:
         return run_analysis(analysis, progress)
     except CaptureError as exc:
         raise Unreadable(str(exc)) from exc
+
+
+@contextlib.contextmanager
+def _live_output(
+    fmt: str, captures: tuple[str, ...], output: Path | None
+) -> Iterator[Callable[[Finding], None] | None]:
+    """What is written as each finding is decided: with --format jsonl, the finding as a
+    line of JSON (to the report's file or standard output); with the text report of
+    standard input, one line on standard output, the report following at the end."""
+    if fmt == "jsonl":
+        fh = output.open("w", encoding="utf-8") if output is not None else sys.stdout
+        try:
+
+            def write_line(finding: Finding) -> None:
+                fh.write(json.dumps(finding.to_dict()) + "\n")
+                fh.flush()
+
+            yield _reader_gone_guard(write_line)
+        finally:
+            if output is not None:
+                fh.close()
+    elif fmt == "text" and "-" in captures:
+
+        def print_line(finding: Finding) -> None:
+            sys.stdout.write(live_line(finding) + "\n")
+            sys.stdout.flush()
+
+        yield _reader_gone_guard(print_line)
+    else:
+        yield None
+
+
+def _reader_gone_guard(write: Callable[[Finding], None]) -> Callable[[Finding], None]:
+    """`write`, ending the run quietly when standard output's reader goes away (| head)."""
+
+    def guarded(finding: Finding) -> None:
+        try:
+            write(finding)
+        except BrokenPipeError:
+            _silence_stdout()
+            raise ReaderGone() from None
+
+    return guarded
 
 
 def _check_fail_on(values: tuple[str, ...]) -> None:
@@ -572,18 +947,24 @@ def _emit(text: str, output: Path | None) -> None:
 
 
 def _finish(report: Report, fail_on: tuple[str, ...], min_confidence: str = "medium") -> None:
-    if report.damaged:
-        for cap in report.captures:
-            if cap.damage is not None:
-                d = cap.damage
-                click.echo(
-                    f"pcapdiag: {clean(cap.path)}: damaged at byte {d.offset} (frame "
-                    f"{d.frame}): {clean(d.message)}",
-                    err=True,
-                )
-        raise Damaged()
+    _stop_if_damaged(report)
     if fail_on and _fails(report, fail_on, min_confidence):
         raise FailOnMet()
+
+
+def _stop_if_damaged(report: Report) -> None:
+    """Each damaged capture's offset, frame and message on standard error, then exit 4."""
+    if not report.damaged:
+        return
+    for cap in report.captures:
+        if cap.damage is not None:
+            d = cap.damage
+            click.echo(
+                f"pcapdiag: {clean(cap.path)}: damaged at byte {d.offset} (frame "
+                f"{d.frame}): {clean(d.message)}",
+                err=True,
+            )
+    raise Damaged()
 
 
 def _silence_stdout() -> None:

@@ -17,10 +17,12 @@ from pcapdiag.decode.packets import (
     Other,
     Segment,
     Undecodable,
+    format_endpoint,
 )
 from pcapdiag.findings import quality
 from pcapdiag.findings.build import Head, build_finding, finding_head
 from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE, FindingCollector
+from pcapdiag.findings.hosts import attribute
 from pcapdiag.findings.model import (
     MAX_COUNTED_CLIENTS,
     CaptureInfo,
@@ -30,13 +32,16 @@ from pcapdiag.findings.model import (
     ReportWarning,
     alike_key_of,
 )
+from pcapdiag.findings.plural import counted, word
 from pcapdiag.findings.samples import ListingShort, Sample, count_in, issues_of, sample_of
 from pcapdiag.io.hashing import _Hashing
 from pcapdiag.io.reader import CaptureReader, Record, open_capture
 from pcapdiag.io.records import Buffer
 from pcapdiag.rules.engine import Match, Matcher, event_index, matchers
 from pcapdiag.rules.model import Rule
+from pcapdiag.selection import Selection, TimeWindow
 from pcapdiag.settings import Settings
+from pcapdiag.track.connection import looks_like_server_port
 from pcapdiag.track.flows import (
     EvictOldest,
     FlowRecord,
@@ -55,6 +60,11 @@ try:
     from pcapdiag.accel import batches, triage
 except ImportError:
     batches = triage = None  # type: ignore[assignment]
+
+# Live output (Analysis.on_finding): the flow table is swept at least this often in
+# capture time, so that a quiet link's findings come out within about a second plus the
+# grace a connection is held for after it ends.
+LIVE_SWEEP_NS = 1_000_000_000
 
 # Warnings listed one by one before they are only counted (a flood of broken frames must not
 # flood the report).
@@ -77,6 +87,11 @@ class Analysis:
     ladders: bool = False
     # Keep every finished flow with its events in report.records (--join matches them).
     keep_records: bool = False
+    # The hosts, ports, time span, rules and errnos looked at (all when empty).
+    selection: Selection = field(default_factory=Selection)
+    # Called with each finding listed in full as soon as its flow is decided (live output:
+    # findings past a group's list are only counted, and are not given). One process only.
+    on_finding: Callable[[Finding], None] | None = field(default=None, compare=False)
 
     @property
     def accelerated(self) -> bool:
@@ -140,9 +155,22 @@ def merge_shards(
         merged.orphan_icmp += part.orphan_icmp
         merged.evicted_attempts += part.evicted_attempts
         merged.quality.merge(part.quality)
+        merged.services.merge(part.services)
         _merge_by_label(merged.hosts, part.hosts)
         _merge_by_label(merged.neighbours, part.neighbours)
     return merged, collector
+
+
+def _count_plain_services(report: Report, label: str, plan: triage.Plan) -> None:
+    """The plain flows the first pass set aside, into the report's services: a connection
+    seen mid-stream has its server guessed as the tracker guesses it."""
+    services = report.services
+    for kind, addr, port, first_addr, first_port, n in plan.services:
+        proto = "udp" if kind == triage.SERVICE_UDP else "tcp"
+        if kind == triage.SERVICE_GUESSED and looks_like_server_port(first_port, port):
+            assert first_addr is not None
+            addr, port = first_addr, first_port
+        services.get(label, proto, format_endpoint(addr, port)).connections += n
 
 
 def _merge_by_label(mine: dict[str, Any], theirs: dict[str, Any]) -> None:
@@ -196,6 +224,10 @@ class _Session:
         # (parallel.py).
         hashing = _Hashing(self.sources) if self.shard is None else None
         offset = 0  # frames of the files before this one (--merge numbers them on)
+        selection = self.analysis.selection
+        live = self.analysis.on_finding is not None
+        next_live = 0
+        window = TimeWindow(selection.since, selection.until)  # from the group's first frame
         try:
             for src in self.sources:
                 reader = open_capture(src)
@@ -214,6 +246,7 @@ class _Session:
                     table.hosts.merge(plan.hosts)
                     report.tcp_connections += plan.plain
                     report.udp_flows += plan.plain_udp
+                    _count_plain_services(report, self.label, plan)
                     q = report.quality
                     q.add(quality.STARTED_MID_FLOW, plan.midstream_frame, plan.plain_midstream)
                     q.add(quality.ONE_DIRECTION, plan.one_direction_frame, plan.plain_one_direction)
@@ -221,6 +254,8 @@ class _Session:
                 else:
                     stream = reader.records()
                 decode = self._decoder(offset)
+                if self.analysis.selection.packets:
+                    decode = _selecting(decode, self.analysis.selection, window)
                 for item in stream:
                     kind = type(item)  # once per item: this loop runs for every frame read
                     if kind is SkippedRun:
@@ -245,7 +280,7 @@ class _Session:
                     # A record to decode, or a segment the accelerator decoded.
                     pkt = decode(*item) if kind is Record else item
                     if pkt is None:
-                        continue  # another worker's flow
+                        continue  # another worker's flow, or a frame the selection skips
                     if isinstance(pkt, Segment):
                         done = table.add_segment(pkt)
                     elif isinstance(pkt, Datagram):
@@ -280,6 +315,12 @@ class _Session:
                         continue
                     if done:
                         self._finished(done, by_proto)
+                    if live and pkt.ts_ns >= next_live:
+                        # Live output: sweep at least once a second of capture time.
+                        next_live = pkt.ts_ns + LIVE_SWEEP_NS
+                        done = table.sweep_now(pkt.ts_ns)
+                        if done:
+                            self._finished(done, by_proto)
                 offset += reader.numbered
         finally:
             for reader, info in zip(readers, infos, strict=True):
@@ -306,6 +347,12 @@ class _Session:
         """The first pass's plan for this file and worker, if the pass applies (accel)."""
         if (
             not self.analysis.accelerated
+            # The pass counts every connection of the file: a selection of packets is read
+            # in Python, frame by frame (selection.py).
+            or self.analysis.selection.packets
+            # Live output sweeps the table on its own schedule, which the pass's account of
+            # the cap on unanswered attempts does not follow (accel/_triage.c: evict).
+            or self.analysis.on_finding is not None
             or len(self.sources) != 1
             or self.analysis.keep_flows
             or self.analysis.keep_records
@@ -388,8 +435,8 @@ class _Session:
                 ReportWarning(
                     d.frame,
                     f"{info.path}: damaged at byte offset {d.offset} (where frame {d.frame} "
-                    f"would start): {d.message}; the {info.frames} frames before it were "
-                    "analysed",
+                    f"would start): {d.message}; the {counted(info.frames, 'frame')} before "
+                    f"it {word(info.frames, 'was', 'were')} analysed",
                     "damaged-capture",
                 )
             )
@@ -404,7 +451,14 @@ class _Session:
             self.collector,
             self._examples or None,
             self._samples,
+            self._emit,
         )
+
+    def _emit(self, finding: Finding) -> None:
+        """A finding to analysis.on_finding, its origin as the host baselines seen so far
+        tell it (the report's own is decided once the whole capture is read)."""
+        assert self.analysis.on_finding is not None
+        self.analysis.on_finding(attribute(finding, self.table.hosts))
 
     def _count_shapes(self, plan: triage.Plan) -> None:
         """Count in the failing connections the first pass set aside, each class as its
@@ -423,6 +477,7 @@ def judge(
     collector: FindingCollector,
     examples: Mapping[int, int] | None = None,
     samples: dict[int, list[Sample]] | None = None,
+    emit: Callable[[Finding], None] | None = None,
 ) -> None:
     """The findings of finished flows into the collector, their issues into the report. A
     flow whose first frame is in `examples` (first frame -> its class in the first pass's
@@ -431,8 +486,24 @@ def judge(
         samples = {}
     kept = report.records.setdefault(" + ".join(sources), []) if analysis.keep_records else None
     label = " + ".join(sources)
+    services = report.services
+    selection = analysis.selection
     for rec in records:
         matched = _diagnose(rec, by_proto.get(rec.proto, []), analysis.platform)
+        if matched and selection.findings:
+            matched = [
+                (rule, m, head)
+                for rule, m, head in matched
+                if selection.keeps_finding(rule.id, rule.name, head.primary_errno())
+            ]
+        # A neighbour run (ARP, NDP) is no connection, but its failures are its target's.
+        if rec.proto != "neighbour" or matched:
+            service = services.get(label, rec.proto, rec.server)
+            service.connections += rec.proto != "neighbour"
+            if matched:
+                times = [head.first_ts_ns for _r, _m, head in matched]
+                calls = [head.failed_call() for _r, _m, head in matched]
+                service.add_failures(1, calls, min(times), max(times))
         if kept is not None:
             # What the join needs of a flow without findings is its handshake (a clock
             # sample, where the view was taken): the rest of its events would only fill
@@ -479,6 +550,8 @@ def judge(
                 head=head,
             )
             collector.add(f)
+            if emit is not None and analysis.on_finding is not None:
+                emit(f)
         # Every flow is listed only on request; otherwise the failed flows are listed at
         # the end, those of the findings kept, so that memory stays bounded by the open
         # flows and the findings kept, not by the capture's size. An unanswered ARP / NDP
@@ -492,10 +565,30 @@ def finish_neighbours(analysis: Analysis, report: Report, collector: FindingColl
     """Judge each capture's ARP / NDP runs, once the workers' parts are merged (or the one
     process is done): a run's record needs every SYN of the capture (track/neighbours.py)."""
     by_proto = _by_proto(analysis, ("neighbour",))
-    for table in report.neighbours.values():
+    on = analysis.on_finding
+    for label, table in report.neighbours.items():
         records = [neighbour_record(run) for run in table.finish()]
-        judge(records, by_proto, analysis, table.sources, report, collector)
+        hosts = report.hosts.get(label)
+        emit = None if on is None else (lambda f, hosts=hosts: on(attribute(f, hosts)))
+        judge(records, by_proto, analysis, table.sources, report, collector, emit=emit)
     report.neighbours.clear()
+
+
+def _selecting(
+    decode: Callable[..., Decoded | None], selection: Selection, window: TimeWindow
+) -> Callable[..., Decoded | None]:
+    """`decode` for the frames a selection looks at; None for the others (skipped, their
+    numbers kept: selection.py)."""
+
+    def decode_selected(
+        buf: Buffer, start: int, stop: int, number: int, ts: int, link: int, orig: int
+    ) -> Decoded | None:
+        if not window.keeps(ts):
+            return None
+        pkt = decode(buf, start, stop, number, ts, link, orig)
+        return pkt if pkt is not None and selection.keeps(pkt) else None
+
+    return decode_selected
 
 
 def _by_proto(analysis: Analysis, protos: Sequence[str]) -> dict[str, list[Matcher]]:

@@ -231,7 +231,9 @@ def open_capture(source: str) -> CaptureReader:
     if source == "-":
         name = "<stdin>"
         stream: BinaryIO = sys.stdin.buffer
-        return _from_stream(name, stream.read, None, None)
+        # read1: what the pipe holds now, not a whole chunk, so that a live capture's
+        # packets are analysed as they come (`tcpdump -w - | pcapdiag analyze -`).
+        return _from_stream(name, stream.read1, None, None)  # type: ignore[attr-defined]
     try:
         fh = open(source, "rb")  # noqa: SIM115 - closed by the reader when iteration ends
     except FileNotFoundError:
@@ -257,7 +259,7 @@ def open_capture(source: str) -> CaptureReader:
             mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
             reader = CaptureReader(source, mm, True, None, size, False, fh, mm)
             return reader
-        return _from_stream(source, fh.read, size, fh, head)
+        return _from_stream(source, fh.read if regular else fh.read1, size, fh, head)
     except BaseException:
         fh.close()
         raise

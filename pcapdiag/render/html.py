@@ -27,6 +27,8 @@ from pcapdiag.findings.model import (
     Finding,
     Report,
 )
+from pcapdiag.findings.plural import counted, word
+from pcapdiag.render import overview
 from pcapdiag.render.svg import arrow_head as _arrow_head
 from pcapdiag.render.svg import endpoint_box as _endpoint_box
 from pcapdiag.render.svg import esc as _e
@@ -59,8 +61,12 @@ _SLANT = 18  # how far an arrow drops between its two ends (time flows down)
 # -- page ------------------------------------------------------------------------------------
 
 
-def to_html(report: Report) -> str:
-    """The whole report as one HTML document, with the ladder of each finding in
+def to_html(
+    report: Report, *, top: int | None = overview.DEFAULT_TOP, all_findings: bool = False
+) -> str:
+    """The whole report as one HTML document: the health of the failing services (the `top`
+    with the most failed connections; None: all), the findings by kind, then an example of
+    each rule (every listed finding with `all_findings`), with the ladder of each finding in
     `report.ladders` (analyze(ladders=True)); a finding without rows is shown without one."""
     title = "pcapdiag report"
     if report.captures:
@@ -78,10 +84,19 @@ def to_html(report: Report) -> str:
         "<body>",
         "<main>",
         _header(report),
-        _summary(report),
     ]
-    for i, f in enumerate(report.findings, 1):
-        parts.append(_finding(i, f, report.ladders.get(f.id), report.crossings.get(f.id)))
+    kp = overview.kinds_plan(report, top, all_findings)
+    parts += [_summary(report, top, kp)]
+    for item in kp.details:
+        if isinstance(item, int):
+            parts.append(
+                f'<p class="muted">&hellip; and {item:,} more alike, only '
+                "counted (<code>--max-alike 0</code> lists every one)</p>"
+            )
+            continue
+        i, f, advice = item
+        both = report.crossings.get(f.id)
+        parts.append(_finding(i, f, report.ladders.get(f.id), both, advice=advice))
     if report.warnings:
         items = "".join(
             f"<li><code>{_e(w.code)}</code> {_e(w.message)}</li>" for w in report.warnings
@@ -138,7 +153,6 @@ def _header(report: Report) -> str:
     unconfirmed = report.unconfirmed_calls()
     if unconfirmed:
         stats.append(_n(unconfirmed, "possible failed call") + " at low confidence, not counted")
-    stats += [f"{_e(g.describe())}: first {g.listed} listed" for g in report.groups if g.unlisted]
     if report.undecodable:
         stats.append(_n(report.undecodable, "undecodable frame"))
     out.append('<p class="stats">' + " \N{MIDDLE DOT} ".join(stats) + "</p>")
@@ -168,7 +182,8 @@ def _damage(cap: CaptureInfo) -> str:
         return ""
     return (
         f'<span class="damage">DAMAGED at byte {d.offset:,} (frame {d.frame} would start '
-        f"there): {_e(d.message)}; the {cap.frames:,} frames before it were analysed</span>"
+        f"there): {_e(d.message)}; the {counted(cap.frames, 'frame', sep=',')} before it "
+        f"{word(cap.frames, 'was', 'were')} analysed</span>"
     )
 
 
@@ -220,34 +235,89 @@ def _errno_html(platform: str, name: str | None) -> str:
     return f'<b class="errno">{_e(name)}</b>'
 
 
-def _summary(report: Report) -> str:
+def _summary(report: Report, top: int | None, kp: overview.KindsPlan) -> str:
+    """The health table of the failing services, then the findings by kind."""
     if not report.findings:
         return (
             '<section class="summary"><h2>Summary</h2><p class="ok">No failure found: every '
             "connection either worked or ended cleanly.</p></section>"
         )
-    rows = []
-    for i, f in enumerate(report.findings, 1):
-        endpoint = f.flow.client if f.side == "client" else f.flow.server
-        prim = f.primary()
-        if prim is None or prim.errno is None:
-            what = '<span class="muted">no errno</span>'
-        else:
-            errno = _errno_html(f.platform.name, prim.errno)
-            what = f"<code>{_e(prim.call)}()</code> \N{RIGHTWARDS ARROW} {errno}"
-        rows.append(
-            f'<tr class="sev-{_e(f.severity)}"><td class="num"><a href="#finding-{i}">{i}</a></td>'
-            f"<td>{_sev(f.severity)}</td><td>{_e(f.confidence.level)}</td>"
-            f'<td>{_e(f.side)} <span class="ep">{_e(endpoint)}</span></td>'
-            f"<td>{what}</td>"
-            f'<td><a href="#finding-{i}">{_e(f.title)}</a><br>'
-            f'<span class="muted">{_e(f.rule)} {_e(f.rule_name)}</span></td></tr>'
+    return _services(report, top) + _shapes(report, top) + _kinds(kp)
+
+
+def _shapes(report: Report, top: int | None) -> str:
+    rows = overview.shape_rows(report, top)
+    if not rows.shown:
+        return ""
+    items = "".join(f"<li>{_e(g.describe())}</li>" for g in rows.shown)
+    if rows.rest:
+        findings = counted(rows.rest_findings, "finding", sep=",")
+        items += f"<li>&hellip; and {rows.rest:,} more: {findings}</li>"
+    return f'<section class="summary"><h2>Floods, scans and outages</h2><ul>{items}</ul></section>'
+
+
+def _services(report: Report, top: int | None) -> str:
+    rows = overview.service_rows(report, top)
+    if not rows.shown:
+        return ""
+    shown = "" if not rows.rest else f" (the {len(rows.shown):,} with the most failed connections)"
+    body = []
+    for svc in rows.shown:
+        name, proto, conns, failed, first, last, what = overview.service_row(svc)
+        body.append(
+            f'<tr><td class="ep">{_e(name)}</td><td>{_e(proto)}</td>'
+            f'<td class="num">{conns}</td><td class="num">{failed}</td>'
+            f"<td>{_e(first)}</td><td>{_e(last)}</td><td>{_e(what)}</td></tr>"
         )
+    rest = (
+        f'<p class="muted">&hellip; and {counted(rows.rest, "more service", sep=",")} with '
+        f"failures: {counted(rows.rest_failed, 'failed connection', sep=',')} "
+        "(<code>--top N</code> lists more)</p>"
+        if rows.rest
+        else ""
+    )
     return (
-        '<section class="summary"><h2>Summary</h2><table>'
-        "<thead><tr><th>#</th><th>Severity</th><th>Confidence</th><th>Side and endpoint</th>"
-        "<th>Call \N{RIGHTWARDS ARROW} errno</th><th>Finding and rule</th></tr></thead>"
-        "<tbody>" + "".join(rows) + "</tbody></table></section>"
+        f'<section class="summary"><h2>Services with failures: {rows.failing:,} of '
+        f"{rows.total:,}{shown}</h2><table>"
+        '<thead><tr><th>Service</th><th>Proto</th><th class="right">Connections</th>'
+        '<th class="right">Failed</th><th>First failure</th><th>Last failure</th>'
+        "<th>What failed</th></tr></thead><tbody>"
+        + "".join(body)
+        + "</tbody></table>"
+        + rest
+        + "</section>"
+    )
+
+
+def _kinds(kp: overview.KindsPlan) -> str:
+    shown = "" if not kp.rest else f" (the {len(kp.shown):,} most numerous)"
+    body = []
+    for kind in kp.shown:
+        example = kp.examples.get(kind.rule)
+        link = (
+            f'<a href="#finding-{example}">{example}</a>' if example is not None else "none listed"
+        )
+        body.append(
+            f'<tr><td class="num">{kind.count:,}</td><td>{_e(overview.kind_what(kind))}</td>'
+            f"<td>{_e(overview.kind_where(kind))}</td><td>{_e(kind.rule)}</td>"
+            f"<td>{link}</td></tr>"
+        )
+    rest = (
+        f'<p class="muted">&hellip; and {counted(len(kp.rest), "more kind", sep=",")}: '
+        f"{counted(sum(k.count for k in kp.rest), 'finding', sep=',')} "
+        "(<code>--top N</code> lists more)</p>"
+        if kp.rest
+        else ""
+    )
+    return (
+        f'<section class="summary"><h2>Findings by rule, errno and server port: '
+        f"{counted(kp.kinds, 'kind', sep=',')}{shown}</h2><table>"
+        '<thead><tr><th class="right">Findings</th><th>Who saw what</th><th>Where</th>'
+        "<th>Rule</th><th>Example</th></tr></thead><tbody>"
+        + "".join(body)
+        + "</tbody></table>"
+        + rest
+        + "</section>"
     )
 
 
@@ -263,7 +333,16 @@ def _effect_html(eff: Effect, p: str) -> str:
     return f"<li>{what}</li>"
 
 
-def _finding(i: int, f: Finding, rows: list[LadderRow] | None, both: TwoViews | None = None) -> str:
+def _finding(
+    i: int,
+    f: Finding,
+    rows: list[LadderRow] | None,
+    both: TwoViews | None = None,
+    *,
+    advice: bool = True,
+) -> str:
+    """A finding in full; `advice` False: its next steps were given with the finding alike
+    just before."""
     p = f.platform.name
     sev = f.severity if f.severity in SEVERITY_ORDER else "info"
     flow = f.flow
@@ -297,7 +376,7 @@ def _finding(i: int, f: Finding, rows: list[LadderRow] | None, both: TwoViews | 
         items.append(("Platform", _e(f"{p}, {f.platform.why}")))
     if f.vantage.where != "unknown":
         items.append(("Captured", _e(f"{f.vantage.where} ({f.vantage.why})")))
-    if f.next_steps:
+    if f.next_steps and advice:
         items.append(("Next steps", _e(f.next_steps)))
     if f.notes:
         items.append(("Notes", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in f.notes) + "</ul>"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pcapdiag.errnos import errno_message, is_defined
+from pcapdiag.findings.contract import iso_time
 from pcapdiag.findings.model import (
     Finding,
     FindingGroup,
@@ -60,6 +61,22 @@ def what_failed(service: Service, most: int = 2) -> str:
     if more > 0:
         text += f" (+{more} more {'kind' if more == 1 else 'kinds'})"
     return text
+
+
+def service_row(service: Service) -> tuple[str, str, str, str, str, str, str]:
+    """A row of the health table as text, unescaped: the service, its protocol,
+    connections (empty for an ARP / NDP target), failed connections, first and last
+    failure (ISO 8601, empty when none) and what failed."""
+    first, last = service.first_failure_ns, service.last_failure_ns
+    return (
+        service_name(service),
+        service.proto,
+        f"{service.connections:,}" if service.proto != "neighbour" else "",
+        f"{service.failed:,}",
+        iso_time(first) if first is not None else "",
+        iso_time(last) if last is not None else "",
+        what_failed(service),
+    )
 
 
 def service_name(service: Service) -> str:

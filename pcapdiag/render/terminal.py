@@ -8,18 +8,21 @@ or drive the terminal.
 from __future__ import annotations
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from pcapdiag.findings.contract import iso_time
 from pcapdiag.findings.model import Report
+from pcapdiag.render import overview
 from pcapdiag.render.text import (
     clean,
     finding_block,
     flows_table,
-    headline,
-    plan,
-    platforms_said,
+    head_lines,
+    kind_line,
+    kinds_title,
+    rest_line,
+    services_lines,
+    shapes_lines,
+    unlisted_line,
     vantage_said,
 )
 
@@ -32,35 +35,19 @@ SEVERITY_STYLE = {
 }
 
 
-def print_report(report: Report, console: Console, *, show_flows: bool = False) -> None:
-    for cap in report.captures:
-        head = Text(clean(cap.path), style="bold")
-        head.append(f": {cap.format}, {cap.frames} frames")
-        if cap.first_ts_ns is not None and cap.last_ts_ns is not None:
-            head.append(f", {iso_time(cap.first_ts_ns)} to {iso_time(cap.last_ts_ns)}")
-        console.print(head)
-        if cap.damage is not None:
-            d = cap.damage
-            console.print(
-                Text(
-                    f"  DAMAGED at byte {d.offset} (frame {d.frame}): {clean(d.message)}",
-                    style="bold red",
-                )
-            )
-    failed = report.failed_calls()
-    console.print(
-        Text(
-            f"{report.tcp_connections} TCP connections, {report.udp_flows} UDP flows; "
-            f"{failed} failed calls, {report.finding_count - failed} other findings "
-            f"({platforms_said(report)})"
-        )
-    )
-    unconfirmed = report.unconfirmed_calls()
-    if unconfirmed:
-        console.print(Text(f"  {unconfirmed} possible failed calls at low confidence, not counted"))
+def print_report(
+    report: Report,
+    console: Console,
+    *,
+    show_flows: bool = False,
+    top: int | None = overview.DEFAULT_TOP,
+    all_findings: bool = False,
+) -> None:
+    head = head_lines(report)
+    for line in head:
+        style = "bold red" if "DAMAGED" in line else ""
+        console.print(Text(line, style=style), soft_wrap=True)
     where = vantage_said(report)
-    if where:
-        console.print(Text(f"  {where}"))
     if not report.findings:
         console.print(
             Text(
@@ -68,32 +55,27 @@ def print_report(report: Report, console: Console, *, show_flows: bool = False) 
             )
         )
     else:
-        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-        for col in ("#", "severity", "confidence", "who saw what", "rule", "frames"):
-            table.add_column(col)
-        rows, details = plan(report)
-        for i, f, group in rows:
-            frames = ", ".join(map(str, f.frames[:6])) + (" ..." if len(f.frames) > 6 else "")
-            what = headline(f) if group is None else group.describe()
-            table.add_row(
-                str(i) + ("..." if group is not None else ""),
-                Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")),
-                Text(f.confidence.level),
-                Text(clean(what)),
-                Text(f"{f.rule} {clean(f.rule_name)}"),
-                Text(frames),
-            )
-        console.print(table)
-        for item in details:
+        _services(report, console, top)
+        for line in shapes_lines(report, top):
+            style = "bold" if line and line[0] != " " else "yellow"
+            console.print(Text(line, style=style), soft_wrap=True)
+        kp = overview.kinds_plan(report, top, all_findings)
+        console.print()
+        console.print(Text(kinds_title(kp), style="bold"), soft_wrap=True)
+        for kind in kp.shown:
+            console.print(Text("  " + kind_line(kind, kp.examples.get(kind.rule))), soft_wrap=True)
+        if kp.rest:
+            console.print(Text("  " + rest_line(kp)))
+        for item in kp.details:
             console.print()
             if isinstance(item, int):
-                console.print(
-                    Text(f"  ... and {item:,} more findings alike (counted in --format json)")
-                )
+                console.print(Text("  " + unlisted_line(item)))
                 continue
-            i, f = item
-            lines = finding_block(i, f, one_vantage=bool(where))
-            console.print(Text(lines[0], style=SEVERITY_STYLE.get(f.severity, "bold")))
+            i, f, advice = item
+            lines = finding_block(i, f, one_vantage=bool(where), advice=advice)
+            console.print(
+                Text(lines[0], style=SEVERITY_STYLE.get(f.severity, "bold")), soft_wrap=True
+            )
             for line in lines[1:]:
                 style = "bold" if "application:" in line or line.startswith(" " * 20) else ""
                 console.print(Text(line, style=style), soft_wrap=True)
@@ -106,3 +88,10 @@ def print_report(report: Report, console: Console, *, show_flows: bool = False) 
         console.print()
         for line in flows_table(report):
             console.print(Text(line), soft_wrap=True)
+
+
+def _services(report: Report, console: Console, top: int | None) -> None:
+    """The health table (text.services_lines), its title and header in bold; lines too
+    wide for the terminal wrap rather than squeeze the columns."""
+    for n, line in enumerate(services_lines(report, top)):
+        console.print(Text(line, style="bold" if n in (1, 2) else ""), soft_wrap=True)

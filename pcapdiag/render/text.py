@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from pcapdiag.errnos import errno_message, is_defined
 from pcapdiag.findings.contract import iso_time
 from pcapdiag.findings.model import (
     OUTCOME_WORDS,
@@ -20,8 +19,10 @@ from pcapdiag.findings.model import (
     alike_key,
     alike_key_of_group,
 )
-from pcapdiag.render import jsontext
+from pcapdiag.findings.services import Service
+from pcapdiag.render import jsontext, overview
 from pcapdiag.render.flows import flows_text
+from pcapdiag.render.overview import errno_text
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F] if c != 0x0A}
 _CONTROL.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})
@@ -80,12 +81,9 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def _errno_text(platform: str, name: str | None) -> str:
-    if name is None:
-        return "no error"
-    if is_defined(platform, name):
-        return f'{name} ("{errno_message(platform, name)}")'
-    return name
+def _nc(count: int, noun: str) -> str:
+    """As _n, with thousands separated (1,698 services)."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 def headline(f: Finding) -> str:
@@ -95,7 +93,17 @@ def headline(f: Finding) -> str:
     sure = "" if f.confidence.level == "high" else f" [{f.confidence.level} confidence]"
     if prim is None or prim.errno is None:
         return f"{f.side} {endpoint}: no errno ({clean(f.title)}){sure}"
-    return f"{f.side} {endpoint}: {prim.call}() -> {_errno_text(f.platform.name, prim.errno)}{sure}"
+    return f"{f.side} {endpoint}: {prim.call}() -> {errno_text(f.platform.name, prim.errno)}{sure}"
+
+
+def live_line(f: Finding) -> str:
+    """A finding in one line as soon as it is decided (standard input's text report):
+    `22:13:20.001000Z F-db48d0064718 client 10.0.0.1:40001: connect() -> ECONNREFUSED
+    ("Connection refused") (PD-TCP-001, frames 1, 2)`."""
+    frames = ", ".join(str(n) for n in f.frames[:6]) + (", ..." if len(f.frames) > 6 else "")
+    return f"{iso_time(f.first_ts_ns)} {f.id} {headline(f)} ({f.rule}" + (
+        f", frame{'s' if len(f.frames) > 1 else ''} {frames})" if f.frames else ")"
+    )
 
 
 def platforms_said(report: Report) -> str:
@@ -143,18 +151,20 @@ def plan(
     return rows, details
 
 
-def to_text(report: Report, *, show_flows: bool = False) -> str:
+def head_lines(report: Report) -> list[str]:
+    """The captures, the counts by errno, where the capture was taken, the clocks."""
     out: list[str] = []
     for cap in report.captures:
         span = ""
         if cap.first_ts_ns is not None and cap.last_ts_ns is not None:
             span = f", {iso_time(cap.first_ts_ns)} to {iso_time(cap.last_ts_ns)}"
-        out.append(f"{clean(cap.path)}: {cap.format}, {cap.frames} frames{span}")
+        out.append(f"{clean(cap.path)}: {cap.format}, {_n(cap.frames, 'frame')}{span}")
         if cap.damage is not None:
             d = cap.damage
             out.append(
                 f"  DAMAGED at byte {d.offset} (frame {d.frame} would start there): "
-                f"{clean(d.message)}; the {cap.frames} frames before it were analysed"
+                f"{clean(d.message)}; the {_n(cap.frames, 'frame')} before it "
+                f"{'was' if cap.frames == 1 else 'were'} analysed"
             )
     failures = report.failed_calls()
     others = report.finding_count - failures
@@ -179,26 +189,180 @@ def to_text(report: Report, *, show_flows: bool = False) -> str:
         out.append(f"  {where}")
     out += joined_clocks(report)
     if report.undecodable:
-        out.append(f"  {report.undecodable} frames could not be decoded (see warnings)")
-    if not report.findings:
-        out.append("No failure found: every connection either worked or ended cleanly.")
-    rows, details = plan(report)
-    if rows:
-        out.append("")
-    for i, f, group in rows:
-        if group is None:
-            out.append(f"  [{i}] {headline(f)}")
-        else:
-            out.append(f"  [{i}...] {group.describe()}")
-    for item in details:
+        out.append(f"  {_n(report.undecodable, 'frame')} could not be decoded (see warnings)")
+    return out
+
+
+def services_lines(report: Report, top: int | None) -> list[str]:
+    """The health table: each failing service's connections, failed ones, when and what."""
+    rows = overview.service_rows(report, top)
+    if not rows.shown:
+        return []
+    which = (
+        ""
+        if not rows.rest
+        else f" (the {len(rows.shown):,} with the most failed connections; --top N for more)"
+    )
+    out = ["", f"Services with failures: {rows.failing:,} of {_nc(rows.total, 'service')}{which}"]
+    table = [tuple(c for c, _j in SERVICE_COLUMNS), *service_cells(report, rows.shown)]
+    right = tuple(n for n, (_c, justify) in enumerate(SERVICE_COLUMNS) if justify == "right")
+    out += ["  " + line for line in _columns(table, right=right)]
+    if rows.rest:
+        out.append(
+            f"  ... and {_nc(rows.rest, 'more service')} with failures: "
+            f"{_nc(rows.rest_failed, 'failed connection')}"
+        )
+    return out
+
+
+# The health table's columns, and how each is aligned.
+SERVICE_COLUMNS = (
+    ("service", "left"),
+    ("proto", "left"),
+    ("connections", "right"),
+    ("failed", "right"),
+    ("first failure", "left"),
+    ("last failure", "left"),
+    ("what failed", "left"),
+)
+
+
+def service_cells(report: Report, services: list[Service]) -> list[tuple[str, ...]]:
+    """Each service's row of the health table, as text."""
+    day = _day(report)
+    return [
+        (
+            clean(overview.service_name(svc)),
+            svc.proto,
+            f"{svc.connections:,}" if svc.proto != "neighbour" else "-",
+            f"{svc.failed:,}",
+            _when(svc.first_failure_ns, day),
+            _when(svc.last_failure_ns, day),
+            overview.what_failed(svc),
+        )
+        for svc in services
+    ]
+
+
+def _day(report: Report) -> str | None:
+    """The UTC date every capture of the report lies in (its times are then shown as times
+    of day: the header gives the date), or None."""
+    days = {
+        iso_time(t)[:10]
+        for cap in report.captures
+        for t in (cap.first_ts_ns, cap.last_ts_ns)
+        if t is not None
+    }
+    return days.pop() if len(days) == 1 else None
+
+
+def _when(ts_ns: int | None, day: str | None) -> str:
+    if ts_ns is None:
+        return "-"
+    text = iso_time(ts_ns)
+    return text[11:] if day is not None and text.startswith(day) else text
+
+
+def shapes_lines(report: Report, top: int | None = overview.DEFAULT_TOP) -> list[str]:
+    """One line per flood, scan or outage (findings alike that take a shape), the most
+    numerous first."""
+    rows = overview.shape_rows(report, top)
+    if not rows.shown:
+        return []
+    out = ["", "Floods, scans and outages:"] + [f"  {clean(g.describe())}" for g in rows.shown]
+    if rows.rest:
+        out.append(
+            f"  ... and {rows.rest:,} more: {_nc(rows.rest_findings, 'finding')} (--top N for more)"
+        )
+    return out
+
+
+def kinds_lines(
+    report: Report, top: int | None, all_findings: bool, *, one_vantage: bool
+) -> list[str]:
+    """The findings by kind, then the findings shown in full (overview.kinds_plan)."""
+    kp = overview.kinds_plan(report, top, all_findings)
+    out = ["", kinds_title(kp)]
+    out += ["  " + kind_line(kind, kp.examples.get(kind.rule)) for kind in kp.shown]
+    if kp.rest:
+        out.append("  " + rest_line(kp))
+    for item in kp.details:
         out.append("")
         if isinstance(item, int):
-            out.append(
-                f"  ... and {item:,} more findings alike (same rule, side, errno and server; "
-                "counted in --format json, the first of them listed in full)"
-            )
+            out.append("  " + unlisted_line(item))
         else:
-            out += finding_block(item[0], item[1], one_vantage=bool(where))
+            i, f, advice = item
+            out += finding_block(i, f, one_vantage=one_vantage, advice=advice)
+    return out
+
+
+def kinds_title(kp: overview.KindsPlan) -> str:
+    which = "" if not kp.rest else f", the {len(kp.shown):,} most numerous shown"
+    how = (
+        "every listed finding in full below"
+        if kp.all_findings
+        else "an example of each rule below; --all-findings for every finding"
+    )
+    return f"Findings by rule, errno and server port ({_nc(kp.kinds, 'kind')}{which}): {how}"
+
+
+def rest_line(kp: overview.KindsPlan) -> str:
+    return (
+        f"... and {_nc(len(kp.rest), 'more kind')}: "
+        f"{_nc(sum(k.count for k in kp.rest), 'finding')} (--top N for more)"
+    )
+
+
+def unlisted_line(n: int) -> str:
+    return f"... and {n:,} more alike, only counted (--max-alike 0 lists every one)"
+
+
+def kind_line(kind: overview.Kind, example: int | None) -> str:
+    """`[3] 319 x client connect() -> ECONNREFUSED ("Connection refused") to port 443 of 209
+    servers (PD-TCP-001, example [1])`."""
+    number = f"[{kind.example[0]}]" if kind.listed else "[-]"
+    if example is None:
+        see = ", none listed"
+    elif not kind.listed or example != kind.example[0]:
+        see = f", example [{example}]"
+    else:
+        see = ""
+    what, where = clean(overview.kind_what(kind)), clean(overview.kind_where(kind))
+    return f"{number} {kind.count:,} x {what} {where} ({kind.rule}{see})"
+
+
+def _columns(rows: list[tuple[str, ...]], right: tuple[int, ...] = ()) -> list[str]:
+    """Rows as aligned columns (numbers at `right` aligned right), the last left ragged."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = []
+    for r in rows:
+        cells = [
+            c.rjust(w) if i in right else (c if i == len(r) - 1 else c.ljust(w))
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
+        out.append("  ".join(cells).rstrip())
+    return out
+
+
+def to_text(
+    report: Report,
+    *,
+    show_flows: bool = False,
+    top: int | None = overview.DEFAULT_TOP,
+    all_findings: bool = False,
+) -> str:
+    """The text report: the captures and counts, the health of each failing service (the
+    `top` with the most failed connections; None: all), the floods, scans and outages, then
+    the findings by kind with an example of each rule (every finding in full with
+    `all_findings`)."""
+    out = head_lines(report)
+    where = vantage_said(report)
+    if not report.findings:
+        out.append("No failure found: every connection either worked or ended cleanly.")
+    else:
+        out += services_lines(report, top)
+        out += shapes_lines(report, top)
+        out += kinds_lines(report, top, all_findings, one_vantage=bool(where))
     if report.warnings:
         out.append("")
         out.append("Warnings:")
@@ -264,9 +428,12 @@ def joined_clocks(report: Report) -> list[str]:
     return out
 
 
-def finding_block(i: int, f: Finding, *, one_vantage: bool = False) -> list[str]:
+def finding_block(
+    i: int, f: Finding, *, one_vantage: bool = False, advice: bool = True
+) -> list[str]:
     """A finding in full. `one_vantage`: the report already said where the capture was
-    taken, once for all findings."""
+    taken, once for all findings; `advice` False: its next steps were given with a finding
+    alike just before."""
     p = f.platform.name
     where = f" in {clean(f.capture)}" if f.capture else ""
     lines = [
@@ -288,7 +455,7 @@ def finding_block(i: int, f: Finding, *, one_vantage: bool = False) -> list[str]
     for eff in effects:
         what = f"{eff.call}() {OUTCOME_WORDS[eff.outcome]}"
         if eff.outcome == "error":
-            what += f" {_errno_text(p, eff.errno)}"
+            what += f" {errno_text(p, eff.errno)}"
         if eff.then:
             what += f"; then {clean(eff.then)}"
         if eff.note:
@@ -311,7 +478,7 @@ def finding_block(i: int, f: Finding, *, one_vantage: bool = False) -> list[str]
             + ", ".join(str(n) for n in ns)
             + f" (wireshark: frame.number in {{{' '.join(str(n) for n in ns)}}})"
         )
-    if f.next_steps:
+    if f.next_steps and advice:
         lines.append(f"    next: {clean(f.next_steps)}")
     for note in f.notes:
         lines.append(f"    note: {clean(note)}")

@@ -400,6 +400,12 @@ class FlowTable:
         self._since_sweep += count
         return self._maybe_sweep(ts_ns) if self._since_sweep >= _SWEEP_EVERY else []
 
+    def sweep_now(self, ts_ns: int) -> list[FlowRecord]:
+        """A sweep at `ts_ns` whatever the packet count (live output: what ended is released
+        within a second of capture time, not after thousands more packets)."""
+        self._since_sweep = _SWEEP_EVERY
+        return self._maybe_sweep(ts_ns)
+
     def sweep_budget(self) -> int:
         """Packets until the next sweep is due."""
         return max(1, _SWEEP_EVERY - self._since_sweep)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from pcapdiag import cli
-from pcapdiag.cli import main
 from pcapdiag.io.reader import open_capture
+from tests.cli.test_cli import run
 from tests.support import pcapng as ng
 from tests.support.scenario import Talk, write_merged
 from tests.support.tshark import comments, fields, needs_tshark
@@ -28,15 +28,6 @@ CLIENT_ABORT = ROOT / "rules/local-abort/client-abort.pcap"
 REFUSED = ROOT / "rules/syn-refused/refused.pcap"
 T0_NS = 1_700_000_000 * 10**9
 LINKTYPE_ETHERNET, LINKTYPE_RAW = 1, 101
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    """Run `pcapdiag ARGV` in-process; return (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
 
 
 def expected_comment(f: dict[str, Any]) -> str:

@@ -18,9 +18,10 @@ from typing import Any
 import click
 import pytest
 
-from pcapdiag import cli
+from pcapdiag import __version__, cli
 from pcapdiag.cli import main
 from pcapdiag.errors import CaptureError
+from pcapdiag.findings.expect import load_expectation
 from pcapdiag.rules.loader import builtin_rules_dir, rule_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,9 +79,19 @@ def test_text_report_names_the_failed_call(capsys) -> None:
     assert code == 0, err
     # build_captures.fin_data_rst: server FIN (8), client data (10), RST (11) -> client
     # send() fails with EPIPE on Linux (errno-semantics 7.8).
-    head = "\n".join(out.splitlines()[:6])
-    assert "send() -> EPIPE" in head
-    assert "client 10.0.0.1:40000" in head
+    # The health table names the service and what failed there, the kinds list the call.
+    # The failure's time is its evidence's first frame's: the server's FIN, frame 8, at
+    # 1700000000.007999 (22:13:20.007999Z, the date in the header line).
+    lines = out.splitlines()
+    assert lines[4:7] == [
+        "Services with failures: 1 of 1 service",
+        "  service      proto  connections  failed  first failure     last failure      "
+        "what failed",
+        "  10.0.0.2:80  tcp              1       1  22:13:20.007999Z  22:13:20.007999Z  "
+        "client send() EPIPE x1",
+    ]
+    assert '  [1] 1 x client send() -> EPIPE ("Broken pipe") to 10.0.0.2:80 (PD-TCP-006)' in lines
+    assert "    connection: TCP client 10.0.0.1:40000 -> server 10.0.0.2:80" in lines
     assert "11 frames" in out.splitlines()[0]
     assert "PD-TCP-006" in out
     assert err == ""
@@ -262,6 +273,36 @@ def test_damage_beats_fail_on(capsys, tmp_path: Path) -> None:
     assert run(capsys, "analyze", "--fail-on", "any", damaged)[0] == 4
 
 
+def _damaged_refused(tmp_path: Path) -> tuple[Path, int]:
+    """refused.pcap (SYN 1, RST|ACK 2) followed by half of a copy of its last record: the
+    damage starts at the end of the intact file, frame 3."""
+    data = REFUSED.read_bytes()
+    off, incl = pcap_records(data)[-1]
+    damaged = tmp_path / "refused-damaged.pcap"
+    damaged.write_bytes(data + data[off : off + 16 + incl // 2])
+    return damaged, len(data)
+
+
+@pytest.mark.parametrize("met", [True, False])
+def test_check_of_a_damaged_capture_prints_the_damage_and_exits_4(
+    met: bool, capsys, tmp_path: Path
+) -> None:
+    damaged, at = _damaged_refused(tmp_path)
+    errno = "ECONNREFUSED" if met else "ECONNRESET"
+    expect = tmp_path / "e.yaml"
+    expect.write_text(f"findings:\n  - {{rule: PD-TCP-001, errno: {errno}}}\n")
+    code, out, err = run(capsys, "check", damaged, "--expect", expect)
+    # exit 4 as analyze's, whether or not the frames before the damage met the expectation
+    assert code == 4
+    assert err.startswith(f"pcapdiag: {damaged}: damaged at byte {at} (frame 3): ")
+    assert err.count("\n") == 1
+    if met:
+        assert out == f"OK: 1 finding as expected ({expect}) (up to the damage)\n"
+    else:
+        assert out.startswith("- missing (0 of 1 found): rule=PD-TCP-001 errno=ECONNRESET")
+        assert out.splitlines()[-1].endswith("(up to the damage)")
+
+
 # -- standard input -----------------------------------------------------------------------------
 
 
@@ -324,70 +365,6 @@ def test_several_captures(capsys) -> None:
     assert sorted(doc["summary"]["by_errno"].items()) == [("ECONNREFUSED", 1), ("ECONNRESET", 1)]
 
 
-# -- flows --------------------------------------------------------------------------------------
-
-
-def flows_rows(out: str) -> list[dict[str, str]]:
-    """Parse the `flows` table by the header's column positions (cells may be empty)."""
-    lines = [ln for ln in out.splitlines() if ln.strip()]
-    header = lines[0]
-    names = [
-        "proto",
-        "client",
-        "server",
-        "pkts",
-        "client state",
-        "server state",
-        "history",
-        "end",
-        "failed",
-    ]
-    starts = [header.index(n) for n in names]
-    assert starts == sorted(starts), header
-    bounds = [*starts[1:], None]
-    return [
-        {n: ln[a:b].strip() for n, a, b in zip(names, starts, bounds, strict=True)}
-        for ln in lines[1:]
-    ]
-
-
-def test_flows_command(capsys) -> None:
-    code, out, err = run(capsys, "flows", FIN_DATA_RST)
-    assert code == 0, err
-    (row,) = flows_rows(out)
-    assert row["proto"] == "tcp"
-    assert row["client"] == "10.0.0.1:40000"
-    assert row["server"] == "10.0.0.2:80"
-    assert row["pkts"] == "11"
-    # The server's RST (frame 11) ends the connection on both sides.
-    assert row["client state"] == "CLOSED"
-    assert row["server state"] == "CLOSED"
-    # Zeek-style history (upper case: client, lower case: server): S SYN, h SYN-ACK, A ACK,
-    # D/d data, f the server's FIN, r the server's RST; the client never sent a FIN.
-    hist = row["history"]
-    assert hist.startswith("ShA")
-    assert "D" in hist and "d" in hist
-    assert "f" in hist and "F" not in hist
-    assert hist.endswith("r")
-    assert row["failed"] == "yes"
-
-
-def test_flows_command_two_connections_on_one_tuple(capsys) -> None:
-    # port-reuse: a clean connection (frames 1-10; the client closes first, so it ends in
-    # TIME_WAIT), then a new connection on the same 4-tuple that is refused (11-12).
-    code, out, _ = run(capsys, "flows", PORT_REUSE)
-    assert code == 0
-    first, second = flows_rows(out)
-    assert first["client"] == second["client"] == "10.0.0.1:40000"
-    assert (first["pkts"], second["pkts"]) == ("10", "2")
-    assert first["client state"] == "TIME_WAIT"
-    assert first["server state"] == "CLOSED"
-    assert "F" in first["history"] and "f" in first["history"]
-    assert first["failed"] == ""
-    assert second["history"] == "Sr"
-    assert second["failed"] == "yes"
-
-
 # -- rules --------------------------------------------------------------------------------------
 
 
@@ -416,8 +393,11 @@ def test_rules_show(capsys) -> None:
     code, out, _ = run(capsys, "rules", "show", "PD-TCP-001")
     assert code == 0
     text = (RULES / "syn-refused" / "rule.yaml").read_text(encoding="utf-8")
-    assert out.splitlines()[0].startswith("# ")
-    assert out.splitlines()[0].endswith("rule.yaml")
+    # named as built in, not by a path inside site-packages or a checkout (rules/show.py)
+    assert out.splitlines()[0] == (
+        f"# built-in rule PD-TCP-001 (syn-refused), as installed with pcapdiag {__version__}"
+    )
+    assert str(RULES) not in out
     assert text in out
 
 
@@ -475,6 +455,31 @@ def test_analyze_help_mentions_exit_codes(capsys) -> None:
     assert code == 0
     assert "Exit codes" in out
     assert "--fail-on" in out
+
+
+def test_check_help_has_its_own_epilog(capsys, tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "check", "--help")
+    assert code == 0
+    words = " ".join(out.split())
+    assert "pcapdiag analyze" not in out  # not analyze's examples
+    assert "--fail-on" not in out  # nor its exit code 1
+    for token in (
+        "0 the findings are as expected",
+        "1 a difference",
+        "2 usage error",
+        "3 unreadable input",
+        "4 damaged input (checked up to the damage)",
+        "5 invalid rules",
+    ):
+        assert token in words, token
+    examples = out.split("Examples:")[1].split()
+    assert examples.count("pcapdiag") == examples.count("check") == 3
+    # The example expectation file is a valid one.
+    block = out.split("An expectation file")[1].split("\n\n")[0].splitlines()[2:]
+    example = tmp_path / "e.yaml"
+    example.write_text("\n".join(line[4:] for line in block) + "\n")
+    spec = load_expectation(example)
+    assert spec["exclusive"] is True and len(spec["findings"]) == 2
 
 
 def test_version(capsys) -> None:
@@ -611,22 +616,60 @@ def test_markdown_and_html_draw_the_ladders(capsys, tmp_path: Path) -> None:
     assert page.read_text(encoding="utf-8").count('<svg class="ladder"') == 5
 
 
-def test_standard_input_is_drawn_without_ladders() -> None:
-    proc = run_proc("analyze", "--format", "html", "-", stdin=REFUSED.read_bytes())
-    assert proc.returncode == 0, proc.stderr.decode()
-    assert b"No ladder diagram: the packets are standard input cannot be read twice." in (
-        proc.stdout
-    )
-    assert b'<svg class="ladder"' not in proc.stdout
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("--export", "{tmp}/out"), "--export"),
+        (("--format", "html"), "--format html"),
+        (("--format", "json", "--html", "{tmp}/r.html"), "--html"),
+        (("--format", "html", "--export", "{tmp}/out"), "--export and --format html"),
+    ],
+)
+@pytest.mark.parametrize("captures", [("-",), (str(DEMO), "-")])
+def test_a_second_read_of_standard_input_is_refused_before_reading(
+    args: tuple[str, ...],
+    named: str,
+    captures: tuple[str, ...],
+    capsys,
+    monkeypatch,
+    tmp_path: Path,
+) -> None:
+    # --export and the HTML ladders read the capture again (evidence.py): with "-" among
+    # the captures that cannot work, so the run is a usage error before anything is read.
+    def reading(*a: Any, **kw: Any) -> Any:
+        raise AssertionError("the capture was read")
+
+    monkeypatch.setattr(cli, "run_analysis", reading)
+    argv = [a.format(tmp=tmp_path) for a in args]
+    code, out, err = run(capsys, "analyze", "-q", *argv, *captures)
+    assert (code, out) == (2, "")
+    assert f"{named} read the capture a second time" in err
+    assert "standard input cannot be read twice" in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "r.html").exists()
 
 
-def test_export_of_standard_input_is_unreadable(tmp_path: Path) -> None:
+def test_export_of_standard_input_is_a_usage_error(tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = run_proc("analyze", "--export", out, "-", stdin=REFUSED.read_bytes())
-    assert proc.returncode == 3
+    assert proc.returncode == 2, proc.stderr.decode()
+    assert b"Traceback" not in proc.stderr
+    assert b"save the capture to a file" in proc.stderr
+    assert proc.stdout == b"" and not out.exists()
+
+
+def test_markdown_of_standard_input_is_drawn_without_evidence_tables() -> None:
+    # Markdown is still a whole report without ladders: a note, not a refusal.
+    proc = run_proc("analyze", "--format", "markdown", "-", stdin=REFUSED.read_bytes())
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert b"**client `connect()`** fails with **ECONNREFUSED**" in proc.stdout
+    assert b"| frame | time | direction |" not in proc.stdout
     assert proc.stderr.decode() == (
-        "pcapdiag: --export: standard input cannot be read twice: save the capture to a file\n"
+        "pcapdiag: standard input cannot be read twice: the Markdown report lists no evidence "
+        "packets for its findings (save the capture to a file for them)\n"
     )
+    quiet = run_proc("analyze", "-q", "--format", "markdown", "-", stdin=REFUSED.read_bytes())
+    assert (quiet.returncode, quiet.stderr) == (0, b"")
+    assert quiet.stdout == proc.stdout
 
 
 def test_no_accel_reads_every_frame_in_python_with_the_same_report(capsys, monkeypatch) -> None:

@@ -10,18 +10,10 @@ import pytest
 
 from pcapdiag import __version__, firstpass
 from pcapdiag.accel import triage
-from pcapdiag.cli import main
+from tests.cli.test_cli import run
 
 ROOT = Path(__file__).resolve().parents[2]
 REFUSED = ROOT / "rules" / "syn-refused" / "refused.pcap"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
 
 
 def test_version_says_the_compiled_pass_is_active(capsys) -> None:

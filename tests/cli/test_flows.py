@@ -13,8 +13,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from pcapdiag.cli import main
 from pcapdiag.render.flows import FIELDS
+from tests.cli.test_cli import run
 from tests.support.scenario import T0, Talk, write_merged
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,15 +43,6 @@ HEADER = (
     "end",
     "failed",
 )
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    """Run `pcapdiag ARGV` in-process; return (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
 
 
 def table_rows(out: str) -> list[dict[str, str]]:

@@ -36,6 +36,7 @@ RANK = {
     "join": 7,
     "render": 7,
     "evidence": 8,
+    "firstpass": 8,
     "annotate": 8,
     "session": 8,
     "api": 9,

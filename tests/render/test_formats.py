@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
 
 from pcapdiag.api import analyze, export_findings
 from pcapdiag.io.reader import open_capture
@@ -33,11 +34,22 @@ def _report(path: Path, rules, *, ladders: bool = False):
 def test_markdown_has_summary_table_and_evidence_tables(builtin_rules) -> None:
     report = _report(DEMO, builtin_rules, ladders=True)
     text = to_markdown(report)
-    assert text.count("\n## ") == 5
+    # The services, the kinds, then the example of each of the five rules.
+    assert [ln for ln in text.splitlines() if ln.startswith("## ")] == [
+        "## Services with failures: 5 of 5",
+        "## Findings by rule, errno and server port: 5 kinds",
+        "## 1. Connection refused (SYN answered by RST)",
+        "## 2. Server reset the connection right after the handshake",
+        "## 3. Connection rejected by an ICMP error",
+        "## 4. UDP datagram rejected by an ICMP error (connected socket)",
+        "## 5. Broken pipe (data sent to a peer that had closed)",
+    ]
+    # Nothing escaped that Markdown reads as plain text: "(" and "->" (test_markdown_escaping).
     assert (
-        "| 5 | high | high | client 10.0.0.1:40003: send\\(\\) -&gt; EPIPE" not in text
-    )  # no ( escape
-    assert "| 5 | high | high | client 10.0.0.1:40003: send() -&gt; EPIPE" in text
+        '| 1 | client send() -> EPIPE ("Broken pipe") | to 10.0.0.2:80 | PD-TCP-006 | section 5 |'
+        in text
+    )
+    assert "| `10.0.0.2:80` | tcp | 2 | 1 | 2023-11-14T22:13:20.077299Z |" in text
     # The EPIPE finding's evidence table: FIN (28), data (30), RST (31) with the states.
     assert "| 31 | 0.257999 | server → client | RST | 42 |  | 0 | CLOSED | CLOSED |" in text
     assert "| 28 | 0.055999 | server → client | FIN ACK | 41 | 28 | 0 | CLOSE_WAIT |" in text
@@ -71,8 +83,11 @@ def test_hostile_path_is_escaped_in_every_format(hostile_capture: Path, builtin_
     assert "\x1b" not in plain and "\\x1b[31m" in plain  # shown, but cannot drive a terminal
     for text in (to_markdown(report), to_junit(report)):
         assert "\x1b" not in text
-        assert "<script>" not in text
+    assert "<script>" not in to_junit(report)
     ET.fromstring(to_junit(report))  # still well-formed XML
+    # Markdown shows the path in a code span, literally (CommonMark 6.1): rendered, it is text.
+    page = MarkdownIt("commonmark").enable("table").render(to_markdown(report))
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;b&gt;" in page
 
 
 def test_export_writes_each_failed_flow(tmp_path: Path, builtin_rules) -> None:

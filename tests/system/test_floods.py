@@ -50,7 +50,15 @@ def test_port_scan_is_summarised(floods, builtin_rules) -> None:
     assert group.clients == {"10.0.0.66"}
     assert report.counts_by_errno() == {"ECONNREFUSED": 2000}
     text = to_text(report)
-    assert len(text.splitlines()) < 40  # not 2,000 blocks
+    # Not 2,000 blocks: the 20 services with the most failures (here all alike), the scan's
+    # line, its one kind and its example.
+    assert len(text.splitlines()) < 50
+    assert "Services with failures: 2,000 of 2,000 services (the 20 with the most" in text
+    assert "  ... and 1,980 more services with failures: 1,980 failed connections" in text
+    assert (
+        '  [1] 2,000 x client connect() -> ECONNREFUSED ("Connection refused") to 2,000 ports '
+        "of 10.0.0.1 (PD-TCP-001)" in text
+    )
     # A scan: one client, 2,000 ports, from the first SYN to the last RST (1,999 x 20 ms
     # + 5 ms = 39.985 s): 50 a second.
     assert group.kind == "scan"
@@ -58,7 +66,6 @@ def test_port_scan_is_summarised(floods, builtin_rules) -> None:
         "2,000 alike (scan, over 40 s, 50 a second): client connect() fails with "
         "ECONNREFUSED, client 10.0.0.66 to 10.0.0.1 (2,000 ports) (PD-TCP-001)" in text
     )
-    assert "... and 1,998 more findings alike" in text
     assert "1 TCP connection" not in text and "2000 failed calls" in text
 
 
@@ -76,7 +83,7 @@ def test_syn_flood_is_one_line_and_claims_no_errno(floods, builtin_rules) -> Non
     assert report.counts_by_rule() == {"PD-TCP-013": 2900}
     assert report.counts_by_errno() == {"none": 2900}
     (group,) = report.groups
-    assert group.server_ports == {80} and len(group.clients or ()) == 2900
+    assert set(group.by_port) == {80} and len(group.clients or ()) == 2900
     text = to_text(report)
     assert "0 failed calls, 2900 other findings" in text
     # A flood: 2,900 sources, SYNs 10 ms apart, the first to the 2,900th 28.99 s.
@@ -138,9 +145,12 @@ def test_expectations_count_findings_only_counted(floods, builtin_rules) -> None
     ]
     # A finding only counted has no server of its own: it cannot be claimed by server.
     by_server = {"findings": [{"rule": "PD-TCP-001", "server": "10.0.0.1:5"}]}
-    assert check(report, by_server) == [
-        "- missing (0 of 1 found): rule=PD-TCP-001 server=10.0.0.1:5"
-    ]
+    (problem,) = check(report, by_server)
+    missing, near = problem.splitlines()
+    assert missing == "- missing (0 of 1 found): rule=PD-TCP-001 server=10.0.0.1:5"
+    # The nearest (expect.nearest): the same rule, the first listed finding's server.
+    assert near.startswith("  nearest: rule=PD-TCP-001 ") and " server=10.0.0.1:1 " in near
+    assert near.endswith(" (differs in server)")
 
 
 def test_findings_of_two_captures_are_never_one_group(floods, builtin_rules, tmp_path) -> None:
