@@ -1415,6 +1415,7 @@ static void datagram(State *s, uint32_t frame, int64_t ts, const uint8_t *src,
         memcpy(f->key, key, klen);
         f->klen = klen;
         f->udp = 1;
+        f->client_low = (uint8_t)low; /* the first sender, as flows.py takes a UDP client */
         f->shard = (uint8_t)shard;
         f->status = ST_OPEN;
     } else if (!f) {
@@ -1426,6 +1427,7 @@ static void datagram(State *s, uint32_t frame, int64_t ts, const uint8_t *src,
         memcpy(f->key, key, klen);
         f->klen = klen;
         f->udp = 1;
+        f->client_low = (uint8_t)low;
         f->shard = (uint8_t)shard;
         f->status = ST_OPEN;
         sl->flow = f;

@@ -87,9 +87,19 @@ def test_outage_services_are_the_same_under_jobs(outage, builtin_rules) -> None:
     assert _table(one) == _table(two)
 
 
+def _udp(src: bytes, dst: bytes, sport: int, dport: int) -> bytes:
+    """Ethernet + IPv4 + UDP with 12 bytes of payload (checksums 0, as bench/floods.py)."""
+    import struct
+
+    udp = struct.pack("!HHHH", sport, dport, 8 + 12, 0) + bytes(12)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0, src, dst)
+    return bytes.fromhex("0200000000020200000000010800") + ip + udp
+
+
 def _midstream(path: Path) -> None:
     """Two connections the capture joins mid-stream (no SYN), both closed in order, one
-    first seen from its server (port 443), one from its client; and one with its handshake.
+    first seen from its server (port 443), one from its client; a DNS query and answer; and
+    a connection with its handshake.
     The tracker guesses a mid-stream server from the ports (the lower, below 32768)."""
     a, b = bytes([10, 0, 0, 5]), bytes([10, 0, 0, 6])
     recs: list[tuple[int, bytes]] = []
@@ -109,6 +119,11 @@ def _midstream(path: Path) -> None:
         (12_000, frame(a, b, 50001, 443, c + 10, s, FIN | ACK)),
         (13_000, frame(b, a, 443, 50001, s, c + 11, FIN | ACK)),
         (14_000, frame(a, b, 50001, 443, c + 11, s + 1, ACK)),
+    ]
+    # A DNS query and its answer: a plain UDP flow, its client the first sender.
+    recs += [
+        (15_000, _udp(a, b, 50003, 53)),
+        (16_000, _udp(b, a, 53, 50003)),
     ]
     # With its handshake, to 10.0.0.6:22.
     recs += [
@@ -140,11 +155,12 @@ def test_plain_connections_count_for_their_server(tmp_path, builtin_rules) -> No
         (plan,) = triage.first_pass(reader, builtin_rules, {}, 1, None)
     # The pass set all three aside, the mid-stream ones named by both ends for Python to
     # guess the server of (first sender first: 10.0.0.6:443, then 10.0.0.5:50001).
-    assert plan.plain == 3
+    assert (plan.plain, plan.plain_udp) == (3, 1)
     assert sorted(plan.services) == [
         (triage.SERVICE_KNOWN, bytes([10, 0, 0, 6]), 22, None, 0, 1),
         (triage.SERVICE_GUESSED, bytes([10, 0, 0, 5]), 50000, bytes([10, 0, 0, 6]), 443, 1),
         (triage.SERVICE_GUESSED, bytes([10, 0, 0, 6]), 443, bytes([10, 0, 0, 5]), 50001, 1),
+        (triage.SERVICE_UDP, bytes([10, 0, 0, 6]), 53, None, 0, 1),
     ]
     tables = []
     for settings in (Settings(), NO_ACCEL):
@@ -157,5 +173,6 @@ def test_plain_connections_count_for_their_server(tmp_path, builtin_rules) -> No
         == {
             ("tcp", "10.0.0.6:443"): (2, 0, 0),
             ("tcp", "10.0.0.6:22"): (1, 0, 0),
+            ("udp", "10.0.0.6:53"): (1, 0, 0),
         }
     )
