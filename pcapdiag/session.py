@@ -255,7 +255,10 @@ class _Session:
                     stream = reader.records()
                 decode = self._decoder(offset)
                 if self.analysis.selection.packets:
-                    decode = _selecting(decode, self.analysis.selection, window)
+                    # With the pass, the frames out of the span are set aside already, and
+                    # the span begins at the file's first frame, which Python may not read.
+                    span = window if plan is None else None
+                    decode = _selecting(decode, self.analysis.selection, span)
                 for item in stream:
                     kind = type(item)  # once per item: this loop runs for every frame read
                     if kind is SkippedRun:
@@ -347,9 +350,6 @@ class _Session:
         """The first pass's plan for this file and worker, if the pass applies (accel)."""
         if (
             not self.analysis.accelerated
-            # The pass counts every connection of the file: a selection of packets is read
-            # in Python, frame by frame (selection.py).
-            or self.analysis.selection.packets
             # Live output sweeps the table on its own schedule, which the pass's account of
             # the cap on unanswered attempts does not follow (accel/_triage.c: evict).
             or self.analysis.on_finding is not None
@@ -375,6 +375,7 @@ class _Session:
             alike,
             MAX_COUNTED_CLIENTS,
             analysis.settings.shared_exemplars,
+            analysis.selection if analysis.selection.packets else None,
         )
         return plans[k] if plans else None
 
@@ -575,15 +576,15 @@ def finish_neighbours(analysis: Analysis, report: Report, collector: FindingColl
 
 
 def _selecting(
-    decode: Callable[..., Decoded | None], selection: Selection, window: TimeWindow
+    decode: Callable[..., Decoded | None], selection: Selection, window: TimeWindow | None
 ) -> Callable[..., Decoded | None]:
     """`decode` for the frames a selection looks at; None for the others (skipped, their
-    numbers kept: selection.py)."""
+    numbers kept: selection.py). `window` None: the span is not tested here."""
 
     def decode_selected(
         buf: Buffer, start: int, stop: int, number: int, ts: int, link: int, orig: int
     ) -> Decoded | None:
-        if not window.keeps(ts):
+        if window is not None and not window.keeps(ts):
             return None
         pkt = decode(buf, start, stop, number, ts, link, orig)
         return pkt if pkt is not None and selection.keeps(pkt) else None

@@ -41,6 +41,10 @@
  * that also marks the TCP frames of other workers' connections under --jobs), the number of
  * plain connections, and the number of records read. batch() then reads the file in
  * batches of records, runs of the marked ones given as counts, never one by one.
+ *
+ * A selection of packets (pcapdiag/selection.py: hosts, ports, a span of capture time) is
+ * applied here as Python applies it: a frame it leaves out is marked in `unsel` and set
+ * aside, neither tracked nor counted toward the flow table's sweeps, as Python drops it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -237,6 +241,17 @@ typedef struct {
 /* Workers of --jobs one pass can plan for. */
 #define MAX_SHARDS 64
 
+/* The hosts (each as its length, then the address) and ports a selection keeps (none: any),
+ * and its span of capture time, relative bounds taken from the first frame's time. */
+typedef struct {
+    const uint8_t *hosts;
+    size_t nhosts;
+    const uint8_t *ports; /* a bitmap of 65,536 bits, or NULL */
+    int64_t lo, hi;       /* INT64_MIN, INT64_MAX: open */
+    int lo_rel, hi_rel;   /* lo, hi are offsets from the first frame's time */
+    int timed, started;
+} Selection;
+
 typedef struct {
     Table t;
     Bitmap bm; /* frames of plain connections */
@@ -282,6 +297,11 @@ typedef struct {
     uint32_t *evict_frames;
     size_t nevict, evict_cap;
     Bitmap evict; /* the frames at which Python's table releases its oldest attempt */
+    /* A selection of packets (pcapdiag/selection.py): the frames it leaves out are skipped
+     * as if the capture had not held them, here and by Python (in `unsel`, which the plan
+     * sets aside without counting them toward the flow table's sweeps). */
+    Selection sel;
+    Bitmap unsel;
     /* Plain flows by service, for the report's health table (findings/services.py): keys
      * made by service_key, their counts at the same index. */
     Classes services;
@@ -568,6 +588,37 @@ static int table_rebuild(State *s, int64_t now, int final) {
 static inline uint32_t rd16(const uint8_t *p) { return ((uint32_t)p[0] << 8) | p[1]; }
 static inline uint32_t rd32(const uint8_t *p) {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* A selection's tests, as pcapdiag/selection.py makes them (Selection.keeps, TimeWindow):
+ * one of the packet's addresses a selected host, one of its ports a selected port, each
+ * test only when asked for; the span of capture time, a relative bound taken from the
+ * first frame's time. */
+static int sel_hosts(const Selection *x, const uint8_t *a, const uint8_t *b, size_t alen) {
+    if (!x->nhosts) return 1;
+    const uint8_t *h = x->hosts;
+    for (size_t i = 0; i < x->nhosts; i++, h += 17)
+        if (h[0] == alen && (!memcmp(h + 1, a, alen) || !memcmp(h + 1, b, alen))) return 1;
+    return 0;
+}
+
+static int sel_flow(const Selection *x, const uint8_t *src, const uint8_t *dst, size_t alen,
+                    const uint8_t *ports) {
+    uint32_t sport = rd16(ports), dport = rd16(ports + 2);
+    if (x->ports && !((x->ports[sport >> 3] >> (sport & 7)) & 1) &&
+        !((x->ports[dport >> 3] >> (dport & 7)) & 1))
+        return 0;
+    return sel_hosts(x, src, dst, alen);
+}
+
+static int sel_time(Selection *x, int64_t ts) {
+    if (!x->timed) return 1;
+    if (!x->started) {
+        x->started = 1;
+        if (x->lo_rel) x->lo += ts;
+        if (x->hi_rel) x->hi += ts;
+    }
+    return ts >= x->lo && ts <= x->hi;
 }
 
 /* The canonical key of (src, sport) <-> (dst, dport); *low is 1 when the sender is the lower. */
@@ -1544,11 +1595,19 @@ static void ethernet(State *s, uint32_t frame, int64_t ts, const uint8_t *d, lon
             long payload = ip_end - l4 - thl;
             if (payload < 0) return;
             if (n - l4 < thl) unusual = 1; /* options cut short by the snap length */
+            if (!sel_flow(&s->sel, ip + 12, ip + 16, 4, d + l4)) {
+                bit_set(&s->unsel, frame);
+                return;
+            }
             if (d[l4 + 13] & F_SYN) host_note(&s->hosts, frame, ip + 12, 4, ip[8]);
             segment(s, frame, ts, ip, ip + 12, ip + 16, 4, d + l4, payload, unusual);
         } else if (proto == PROTO_UDP) {
             if (n - l4 < 8 || ip_end - l4 < 8) return; /* Undecodable for Python */
             if (rd16(d + l4 + 2) == VXLAN_PORT) s->give_up = 1; /* Python decapsulates */
+            if (!sel_flow(&s->sel, ip + 12, ip + 16, 4, d + l4)) {
+                bit_set(&s->unsel, frame);
+                return;
+            }
             datagram(s, frame, ts, ip + 12, ip + 16, 4, d + l4, unusual);
         } else if (proto == PROTO_ICMP) {
             /* No IP options, not a fragment, not cut short: decoded alike everywhere. */
@@ -1573,11 +1632,19 @@ static void ethernet(State *s, uint32_t frame, int64_t ts, const uint8_t *d, lon
             long payload = ip_end - l4 - thl;
             if (payload < 0) return;
             if (n - l4 < thl) unusual = 1;
+            if (!sel_flow(&s->sel, ip + 8, ip + 24, 16, d + l4)) {
+                bit_set(&s->unsel, frame);
+                return;
+            }
             if (d[l4 + 13] & F_SYN) host_note(&s->hosts, frame, ip + 8, 16, ip[7]);
             segment(s, frame, ts, ip, ip + 8, ip + 24, 16, d + l4, payload, unusual);
         } else if (nh == PROTO_UDP) {
             if (n - l4 < 8 || ip_end - l4 < 8) return;
             if (rd16(d + l4 + 2) == VXLAN_PORT) s->give_up = 1;
+            if (!sel_flow(&s->sel, ip + 8, ip + 24, 16, d + l4)) {
+                bit_set(&s->unsel, frame);
+                return;
+            }
             datagram(s, frame, ts, ip + 8, ip + 24, 16, d + l4, unusual);
         } else if (nh == PROTO_ICMPV6) {
             icmp(s, d, l4, ip_end < n ? ip_end : n, 6, frame, ts, ip + 8, !unusual && ip_end <= n);
@@ -1655,7 +1722,8 @@ static uint32_t walk_pcap(State *s, Reading *rd, int big, int nano, long long ma
         if (caplen > max_caplen || pos + 16 + (long long)caplen > end) break; /* damage */
         number++;
         *now = (int64_t)rd32e(h, big) * 1000000000LL + (int64_t)rd32e(h + 4, big) * mul;
-        ethernet(s, number, *now, h + 16, (long)caplen, caplen < orig);
+        if (sel_time(&s->sel, *now)) ethernet(s, number, *now, h + 16, (long)caplen, caplen < orig);
+        else bit_set(&s->unsel, number);
         pos += 16 + caplen;
         after_record(s, rd, pos, number, *now);
     }
@@ -1766,7 +1834,10 @@ static uint32_t walk_pcapng(State *s, Reading *rd, long long max_caplen, int64_t
                 break;
             }
             number++;
-            ethernet(s, number, *now, b + 28, (long)caplen, caplen < orig);
+            if (sel_time(&s->sel, *now))
+                ethernet(s, number, *now, b + 28, (long)caplen, caplen < orig);
+            else
+                bit_set(&s->unsel, number);
         } else if (btype == BT_IDB) {
             if (blen < 20) break;
             if (rd16e(b + 8, big) != 1 || nif == MAX_IFACES || !parse_idb(b, blen, big, &ifs[nif])) {
@@ -1800,6 +1871,7 @@ static inline uint8_t byte_at(const Bitmap *b, size_t i) { return i < b->nbytes 
 static PyObject *plan_of(const State *s, int k) {
     size_t n = s->bm.nbytes;
     if (s->shard_n > 1 && s->flows.nbytes > n) n = s->flows.nbytes;
+    if (s->unsel.nbytes > n) n = s->unsel.nbytes;
     PyObject *skip = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
     PyObject *own = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
     if (!skip || !own) {
@@ -1809,12 +1881,13 @@ static PyObject *plan_of(const State *s, int k) {
     }
     uint8_t *sk = (uint8_t *)PyBytes_AS_STRING(skip), *ow = (uint8_t *)PyBytes_AS_STRING(own);
     for (size_t i = 0; i < n; i++) {
-        uint8_t plain = byte_at(&s->bm, i);
+        uint8_t plain = byte_at(&s->bm, i), unsel = byte_at(&s->unsel, i);
         if (s->shard_n == 1) {
-            sk[i] = ow[i] = plain;
+            sk[i] = (uint8_t)(plain | unsel);
+            ow[i] = plain;
         } else {
             uint8_t mine = byte_at(&s->mine[k], i);
-            sk[i] = (uint8_t)(plain | (byte_at(&s->flows, i) & ~mine));
+            sk[i] = (uint8_t)(plain | unsel | (byte_at(&s->flows, i) & ~mine));
             ow[i] = (uint8_t)(plain & mine);
         }
     }
@@ -1849,6 +1922,7 @@ static void state_free(State *s) {
     free(s->evict_frames);
     free(s->evict.bits);
     free(s->bm.bits);
+    free(s->unsel.bits);
     free(s->flows.bits);
     for (int k = 0; k < MAX_SHARDS; k++) free(s->mine[k].bits);
 }
@@ -2196,25 +2270,32 @@ static int evict_bits(State *s) {
  * flows.FlowTable.grace_ns, how long the tracker holds a connection an ICMP error ended. */
 static PyObject *triage(PyObject *self, PyObject *args) {
     (void)self;
-    Py_buffer view, bounds;
-    int pcapng, big, nano, release, shard_n, repairs, midstream, shared;
+    Py_buffer view, bounds, hosts_sel, ports_sel;
+    int pcapng, big, nano, release, shard_n, repairs, midstream, shared, lo_rel, hi_rel, timed;
     long long max_caplen, linger_ns, idle_ns, max_attempts, udp_idle_ns, max_alike, grace_ns,
-        icmp_grace_ns;
+        icmp_grace_ns, lo, hi;
     long max_clients;
-    if (!PyArg_ParseTuple(args, "y*pppLLLLLpippLLly*pL", &view, &pcapng, &big, &nano,
+    if (!PyArg_ParseTuple(args, "y*pppLLLLLpippLLly*pLy*y*LLppp", &view, &pcapng, &big, &nano,
                           &max_caplen, &linger_ns, &idle_ns, &max_attempts, &udp_idle_ns,
                           &release, &shard_n, &repairs, &midstream, &max_alike, &grace_ns,
-                          &max_clients, &bounds, &shared, &icmp_grace_ns))
+                          &max_clients, &bounds, &shared, &icmp_grace_ns, &hosts_sel,
+                          &ports_sel, &lo, &hi, &lo_rel, &hi_rel, &timed))
         return NULL;
-    if (bounds.len % (Py_ssize_t)sizeof(int64_t)) {
+    if (bounds.len % (Py_ssize_t)sizeof(int64_t) || hosts_sel.len % 17 ||
+        (ports_sel.len && ports_sel.len != 65536 / 8)) {
         PyBuffer_Release(&view);
         PyBuffer_Release(&bounds);
-        PyErr_SetString(PyExc_ValueError, "boundaries: 8-byte integers");
+        PyBuffer_Release(&hosts_sel);
+        PyBuffer_Release(&ports_sel);
+        PyErr_SetString(PyExc_ValueError,
+                        "boundaries: 8-byte integers; hosts: 17 bytes each; ports: a bitmap");
         return NULL;
     }
     if (shard_n > MAX_SHARDS) {
         PyBuffer_Release(&view);
         PyBuffer_Release(&bounds);
+        PyBuffer_Release(&hosts_sel);
+        PyBuffer_Release(&ports_sel);
         Py_RETURN_NONE; /* more workers than one pass plans for: each reads everything */
     }
     State s;
@@ -2236,9 +2317,13 @@ static PyObject *triage(PyObject *self, PyObject *args) {
     s.shapes.icmp_grace_ns = icmp_grace_ns;
     s.shapes.bounds = bounds.buf;
     s.shapes.nbounds = (size_t)bounds.len / sizeof(int64_t);
+    s.sel = (Selection){hosts_sel.buf, (size_t)hosts_sel.len / 17,
+                        ports_sel.len ? ports_sel.buf : NULL, lo, hi, lo_rel, hi_rel, timed, 0};
     if (!table_init(&s.t, 1 << 14)) {
         PyBuffer_Release(&view);
         PyBuffer_Release(&bounds);
+        PyBuffer_Release(&hosts_sel);
+        PyBuffer_Release(&ports_sel);
         return PyErr_NoMemory();
     }
     const uint8_t *buf = view.buf;
@@ -2254,7 +2339,9 @@ static PyObject *triage(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
     PyBuffer_Release(&bounds);
-    int failed = s.give_up || s.oom || s.bm.oom || s.flows.oom || s.hosts.oom;
+    PyBuffer_Release(&hosts_sel);
+    PyBuffer_Release(&ports_sel);
+    int failed = s.give_up || s.oom || s.bm.oom || s.flows.oom || s.hosts.oom || s.unsel.oom;
     for (int k = 0; k < s.shard_n; k++)
         failed |= s.mine[k].oom || (!s.shapes.max_alike && s.attempts_peak[k] >= max_attempts);
     long long counted = 0;

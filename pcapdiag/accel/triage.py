@@ -38,6 +38,10 @@ then follows the flow table's cap on unanswered attempts over every attempt, tho
 included, and tells Python's table, which applies no cap of its own, at which frames it
 releases its oldest (Plan.evict), stepping aside when it cannot tell which one that is.
 
+With a selection of packets (pcapdiag/selection.py: hosts, ports, a span of capture time),
+the pass applies it too: the frames it leaves out are set aside without being counted, as
+Python leaves them out (Plan.bits, not Plan.own).
+
 Frames the pass does not set aside are read in batches in C too (batches.py): the common TCP
 segments are built there, the rest decoded in Python as before.
 """
@@ -54,6 +58,7 @@ from pcapdiag.accel.blind import blind_to_plain
 from pcapdiag.accel.timing import boundaries
 from pcapdiag.io.reader import MAX_CAPLEN, CaptureReader
 from pcapdiag.rules.model import Rule
+from pcapdiag.selection import Selection, TimeBound
 from pcapdiag.track.flows import UDP_IDLE_NS, FlowTable
 
 try:
@@ -146,6 +151,36 @@ def available() -> bool:
     return _triage is not None and getattr(_triage, "SHARED_DIGEST", None) == shared.digest()
 
 
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _selection_args(
+    selection: Selection | None,
+) -> tuple[bytes, bytes, int, int, bool, bool, bool]:
+    """A selection as _triage.c takes it: the hosts (each its length, then the address in
+    16 bytes), a bitmap of the ports (empty: any), the span's bounds (each absolute or an
+    offset from the first frame's time) and whether there is a span."""
+    if selection is None:
+        return b"", b"", _I64_MIN, _I64_MAX, False, False, False
+    hosts = b"".join(bytes([len(h)]) + h.ljust(16, b"\0") for h in sorted(selection.hosts))
+    ports = bytearray(65536 // 8) if selection.ports else bytearray()
+    for port in selection.ports:
+        ports[port >> 3] |= 1 << (port & 7)
+    lo, lo_rel = _bound(selection.since, _I64_MIN)
+    hi, hi_rel = _bound(selection.until, _I64_MAX)
+    timed = selection.since is not None or selection.until is not None
+    return hosts, bytes(ports), lo, hi, lo_rel, hi_rel, timed
+
+
+def _bound(bound: TimeBound | None, open_end: int) -> tuple[int, bool]:
+    if bound is None:
+        return open_end, False
+    if bound.offset_ns is not None:
+        return bound.offset_ns, True
+    assert bound.at_ns is not None
+    return bound.at_ns, False
+
+
 def first_pass(
     reader: CaptureReader,
     rules: Sequence[Rule],
@@ -155,6 +190,7 @@ def first_pass(
     max_alike: int | None = None,
     max_clients: int = 0,
     shared: bool = True,
+    selection: Selection | None = None,
 ) -> list[Plan] | None:
     """Run the C pass over `reader`'s file before it is read: one Plan for each of the
     `workers` of --jobs (worker k's at k), or None when the pass does not apply (see the
@@ -164,7 +200,9 @@ def first_pass(
     With `max_alike` (the findings alike a report lists), `max_clients` (the distinct clients
     a group counts) and one worker, failing connections of a common shape beyond the first
     max_alike of their class are counted, not read (ShapeClass); `shared`: the first
-    max_alike over the classes that differ only in their times, and a few of each class."""
+    max_alike over the classes that differ only in their times, and a few of each class.
+    With a `selection` of packets, the frames it leaves out are set aside without being
+    counted (nor counted toward the flow table's sweeps), as Python leaves them out."""
     if table is None:
         table = FlowTable()
     if not available() or not blind_to_plain(rules, params):
@@ -199,6 +237,7 @@ def first_pass(
         array("q", boundaries(rules, params) if max_alike else ()),
         shared,
         table.grace_ns,
+        *_selection_args(selection),
     )
     if result is None:
         return None
