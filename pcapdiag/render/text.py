@@ -14,10 +14,7 @@ from pcapdiag.findings.contract import iso_time
 from pcapdiag.findings.model import (
     OUTCOME_WORDS,
     Finding,
-    FindingGroup,
     Report,
-    alike_key,
-    alike_key_of_group,
 )
 from pcapdiag.findings.services import Service
 from pcapdiag.render import jsontext, overview
@@ -114,41 +111,6 @@ def platforms_said(report: Report) -> str:
     if not names:
         return "errnos for each host's platform, as its packets show it"
     return f"errnos for each host's platform as its packets show it: {', '.join(names)}"
-
-
-# Findings alike (same rule, side, errno and server address: a port scan, a SYN flood) beyond
-# this many are summarised in the human reports: one line, the first few in full.
-GROUP_ABOVE = 5
-SHOWN_OF_GROUP = 2
-
-
-def plan(
-    report: Report,
-) -> tuple[list[tuple[int, Finding, FindingGroup | None]], list[tuple[int, Finding] | int]]:
-    """How a human report lists findings: summary rows (number, finding, and the group it
-    stands for when it stands for many) and detail entries ((number, finding) to show in
-    full, or the count of findings alike left out). A group of more than GROUP_ABOVE gets one
-    summary row and its first SHOWN_OF_GROUP findings in full."""
-    big = {alike_key_of_group(g): g for g in report.groups if g.count > GROUP_ABOVE}
-    shown: dict[tuple[object, ...], int] = {}
-    rows: list[tuple[int, Finding, FindingGroup | None]] = []
-    details: list[tuple[int, Finding] | int] = []
-    for i, f in enumerate(report.findings, 1):
-        key = alike_key(f)
-        group = big.get(key)
-        if group is None:
-            rows.append((i, f, None))
-            details.append((i, f))
-            continue
-        n = shown.get(key, 0)
-        shown[key] = n + 1
-        if n == 0:
-            rows.append((i, f, group))
-        if n < SHOWN_OF_GROUP:
-            details.append((i, f))
-        elif n == SHOWN_OF_GROUP:
-            details.append(group.count - SHOWN_OF_GROUP)
-    return rows, details
 
 
 def head_lines(report: Report) -> list[str]:
