@@ -114,10 +114,6 @@ def to_html(
     return "\n".join(parts) + "\n"
 
 
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def _duration(first_ns: int, last_ns: int) -> str:
     s = (last_ns - first_ns) / 1e9
     if s < 0.001:
@@ -145,16 +141,17 @@ def _header(report: Report) -> str:
     elif report.captures:
         out.append(_captures_table(report.captures))
     stats = [
-        _n(report.tcp_connections, "TCP connection"),
-        _n(report.udp_flows, "UDP flow"),
-        _n(failures, "failed call"),
-        _n(report.finding_count - failures, "other finding"),
+        counted(report.tcp_connections, "TCP connection"),
+        counted(report.udp_flows, "UDP flow"),
+        counted(failures, "failed call"),
+        counted(report.finding_count - failures, "other finding"),
     ]
     unconfirmed = report.unconfirmed_calls()
     if unconfirmed:
-        stats.append(_n(unconfirmed, "possible failed call") + " at low confidence, not counted")
+        possible = counted(unconfirmed, "possible failed call")
+        stats.append(f"{possible} at low confidence, not counted")
     if report.undecodable:
-        stats.append(_n(report.undecodable, "undecodable frame"))
+        stats.append(counted(report.undecodable, "undecodable frame"))
     out.append('<p class="stats">' + " \N{MIDDLE DOT} ".join(stats) + "</p>")
     out.append("</header>")
     return "\n".join(out)
@@ -503,7 +500,7 @@ def ladder_svg(f: Finding, rows: Sequence[LadderRow], index: int = 0) -> str:
             what = f"frames {it.first_frame}\N{EN DASH}{it.last_frame}"
             if it.count == 1:
                 what = f"frame {it.first_frame}"
-            text = f"\N{HORIZONTAL ELLIPSIS} {_n(it.count, 'packet')} not shown ({what}) "
+            text = f"\N{HORIZONTAL ELLIPSIS} {counted(it.count, 'packet')} not shown ({what}) "
             tw = len(text) * 6.6 + 24
             cut = "".join(
                 f'<line class="cut" x1="{x}" y1="{y}" x2="{x}" y2="{y + _GAP_H}"/>'
@@ -594,7 +591,7 @@ def ladder_svg(f: Finding, rows: Sequence[LadderRow], index: int = 0) -> str:
             "</text></g>"
         )
     folded = len(rows) - shown
-    summary = f"{_n(len(rows), 'packet')}" + (f", {folded} not shown" if folded else "")
+    summary = f"{counted(len(rows), 'packet')}" + (f", {folded} not shown" if folded else "")
     aria = (
         f"Ladder diagram of finding {index}: {f.flow.client} to {f.flow.server}, {summary}; "
         f"evidence frames {', '.join(str(n) for n in f.frames)}"

@@ -16,6 +16,7 @@ from pcapdiag.findings.model import (
     Finding,
     Report,
 )
+from pcapdiag.findings.plural import counted
 from pcapdiag.findings.services import Service
 from pcapdiag.render import jsontext, overview
 from pcapdiag.render.flows import flows_text
@@ -74,15 +75,6 @@ def _stream_source(report: Report, key: str) -> Iterator[dict[str, object]]:
     return (s.to_dict() for s in report.flows)
 
 
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def _nc(count: int, noun: str) -> str:
-    """As _n, with thousands separated (1,698 services)."""
-    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
-
-
 def headline(f: Finding) -> str:
     """One line: whose application saw what (and how sure that is, when not high)."""
     endpoint = f.flow.client if f.side == "client" else f.flow.server
@@ -120,19 +112,20 @@ def head_lines(report: Report) -> list[str]:
         span = ""
         if cap.first_ts_ns is not None and cap.last_ts_ns is not None:
             span = f", {iso_time(cap.first_ts_ns)} to {iso_time(cap.last_ts_ns)}"
-        out.append(f"{clean(cap.path)}: {cap.format}, {_n(cap.frames, 'frame')}{span}")
+        out.append(f"{clean(cap.path)}: {cap.format}, {counted(cap.frames, 'frame')}{span}")
         if cap.damage is not None:
             d = cap.damage
             out.append(
                 f"  DAMAGED at byte {d.offset} (frame {d.frame} would start there): "
-                f"{clean(d.message)}; the {_n(cap.frames, 'frame')} before it "
+                f"{clean(d.message)}; the {counted(cap.frames, 'frame')} before it "
                 f"{'was' if cap.frames == 1 else 'were'} analysed"
             )
     failures = report.failed_calls()
     others = report.finding_count - failures
     out.append(
-        f"{_n(report.tcp_connections, 'TCP connection')}, {_n(report.udp_flows, 'UDP flow')}; "
-        f"{_n(failures, 'failed call')}, {_n(others, 'other finding')} "
+        f"{counted(report.tcp_connections, 'TCP connection')}, "
+        f"{counted(report.udp_flows, 'UDP flow')}; "
+        f"{counted(failures, 'failed call')}, {counted(others, 'other finding')} "
         f"({platforms_said(report)})"
     )
     if failures:
@@ -143,7 +136,7 @@ def head_lines(report: Report) -> list[str]:
     unconfirmed = report.unconfirmed_calls()
     if unconfirmed:
         out.append(
-            f"  {_n(unconfirmed, 'possible failed call')} at low confidence, not counted "
+            f"  {counted(unconfirmed, 'possible failed call')} at low confidence, not counted "
             "(see each finding's confidence)"
         )
     where = vantage_said(report)
@@ -151,7 +144,7 @@ def head_lines(report: Report) -> list[str]:
         out.append(f"  {where}")
     out += joined_clocks(report)
     if report.undecodable:
-        out.append(f"  {_n(report.undecodable, 'frame')} could not be decoded (see warnings)")
+        out.append(f"  {counted(report.undecodable, 'frame')} could not be decoded (see warnings)")
     return out
 
 
@@ -165,14 +158,15 @@ def services_lines(report: Report, top: int | None) -> list[str]:
         if not rows.rest
         else f" (the {len(rows.shown):,} with the most failed connections; --top N for more)"
     )
-    out = ["", f"Services with failures: {rows.failing:,} of {_nc(rows.total, 'service')}{which}"]
+    services = counted(rows.total, "service", sep=",")
+    out = ["", f"Services with failures: {rows.failing:,} of {services}{which}"]
     table = [tuple(c for c, _j in SERVICE_COLUMNS), *service_cells(report, rows.shown)]
     right = tuple(n for n, (_c, justify) in enumerate(SERVICE_COLUMNS) if justify == "right")
     out += ["  " + line for line in _columns(table, right=right)]
     if rows.rest:
         out.append(
-            f"  ... and {_nc(rows.rest, 'more service')} with failures: "
-            f"{_nc(rows.rest_failed, 'failed connection')}"
+            f"  ... and {counted(rows.rest, 'more service', sep=',')} with failures: "
+            f"{counted(rows.rest_failed, 'failed connection', sep=',')}"
         )
     return out
 
@@ -234,7 +228,8 @@ def shapes_lines(report: Report, top: int | None = overview.DEFAULT_TOP) -> list
     out = ["", "Floods, scans and outages:"] + [f"  {clean(g.describe())}" for g in rows.shown]
     if rows.rest:
         out.append(
-            f"  ... and {rows.rest:,} more: {_nc(rows.rest_findings, 'finding')} (--top N for more)"
+            f"  ... and {rows.rest:,} more: {counted(rows.rest_findings, 'finding', sep=',')} "
+            "(--top N for more)"
         )
     return out
 
@@ -265,13 +260,14 @@ def kinds_title(kp: overview.KindsPlan) -> str:
         if kp.all_findings
         else "an example of each rule below; --all-findings for every finding"
     )
-    return f"Findings by rule, errno and server port ({_nc(kp.kinds, 'kind')}{which}): {how}"
+    kinds = counted(kp.kinds, "kind", sep=",")
+    return f"Findings by rule, errno and server port ({kinds}{which}): {how}"
 
 
 def rest_line(kp: overview.KindsPlan) -> str:
     return (
-        f"... and {_nc(len(kp.rest), 'more kind')}: "
-        f"{_nc(sum(k.count for k in kp.rest), 'finding')} (--top N for more)"
+        f"... and {counted(len(kp.rest), 'more kind', sep=',')}: "
+        f"{counted(sum(k.count for k in kp.rest), 'finding', sep=',')} (--top N for more)"
     )
 
 
@@ -372,7 +368,7 @@ def joined_clocks(report: Report) -> list[str]:
     if report.join is None:
         return []
     clocks = report.join.clocks
-    line = f"  joined: {_n(report.join.connections, 'connection')} seen by more than one view"
+    line = f"  joined: {counted(report.join.connections, 'connection')} seen by more than one view"
     if report.join.translated:
         line += f" ({report.join.translated} named differently: address translation between)"
     out = [line]
@@ -384,7 +380,7 @@ def joined_clocks(report: Report) -> list[str]:
         out.append(
             f"  {clean(c.capture)}: clock {c.offset_ns / 1e6:+.3f} ms from "
             f"{clean(clocks[0].capture)}'s (+/- {c.spread_ns / 1e6:.3f} ms, "
-            f"{_n(c.samples, 'handshake')}, {c.how_sure}{drift}); one way between the two "
+            f"{counted(c.samples, 'handshake')}, {c.how_sure}{drift}); one way between the two "
             f"points {c.delay_ns / 1e6:.3f} ms"
         )
     return out
