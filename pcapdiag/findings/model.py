@@ -175,7 +175,7 @@ def alike_key_of(
     server: str,
 ) -> tuple[object, ...]:
     """alike_key from its parts (`server` the server's endpoint, address and port)."""
-    return alike_key_at(capture, rule, side, platform, errno, confidence, _host(server))
+    return alike_key_at(capture, rule, side, platform, errno, confidence, host_of(server))
 
 
 def alike_key_at(
@@ -195,8 +195,14 @@ def alike_key_of_group(g: FindingGroup) -> tuple[object, ...]:
     return alike_key_at(g.capture, g.rule, g.side, g.platform, g.errno(), g.confidence, g.server)
 
 
-def _host(endpoint: str) -> str:
+def host_of(endpoint: str) -> str:
+    """The address of an endpoint as the report writes it ("10.0.0.2", "[::1]")."""
     return endpoint.rpartition(":")[0]
+
+
+def port_of(endpoint: str) -> int:
+    """The port of an endpoint as the report writes it ("10.0.0.2:80" -> 80)."""
+    return int(endpoint.rpartition(":")[2])
 
 
 # Distinct clients of a group are counted exactly up to this many (a spoofed SYN flood has
@@ -243,15 +249,15 @@ class FindingGroup:
             side=f.side,
             severity=f.severity,
             title=f.title,
-            server=_host(f.flow.server),
+            server=host_of(f.flow.server),
             platform=f.platform.name,
             confidence=f.confidence.level,
             primary={p: f.primary(p) for p in PLATFORMS},
             count=1,
             first_ts_ns=f.first_ts_ns,
             last_ts_ns=f.last_ts_ns,
-            clients={_host(f.flow.client)},
-            by_port={int(f.flow.server.rpartition(":")[2]): 1},
+            clients={host_of(f.flow.client)},
+            by_port={port_of(f.flow.server): 1},
         )
 
     def count_in(self, f: Finding) -> None:
@@ -263,10 +269,10 @@ class FindingGroup:
         self.first_ts_ns = min(self.first_ts_ns, first_ts_ns)
         self.last_ts_ns = max(self.last_ts_ns, last_ts_ns)
         if self.clients is not None:
-            self.clients.add(_host(client))
+            self.clients.add(host_of(client))
             if len(self.clients) > MAX_COUNTED_CLIENTS:
                 self.clients = None
-        port = int(server.rpartition(":")[2])
+        port = port_of(server)
         self.by_port[port] = self.by_port.get(port, 0) + 1
 
     def count_many(

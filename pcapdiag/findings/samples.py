@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pcapdiag.decode.packets import format_endpoint
 from pcapdiag.findings import quality
 from pcapdiag.findings.collect import FindingCollector
-from pcapdiag.findings.model import Report, alike_key_at
+from pcapdiag.findings.model import Report, alike_key_at, host_of
 from pcapdiag.track.flows import FlowRecord
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def sample_of(
         )
         for rule, _m, head in matched
     )
-    host = rec.server.rpartition(":")[0]
+    host = host_of(rec.server)
     calls = tuple((head.failed_call(), _source(rec, head.first_event)) for _r, _m, head in matched)
     return Sample(host, findings, tuple((c, _position(rec, f), n) for c, f, n in issues), calls)
 

@@ -58,6 +58,9 @@ class Service:
                 self.others += n
             else:
                 self.calls[call] = self.calls.get(call, 0) + n
+        self._failed_between(first_ns, last_ns)
+
+    def _failed_between(self, first_ns: int, last_ns: int) -> None:
         if self.first_failure_ns is None or first_ns < self.first_failure_ns:
             self.first_failure_ns = first_ns
         if self.last_failure_ns is None or last_ns > self.last_failure_ns:
@@ -69,13 +72,8 @@ class Service:
         self.others += other.others
         for call, n in other.calls.items():
             self.calls[call] = self.calls.get(call, 0) + n
-        for ts in (other.first_failure_ns, other.last_failure_ns):
-            if ts is None:
-                continue
-            if self.first_failure_ns is None or ts < self.first_failure_ns:
-                self.first_failure_ns = ts
-            if self.last_failure_ns is None or ts > self.last_failure_ns:
-                self.last_failure_ns = ts
+        if other.first_failure_ns is not None and other.last_failure_ns is not None:
+            self._failed_between(other.first_failure_ns, other.last_failure_ns)
 
 
 class ServiceTable:

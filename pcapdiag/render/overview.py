@@ -18,6 +18,8 @@ from pcapdiag.findings.model import (
     Report,
     alike_key,
     alike_key_of_group,
+    host_of,
+    port_of,
 )
 from pcapdiag.findings.services import Service
 
@@ -82,7 +84,7 @@ def service_row(service: Service) -> tuple[str, str, str, str, str, str, str]:
 def service_name(service: Service) -> str:
     """`10.0.0.2:8080`, or for an ARP / NDP target (no port) `10.0.0.9 (ARP/NDP)`."""
     if service.proto == "neighbour":
-        return f"{service.server.rpartition(':')[0]} (ARP/NDP)"
+        return f"{host_of(service.server)} (ARP/NDP)"
     return service.server
 
 
@@ -151,12 +153,12 @@ def kinds(report: Report) -> list[Kind]:
     grouped = {alike_key_of_group(g): g for g in report.groups}
     for i, f in enumerate(report.findings, 1):
         group = grouped.get(alike_key(f))
-        port = None if group is not None and _many_ports(group) else _port(f.flow.server)
+        port = None if group is not None and _many_ports(group) else port_of(f.flow.server)
         kind = _kind_of(by, f.capture, f.rule, f.side, _errno(f), port)
         kind.listed.append((i, f))
         if group is None:
             kind.count += 1
-            kind.servers.add(_host(f.flow.server))
+            kind.servers.add(host_of(f.flow.server))
     for g in grouped.values():
         shares = {None: g.count} if _many_ports(g) else g.by_port
         for port, n in shares.items():
@@ -198,14 +200,6 @@ def _kind_of(
 def _errno(f: Finding) -> str | None:
     prim = f.primary()
     return prim.errno if prim else None
-
-
-def _port(endpoint: str) -> int:
-    return int(endpoint.rpartition(":")[2])
-
-
-def _host(endpoint: str) -> str:
-    return endpoint.rpartition(":")[0]
 
 
 @dataclass(slots=True)
