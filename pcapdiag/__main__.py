@@ -1,3 +1,5 @@
 from pcapdiag.cli import main
 
-main()
+# Guarded: the worker processes of --cluster local start by importing this module again.
+if __name__ == "__main__":
+    main()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pcapdiag import annotate, evidence
 from pcapdiag.annotate import Annotation
@@ -19,7 +19,7 @@ from pcapdiag.findings.hosts import attribute
 from pcapdiag.findings.model import Finding, Report, ReportWarning, finding_order
 from pcapdiag.findings.platform import AUTO
 from pcapdiag.findings.plural import counted, word
-from pcapdiag.io.sources import expand_sources, order_by_start
+from pcapdiag.io.sources import expand_sources, group_size, order_by_start
 from pcapdiag.join import join_views
 from pcapdiag.rules.model import Rule
 from pcapdiag.selection import Selection
@@ -34,6 +34,9 @@ from pcapdiag.session import (
 )
 from pcapdiag.settings import Settings
 from pcapdiag.track import flows
+
+if TYPE_CHECKING:
+    from pcapdiag.cluster import ClusterTally
 
 Progress = Callable[[int, int, int | None], None]
 
@@ -54,8 +57,10 @@ def analyze(
     ladders: bool = False,
     selection: Selection | None = None,
     on_finding: Callable[[Finding], None] | None = None,
+    cluster: Cluster | None = None,
 ) -> Report:
-    """Analyse captures (paths, directories, or "-" for standard input) into one report.
+    """Analyse captures (paths, directories, glob patterns, URLs such as s3://bucket/prefix/,
+    or "-" for standard input) into one report.
 
     Each capture is analysed on its own unless `merge` is set: then the files are taken as
     consecutive pieces of one capture (tcpdump -C / -G rotation), ordered by their first
@@ -94,6 +99,11 @@ def analyze(
     `on_finding(finding)`, if given, is called with each finding listed in full as soon as
     its flow is decided (live output; one process, whatever `jobs` says).
 
+    `cluster` runs the analysis as tasks of a Dask cluster (pcapdiag.cluster; not with
+    `join`, standard input or `on_finding`): the same report, each capture fetched and
+    analysed by a worker. A capture whose task fails is left out with a warning
+    (`Report.failed_captures`) instead of ending the run.
+
     Raises CaptureError when a source cannot be read as a capture at all. A capture damaged
     part-way is analysed up to the damage, which is recorded in `report.captures[i].damage`.
     """
@@ -112,13 +122,29 @@ def analyze(
         selection=selection or Selection(),
         on_finding=on_finding,
     )
-    return run_analysis(analysis, progress)
+    return run_analysis(analysis, progress, cluster)
 
 
-def run_analysis(analysis: Analysis, progress: Progress | None = None) -> Report:
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """Where and how to run an analysis as Dask tasks: `spec` as --cluster takes it
+    (local[:N], or a scheduler's address: pcapdiag.cluster.parse_cluster), `shares` of
+    each capture's flows (None: as the cluster's size asks), and `progress` called as tasks
+    end."""
+
+    spec: str
+    shares: int | None = None
+    progress: Callable[[ClusterTally], None] | None = None
+
+
+def run_analysis(
+    analysis: Analysis, progress: Progress | None = None, cluster: Cluster | None = None
+) -> Report:
     """analyze() for the arguments gathered in one Analysis."""
     if analysis.platform != AUTO and analysis.platform not in PLATFORMS:
         raise ValueError(f"unknown platform {analysis.platform!r}")
+    if cluster is not None and (analysis.keep_records or analysis.on_finding is not None):
+        raise ValueError("a cluster runs neither --join nor live output (on_finding)")
     if analysis.on_finding is not None:
         # Live: one process, and no second run (the first pass's shared exemplars may ask
         # for one: session.analyze_shard), so that each finding is given once.
@@ -133,7 +159,9 @@ def run_analysis(analysis: Analysis, progress: Progress | None = None) -> Report
     gc_was_on = gc.isenabled()
     gc.disable()
     try:
-        if (
+        if cluster is not None:
+            report, collector = _on_cluster(analysis, groups, cluster)
+        elif (
             analysis.jobs > 1
             and not analysis.keep_records
             and "-" not in files
@@ -231,6 +259,18 @@ def _in_parallel(
     for info in report.captures:
         info.sha256 = hashes.get(info.path)
     return report, collector
+
+
+def _on_cluster(
+    analysis: Analysis, groups: list[list[str]], cluster: Cluster
+) -> tuple[Report, FindingCollector]:
+    from pcapdiag.cluster import parse_cluster, run_on_cluster
+
+    if any(src == "-" for group in groups for src in group):
+        raise ValueError("a cluster cannot read standard input: give files or URLs")
+    sizes = [group_size(group) for group in groups]
+    spec = parse_cluster(cluster.spec)
+    return run_on_cluster(analysis, groups, spec, sizes, cluster.shares, cluster.progress)
 
 
 def export_findings(report: Report, directory: Path) -> list[Path]:

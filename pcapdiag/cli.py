@@ -34,11 +34,13 @@ import click
 from pcapdiag import __version__
 from pcapdiag.api import (
     Analysis,
+    Cluster,
     annotate_capture,
     default_jobs,
     export_findings,
     run_analysis,
 )
+from pcapdiag.cluster import ClusterError, parse_cluster
 from pcapdiag.errnos import ALL_NAMES, PLATFORMS
 from pcapdiag.errors import CaptureError, RuleError
 from pcapdiag.findings.collect import DEFAULT_MAX_ALIKE
@@ -49,7 +51,7 @@ from pcapdiag.findings.plural import counted
 from pcapdiag.io.sources import expand_sources
 from pcapdiag.render.flows import iter_flows_csv, iter_flows_json
 from pcapdiag.render.overview import DEFAULT_TOP
-from pcapdiag.render.progress import Callback, progress_display
+from pcapdiag.render.progress import Callback, cluster_progress_display, progress_display
 from pcapdiag.render.text import clean, flows_table, iter_json, live_line, to_text
 from pcapdiag.rules.loader import load_rules
 from pcapdiag.rules.model import FLOW_FIELDS, Rule
@@ -59,12 +61,14 @@ from pcapdiag.settings import NO_ACCEL, Settings
 from pcapdiag.track.events import EVENT_TYPES, predicate_fields
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_UNREADABLE, EXIT_DAMAGED, EXIT_RULES = 0, 1, 2, 3, 4, 5
+EXIT_PARTIAL, EXIT_CLUSTER = 6, 7
 EXIT_INTERNAL, EXIT_INTERRUPTED = 70, 130
 
 EPILOG = """\b
 Exit codes: 0 analysed, 1 a --fail-on condition met, 2 usage error,
 3 unreadable input, 4 damaged input (analysed up to the damage),
-5 invalid rules, 70 internal error.
+5 invalid rules, 6 partial (--cluster: a capture's task failed, the
+others are reported), 7 the cluster cannot be used, 70 internal error.
 
 \b
 Examples:
@@ -72,6 +76,8 @@ Examples:
   tcpdump -w - -i eth0 port 443 | pcapdiag analyze -
   pcapdiag analyze --format json --platform macos capture.pcapng.gz
   pcapdiag analyze --fail-on high --fail-on ECONNRESET ci-sample.pcap
+  pcapdiag analyze --cluster tcp://scheduler:8786 --since 2026-12-06T02:00Z \\
+      --until 2026-12-06T02:30Z 's3://captures/2026-12-06/*.pcap'
 """
 
 CHECK_EPILOG = """\b
@@ -145,6 +151,18 @@ class InvalidRules(Outcome):
     """Rule files with schema or semantic errors."""
 
     exit_code = EXIT_RULES
+
+
+class Partial(Outcome):
+    """A run on a cluster where some captures' tasks failed: the others are reported."""
+
+    exit_code = EXIT_PARTIAL
+
+
+class ClusterUnusable(Outcome):
+    """--cluster names a cluster that cannot be used (no scheduler, no workers, no Dask)."""
+
+    exit_code = EXIT_CLUSTER
 
 
 def _load(rule_dirs: tuple[Path, ...], builtin: bool) -> list[Rule]:
@@ -348,6 +366,14 @@ def cli() -> None:
     "[default: one per CPU, at most 4; 1 on two CPUs or fewer and for small captures]",
 )
 @click.option(
+    "--cluster",
+    metavar="ADDRESS|local[:N]",
+    help="Run as tasks of a Dask cluster: a scheduler's address (tcp://host:8786), or "
+    "local:N to start N worker processes here. Each worker fetches and analyses its own "
+    "captures (paths, globs, s3:// gs:// https:// URLs); the report is the same. With "
+    "--jobs N, each capture's flows are cut into N tasks.",
+)
+@click.option(
     "--merge",
     is_flag=True,
     help="Treat the captures as consecutive pieces of one (tcpdump -C/-G rotation): one flow "
@@ -419,6 +445,7 @@ def analyze_cmd(
     html_file: Path | None,
     quiet: bool,
     jobs: int | None,
+    cluster: str | None,
     merge: bool,
     join: bool,
     export_dir: Path | None,
@@ -436,6 +463,7 @@ def analyze_cmd(
         raise click.UsageError("--merge and --join: a rotation's pieces or views of one another")
     _refuse_second_read(captures, fmt, html_file, export_dir)
     _check_annotate(captures, annotate_out)
+    _check_cluster(cluster, captures, fmt, join)
     if "-" in captures and fmt == "markdown" and not quiet:
         # Markdown without ladders is still a whole report: each finding lacks only its
         # table of evidence packets, so this is said, not refused.
@@ -447,10 +475,14 @@ def analyze_cmd(
     rules = _load(rule_dirs, not no_builtin_rules)
     if accel and not quiet:
         _say_if_slow(captures)
-    n_jobs = _jobs(jobs, captures)
+    n_jobs = _jobs(jobs, captures) if cluster is None else 1
     size = _total_size(captures)
     live = _live_output(fmt, captures, output)
-    with progress_display(size, enabled=not quiet) as progress, live as on_finding:
+    if cluster is None:
+        display = progress_display(size, enabled=not quiet)
+    else:
+        display = cluster_progress_display(enabled=not quiet)
+    with display as progress, live as on_finding:
         report = _analyze(
             captures,
             rules,
@@ -459,12 +491,14 @@ def analyze_cmd(
             join=join,
             keep_flows=show_all,
             jobs=n_jobs,
-            progress=progress,
+            progress=progress if cluster is None else None,
             max_alike=max_alike or None,
             ladders=fmt in ("markdown", "html") or html_file is not None,
             accel=accel,
             selection=selection,
             on_finding=on_finding,
+            # --jobs with --cluster: the shares of each capture (pcapdiag.cluster).
+            cluster=None if cluster is None else Cluster(cluster, jobs, progress),
         )
     if fmt == "jsonl":
         text = None
@@ -796,6 +830,27 @@ def _total_size(captures: tuple[str, ...]) -> int | None:
         return None
 
 
+def _check_cluster(cluster: str | None, captures: tuple[str, ...], fmt: str, join: bool) -> None:
+    """What a cluster cannot do, refused before it is started."""
+    if cluster is None:
+        return
+    try:
+        parse_cluster(cluster)
+    except ClusterError as exc:
+        raise click.BadParameter(
+            str(exc).removeprefix(f"--cluster {cluster}: "), param_hint="--cluster"
+        ) from None
+    if "-" in captures:
+        raise click.UsageError("--cluster: standard input is read here, not by a worker")
+    if join:
+        raise click.UsageError("--cluster and --join: the views are joined in one process")
+    if fmt == "jsonl":
+        raise click.UsageError(
+            "--cluster and --format jsonl: findings come back with their capture's task, not "
+            "as each flow is decided (use --format json)"
+        )
+
+
 def _jobs(asked: int | None, captures: tuple[str, ...]) -> int:
     """--jobs, or by default api.default_jobs() for captures big enough to gain: below
     ~64 MB, starting workers costs more than it saves."""
@@ -820,6 +875,7 @@ def _analyze(
     accel: bool = True,
     selection: Selection | None = None,
     on_finding: Callable[[Finding], None] | None = None,
+    cluster: Cluster | None = None,
 ) -> Report:
     if selection is not None:
         _check_selected_rules(selection, rules)
@@ -838,9 +894,11 @@ def _analyze(
         on_finding=on_finding,
     )
     try:
-        return run_analysis(analysis, progress)
+        return run_analysis(analysis, progress, cluster)
     except CaptureError as exc:
         raise Unreadable(str(exc)) from exc
+    except ClusterError as exc:
+        raise ClusterUnusable(str(exc)) from exc
 
 
 @contextlib.contextmanager
@@ -948,6 +1006,7 @@ def _emit(text: str, output: Path | None) -> None:
 
 def _finish(report: Report, fail_on: tuple[str, ...], min_confidence: str = "medium") -> None:
     _stop_if_damaged(report)
+    _stop_if_partial(report)
     if fail_on and _fails(report, fail_on, min_confidence):
         raise FailOnMet()
 
@@ -965,6 +1024,15 @@ def _stop_if_damaged(report: Report) -> None:
                 err=True,
             )
     raise Damaged()
+
+
+def _stop_if_partial(report: Report) -> None:
+    """Each capture whose task failed on the cluster on standard error, then exit 6."""
+    if not report.failed_captures:
+        return
+    for w in report.failed_captures:
+        click.echo(f"pcapdiag: {clean(w.message)}", err=True)
+    raise Partial()
 
 
 def _silence_stdout() -> None:

@@ -161,6 +161,38 @@ def merge_shards(
     return merged, collector
 
 
+def combine_groups(
+    parts: Sequence[tuple[Report, FindingCollector]],
+) -> tuple[Report, FindingCollector]:
+    """One report from parts that each analysed other groups of `analyze_shard` (one task of
+    a cluster each), in the order of the groups: what one process going through the groups
+    in turn adds up. Undecodable frames are listed up to MAX_LISTED_WARNINGS in all, as one
+    process lists them; everything else of a group is its own (its capture label)."""
+    merged, collector = parts[0]
+    for part, theirs in parts[1:]:
+        collector.merge(theirs)
+        room = max(0, MAX_LISTED_WARNINGS - merged.undecodable)
+        for w in part.warnings:
+            if w.code == "undecodable-frame":
+                if room == 0:
+                    continue
+                room -= 1
+            merged.warnings.append(w)
+        merged.captures += part.captures
+        merged.flows += part.flows
+        merged.undecodable += part.undecodable
+        merged.other_frames += part.other_frames
+        merged.tcp_connections += part.tcp_connections
+        merged.udp_flows += part.udp_flows
+        merged.orphan_icmp += part.orphan_icmp
+        merged.evicted_attempts += part.evicted_attempts
+        merged.quality.merge(part.quality)
+        merged.services.merge(part.services)
+        _merge_by_label(merged.hosts, part.hosts)
+        _merge_by_label(merged.neighbours, part.neighbours)
+    return merged, collector
+
+
 def _count_plain_services(report: Report, label: str, plan: triage.Plan) -> None:
     """The plain flows the first pass set aside, into the report's services: a connection
     seen mid-stream has its server guessed as the tracker guesses it."""
@@ -329,7 +361,9 @@ class _Session:
             for reader, info in zip(readers, infos, strict=True):
                 reader.close()
                 self._close_info(reader, info)
-                if hashing is not None:
+                if reader.sha256 is not None:
+                    info.sha256 = reader.sha256  # hashed as it was fetched (io/remote.py)
+                elif hashing is not None:
                     info.sha256 = hashing.result().get(info.path)
         last_ts = next((i.last_ts_ns for i in reversed(infos) if i.last_ts_ns is not None), None)
         self._finished(table.finish(last_ts), by_proto)

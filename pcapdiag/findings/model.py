@@ -541,6 +541,12 @@ class Report:
         return any(c.damage is not None for c in self.captures)
 
     @property
+    def failed_captures(self) -> list[ReportWarning]:
+        """The warnings of captures whose analysis failed on a cluster (pcapdiag.cluster):
+        the report is then partial, without their findings."""
+        return [w for w in self.warnings if w.code == "capture-failed"]
+
+    @property
     def finding_count(self) -> int:
         """Every finding, listed in full or only counted in a group."""
         return len(self.findings) + sum(g.unlisted for g in self.groups)

@@ -226,14 +226,19 @@ def _hexhead(head: bytes) -> str:
 
 
 def open_capture(source: str) -> CaptureReader:
-    """Open a capture file, or stdin when `source` is "-". Raises `CaptureError` when the input
-    is missing or is not a pcap/pcapng capture (compressed or not)."""
+    """Open a capture file, stdin when `source` is "-", or a URL (io/remote.py). Raises
+    `CaptureError` when the input is missing or is not a pcap/pcapng capture (compressed or
+    not)."""
     if source == "-":
         name = "<stdin>"
         stream: BinaryIO = sys.stdin.buffer
         # read1: what the pipe holds now, not a whole chunk, so that a live capture's
         # packets are analysed as they come (`tcpdump -w - | pcapdiag analyze -`).
         return _from_stream(name, stream.read1, None, None)  # type: ignore[attr-defined]
+    if is_url(source):
+        from pcapdiag.io.remote import open_remote  # fsspec: only for URLs
+
+        return open_remote(source)
     try:
         fh = open(source, "rb")  # noqa: SIM115 - closed by the reader when iteration ends
     except FileNotFoundError:
@@ -244,6 +249,12 @@ def open_capture(source: str) -> CaptureReader:
         raise CaptureError(f"{source}: permission denied") from None
     except OSError as exc:
         raise CaptureError(f"{source}: cannot open ({exc.strerror})") from None
+    return open_file(source, fh)
+
+
+def open_file(source: str, fh: BinaryIO) -> CaptureReader:
+    """A capture reader over an open file, named `source` (closed with the reader, or here
+    when it is no capture). A regular uncompressed file is mapped whole in memory."""
     try:
         st = os.fstat(fh.fileno())
         if stat.S_ISDIR(st.st_mode):
@@ -263,6 +274,12 @@ def open_capture(source: str) -> CaptureReader:
     except BaseException:
         fh.close()
         raise
+
+
+def is_url(source: str) -> bool:
+    """Whether `source` names a capture by URL (s3://, gs://, https://...: io/remote.py)."""
+    scheme, sep, _rest = source.partition("://")
+    return bool(sep) and scheme.replace("+", "").replace("-", "").isalnum()
 
 
 def _from_stream(
@@ -314,6 +331,9 @@ class CaptureReader:
     damage: Damage | None
     numbered: int  # the last frame number used (Wireshark's frame count once iterated)
     sections: int  # pcapng Section Header Blocks seen (1 for pcap)
+    # The file's sha256 when its opener hashed the bytes as it fetched them (io/remote.py);
+    # None: a local file, hashed beside the analysis (io/hashing.py), or standard input.
+    sha256: str | None = None
 
     def __init__(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -9,17 +10,28 @@ from pathlib import Path
 from typing import Any
 
 from pcapdiag.errors import CaptureError
-from pcapdiag.io.reader import open_capture
+from pcapdiag.io.reader import is_url, open_capture
 from pcapdiag.io.records import Frame
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".dmp", ".gz")
 
 
 def expand_sources(sources: Sequence[str]) -> list[str]:
-    """Directories stand for the capture files in them (by suffix, sorted by name)."""
+    """Directories stand for the capture files in them (by suffix, sorted by name); a glob
+    pattern that names no file for the captures it matches (sorted); a URL for the captures
+    it names (io/remote.py: an object, a prefix or a pattern)."""
     out: list[str] = []
     for src in sources:
-        if src != "-" and os.path.isdir(src):
+        if is_url(src):
+            from pcapdiag.io.remote import expand_url  # fsspec: only for URLs
+
+            out += expand_url(src, CAPTURE_SUFFIXES)
+        elif src != "-" and not os.path.exists(src) and glob.has_magic(src):
+            matched = sorted(p for p in glob.glob(src) if os.path.isfile(p))
+            if not matched:
+                raise CaptureError(f"{src}: no capture file matches")
+            out += matched
+        elif src != "-" and os.path.isdir(src):
             found = sorted(
                 str(p)
                 for p in Path(src).iterdir()
@@ -62,3 +74,21 @@ def merged_frames(sources: tuple[str, ...], readers: list[Any] | None = None) ->
             close = getattr(reader, "close", None)
             if close is not None:
                 close()
+
+
+def group_size(group: Sequence[str]) -> int | None:
+    """The bytes of a capture's files (None: one is standard input or of unknown size)."""
+    total = 0
+    for src in group:
+        if is_url(src):
+            from pcapdiag.io.remote import size_of
+
+            size = size_of(src)
+        elif src != "-" and os.path.isfile(src):
+            size = os.path.getsize(src)
+        else:
+            size = None
+        if size is None:
+            return None
+        total += size
+    return total

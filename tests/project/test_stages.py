@@ -39,10 +39,11 @@ RANK = {
     "firstpass": 8,
     "annotate": 8,
     "session": 8,
-    "api": 9,
-    "ruletest": 10,
-    "cli": 11,
-    "__main__": 12,
+    "cluster": 9,
+    "api": 10,
+    "ruletest": 11,
+    "cli": 12,
+    "__main__": 13,
 }
 STAGES = ["io", "decode", "track", "rules", "findings", "render", "accel"]
 

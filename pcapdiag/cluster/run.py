@@ -1,0 +1,148 @@
+"""The client's side of a --cluster run: tasks submitted, parts gathered as they come (with
+progress), failures turned into warnings, and the parts added up into one report."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pcapdiag.cluster.address import ClusterSpec, connect, worker_threads
+from pcapdiag.cluster.tasks import Part, analyze_task
+from pcapdiag.findings.collect import FindingCollector
+from pcapdiag.findings.model import Report, ReportWarning
+from pcapdiag.session import Analysis, combine_groups, merge_shards
+
+# A capture smaller than this is one task whatever the cluster's size: every share reads the
+# whole capture, which only pays when the tracking it shares out is large.
+SHARE_MIN_BYTES = 64 << 20
+
+# The warning code of a capture whose task failed (the report is then partial).
+CAPTURE_FAILED = "capture-failed"
+
+
+@dataclass(slots=True)
+class ClusterTally:
+    """Where a run stands: captures (files) done of all, frames and bytes read so far."""
+
+    files_done: int
+    files_total: int
+    frames: int
+    bytes: int
+    workers: int
+
+
+def run_on_cluster(
+    analysis: Analysis,
+    groups: Sequence[Sequence[str]],
+    spec: ClusterSpec,
+    sizes: Sequence[int | None],
+    shares: int | None = None,
+    progress: Callable[[ClusterTally], None] | None = None,
+) -> tuple[Report, FindingCollector]:
+    """analyze_shard of every group, as tasks on the cluster `spec`, added up in the groups'
+    order. `sizes`: each group's bytes (None: unknown). `shares`: how many shares of its
+    flows each capture is cut into (None: as many as keep the workers busy, for captures of
+    SHARE_MIN_BYTES or more)."""
+    with connect(spec) as client:
+        threads = worker_threads(client)
+        cuts = share_out(sizes, threads, shares)
+        # The rules and options go to every worker once, not with each task.
+        shipped = client.scatter(analysis, broadcast=True)
+        run = uuid.uuid4().hex[:8]
+        futures = [
+            client.submit(
+                analyze_task,
+                shipped,
+                g,
+                list(group),
+                (k, n),
+                key=f"pcapdiag-{run}-capture{g}-share{k}of{n}",
+                pure=False,
+            )
+            for g, (group, n) in enumerate(zip(groups, cuts, strict=True))
+            for k in range(n)
+        ]
+        parts = _gather(client, futures, groups, cuts, sizes, threads, progress)
+    by_group: list[list[Part]] = [[] for _ in groups]
+    for part in parts:
+        by_group[part.group].append(part)
+    done = [_group_part(analysis, groups[g], sorted(p, key=_share)) for g, p in enumerate(by_group)]
+    return combine_groups(done)
+
+
+def share_out(sizes: Sequence[int | None], threads: int, shares: int | None) -> list[int]:
+    """How many shares each capture is cut into: `shares` for every one when asked; else one,
+    but when there are fewer captures than worker threads, the big ones are cut so that
+    every thread has work."""
+    if shares is not None:
+        return [shares] * len(sizes)
+    per = max(1, threads // max(1, len(sizes)))
+    return [per if (size or 0) >= SHARE_MIN_BYTES else 1 for size in sizes]
+
+
+def _share(part: Part) -> int:
+    return part.shard[0]
+
+
+def _gather(
+    client: object,
+    futures: list[object],
+    groups: Sequence[Sequence[str]],
+    cuts: Sequence[int],
+    sizes: Sequence[int | None],
+    threads: int,
+    progress: Callable[[ClusterTally], None] | None,
+) -> list[Part]:
+    """Every task's part as it comes; a task the cluster lost (its worker died, say) is a
+    part with its error."""
+    from distributed import as_completed
+
+    tally = ClusterTally(0, sum(len(g) for g in groups), 0, 0, threads)
+    left = list(cuts)
+    parts: list[Part] = []
+    index = {f.key: i for i, f in enumerate(futures)}  # type: ignore[attr-defined]
+    keys = [(g, k) for g, n in enumerate(cuts) for k in range(n)]
+    for future in as_completed(futures):
+        g, k = keys[index[future.key]]  # type: ignore[attr-defined]
+        try:
+            part: Part = future.result()  # type: ignore[attr-defined]
+        except Exception as exc:  # the task never returned: KilledWorker, a lost connection
+            part = Part(g, (k, cuts[g]), "the cluster", error=_lost(exc))
+        parts.append(part)
+        left[g] -= 1
+        if left[g] == 0:
+            tally.files_done += len(groups[g])
+            tally.bytes += sizes[g] or 0
+            whole = [p for p in parts if p.group == g and p.report is not None and p.shard[0] == 0]
+            tally.frames += whole[0].report.frames if whole else 0  # type: ignore[union-attr]
+        if progress is not None:
+            progress(tally)
+    return parts
+
+
+def _lost(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
+
+
+def _group_part(
+    analysis: Analysis, group: Sequence[str], parts: list[Part]
+) -> tuple[Report, FindingCollector]:
+    """The report of one capture from its shares; when one failed, a report with only the
+    failure's warning (the capture's findings are then not in the run's report)."""
+    failed = next((p for p in parts if p.error is not None or p.report is None), None)
+    if failed is None:
+        return merge_shards([(p.report, p.collector) for p in parts])  # type: ignore[misc]
+    label = " + ".join(group)
+    where = failed.worker if failed.worker == "the cluster" else f"worker {failed.worker}"
+    report = Report(platform=analysis.platform)
+    report.warnings.append(
+        ReportWarning(
+            None,
+            f"{label}: not analysed, failed on {where}: {failed.error}; its findings are not "
+            "in this report",
+            CAPTURE_FAILED,
+        )
+    )
+    return report, FindingCollector(analysis.max_alike)

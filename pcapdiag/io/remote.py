@@ -1,0 +1,112 @@
+"""Captures where they live: URLs that fsspec knows (s3://, gs://, https://, ...) and glob
+patterns over them.
+
+Each worker of a cluster fetches its own captures, in ranges of FETCH bytes, into a temporary
+file of its own machine, hashing the bytes as they come: the report's sha256 is that of the
+object, as for a local file, and the file is then read as a local one (mapped whole, so that
+the accelerator's first pass reads it too). Nothing goes through the machine that started the
+run but the listing. Credentials come from each filesystem's own environment and
+configuration (for S3: AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws/config, AWS_ENDPOINT_URL...;
+fsspec's FSSPEC_<PROTOCOL>_<OPTION> variables), never from pcapdiag's command line.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+from pcapdiag.errors import CaptureError
+from pcapdiag.io.reader import CaptureReader, open_file
+
+# Bytes asked for in one range request: large enough that the round trip is a small part of
+# each, small enough that a worker's buffer stays small.
+FETCH = 8 << 20
+
+
+def _filesystem(url: str) -> tuple[Any, str]:
+    """The fsspec filesystem and path of `url`; CaptureError when fsspec (or the filesystem's
+    own package, s3fs for s3://) is not installed."""
+    try:
+        from fsspec.core import url_to_fs
+    except ImportError:
+        raise CaptureError(
+            f"{url}: reading URLs needs fsspec: pip install 'pcapdiag[cluster]'"
+        ) from None
+    try:
+        return url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise CaptureError(f"{url}: {exc}") from None
+
+
+def open_remote(url: str) -> CaptureReader:
+    """Fetch the capture at `url` into a temporary file (deleted when the reader closes) and
+    open it as a local capture, its sha256 taken on the way."""
+    fs, path = _filesystem(url)
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the reader
+    try:
+        digest = _fetch(url, lambda: fs.open(path, "rb", block_size=FETCH), spool.write)
+        spool.flush()
+        spool.seek(0)
+        reader = open_file(url, spool)
+    except BaseException:
+        spool.close()
+        raise
+    reader.sha256 = digest
+    return reader
+
+
+def _fetch(url: str, opener: Callable[[], Any], write: Callable[[bytes], Any]) -> str:
+    """Copy what `opener()` reads to `write`, FETCH bytes at a time; the sha256 of it all.
+    What the filesystem raises becomes a CaptureError naming the URL."""
+    h = hashlib.sha256()
+    try:
+        with opener() as fh:
+            while chunk := fh.read(FETCH):
+                h.update(chunk)
+                write(chunk)
+    except FileNotFoundError:
+        raise CaptureError(f"{url}: not found") from None
+    except PermissionError:
+        raise CaptureError(f"{url}: permission denied") from None
+    except IsADirectoryError:
+        raise CaptureError(f"{url}: is a directory, not a capture file") from None
+    except OSError as exc:
+        raise CaptureError(f"{url}: cannot read ({exc})") from None
+    return h.hexdigest()
+
+
+def expand_url(url: str, suffixes: tuple[str, ...]) -> list[str]:
+    """The captures `url` names: itself, the objects a glob pattern matches, or those under a
+    prefix ending in "/" or naming a directory (by suffix), each as a URL, sorted."""
+    fs, path = _filesystem(url)
+    try:
+        if glob.has_magic(path):
+            found = fs.glob(path)
+        elif url.endswith("/") or fs.isdir(path):
+            found = [p for p in fs.find(path) if p.lower().endswith(suffixes)]
+            if not found:
+                raise CaptureError(f"{url}: holds no capture files")
+        else:
+            return [url]
+    except CaptureError:
+        raise
+    except PermissionError:
+        raise CaptureError(f"{url}: permission denied") from None
+    except OSError as exc:
+        raise CaptureError(f"{url}: cannot list ({exc})") from None
+    if not found:
+        raise CaptureError(f"{url}: no capture matches")
+    return sorted(fs.unstrip_protocol(p) for p in found)
+
+
+def size_of(url: str) -> int | None:
+    """The bytes of the object at `url`, None when the filesystem does not say."""
+    fs, path = _filesystem(url)
+    try:
+        size = fs.size(path)
+    except (OSError, ValueError):
+        return None
+    return int(size) if size is not None else None
