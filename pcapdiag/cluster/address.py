@@ -67,7 +67,9 @@ def connect(spec: ClusterSpec) -> Iterator[Any]:
                 n_workers=spec.workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                # A free port for the scheduler's HTTP server (health, and the dashboard
+                # when bokeh is installed): the default 8787 may be taken, with a warning.
+                dashboard_address=":0",
                 silence_logs=logging.ERROR,
             ) as cluster,
             Client(cluster) as client,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pcapdiag.cluster.address import ClusterSpec, connect, worker_threads
 from pcapdiag.cluster.tasks import Part, analyze_task
@@ -21,7 +21,7 @@ SHARE_MIN_BYTES = 64 << 20
 CAPTURE_FAILED = "capture-failed"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ClusterTally:
     """Where a run stands: captures (files) done of all, frames and bytes read so far."""
 
@@ -112,10 +112,13 @@ def _gather(
         parts.append(part)
         left[g] -= 1
         if left[g] == 0:
-            tally.files_done += len(groups[g])
-            tally.bytes += sizes[g] or 0
             whole = [p for p in parts if p.group == g and p.report is not None and p.shard[0] == 0]
-            tally.frames += whole[0].report.frames if whole else 0  # type: ignore[union-attr]
+            tally = replace(
+                tally,
+                files_done=tally.files_done + len(groups[g]),
+                bytes=tally.bytes + (sizes[g] or 0),
+                frames=tally.frames + (whole[0].report.frames if whole else 0),  # type: ignore[union-attr]
+            )
         if progress is not None:
             progress(tally)
     return parts
