@@ -25,6 +25,7 @@ from pcapdiag.rules.model import Rule
 from pcapdiag.selection import Selection
 from pcapdiag.session import (
     MAX_LISTED_WARNINGS,
+    SKIP_SLACK_NS,
     Analysis,
     Plans,
     analyze_shard,
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
     from pcapdiag.cluster import ClusterTally
 
 Progress = Callable[[int, int, int | None], None]
+
+# Files left unread by --since/--until named in their warning; the rest are counted.
+MAX_NAMED_SKIPPED = 5
 
 
 def analyze(
@@ -184,6 +188,8 @@ def run_analysis(
     report.groups.sort(key=lambda g: (g.first_ts_ns, g.capture, g.rule, g.side, g.server))
     if not analysis.keep_flows:
         report.flows = failed_flows(report.findings)
+    if report.skipped:
+        report.warnings.insert(0, _skipped_warning(report.skipped, analysis))
     if report.evicted_attempts:
         report.warnings.append(
             ReportWarning(
@@ -217,6 +223,22 @@ def run_analysis(
     if analysis.ladders:
         report.ladders = evidence.ladders(report.findings)
     return report
+
+
+def _skipped_warning(skipped: list[str], analysis: Analysis) -> ReportWarning:
+    """One warning for the files --since/--until left unread, the first few named."""
+    shown = ", ".join(skipped[:MAX_NAMED_SKIPPED])
+    if len(skipped) > MAX_NAMED_SKIPPED:
+        shown += f" and {len(skipped) - MAX_NAMED_SKIPPED} more"
+    n = len(skipped)
+    return ReportWarning(
+        None,
+        f"{counted(n, 'capture file')} not read: by {word(n, 'its', 'their')} first and last "
+        f"timestamps, wholly outside --since/--until (by more than "
+        f"{SKIP_SLACK_NS // 1_000_000_000} s): {shown}",
+        "captures-skipped",
+        len(skipped),
+    )
 
 
 def default_jobs() -> int:

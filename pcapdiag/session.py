@@ -37,6 +37,7 @@ from pcapdiag.findings.samples import ListingShort, Sample, count_in, issues_of,
 from pcapdiag.io.hashing import _Hashing
 from pcapdiag.io.reader import CaptureReader, Record, open_capture
 from pcapdiag.io.records import Buffer
+from pcapdiag.io.sources import probe_source
 from pcapdiag.rules.engine import Match, Matcher, event_index, matchers
 from pcapdiag.rules.model import Rule
 from pcapdiag.selection import Selection, TimeWindow
@@ -65,6 +66,11 @@ except ImportError:
 # capture time, so that a quiet link's findings come out within about a second plus the
 # grace a connection is held for after it ends.
 LIVE_SWEEP_NS = 1_000_000_000
+
+# A file is left unread by --since/--until only when its first and last timestamps lie this
+# far outside the span: a capture's timestamps can run out of order by a little (several
+# capture queues, a clock stepped by NTP), and a file skipped wrongly would lose findings.
+SKIP_SLACK_NS = 60 * 1_000_000_000
 
 # Warnings listed one by one before they are only counted (a flood of broken frames must not
 # flood the report).
@@ -179,6 +185,7 @@ def combine_groups(
                 room -= 1
             merged.warnings.append(w)
         merged.captures += part.captures
+        merged.skipped += part.skipped
         merged.flows += part.flows
         merged.undecodable += part.undecodable
         merged.other_frames += part.other_frames
@@ -256,12 +263,16 @@ class _Session:
         # (parallel.py).
         hashing = _Hashing(self.sources) if self.shard is None else None
         offset = 0  # frames of the files before this one (--merge numbers them on)
+        plan: triage.Plan | None = None
         selection = self.analysis.selection
         live = self.analysis.on_finding is not None
         next_live = 0
         window = TimeWindow(selection.since, selection.until)  # from the group's first frame
         try:
             for src in self.sources:
+                if self._outside_window(src, readers):
+                    report.skipped.append(src)
+                    continue
                 reader = open_capture(src)
                 readers.append(reader)
                 infos.append(self._info(reader, src))
@@ -379,6 +390,34 @@ class _Session:
         report.udp_flows += table.stats.udp_flows
         report.orphan_icmp += table.stats.orphan_icmp
         report.evicted_attempts += table.stats.evicted_attempts
+
+    def _outside_window(self, source: str, readers: Sequence[CaptureReader]) -> bool:
+        """Whether a file lies wholly outside --since/--until by its first and last
+        timestamps (io/probe.py), by more than SKIP_SLACK_NS: then it is not read at all.
+        Of a merged group, only a file after the first (by start) may be, when it starts
+        after the span: the files before it keep their frame numbers."""
+        selection = self.analysis.selection
+        if selection.since is None and selection.until is None:
+            return False
+        probe = probe_source(source)
+        if probe is None or probe.first_ts_ns is None:
+            return False
+        if len(self.sources) == 1:
+            anchor = probe.first_ts_ns
+        elif readers and readers[0].first_ts_ns is not None:
+            anchor = readers[0].first_ts_ns  # relative bounds: from the group's first frame
+        else:
+            return False
+        until = selection.until.resolve(anchor) if selection.until is not None else None
+        if until is not None and probe.first_ts_ns > until + SKIP_SLACK_NS:
+            return True
+        since = selection.since.resolve(anchor) if selection.since is not None else None
+        return (
+            len(self.sources) == 1
+            and since is not None
+            and probe.last_ts_ns is not None
+            and probe.last_ts_ns < since - SKIP_SLACK_NS
+        )
 
     def _plan(self, reader: CaptureReader, source: str) -> triage.Plan | None:
         """The first pass's plan for this file and worker, if the pass applies (accel)."""

@@ -496,6 +496,9 @@ class Report:
     platform: str
     captures: list[CaptureInfo] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # those listed in full
+    # Files left unread: wholly outside --since/--until by their first and last timestamps
+    # (session._Session._outside_window). Told in a warning, not listed in `captures`.
+    skipped: list[str] = field(default_factory=list)
     # Findings alike, counted (those with more than one member); a group's first `listed`
     # members are in `findings`, the rest only in its count.
     groups: list[FindingGroup] = field(default_factory=list)

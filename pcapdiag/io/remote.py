@@ -16,14 +16,20 @@ import glob
 import hashlib
 import tempfile
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pcapdiag.errors import CaptureError
 from pcapdiag.io.reader import CaptureReader, open_file
 
+if TYPE_CHECKING:
+    from pcapdiag.io.probe import Probe
+
 # Bytes asked for in one range request: large enough that the round trip is a small part of
 # each, small enough that a worker's buffer stays small.
 FETCH = 8 << 20
+# What a probe of the first and last timestamps reads at a time (io/probe.py reads at most
+# about a MiB at each end).
+PROBE_BLOCK = 1 << 20
 
 
 def _filesystem(url: str) -> tuple[Any, str]:
@@ -110,3 +116,18 @@ def size_of(url: str) -> int | None:
     except (OSError, ValueError):
         return None
     return int(size) if size is not None else None
+
+
+def probe_url(url: str) -> Probe:
+    """io/probe.py's first and last timestamps of the object at `url`, from a range at its
+    head and one at its tail (never the whole object)."""
+    from pcapdiag.io.probe import probe_file
+
+    fs, path = _filesystem(url)
+    try:
+        with fs.open(path, "rb", block_size=PROBE_BLOCK, cache_type="none") as fh:
+            return probe_file(fh, int(fh.size))
+    except FileNotFoundError:
+        raise CaptureError(f"{url}: not found") from None
+    except OSError as exc:
+        raise CaptureError(f"{url}: cannot read ({exc})") from None

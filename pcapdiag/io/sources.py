@@ -7,11 +7,14 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pcapdiag.errors import CaptureError
 from pcapdiag.io.reader import is_url, open_capture
 from pcapdiag.io.records import Frame
+
+if TYPE_CHECKING:
+    from pcapdiag.io.probe import Probe
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".dmp", ".gz")
 
@@ -92,3 +95,21 @@ def group_size(group: Sequence[str]) -> int | None:
             return None
         total += size
     return total
+
+
+def probe_source(source: str) -> Probe | None:
+    """The first and last timestamps of a capture from its first and last bytes (io/probe.py;
+    for a URL, two range requests); None for standard input or what cannot be probed (the
+    analysis then reads it, and says why if it cannot)."""
+    from pcapdiag.io.probe import probe_path
+
+    if source == "-":
+        return None
+    try:
+        if is_url(source):
+            from pcapdiag.io.remote import probe_url
+
+            return probe_url(source)
+        return probe_path(source)
+    except (CaptureError, OSError):
+        return None

@@ -151,3 +151,31 @@ def test_the_cli_reads_a_url_without_a_cluster(fleet: dict[str, Path], capsys) -
     )
     assert (code, code_url, err) == (0, 0, "")
     assert remote_out == local.replace(f'"{DEMO}', f'"s3://{BUCKET}/day/a-demo.pcap')
+
+
+def test_a_file_outside_the_span_costs_two_ranges(
+    fleet: dict[str, Path], builtin_rules, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --since a day after the big object ends: its head and tail are read (about 1 MiB each,
+    # io/probe.py), never the object, and the report says it was not read.
+    import s3fs
+
+    from pcapdiag.io.probe import probe_path
+    from pcapdiag.selection import Selection, TimeBound
+
+    ranges: list[tuple[int, int]] = []
+    fetch = s3fs.core.S3File._fetch_range
+
+    def recorded(self: s3fs.core.S3File, start: int, end: int) -> bytes:
+        ranges.append((start, end))
+        return fetch(self, start, end)
+
+    monkeypatch.setattr(s3fs.core.S3File, "_fetch_range", recorded)
+    big = fleet["day/c-big.pcap"]
+    last = probe_path(str(big)).last_ts_ns
+    assert last is not None
+    url = f"s3://{BUCKET}/day/c-big.pcap"
+    span = Selection(since=TimeBound(at_ns=last + 86_400 * 10**9))
+    report = analyze([url], builtin_rules, selection=span)
+    assert report.skipped == [url] and report.captures == []
+    assert len(ranges) == 2 and sum(end - start for start, end in ranges) <= 2 << 20
