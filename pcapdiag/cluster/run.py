@@ -6,11 +6,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
-from pcapdiag.cluster.address import ClusterSpec, connect, worker_threads
-from pcapdiag.cluster.tasks import Part, analyze_task
+from pcapdiag.cluster.address import ClusterError, ClusterSpec, connect, worker_threads
+from pcapdiag.cluster.tasks import Part, analyze_task, code_identity
 from pcapdiag.findings.collect import FindingCollector
 from pcapdiag.findings.model import Report, ReportWarning
+from pcapdiag.findings.plural import counted, word
 from pcapdiag.session import Analysis, combine_groups, merge_shards
 
 # A capture smaller than this is one task whatever the cluster's size: every share reads the
@@ -45,10 +47,12 @@ def run_on_cluster(
     flows each capture is cut into (None: as many as keep the workers busy, for captures of
     SHARE_MIN_BYTES or more)."""
     with connect(spec) as client:
+        check_workers(client)
         threads = worker_threads(client)
         cuts = share_out(sizes, threads, shares)
-        # The rules and options go to every worker once, not with each task.
-        shipped = client.scatter(analysis, broadcast=True)
+        # The rules and options go to every worker once, not with each task (one task
+        # takes them with it: a round trip less).
+        shipped = client.scatter(analysis, broadcast=True) if sum(cuts) > 1 else analysis
         run = uuid.uuid4().hex[:8]
         futures = [
             client.submit(
@@ -69,6 +73,25 @@ def run_on_cluster(
         by_group[part.group].append(part)
     done = [_group_part(analysis, groups[g], sorted(p, key=_share)) for g, p in enumerate(by_group)]
     return combine_groups(done)
+
+
+def check_workers(client: Any) -> None:
+    """Every worker runs this pcapdiag (code_identity), or ClusterError says which do not."""
+    try:
+        theirs: dict[str, str] = client.run(code_identity)
+    except Exception as exc:  # the function cannot even be loaded there
+        raise ClusterError(
+            f"the workers cannot run this pcapdiag ({_lost(exc)}): install the same pcapdiag "
+            "on the workers"
+        ) from None
+    mine = code_identity()
+    other = sorted(addr for addr, identity in theirs.items() if identity != mine)
+    if other:
+        raise ClusterError(
+            f"{counted(len(other), 'worker')} ({', '.join(other[:3])}) "
+            f"{word(len(other), 'runs', 'run')} pcapdiag {theirs[other[0]]}, this process "
+            f"{mine}: install the same pcapdiag on the workers"
+        )
 
 
 def share_out(sizes: Sequence[int | None], threads: int, shares: int | None) -> list[int]:

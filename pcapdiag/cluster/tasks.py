@@ -4,9 +4,12 @@ flows, through session.analyze_shard, as one process of a local run would."""
 from __future__ import annotations
 
 import gc
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+import pcapdiag
 from pcapdiag.errors import CaptureError
 from pcapdiag.findings.collect import FindingCollector
 from pcapdiag.findings.model import Report
@@ -47,6 +50,7 @@ def analyze_task(
             for info in report.captures:
                 if info.sha256 is None:
                     info.sha256 = hashes.get(info.path)
+        collector.trim()  # what can still be listed: less to send
         part.report, part.collector = report, collector
     except CaptureError as exc:
         part.error = str(exc)
@@ -58,6 +62,24 @@ def analyze_task(
         if gc_was_on:
             gc.enable()
     return part
+
+
+def code_identity() -> str:
+    """pcapdiag's version and a digest of its code (the Python modules and compiled
+    accelerator of this installation): what a worker must share with the client, whose
+    parts it would otherwise send back in another shape. Computed once per process."""
+    global _IDENTITY
+    if _IDENTITY is None:
+        h = hashlib.sha256()
+        root = Path(pcapdiag.__file__).parent
+        for path in sorted(root.rglob("*")):
+            if path.suffix in (".py", ".so", ".pyd") and "__pycache__" not in path.parts:
+                h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+        _IDENTITY = f"{pcapdiag.__version__}+{h.hexdigest()[:12]}"
+    return _IDENTITY
+
+
+_IDENTITY: str | None = None
 
 
 def _worker_address() -> str:

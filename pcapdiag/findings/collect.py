@@ -95,6 +95,17 @@ class FindingCollector:
             last = max(kept, key=finding_order)
             self._bar[key] = (last.first_ts_ns, last.frames, last.rule)
 
+    def trim(self) -> None:
+        """Keep only what can still be listed: each group's first max_alike findings (the
+        smallest of a union are among the smallest of its parts, so a part trimmed before
+        it is merged gives the same result). Makes a worker's part small to send."""
+        if self.max_alike is None:
+            return
+        for kept in self._kept.values():
+            if len(kept) > self.max_alike:
+                kept.sort(key=finding_order)
+                del kept[self.max_alike :]
+
     def merge(self, other: FindingCollector) -> None:
         """Take in another worker's findings (the same limit)."""
         for key, group in other._groups.items():

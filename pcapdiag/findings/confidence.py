@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from pcapdiag.findings.platform import NAMES, PlatformGuess
 from pcapdiag.findings.vantage import Vantage
+from pcapdiag.slots import compact_pickle
 from pcapdiag.track.flows import FlowRecord
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ def at_least(level: str, floor: str) -> bool:
     return LEVELS.index(level) >= LEVELS.index(floor)
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class Confidence:
     level: str

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from pcapdiag.findings.model import Finding, Origin
 from pcapdiag.rules.engine import Match
 from pcapdiag.rules.model import Rule
+from pcapdiag.slots import compact_pickle
 from pcapdiag.track.events import Rst, Side
 from pcapdiag.track.flows import FlowRecord
 from pcapdiag.track.hosts import HostBaselines
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class RstClaim:
     """A RST with no baseline in its own connection, as the report's end needs it."""

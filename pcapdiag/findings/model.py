@@ -18,6 +18,7 @@ from pcapdiag.findings.quality import QualityCounts
 from pcapdiag.findings.services import ServiceTable
 from pcapdiag.findings.vantage import NOWHERE, Vantage
 from pcapdiag.io.records import Damage
+from pcapdiag.slots import compact_pickle
 from pcapdiag.track.flows import FlowRecord
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ OUTCOME_WORDS = {
 }
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class Effect:
     call: str
@@ -58,6 +60,7 @@ class Effect:
         return contract.effect_dict(self, platform)
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class Origin:
     """Who caused a failure: `actor` peer (the other endpoint's host), local (the failing
@@ -71,6 +74,7 @@ class Origin:
 UNKNOWN_ORIGIN = Origin("unknown", "low", "the rule names no origin")
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class Finding:
     id: str
@@ -218,6 +222,7 @@ OUTAGE_CLIENTS = 10
 GROUP_KINDS = ("flood", "scan", "outage")
 
 
+@compact_pickle
 @dataclass(slots=True)
 class FindingGroup:
     """Findings alike (see `alike_key`), counted: the report lists the first `listed` of
@@ -402,6 +407,7 @@ def _split(endpoint: str) -> tuple[str, str]:
     return addr.strip("[]"), port
 
 
+@compact_pickle
 @dataclass(slots=True)
 class CaptureInfo:
     path: str

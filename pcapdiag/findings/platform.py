@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pcapdiag.errnos import PLATFORMS
+from pcapdiag.slots import compact_pickle
 from pcapdiag.track.connection import LINUX_TCP_IGNORED_KINDS
 from pcapdiag.track.events import Event, IcmpErrorEvent, Keepalive, Retransmission, Rst
 from pcapdiag.track.fingerprint import initial_ttl
@@ -56,6 +57,7 @@ _LAYOUTS: dict[str, frozenset[str]] = {
 }
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class PlatformGuess:
     """The platform whose errnos a finding names: asked for (`inferred` False) or inferred

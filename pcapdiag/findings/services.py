@@ -17,10 +17,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from pcapdiag.slots import compact_pickle
+
 # (side, call, errno): what an application saw, as the report's index lines say it.
 Call = tuple[str, str, str]
 
 
+@compact_pickle
 @dataclass(slots=True)
 class Service:
     capture: str

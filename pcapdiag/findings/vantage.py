@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from pcapdiag.slots import compact_pickle
 from pcapdiag.track.fingerprint import captured_on_sender, initial_ttl
 from pcapdiag.track.flows import FlowRecord
 
@@ -24,6 +25,7 @@ PATH = "path"
 UNKNOWN = "unknown"
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class Vantage:
     where: str  # client-host | server-host | same-host | path | unknown

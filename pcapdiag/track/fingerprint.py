@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pcapdiag.slots import compact_pickle
+
 INITIAL_TTLS = (32, 64, 128, 255)
 # The widest step between two of one sender's packets on a connection that still counts as
 # its counter going on: a host-wide counter (Windows) moves with everything else the host
@@ -79,6 +81,7 @@ def ip_id_fit(rst_id: int, last: int, kind: str) -> str:
     return "zero" if rst_id == 0 else "off"
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
     """One side of a flow as its packets show it. None: not seen in the capture."""

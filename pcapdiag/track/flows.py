@@ -31,6 +31,7 @@ from pcapdiag.decode.packets import (
     format_addr,
     format_endpoint,
 )
+from pcapdiag.slots import compact_pickle
 from pcapdiag.track.connection import ROLES_FROM_SYN, Connection, same_host
 from pcapdiag.track.events import Datagram as DatagramEvent
 from pcapdiag.track.events import End, Event, IcmpErrorEvent, Side
@@ -136,6 +137,7 @@ def _ended_early(conn: Connection) -> bool:
 HANDSHAKE_EVENTS = 8
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class FlowRecord:
     """A finished flow: what the rule engine and the report see."""

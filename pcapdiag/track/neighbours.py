@@ -38,6 +38,7 @@ from array import array
 from dataclasses import dataclass, field
 
 from pcapdiag.decode.packets import ACK, RST, Neighbour, Segment, format_addr, format_endpoint
+from pcapdiag.slots import compact_pickle
 from pcapdiag.track.events import NeighbourRequest, Side
 
 # A resolution's requests come retrans_time_ms apart (1 s on Linux, also Windows' and BSD's
@@ -78,6 +79,7 @@ class _Run:
     ended_ns: int = 0  # capture time of the packet that ended it, or of the capture's end
 
 
+@compact_pickle
 @dataclass(slots=True)
 class _Syn:
     frame: int

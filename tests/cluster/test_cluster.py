@@ -243,3 +243,19 @@ def test_without_dask_the_cluster_says_how_to_install_it(
     monkeypatch.setattr(builtins, "__import__", no_distributed)
     with pytest.raises(ClusterError, match=r"pip install 'pcapdiag\[cluster\]'"):
         analyze([str(DEMO)], builtin_rules, cluster=Cluster("local:1"))
+
+
+def test_workers_running_another_pcapdiag_are_refused(
+    scheduler: str, builtin_rules, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker's parts are pickled by its own classes: another version's would be read
+    # wrong, so the run stops before any task (the identity of this process is changed
+    # here; the workers compute theirs).
+    from pcapdiag.cluster import ClusterError, tasks
+
+    real = tasks.code_identity()
+    monkeypatch.setattr(tasks, "_IDENTITY", "0.0.0+000000000000")  # this process's only
+    with pytest.raises(ClusterError) as exc:
+        analyze([str(DEMO)], builtin_rules, cluster=Cluster(scheduler))
+    assert str(exc.value).startswith("2 workers (tcp://127.0.0.1:")
+    assert f"run pcapdiag {real}, this process 0.0.0+000000000000" in str(exc.value)

@@ -26,6 +26,7 @@ RANK = {
     "errors": 0,
     "errnos": 0,
     "settings": 0,
+    "slots": 0,
     "io": 1,
     "decode": 2,
     "selection": 3,
