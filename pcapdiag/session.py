@@ -95,6 +95,9 @@ class Analysis:
     keep_records: bool = False
     # The hosts, ports, time span, rules and errnos looked at (all when empty).
     selection: Selection = field(default_factory=Selection)
+    # The sha256 of each capture file in the report (a second pass over its bytes, on a
+    # thread of its own); off, the report's sha256 are null.
+    hash_captures: bool = True
     # Called with each finding listed in full as soon as its flow is decided (live output:
     # findings past a group's list are only counted, and are not given). One process only.
     on_finding: Callable[[Finding], None] | None = field(default=None, compare=False)
@@ -261,7 +264,8 @@ class _Session:
         # hashlib releases the GIL on large buffers, so this uses a second core instead of
         # adding a second pass over the file. Under --jobs, a process of its own hashes
         # (parallel.py).
-        hashing = _Hashing(self.sources) if self.shard is None else None
+        wanted = self.analysis.hash_captures
+        hashing = _Hashing(self.sources) if self.shard is None and wanted else None
         offset = 0  # frames of the files before this one (--merge numbers them on)
         plan: triage.Plan | None = None
         selection = self.analysis.selection
@@ -372,7 +376,7 @@ class _Session:
             for reader, info in zip(readers, infos, strict=True):
                 reader.close()
                 self._close_info(reader, info)
-                if reader.sha256 is not None:
+                if reader.sha256 is not None and wanted:
                     info.sha256 = reader.sha256  # hashed as it was fetched (io/remote.py)
                 elif hashing is not None:
                     info.sha256 = hashing.result().get(info.path)

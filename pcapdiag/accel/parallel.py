@@ -42,6 +42,7 @@ def analyze_in_parallel(
     jobs: int,
     work: Work,
     work0: Work,
+    hash_captures: bool = True,
 ) -> tuple[list[Any], dict[str, str | None]]:
     """`work` shared out over `jobs` processes, each calling it with its shard (k, jobs) and
     the plans made here for all of them (with `plan_ahead`: the first pass is wanted); this
@@ -49,7 +50,7 @@ def analyze_in_parallel(
     sha256 of every file."""
     ctx = multiprocessing.get_context("fork")
     sources = [src for group in groups for src in group]
-    hasher = _Child(ctx, hash_files, sources)
+    hasher = _Child(ctx, hash_files, sources if hash_captures else [])
     workers: list[_Child] = []
     try:
         plans: dict[str, list[Plan] | None] = {}

@@ -70,7 +70,7 @@ def connect(spec: ClusterSpec) -> Iterator[Any]:
                 # A free port for the scheduler's HTTP server (health, and the dashboard
                 # when bokeh is installed): the default 8787 may be taken, with a warning.
                 dashboard_address=":0",
-                silence_logs=logging.ERROR,
+                silence_logs=logging.CRITICAL,
             ) as cluster,
             Client(cluster) as client,
         ):

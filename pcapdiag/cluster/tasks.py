@@ -43,7 +43,7 @@ def analyze_task(
     gc.disable()
     try:
         local = [s for s in sources if not is_url(s)]
-        hashing = _Hashing(local) if n > 1 and k == 0 else None
+        hashing = _Hashing(local) if n > 1 and k == 0 and analysis.hash_captures else None
         report, collector = analyze_shard(analysis, [list(sources)], shard=shard if n > 1 else None)
         if hashing is not None:
             hashes = hashing.result()

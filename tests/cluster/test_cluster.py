@@ -259,3 +259,16 @@ def test_workers_running_another_pcapdiag_are_refused(
         analyze([str(DEMO)], builtin_rules, cluster=Cluster(scheduler))
     assert str(exc.value).startswith("2 workers (tcp://127.0.0.1:")
     assert f"run pcapdiag {real}, this process 0.0.0+000000000000" in str(exc.value)
+
+
+def test_no_hash_leaves_only_the_sha256_out(scheduler: str, builtin_rules) -> None:
+    files = [str(DEMO), str(RECORDED[2])]
+    hashed = analyze(files, builtin_rules)
+    for cluster in (None, Cluster(scheduler), Cluster(scheduler, 2)):
+        bare = analyze(files, builtin_rules, cluster=cluster, hash_captures=False)
+        assert [c.sha256 for c in bare.captures] == [None, None]
+        for c in bare.captures:
+            c.sha256 = next(h.sha256 for h in hashed.captures if h.path == c.path)
+        _same(hashed, bare)
+    jobs = analyze(files, builtin_rules, jobs=2, hash_captures=False)
+    assert [c.sha256 for c in jobs.captures] == [None, None]
