@@ -2,7 +2,7 @@
 running scheduler against one local process, and the reports' identity with the local run.
 
     python bench/cluster.py [--files 64] [--frames 200000] [--big-frames 1000000] [--rounds 3]
-        [--workdir DIR] [--json OUT]
+        [--workdir DIR] [--format text|json] [--json OUT]
 
 Captures: `--files` captures of `--frames` frames each (bench/generate.py, seeds 1..N) and one
 of `--big-frames` frames (seed 1000), generated two at a time into --workdir (default
@@ -19,7 +19,9 @@ across the run: the command and every process of its tree it waited for, so the 
 processes of a `--cluster local:N` run count). Tables show medians; a ratio of two commands is
 the median over the rounds of the ratio within each round (they ran at nearly the same moment).
 
-1. Scaling set, all the --files captures in one command (`--quiet --format json -o REPORT`):
+1. Scaling set, all the --files captures in one command (`--quiet --format F -o REPORT`, F
+   the default text report unless `--format json`: the JSON report lists every finding in
+   full, 51,000 for 64 generated captures, and its rendering is work the client does alone):
    A `--jobs 1` (one process), B `--cluster local:1`, C `--cluster local:2`. The table gives
    wall s, CPU s, CPU/wall (above 1.0 with one worker: something besides the analysis keeps a
    second core busy, e.g. the client, the scheduler or a hashing thread), frames/s and MB/s
@@ -183,8 +185,8 @@ def frames_of(path: Path) -> int:
 # --- timing -----------------------------------------------------------------------------
 
 
-def pcapdiag(mode: list[str], captures: list[Path], report: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "pcapdiag", "analyze", "--quiet", "--format", "json"]
+def pcapdiag(mode: list[str], captures: list[Path], report: Path, fmt: str = "json") -> list[str]:
+    cmd = [sys.executable, "-m", "pcapdiag", "analyze", "--quiet", "--format", fmt]
     return [*cmd, "-o", str(report), *mode, *(str(c) for c in captures)]
 
 
@@ -293,7 +295,7 @@ def warm(files: list[Path]) -> None:
                 pass
 
 
-def scaling_set(files: list[Path], rounds: int, work: Path) -> dict[str, Any]:
+def scaling_set(files: list[Path], rounds: int, work: Path, fmt: str) -> dict[str, Any]:
     frames = sum(frames_of(f) for f in files)
     size = sum(f.stat().st_size for f in files)
     print(
@@ -308,8 +310,8 @@ def scaling_set(files: list[Path], rounds: int, work: Path) -> dict[str, Any]:
         warm(files)
         paths: list[tuple[str, Path]] = []
         for name, mode in SCALING:
-            report = reports / f"scaling-{name[0]}-{rnd}.json"
-            samples.append(timed(name, rnd, pcapdiag(mode, files, report), work))
+            report = reports / f"scaling-{name[0]}-{rnd}.{fmt}"
+            samples.append(timed(name, rnd, pcapdiag(mode, files, report, fmt), work))
             paths.append((name, report))
         same = ident.compare(rnd, paths[0], paths[1:3])
         same = ident_bare.compare(rnd, paths[3], paths[4:]) and same
@@ -330,6 +332,7 @@ def scaling_set(files: list[Path], rounds: int, work: Path) -> dict[str, Any]:
     b_vs_a = paired(samples, a, b)  # throughput B / throughput A
     res: dict[str, Any] = {
         "files": len(files),
+        "format": fmt,
         "frames": frames,
         "bytes": size,
         "rounds": rounds,
@@ -344,8 +347,8 @@ def scaling_set(files: list[Path], rounds: int, work: Path) -> dict[str, Any]:
         "identity_problems": ident.problems + ident_bare.problems,
     }
     print(
-        f"\nScaling set: {len(files)} files, {frames:,} frames, {size / 1e6:,.1f} MB; "
-        f"medians of {rounds} round(s)"
+        f"\nScaling set: {len(files)} files, {frames:,} frames, {size / 1e6:,.1f} MB, "
+        f"--format {fmt}; medians of {rounds} round(s)"
     )
     print(
         f"{'command':<22} {'wall s':>8} {'CPU s':>8} {'CPU/wall':>9} {'frames/s':>11} {'MB/s':>8}"
@@ -654,6 +657,13 @@ def main(argv: list[str] | None = None) -> int:
         "--big-frames", type=int, default=1_000_000, help="frames of the running-cluster capture"
     )
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="the scaling set's report format (text, the default report: its rendering is "
+        "small; json lists every finding, which the client renders alone)",
+    )
     ap.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     ap.add_argument("--json", type=Path, help="write the numbers and verdicts to this file")
     args = ap.parse_args(argv)
@@ -678,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
     caps = ensure_captures(work, wanted)
     files, big = caps[:-1], caps[-1]
     bench_run.compile_bytecode(sys.executable)
-    doc["scaling"] = scaling_set(files, args.rounds, work)
+    doc["scaling"] = scaling_set(files, args.rounds, work, args.format)
     doc["startup"] = startup(args.rounds, work)
     doc["running"] = running(big, args.rounds, work)
     doc["loadavg_end"] = os.getloadavg()

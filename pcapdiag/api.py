@@ -168,21 +168,34 @@ def run_analysis(
     gc_was_on = gc.isenabled()
     gc.disable()
     try:
-        if cluster is not None:
-            report, collector = _on_cluster(analysis, groups, cluster)
-        elif (
-            analysis.jobs > 1
-            and not analysis.keep_records
-            and "-" not in files
-            and _parallel_available()
-        ):
-            report, collector = _in_parallel(analysis, groups, progress)
-        else:
-            report, collector = analyze_shard(analysis, groups, progress)
-        finish_neighbours(analysis, report, collector)
+        return _run(analysis, progress, cluster, groups, files)
     finally:
         if gc_was_on:
             gc.enable()
+
+
+def _run(
+    analysis: Analysis,
+    progress: Progress | None,
+    cluster: Cluster | None,
+    groups: list[list[str]],
+    files: list[str],
+) -> Report:
+    """run_analysis with the cyclic collector off: the stages, then the report finished
+    (a finishing pass over tens of thousands of findings with the collector on would pay
+    for full collections over every object the analysis made)."""
+    if cluster is not None:
+        report, collector = _on_cluster(analysis, groups, cluster)
+    elif (
+        analysis.jobs > 1
+        and not analysis.keep_records
+        and "-" not in files
+        and _parallel_available()
+    ):
+        report, collector = _in_parallel(analysis, groups, progress)
+    else:
+        report, collector = analyze_shard(analysis, groups, progress)
+    finish_neighbours(analysis, report, collector)
     report.findings, report.groups = collector.result()
     report.findings = [attribute(f, report.hosts.get(f.capture)) for f in report.findings]
     if analysis.keep_records:

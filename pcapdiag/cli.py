@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import json
 import os
 import sys
@@ -508,6 +509,9 @@ def analyze_cmd(
             cluster=None if cluster is None else Cluster(cluster, jobs, progress),
             hash_captures=not no_hash,
         )
+    # The report's objects will live until the process ends: kept out of the cyclic
+    # collector's sight, the renderer's garbage does not cost a full collection over them.
+    gc.freeze()
     if fmt == "jsonl":
         text = None
     elif fmt == "json":

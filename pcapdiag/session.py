@@ -3,6 +3,7 @@ accelerator's batches), flows from track, findings from rules, gathered into a R
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,7 +36,7 @@ from pcapdiag.findings.model import (
 from pcapdiag.findings.plural import counted, word
 from pcapdiag.findings.samples import ListingShort, Sample, count_in, issues_of, sample_of
 from pcapdiag.io.hashing import _Hashing
-from pcapdiag.io.reader import CaptureReader, Record, open_capture
+from pcapdiag.io.reader import CaptureReader, Record, is_url, open_capture
 from pcapdiag.io.records import Buffer
 from pcapdiag.io.sources import probe_source
 from pcapdiag.rules.engine import Match, Matcher, event_index, matchers
@@ -95,12 +96,21 @@ class Analysis:
     keep_records: bool = False
     # The hosts, ports, time span, rules and errnos looked at (all when empty).
     selection: Selection = field(default_factory=Selection)
+    # Where relative paths among the sources are read from (None: this process's working
+    # directory). A cluster's worker reads the client's files as the client names them.
+    base_dir: str | None = None
     # The sha256 of each capture file in the report (a second pass over its bytes, on a
     # thread of its own); off, the report's sha256 are null.
     hash_captures: bool = True
     # Called with each finding listed in full as soon as its flow is decided (live output:
     # findings past a group's list are only counted, and are not given). One process only.
     on_finding: Callable[[Finding], None] | None = field(default=None, compare=False)
+
+    def where(self, source: str) -> str:
+        """Where to read `source` from: a relative path from base_dir, when there is one."""
+        if self.base_dir is None or source == "-" or is_url(source) or os.path.isabs(source):
+            return source
+        return os.path.join(self.base_dir, source)
 
     @property
     def accelerated(self) -> bool:
@@ -265,7 +275,8 @@ class _Session:
         # adding a second pass over the file. Under --jobs, a process of its own hashes
         # (parallel.py).
         wanted = self.analysis.hash_captures
-        hashing = _Hashing(self.sources) if self.shard is None and wanted else None
+        where = self.analysis.where
+        hashing = _Hashing(self.sources, where) if self.shard is None and wanted else None
         offset = 0  # frames of the files before this one (--merge numbers them on)
         plan: triage.Plan | None = None
         selection = self.analysis.selection
@@ -277,7 +288,7 @@ class _Session:
                 if self._outside_window(src, readers):
                     report.skipped.append(src)
                     continue
-                reader = open_capture(src)
+                reader = open_capture(where(src))
                 readers.append(reader)
                 infos.append(self._info(reader, src))
                 plan = self._plan(reader, src)
@@ -403,7 +414,7 @@ class _Session:
         selection = self.analysis.selection
         if selection.since is None and selection.until is None:
             return False
-        probe = probe_source(source)
+        probe = probe_source(self.analysis.where(source))
         if probe is None or probe.first_ts_ns is None:
             return False
         if len(self.sources) == 1:

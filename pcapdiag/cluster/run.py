@@ -3,6 +3,7 @@ progress), failures turned into warnings, and the parts added up into one report
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -46,6 +47,8 @@ def run_on_cluster(
     order. `sizes`: each group's bytes (None: unknown). `shares`: how many shares of its
     flows each capture is cut into (None: as many as keep the workers busy, for captures of
     SHARE_MIN_BYTES or more)."""
+    # Relative paths are the client's: a worker reads them from the client's directory.
+    analysis = replace(analysis, base_dir=os.getcwd())
     with connect(spec) as client:
         check_workers(client)
         threads = worker_threads(client)

@@ -43,7 +43,8 @@ def analyze_task(
     gc.disable()
     try:
         local = [s for s in sources if not is_url(s)]
-        hashing = _Hashing(local) if n > 1 and k == 0 and analysis.hash_captures else None
+        wanted = n > 1 and k == 0 and analysis.hash_captures
+        hashing = _Hashing(local, analysis.where) if wanted else None
         report, collector = analyze_shard(analysis, [list(sources)], shard=shard if n > 1 else None)
         if hashing is not None:
             hashes = hashing.result()

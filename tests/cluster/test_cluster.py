@@ -272,3 +272,18 @@ def test_no_hash_leaves_only_the_sha256_out(scheduler: str, builtin_rules) -> No
         _same(hashed, bare)
     jobs = analyze(files, builtin_rules, jobs=2, hash_captures=False)
     assert [c.sha256 for c in jobs.captures] == [None, None]
+
+
+def test_relative_paths_are_the_clients(
+    scheduler: str, builtin_rules, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The workers were started in another directory: a path relative to this process's
+    # is read from here, and keeps its name in the report.
+    (tmp_path / "day").mkdir()
+    (tmp_path / "day" / "demo.pcap").write_bytes(DEMO.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    local = analyze(["day/demo.pcap"], builtin_rules)
+    remote = analyze(["day/demo.pcap"], builtin_rules, cluster=Cluster(scheduler, 2))
+    assert not remote.failed_captures and remote.captures[0].path == "day/demo.pcap"
+    assert remote.captures[0].sha256 == local.captures[0].sha256 is not None
+    _same(local, remote)
