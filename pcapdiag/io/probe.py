@@ -73,8 +73,13 @@ from pcapdiag.io.reader import (
     MAX_CAPLEN,
 )
 
-HEAD_BYTES = 1024 * 1024  # read at the start of the file
-PCAPNG_TAIL_BYTES = 1024 * 1024  # read at the end of a pcapng file
+# What is read at each end. Small, for a query over a day of a fleet's files probes every
+# one (half a million files of 320 KiB is 160 GB): the head needs the file header and the
+# first packet record (pcapng: the section and interface blocks before it, a few KiB); the
+# tail, a few of the last records (pcap: MIN_CHAIN of them, 64 KiB each at most) or the last
+# packet block (pcapng).
+HEAD_BYTES = 64 * 1024  # read at the start of the file
+PCAPNG_TAIL_BYTES = 256 * 1024  # read at the end of a pcapng file
 PCAP_TAIL_BYTES = 256 * 1024  # read at the end of a pcap file
 MIN_CHAIN = 4  # pcap: records a tail chain needs to be believed
 DAY_NS = 86_400 * 1_000_000_000

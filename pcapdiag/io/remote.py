@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 # each, small enough that a worker's buffer stays small.
 FETCH = 8 << 20
 # What a probe of the first and last timestamps reads at a time (io/probe.py reads at most
-# about a MiB at each end).
-PROBE_BLOCK = 1 << 20
+# 256 KiB at each end).
+PROBE_BLOCK = 256 << 10
 
 
 def _filesystem(url: str) -> tuple[Any, str]:
