@@ -431,29 +431,8 @@ def _free_port() -> int:
 
 def tree_cpu_s(roots: list[int]) -> float:
     """utime + stime of the live processes of the trees under `roots` (from /proc)."""
-    parents: dict[int, int] = {}
-    times: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(b")") + 2 :].split()
-        # fields[0] is the state (field 3 of stat): ppid is field 4, utime 14, stime 15.
-        parents[int(entry)] = int(fields[1])
-        times[int(entry)] = int(fields[11]) + int(fields[12])
-    tree = set(roots) & set(times)
-    grew = True
-    while grew:
-        grew = False
-        for pid, ppid in parents.items():
-            if ppid in tree and pid not in tree:
-                tree.add(pid)
-                grew = True
-    return sum(times[p] for p in tree) / CLK_TCK
+    table = bench_run.proc_table()
+    return sum(table[p][1] for p in bench_run.tree_of(set(roots), table)) / CLK_TCK
 
 
 @contextmanager

@@ -97,9 +97,9 @@ class Sample:
     exit_code: int
 
 
-def _tree_rss_kb(root: int) -> int:
-    """Sum of VmRSS over `root` and its descendants (shared pages counted in each)."""
-    parents: dict[int, int] = {}
+def proc_table() -> dict[int, tuple[int, int]]:
+    """pid -> (ppid, utime + stime in clock ticks) of every live process, from /proc."""
+    table: dict[int, tuple[int, int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -108,18 +108,30 @@ def _tree_rss_kb(root: int) -> int:
                 stat = f.read()
         except OSError:
             continue
-        parents[int(entry)] = int(stat[stat.rindex(b")") + 2 :].split()[1])
-    tree = {root}
+        # After the command's ")": state (field 3), ppid (4) ... utime (14), stime (15).
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        table[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    return table
+
+
+def tree_of(roots: set[int], table: dict[int, tuple[int, int]]) -> set[int]:
+    """The live processes of `table` that are in `roots` or descend from one."""
+    tree = roots & table.keys()
     grew = True
     while grew:
         grew = False
-        for pid, ppid in parents.items():
+        for pid, (ppid, _ticks) in table.items():
             if ppid in tree and pid not in tree:
                 tree.add(pid)
                 grew = True
+    return tree
+
+
+def _tree_rss_kb(root: int) -> int:
+    """Sum of VmRSS over `root` and its descendants (shared pages counted in each)."""
     total = 0
     page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
-    for pid in tree:
+    for pid in tree_of({root}, proc_table()) | {root}:
         try:
             with open(f"/proc/{pid}/statm", "rb") as f:
                 total += int(f.read().split()[1]) * page_kb

@@ -168,16 +168,21 @@ def merge_shards(
     merged, collector = parts[0]
     for part, theirs in parts[1:]:
         collector.merge(theirs)
-        merged.flows += part.flows
-        merged.tcp_connections += part.tcp_connections
-        merged.udp_flows += part.udp_flows
-        merged.orphan_icmp += part.orphan_icmp
-        merged.evicted_attempts += part.evicted_attempts
-        merged.quality.merge(part.quality)
-        merged.services.merge(part.services)
-        _merge_by_label(merged.hosts, part.hosts)
-        _merge_by_label(merged.neighbours, part.neighbours)
+        _add_flows(merged, part)
     return merged, collector
+
+
+def _add_flows(merged: Report, part: Report) -> None:
+    """What every part counts of its own flows, into `merged`."""
+    merged.flows += part.flows
+    merged.tcp_connections += part.tcp_connections
+    merged.udp_flows += part.udp_flows
+    merged.orphan_icmp += part.orphan_icmp
+    merged.evicted_attempts += part.evicted_attempts
+    merged.quality.merge(part.quality)
+    merged.services.merge(part.services)
+    _merge_by_label(merged.hosts, part.hosts)
+    _merge_by_label(merged.neighbours, part.neighbours)
 
 
 def combine_groups(
@@ -199,17 +204,9 @@ def combine_groups(
             merged.warnings.append(w)
         merged.captures += part.captures
         merged.skipped += part.skipped
-        merged.flows += part.flows
         merged.undecodable += part.undecodable
         merged.other_frames += part.other_frames
-        merged.tcp_connections += part.tcp_connections
-        merged.udp_flows += part.udp_flows
-        merged.orphan_icmp += part.orphan_icmp
-        merged.evicted_attempts += part.evicted_attempts
-        merged.quality.merge(part.quality)
-        merged.services.merge(part.services)
-        _merge_by_label(merged.hosts, part.hosts)
-        _merge_by_label(merged.neighbours, part.neighbours)
+        _add_flows(merged, part)
     return merged, collector
 
 

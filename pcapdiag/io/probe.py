@@ -53,13 +53,9 @@ from pcapdiag.io.reader import (
     _GZIP,
     _NG_BLOCK_HDR,
     _NG_EPB,
-    _NG_I64,
-    _NG_OPT,
     _NG_PB,
     _NG_SHB_VER,
     _NG_U32,
-    _OPT_IF_TSOFFSET,
-    _OPT_IF_TSRESOL,
     _PCAP_FILE_HDR,
     _PCAP_MAGICS,
     _PCAP_REC_HDR,
@@ -71,6 +67,9 @@ from pcapdiag.io.reader import (
     BT_SPB,
     MAX_BLOCK,
     MAX_CAPLEN,
+    idb_timing,
+    open_error,
+    section_byte_order,
 )
 
 # What is read at each end. Small, for a query over a day of a fleet's files probes every
@@ -105,22 +104,13 @@ def probe_path(path: str) -> Probe:
     """Probe a local file. Raises `CaptureError` when it is missing or not a capture."""
     try:
         st = os.stat(path)
-    except FileNotFoundError:
-        raise CaptureError(f"{path}: file not found") from None
-    except PermissionError:
-        raise CaptureError(f"{path}: permission denied") from None
-    except OSError as exc:
-        raise CaptureError(f"{path}: cannot open ({exc.strerror})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise CaptureError(f"{path}: is a directory, not a capture file")
-    if not stat.S_ISREG(st.st_mode):
-        return Probe(None, None, 0)  # a pipe or device: no tail to seek to
-    try:
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(path)
+        if not stat.S_ISREG(st.st_mode):
+            return Probe(None, None, 0)  # a pipe or device: no tail to seek to
         fh = open(path, "rb")  # noqa: SIM115 - closed below
-    except PermissionError:
-        raise CaptureError(f"{path}: permission denied") from None
     except OSError as exc:
-        raise CaptureError(f"{path}: cannot open ({exc.strerror})") from None
+        raise open_error(path, exc) from None
     with fh:
         return probe_file(fh, os.fstat(fh.fileno()).st_size)
 
@@ -293,14 +283,11 @@ def _ng_forward(buf: bytes, pos: int, end: int, at_eof: bool) -> _Walk:
             walk.damaged = at_eof and pos != end
             break
         if buf[pos : pos + 4] == _PCAPNG_SHB:
-            bom = buf[pos + 8 : pos + 12]
-            if bom == _BOM_LE:
-                order = "<"
-            elif bom == _BOM_BE:
-                order = ">"
-            else:
+            switched = section_byte_order(buf, pos)
+            if switched is None:
                 walk.damaged = True
                 break
+            order = switched
         btype, blen = _NG_BLOCK_HDR[order].unpack_from(buf, pos)
         if blen < 12 or blen % 4 or blen > MAX_BLOCK:
             walk.damaged = True
@@ -335,7 +322,7 @@ def _ng_forward(buf: bytes, pos: int, end: int, at_eof: bool) -> _Walk:
             if blen < 20:
                 walk.damaged = True
                 break
-            ifaces.append(_parse_idb(buf, pos, blen, order))
+            ifaces.append(idb_timing(buf, pos, blen, order))
             if walk.sections == 1:
                 walk.ifaces = tuple(ifaces)
         elif btype == BT_SHB:
@@ -357,34 +344,6 @@ def _frame(walk: _Walk, ts: int | None) -> None:
         walk.first = ts
     walk.last = ts
     walk.frames += 1
-
-
-def _parse_idb(buf: bytes, pos: int, blen: int, order: str) -> tuple[int, int, int]:
-    """(ts multiplier, ts divisor, ts offset in ns) of an Interface Description Block, read
-    exactly as reader.CaptureReader._parse_idb reads it."""
-    mul, div, offset_s = 1000, 1, 0
-    opt = _NG_OPT[order].unpack_from
-    p = pos + 16
-    stop = pos + blen - 4
-    while p + 4 <= stop:
-        code, length = opt(buf, p)
-        if code == 0:
-            break
-        value = p + 4
-        if value + length > stop:
-            break
-        if code == _OPT_IF_TSRESOL and length >= 1:
-            res = buf[value]
-            if res & 0x80:
-                mul, div = 1_000_000_000, 1 << (res & 0x7F)
-            elif res <= 9:
-                mul, div = 10 ** (9 - res), 1
-            else:
-                mul, div = 1, 10 ** (res - 9)
-        elif code == _OPT_IF_TSOFFSET and length >= 8:
-            offset_s = _NG_I64[order].unpack_from(buf, value)[0]
-        p = value + ((length + 3) & ~3)
-    return mul, div, offset_s * 1_000_000_000
 
 
 def _probe_pcapng(

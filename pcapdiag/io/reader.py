@@ -241,14 +241,8 @@ def open_capture(source: str) -> CaptureReader:
         return open_remote(source)
     try:
         fh = open(source, "rb")  # noqa: SIM115 - closed by the reader when iteration ends
-    except FileNotFoundError:
-        raise CaptureError(f"{source}: file not found") from None
-    except IsADirectoryError:
-        raise CaptureError(f"{source}: is a directory, not a capture file") from None
-    except PermissionError:
-        raise CaptureError(f"{source}: permission denied") from None
     except OSError as exc:
-        raise CaptureError(f"{source}: cannot open ({exc.strerror})") from None
+        raise open_error(source, exc) from None
     return open_file(source, fh)
 
 
@@ -274,6 +268,57 @@ def open_file(source: str, fh: BinaryIO) -> CaptureReader:
     except BaseException:
         fh.close()
         raise
+
+
+def idb_timing(buf: Buffer, pos: int, blen: int, order: str) -> tuple[int, int, int]:
+    """What an Interface Description Block's options say of its timestamps (pcapng draft
+    section 4.2, if_tsresol and if_tsoffset): a time in ns is units * mul // div + offset."""
+    mul, div, offset_s = 1000, 1, 0  # default resolution: microseconds
+    opt = _NG_OPT[order].unpack_from
+    p = pos + 16
+    stop = pos + blen - 4
+    while p + 4 <= stop:
+        code, length = opt(buf, p)
+        if code == 0:  # opt_endofopt
+            break
+        value = p + 4
+        if value + length > stop:
+            break  # malformed option list: keep what we have, like Wireshark's defaults
+        if code == _OPT_IF_TSRESOL and length >= 1:
+            res = buf[value]
+            if res & 0x80:
+                # MSB set: negative power of two (section 4.2, if_tsresol).
+                mul, div = 1_000_000_000, 1 << (res & 0x7F)
+            elif res <= 9:
+                mul, div = 10 ** (9 - res), 1
+            else:
+                mul, div = 1, 10 ** (res - 9)
+        elif code == _OPT_IF_TSOFFSET and length >= 8:
+            offset_s = _NG_I64[order].unpack_from(buf, value)[0]
+        p = value + ((length + 3) & ~3)
+    return mul, div, offset_s * 1_000_000_000
+
+
+def section_byte_order(buf: Buffer, pos: int) -> str | None:
+    """ "<" or ">" by the byte-order magic of the Section Header Block at `pos` (pcapng draft
+    section 4.1); None when it is neither."""
+    bom = bytes(buf[pos + 8 : pos + 12])
+    if bom == _BOM_LE:
+        return "<"
+    if bom == _BOM_BE:
+        return ">"
+    return None
+
+
+def open_error(source: str, exc: OSError) -> CaptureError:
+    """The CaptureError for a capture that cannot be opened, in words a user reads."""
+    if isinstance(exc, FileNotFoundError):
+        return CaptureError(f"{source}: file not found")
+    if isinstance(exc, IsADirectoryError):
+        return CaptureError(f"{source}: is a directory, not a capture file")
+    if isinstance(exc, PermissionError):
+        return CaptureError(f"{source}: permission denied")
+    return CaptureError(f"{source}: cannot open ({exc.strerror or exc})")
 
 
 def is_url(source: str) -> bool:
@@ -634,14 +679,11 @@ class CaptureReader:
                     break
                 if buf[pos : pos + 4] == _PCAPNG_SHB:
                     # A new section may switch byte order (pcapng draft, section 4.1).
-                    bom = buf[pos + 8 : pos + 12]
-                    if bom == _BOM_LE:
-                        order = "<"
-                    elif bom == _BOM_BE:
-                        order = ">"
-                    else:
+                    switched = section_byte_order(buf, pos)
+                    if switched is None:
                         damage = "section header block with an invalid byte-order magic"
                         break
+                    order = switched
                     hdr = _NG_BLOCK_HDR[order].unpack_from
                     u32 = _NG_U32[order].unpack_from
                     epb = _NG_EPB[order].unpack_from
@@ -754,32 +796,10 @@ class CaptureReader:
     def _parse_idb(self, buf: bytes | mmap.mmap, pos: int, blen: int, order: str) -> Interface:
         """Interface Description Block (pcapng draft section 4.2)."""
         linktype, _reserved, snaplen = _NG_IDB[order].unpack_from(buf, pos + 8)
-        mul, div, offset_s = 1000, 1, 0  # default resolution: microseconds
-        opt = _NG_OPT[order].unpack_from
-        p = pos + 16
-        stop = pos + blen - 4
-        while p + 4 <= stop:
-            code, length = opt(buf, p)
-            if code == 0:  # opt_endofopt
-                break
-            value = p + 4
-            if value + length > stop:
-                break  # malformed option list: keep what we have, like Wireshark's defaults
-            if code == _OPT_IF_TSRESOL and length >= 1:
-                res = buf[value]
-                if res & 0x80:
-                    # MSB set: negative power of two (section 4.2, if_tsresol).
-                    mul, div = 1_000_000_000, 1 << (res & 0x7F)
-                elif res <= 9:
-                    mul, div = 10 ** (9 - res), 1
-                else:
-                    mul, div = 1, 10 ** (res - 9)
-            elif code == _OPT_IF_TSOFFSET and length >= 8:
-                offset_s = _NG_I64[order].unpack_from(buf, value)[0]
-            p = value + ((length + 3) & ~3)
+        mul, div, offset_ns = idb_timing(buf, pos, blen, order)
         if div != 1 or mul < 1000:
             self.nanosecond = True
-        return Interface(linktype, snaplen, mul, div, offset_s * 1_000_000_000)
+        return Interface(linktype, snaplen, mul, div, offset_ns)
 
     # -- resources ---------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pcapdiag.errors import CaptureError
-from pcapdiag.io.reader import CaptureReader, open_file
+from pcapdiag.io.reader import CaptureReader, open_error, open_file
 
 if TYPE_CHECKING:
     from pcapdiag.io.probe import Probe
@@ -73,14 +73,8 @@ def _fetch(url: str, opener: Callable[[], Any], write: Callable[[bytes], Any]) -
             while chunk := fh.read(FETCH):
                 h.update(chunk)
                 write(chunk)
-    except FileNotFoundError:
-        raise CaptureError(f"{url}: not found") from None
-    except PermissionError:
-        raise CaptureError(f"{url}: permission denied") from None
-    except IsADirectoryError:
-        raise CaptureError(f"{url}: is a directory, not a capture file") from None
     except OSError as exc:
-        raise CaptureError(f"{url}: cannot read ({exc})") from None
+        raise open_error(url, exc) from None
     return h.hexdigest()
 
 
@@ -127,7 +121,5 @@ def probe_url(url: str) -> Probe:
     try:
         with fs.open(path, "rb", block_size=PROBE_BLOCK, cache_type="none") as fh:
             return probe_file(fh, int(fh.size))
-    except FileNotFoundError:
-        raise CaptureError(f"{url}: not found") from None
     except OSError as exc:
-        raise CaptureError(f"{url}: cannot read ({exc})") from None
+        raise open_error(url, exc) from None

@@ -101,21 +101,25 @@ def test_the_report_from_s3_through_the_cluster_is_the_local_one(
     assert to_text(remote_report) == text
 
 
-def test_a_worker_fetches_in_ranges(
-    fleet: dict[str, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # What a worker runs for each object: range requests of about remote.FETCH bytes that
-    # together cover the object once, never the object in one request.
+@pytest.fixture
+def ranges(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The (start, end) of every range request s3fs makes in this process."""
     import s3fs
 
-    ranges: list[tuple[int, int]] = []
+    asked: list[tuple[int, int]] = []
     fetch = s3fs.core.S3File._fetch_range
 
     def recorded(self: s3fs.core.S3File, start: int, end: int) -> bytes:
-        ranges.append((start, end))
+        asked.append((start, end))
         return fetch(self, start, end)
 
     monkeypatch.setattr(s3fs.core.S3File, "_fetch_range", recorded)
+    return asked
+
+
+def test_a_worker_fetches_in_ranges(fleet: dict[str, Path], ranges: list[tuple[int, int]]) -> None:
+    # What a worker runs for each object: range requests of about remote.FETCH bytes that
+    # together cover the object once, never the object in one request.
     reader = remote.open_remote(f"s3://{BUCKET}/day/c-big.pcap")
     try:
         frames = sum(1 for _ in reader)
@@ -154,23 +158,13 @@ def test_the_cli_reads_a_url_without_a_cluster(fleet: dict[str, Path], capsys) -
 
 
 def test_a_file_outside_the_span_costs_two_ranges(
-    fleet: dict[str, Path], builtin_rules, monkeypatch: pytest.MonkeyPatch
+    fleet: dict[str, Path], builtin_rules, ranges: list[tuple[int, int]]
 ) -> None:
     # --since a day after the big object ends: its head and tail are read (64 and 256 KiB,
     # io/probe.py), never the object, and the report says it was not read.
-    import s3fs
-
     from pcapdiag.io.probe import probe_path
     from pcapdiag.selection import Selection, TimeBound
 
-    ranges: list[tuple[int, int]] = []
-    fetch = s3fs.core.S3File._fetch_range
-
-    def recorded(self: s3fs.core.S3File, start: int, end: int) -> bytes:
-        ranges.append((start, end))
-        return fetch(self, start, end)
-
-    monkeypatch.setattr(s3fs.core.S3File, "_fetch_range", recorded)
     big = fleet["day/c-big.pcap"]
     last = probe_path(str(big)).last_ts_ns
     assert last is not None
