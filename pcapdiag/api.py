@@ -19,7 +19,7 @@ from pcapdiag.findings.hosts import attribute
 from pcapdiag.findings.model import Finding, Report, ReportWarning, finding_order
 from pcapdiag.findings.platform import AUTO
 from pcapdiag.findings.plural import counted, word
-from pcapdiag.io.sources import expand_sources, group_size, order_by_start
+from pcapdiag.io.sources import by_directory, expand_sources, group_size, order_by_start
 from pcapdiag.join import join_views
 from pcapdiag.rules.model import Rule
 from pcapdiag.selection import Selection
@@ -53,6 +53,7 @@ def analyze(
     params: dict[str, dict[str, Any]] | None = None,
     keep_flows: bool = False,
     merge: bool = False,
+    merge_by_dir: bool = False,
     join: bool = False,
     jobs: int = 1,
     progress: Progress | None = None,
@@ -70,7 +71,9 @@ def analyze(
     Each capture is analysed on its own unless `merge` is set: then the files are taken as
     consecutive pieces of one capture (tcpdump -C / -G rotation), ordered by their first
     timestamp, so that connections spanning files are tracked as one; frame numbers then run
-    on across files, as in `mergecap -a` of the files in that order.
+    on across files, as in `mergecap -a` of the files in that order. With `merge_by_dir`
+    too, each directory's (or URL prefix's) files are one such capture, and several
+    directories several captures: a fleet's hosts, each with its rotated files.
 
     With `join`, the files are views of the same connections from different points (one
     capture on each end, say): each is read on its own, then the connections are matched
@@ -122,6 +125,7 @@ def analyze(
         params=params or {},
         keep_flows=keep_flows,
         merge=merge and not join,
+        merge_by_dir=merge_by_dir,
         jobs=1 if join else jobs,
         keep_records=join,
         max_alike=max_alike,
@@ -160,8 +164,12 @@ def run_analysis(
         settings = replace(analysis.settings, shared_exemplars=False)
         analysis = replace(analysis, jobs=1, settings=settings)
     files = expand_sources(analysis.sources)
-    merged = analysis.merge and len(files) > 1
-    groups = [order_by_start(files)] if merged else [[f] for f in files]
+    if analysis.merge and analysis.merge_by_dir:
+        groups = [order_by_start(g) if len(g) > 1 else g for g in by_directory(files)]
+    elif analysis.merge and len(files) > 1:
+        groups = [order_by_start(files)]
+    else:
+        groups = [[f] for f in files]
     # The objects made per packet and per flow hold no reference cycles, so the cyclic
     # garbage collector only costs time here (more as the heap grows); reference counting
     # frees everything.

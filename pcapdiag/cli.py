@@ -387,6 +387,12 @@ def cli() -> None:
     "table across files, frame numbers running on as in `mergecap -a`.",
 )
 @click.option(
+    "--merge-by-dir",
+    is_flag=True,
+    help="As --merge, but each directory's (or URL prefix's) files are one rotation: a "
+    "fleet's hosts, each with its own directory of rotated files.",
+)
+@click.option(
     "--join",
     is_flag=True,
     help="Treat the captures as views of the same connections from different points (one on "
@@ -455,6 +461,7 @@ def analyze_cmd(
     no_hash: bool,
     cluster: str | None,
     merge: bool,
+    merge_by_dir: bool,
     join: bool,
     export_dir: Path | None,
     annotate_out: Path | None,
@@ -467,7 +474,7 @@ def analyze_cmd(
     """Analyse CAPTURES (pcap or pcapng files, optionally .gz, or directories of them; "-"
     for standard input)."""
     _check_fail_on(fail_on)
-    if merge and join:
+    if (merge or merge_by_dir) and join:
         raise click.UsageError("--merge and --join: a rotation's pieces or views of one another")
     _refuse_second_read(captures, fmt, html_file, export_dir)
     _check_annotate(captures, annotate_out)
@@ -495,7 +502,8 @@ def analyze_cmd(
             captures,
             rules,
             platform,
-            merge=merge,
+            merge=merge or merge_by_dir,
+            merge_by_dir=merge_by_dir,
             join=join,
             keep_flows=show_all,
             jobs=n_jobs,
@@ -878,6 +886,7 @@ def _analyze(
     platform: str,
     *,
     merge: bool = False,
+    merge_by_dir: bool = False,
     join: bool = False,
     keep_flows: bool = False,
     jobs: int = 1,
@@ -897,6 +906,7 @@ def _analyze(
         rules=tuple(rules),
         platform=platform,
         merge=merge,
+        merge_by_dir=merge_by_dir,
         keep_flows=keep_flows,
         jobs=1 if join else jobs,
         keep_records=join,

@@ -88,6 +88,9 @@ class Analysis:
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     keep_flows: bool = False
     merge: bool = False
+    # With merge: each directory's files are one rotation, several directories several
+    # captures (io/sources.py by_directory), rather than all the files one.
+    merge_by_dir: bool = False
     jobs: int = 1
     max_alike: int | None = DEFAULT_MAX_ALIKE
     settings: Settings = field(default_factory=Settings)

@@ -49,15 +49,31 @@ def expand_sources(sources: Sequence[str]) -> list[str]:
 
 
 def order_by_start(files: list[str]) -> list[str]:
+    """The pieces of a rotation in the order of their first frames (as given on a tie)."""
     if "-" in files:
         raise CaptureError("--merge needs files: standard input cannot be merged")
 
     def start(path: str) -> int:
+        # From the file's first bytes (io/probe.py: a range request for a URL); what the
+        # probe cannot read (gzip) from its first frame.
+        probe = probe_source(path)
+        if probe is not None and probe.first_ts_ns is not None:
+            return probe.first_ts_ns
         for frame in open_capture(path):
             return frame.ts_ns
         return 0
 
     return sorted(files, key=start)
+
+
+def by_directory(files: Sequence[str]) -> list[list[str]]:
+    """The files grouped by the directory (or URL prefix) they are in, in the order the
+    directories first come: one host's rotated files each, for --merge-by-dir."""
+    groups: dict[str, list[str]] = {}
+    for src in files:
+        folder = src.rpartition("/")[0] if is_url(src) else os.path.dirname(src)
+        groups.setdefault(folder, []).append(src)
+    return list(groups.values())
 
 
 def merged_frames(sources: tuple[str, ...], readers: list[Any] | None = None) -> Iterator[Frame]:

@@ -287,3 +287,19 @@ def test_relative_paths_are_the_clients(
     assert not remote.failed_captures and remote.captures[0].path == "day/demo.pcap"
     assert remote.captures[0].sha256 == local.captures[0].sha256 is not None
     _same(local, remote)
+
+
+def test_merge_by_dir_on_the_cluster(scheduler: str, builtin_rules, tmp_path: Path) -> None:
+    # A host a directory of rotated pieces: each host one task chain, the local report.
+    from tests.system.test_merge import _split
+
+    files = []
+    for host in ("host-a", "host-b", "host-c"):
+        (tmp_path / host).mkdir()
+        files += [str(p) for p in reversed(_split(tmp_path / host, 20))]
+    local = analyze(files, builtin_rules, merge=True, merge_by_dir=True)
+    remote = analyze(
+        files, builtin_rules, merge=True, merge_by_dir=True, cluster=Cluster(scheduler)
+    )
+    assert len({f.capture for f in remote.findings}) == 3
+    _same(local, remote)

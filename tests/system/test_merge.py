@@ -60,3 +60,24 @@ def test_a_directory_means_its_capture_files(tmp_path: Path, builtin_rules) -> N
     (tmp_path / "notes.txt").write_text("not a capture")
     report = analyze([str(tmp_path)], builtin_rules)
     assert [c.path for c in report.captures] == [str(second), str(first)]  # sorted by name
+
+
+def test_merge_by_dir_makes_one_rotation_of_each_directory(tmp_path: Path, builtin_rules) -> None:
+    # Two hosts, each with demo.pcap rotated in two pieces in a directory of its own: each
+    # host is one capture, its EPIPE connection tracked across its own two files.
+    pieces = {}
+    for host in ("host-a", "host-b"):
+        (tmp_path / host).mkdir()
+        pieces[host] = _split(tmp_path / host, 20)
+    files = [str(p) for host in ("host-a", "host-b") for p in reversed(pieces[host])]
+    report = analyze(files, builtin_rules, merge=True, merge_by_dir=True)
+    labels = [f"{pieces[h][0]} + {pieces[h][1]}" for h in ("host-a", "host-b")]
+    epipe = [f for f in report.findings if f.rule == "PD-TCP-006"]
+    assert sorted(f.capture for f in epipe) == labels
+    assert all(f.frames == (28, 30, 31) for f in epipe)
+    assert [c.frames for c in report.captures] == [20, 11, 20, 11]
+    # One capture of all four files, without --merge-by-dir: the hosts' connections in one
+    # table, frames numbered on across the four.
+    one = analyze(files, builtin_rules, merge=True)
+    [label] = {f.capture for f in one.findings}
+    assert sorted(label.split(" + ")) == sorted(files)
