@@ -36,7 +36,8 @@ the median over the rounds of the ratio within each round (they ran at nearly th
    `--cluster local:2` and `--jobs 1`; the start-up cost of local:N is its wall time minus
    `--jobs 1`'s (median of the rounds' differences). The reports must be identical too.
 3. Running cluster: `dask scheduler` on a free loopback port and one `dask worker` (one
-   process, one thread; logs in the workdir) are started first and the scheduler waited on
+   process, one thread, without Dask's statistical profiler as docs/scaling.md advises;
+   logs in the workdir) are started first and the scheduler waited on
    until the worker has joined. Then on the big capture: A `--jobs 1` and D
    `--cluster tcp://127.0.0.1:PORT`, and `tshark -r F -q -z expert` (when on PATH) in the same
    rounds. D's worker and scheduler are not children of the command, so their CPU (utime +
@@ -447,10 +448,15 @@ def running_cluster(work: Path) -> Iterator[tuple[str, list[int]]]:
     addr = f"tcp://127.0.0.1:{port}"
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def start(name: str, cmd: list[str]) -> None:
+    def start(name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
         with open(work / f"{name}.log", "wb") as log:
             proc = subprocess.Popen(
-                cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                cmd,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=None if env is None else {**os.environ, **env},
             )
         procs.append((name, proc))
 
@@ -468,7 +474,13 @@ def running_cluster(work: Path) -> Iterator[tuple[str, list[int]]]:
         )
         space = str(work / "dask-worker-space")
         one = ["--nworkers", "1", "--nthreads", "1", "--no-dashboard"]
-        start("worker", [str(dask), "worker", addr, *one, "--local-directory", space])
+        # As docs/scaling.md advises for workers that run pcapdiag: without Dask's
+        # statistical profiler (it samples each task's stack every 10 ms).
+        start(
+            "worker",
+            [str(dask), "worker", addr, *one, "--local-directory", space],
+            {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"},
+        )
         # Wait for the worker from a separate process: no Client lingers in this one.
         code = (
             "import sys\nfrom distributed import Client\n"
