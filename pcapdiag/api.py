@@ -215,7 +215,7 @@ def _run(
     if not analysis.keep_flows:
         report.flows = failed_flows(report.findings)
     if report.skipped:
-        report.warnings.insert(0, _skipped_warning(report.skipped, analysis))
+        report.warnings.insert(0, _skipped_warning(report.skipped))
     if report.evicted_attempts:
         report.warnings.append(
             ReportWarning(
@@ -251,7 +251,7 @@ def _run(
     return report
 
 
-def _skipped_warning(skipped: list[str], analysis: Analysis) -> ReportWarning:
+def _skipped_warning(skipped: list[str]) -> ReportWarning:
     """One warning for the files --since/--until left unread, the first few named."""
     shown = ", ".join(skipped[:MAX_NAMED_SKIPPED])
     if len(skipped) > MAX_NAMED_SKIPPED:

@@ -12,16 +12,13 @@ from typing import Any
 from pcapdiag.cluster.address import ClusterError, ClusterSpec, connect, worker_threads
 from pcapdiag.cluster.tasks import Part, analyze_task, code_identity
 from pcapdiag.findings.collect import FindingCollector
-from pcapdiag.findings.model import Report, ReportWarning
+from pcapdiag.findings.model import CAPTURE_FAILED, Report, ReportWarning
 from pcapdiag.findings.plural import counted, word
 from pcapdiag.session import Analysis, combine_groups, merge_shards
 
 # A capture smaller than this is one task whatever the cluster's size: every share reads the
 # whole capture, which only pays when the tracking it shares out is large.
 SHARE_MIN_BYTES = 64 << 20
-
-# The warning code of a capture whose task failed (the report is then partial).
-CAPTURE_FAILED = "capture-failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,20 +54,20 @@ def run_on_cluster(
         # takes them with it: a round trip less).
         shipped = client.scatter(analysis, broadcast=True) if sum(cuts) > 1 else analysis
         run = uuid.uuid4().hex[:8]
+        shards = [(g, k) for g, n in enumerate(cuts) for k in range(n)]
         futures = [
             client.submit(
                 analyze_task,
                 shipped,
                 g,
-                list(group),
-                (k, n),
-                key=f"pcapdiag-{run}-capture{g}-share{k}of{n}",
+                list(groups[g]),
+                (k, cuts[g]),
+                key=f"pcapdiag-{run}-capture{g}-share{k}of{cuts[g]}",
                 pure=False,
             )
-            for g, (group, n) in enumerate(zip(groups, cuts, strict=True))
-            for k in range(n)
+            for g, k in shards
         ]
-        parts = _gather(client, futures, groups, cuts, sizes, threads, progress)
+        parts = _gather(client, futures, shards, groups, cuts, sizes, threads, progress)
     by_group: list[list[Part]] = [[] for _ in groups]
     for part in parts:
         by_group[part.group].append(part)
@@ -114,36 +111,38 @@ def _share(part: Part) -> int:
 def _gather(
     client: object,
     futures: list[object],
+    shards: list[tuple[int, int]],
     groups: Sequence[Sequence[str]],
     cuts: Sequence[int],
     sizes: Sequence[int | None],
     threads: int,
     progress: Callable[[ClusterTally], None] | None,
 ) -> list[Part]:
-    """Every task's part as it comes; a task the cluster lost (its worker died, say) is a
-    part with its error."""
+    """Every task's part as it comes (`shards`: each future's capture and share); a task the
+    cluster lost (its worker died, say) is a part with its error."""
     from distributed import as_completed
 
     tally = ClusterTally(0, sum(len(g) for g in groups), 0, 0, threads)
     left = list(cuts)
     parts: list[Part] = []
-    index = {f.key: i for i, f in enumerate(futures)}  # type: ignore[attr-defined]
-    keys = [(g, k) for g, n in enumerate(cuts) for k in range(n)]
+    frames = [0] * len(groups)  # each capture's, from its share 0
+    shard_of = dict(zip((f.key for f in futures), shards, strict=True))  # type: ignore[attr-defined]
     for future in as_completed(futures):
-        g, k = keys[index[future.key]]  # type: ignore[attr-defined]
+        g, k = shard_of[future.key]  # type: ignore[attr-defined]
         try:
             part: Part = future.result()  # type: ignore[attr-defined]
         except Exception as exc:  # the task never returned: KilledWorker, a lost connection
             part = Part(g, (k, cuts[g]), "the cluster", error=_lost(exc))
         parts.append(part)
+        if k == 0 and part.report is not None:
+            frames[g] = part.report.frames
         left[g] -= 1
         if left[g] == 0:
-            whole = [p for p in parts if p.group == g and p.report is not None and p.shard[0] == 0]
             tally = replace(
                 tally,
                 files_done=tally.files_done + len(groups[g]),
                 bytes=tally.bytes + (sizes[g] or 0),
-                frames=tally.frames + (whole[0].report.frames if whole else 0),  # type: ignore[union-attr]
+                frames=tally.frames + frames[g],
             )
         if progress is not None:
             progress(tally)

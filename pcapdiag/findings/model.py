@@ -407,6 +407,10 @@ def _split(endpoint: str) -> tuple[str, str]:
     return addr.strip("[]"), port
 
 
+# The warning code of a capture whose task failed on a cluster (the report is then partial).
+CAPTURE_FAILED = "capture-failed"
+
+
 @compact_pickle
 @dataclass(slots=True)
 class CaptureInfo:
@@ -553,7 +557,7 @@ class Report:
     def failed_captures(self) -> list[ReportWarning]:
         """The warnings of captures whose analysis failed on a cluster (pcapdiag.cluster):
         the report is then partial, without their findings."""
-        return [w for w in self.warnings if w.code == "capture-failed"]
+        return [w for w in self.warnings if w.code == CAPTURE_FAILED]
 
     @property
     def finding_count(self) -> int:

@@ -53,7 +53,7 @@ def open_remote(url: str) -> CaptureReader:
     fs, path = _filesystem(url)
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the reader
     try:
-        digest = _fetch(url, lambda: fs.open(path, "rb", block_size=FETCH), spool.write)
+        digest = _fetch(url, fs, path, spool.write)
         spool.flush()
         spool.seek(0)
         reader = open_file(url, spool)
@@ -64,12 +64,13 @@ def open_remote(url: str) -> CaptureReader:
     return reader
 
 
-def _fetch(url: str, opener: Callable[[], Any], write: Callable[[bytes], Any]) -> str:
-    """Copy what `opener()` reads to `write`, FETCH bytes at a time; the sha256 of it all.
-    What the filesystem raises becomes a CaptureError naming the URL."""
+def _fetch(url: str, fs: Any, path: str, write: Callable[[bytes], Any]) -> str:
+    """Copy the object at `path` of `fs` to `write`, FETCH bytes at a time (a range request
+    each); the sha256 of it all. What the filesystem raises becomes a CaptureError naming
+    the URL."""
     h = hashlib.sha256()
     try:
-        with opener() as fh:
+        with fs.open(path, "rb", block_size=FETCH) as fh:
             while chunk := fh.read(FETCH):
                 h.update(chunk)
                 write(chunk)
@@ -84,9 +85,10 @@ def expand_url(url: str, suffixes: tuple[str, ...]) -> list[str]:
     fs, path = _filesystem(url)
     try:
         if glob.has_magic(path):
-            found = fs.glob(path)
+            found = fs.glob(path, detail=True)
         elif url.endswith("/") or fs.isdir(path):
-            found = [p for p in fs.find(path) if p.lower().endswith(suffixes)]
+            listed = fs.find(path, detail=True)
+            found = {p: info for p, info in listed.items() if p.lower().endswith(suffixes)}
             if not found:
                 raise CaptureError(f"{url}: holds no capture files")
         else:
@@ -99,11 +101,20 @@ def expand_url(url: str, suffixes: tuple[str, ...]) -> list[str]:
         raise CaptureError(f"{url}: cannot list ({exc})") from None
     if not found:
         raise CaptureError(f"{url}: no capture matches")
-    return sorted(fs.unstrip_protocol(p) for p in found)
+    urls = {fs.unstrip_protocol(p): info.get("size") for p, info in found.items()}
+    _LISTED_SIZES.update((u, int(n)) for u, n in urls.items() if n is not None)
+    return sorted(urls)
+
+
+# The sizes a listing gave (expand_url), so that the run's sizes cost no request per object.
+_LISTED_SIZES: dict[str, int] = {}
 
 
 def size_of(url: str) -> int | None:
-    """The bytes of the object at `url`, None when the filesystem does not say."""
+    """The bytes of the object at `url` (from its listing, else asked for), None when the
+    filesystem does not say."""
+    if url in _LISTED_SIZES:
+        return _LISTED_SIZES[url]
     fs, path = _filesystem(url)
     try:
         size = fs.size(path)
